@@ -1,0 +1,145 @@
+//! The helper functions compiled code calls through `vmctx.builtins`.
+//!
+//! What must stay true: [`BUILTINS`] lists the helpers in [`BuiltinIndex`]
+//! order with exactly the signatures `BuiltinIndex::signature` gives. Helpers
+//! that can fail return a trap code and never unwind themselves; only
+//! `trap` raises, and it owns nothing when it does.
+
+use crate::instance::Instance;
+use crate::traps::{self, RawTrap};
+use crate::vmcontext::TrapCode;
+
+/// The builtin table, in `BuiltinIndex` order.
+#[repr(C)]
+pub struct BuiltinTable {
+    pub trap: unsafe extern "C" fn(*mut u8, u32, u32) -> !,
+    pub memory_grow: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
+    pub memory_fill: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32) -> u32,
+    pub memory_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    pub memory_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    pub data_drop: unsafe extern "C" fn(*mut u8, u32),
+    pub table_grow: unsafe extern "C" fn(*mut u8, u32, usize, u32) -> u32,
+    pub table_fill: unsafe extern "C" fn(*mut u8, u32, u32, usize, u32) -> u32,
+    pub table_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    pub table_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    pub elem_drop: unsafe extern "C" fn(*mut u8, u32),
+}
+
+pub static BUILTINS: BuiltinTable = BuiltinTable {
+    trap,
+    memory_grow,
+    memory_fill,
+    memory_copy,
+    memory_init,
+    data_drop,
+    table_grow,
+    table_fill,
+    table_copy,
+    table_init,
+    elem_drop,
+};
+
+const OK: u32 = 0;
+const MEM_OOB: u32 = TrapCode::MemoryOutOfBounds as u32;
+const TABLE_OOB: u32 = TrapCode::TableOutOfBounds as u32;
+
+unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
+    &mut *Instance::ptr_from_vmctx(vmctx)
+}
+
+/// `start + len <= bound`, without overflow.
+fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
+    (start as u64 + len as u64) <= bound as u64
+}
+
+unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32) -> ! {
+    let code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
+    traps::raise(RawTrap { code, pc: None, func_index: Some(func), vmctx: vmctx as usize })
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
+    match instance(vmctx).memory(mem).grow(delta as u64) {
+        Some(old) => old as u32,
+        None => u32::MAX,
+    }
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
+    let m = instance(vmctx).memory(mem);
+    if !in_bounds(dst, len, m.byte_len()) {
+        return MEM_OOB;
+    }
+    std::ptr::write_bytes(m.base().add(dst as usize), val as u8, len as usize);
+    OK
+}
+
+unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, src_mem: u32, dst: u32, src: u32, len: u32) -> u32 {
+    let inst = instance(vmctx);
+    let (d, s) = (inst.memory(dst_mem), inst.memory(src_mem));
+    if !in_bounds(dst, len, d.byte_len()) || !in_bounds(src, len, s.byte_len()) {
+        return MEM_OOB;
+    }
+    std::ptr::copy(s.base().add(src as usize), d.base().add(dst as usize), len as usize);
+    OK
+}
+
+unsafe extern "C" fn memory_init(vmctx: *mut u8, mem: u32, data: u32, dst: u32, src: u32, len: u32) -> u32 {
+    let inst = instance(vmctx);
+    let bytes: &[u8] = if inst.data_dropped[data as usize] { &[] } else { &inst.module.info.data[data as usize].bytes };
+    let m = inst.memory(mem);
+    if !in_bounds(dst, len, m.byte_len()) || !in_bounds(src, len, bytes.len()) {
+        return MEM_OOB;
+    }
+    std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src as usize), m.base().add(dst as usize), len as usize);
+    OK
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
+    instance(vmctx).data_dropped[data as usize] = true;
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: usize, delta: u32) -> u32 {
+    instance(vmctx).table(table).grow(delta, init).unwrap_or(u32::MAX)
+}
+
+unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {
+    let t = instance(vmctx).table(table);
+    if !in_bounds(dst, len, t.len() as usize) {
+        return TABLE_OOB;
+    }
+    t.elements_mut()[dst as usize..(dst + len) as usize].fill(val);
+    OK
+}
+
+unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_t: u32, src_t: u32, dst: u32, src: u32, len: u32) -> u32 {
+    let inst = instance(vmctx);
+    let (dl, sl) = (inst.table(dst_t).len(), inst.table(src_t).len());
+    if !in_bounds(dst, len, dl as usize) || !in_bounds(src, len, sl as usize) {
+        return TABLE_OOB;
+    }
+    let (dst, src, len) = (dst as usize, src as usize, len as usize);
+    if dst_t == src_t {
+        inst.table(dst_t).elements_mut().copy_within(src..src + len, dst);
+    } else {
+        let s = inst.table(src_t).elements_mut()[src..src + len].to_vec();
+        inst.table(dst_t).elements_mut()[dst..dst + len].copy_from_slice(&s);
+    }
+    OK
+}
+
+unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+    let inst = instance(vmctx);
+    let items = &inst.elements[elem as usize];
+    let t = &mut *(inst.table(table) as *mut crate::table::Table);
+    if !in_bounds(dst, len, t.len() as usize) || !in_bounds(src, len, items.len()) {
+        return TABLE_OOB;
+    }
+    t.elements_mut()[dst as usize..(dst + len) as usize]
+        .copy_from_slice(&items[src as usize..(src + len) as usize]);
+    OK
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    instance(vmctx).elements[elem as usize] = Vec::new();
+}
+

@@ -1,0 +1,34 @@
+//! Wasabi's runtime: everything needed to run compiled WebAssembly, and
+//! nothing that needs LLVM (an AOT executable links this crate alone).
+//!
+//! Where things live:
+//! - [`module`]: the module description parsed from wasm bytes.
+//! - [`vmcontext`]: the compiled-code contract (vmctx layout, builtins,
+//!   trap codes, symbol names). Read this first.
+//! - [`loader`]: maps compiled ELF objects into executable memory.
+//! - [`code`]: a compiled module (description + loaded code) and the
+//!   [`code::CodeGenerator`] trait through which the runtime asks for code.
+//! - [`instance`]: stores, instances, imports/exports, calling into wasm.
+//! - [`memory`], [`table`]: linear memories and tables.
+//! - [`traps`]: signal handling and trap propagation.
+//! - [`builtins`]: the helpers compiled code calls.
+
+pub mod builtins;
+pub mod code;
+pub mod instance;
+pub mod loader;
+pub mod memory;
+pub mod module;
+pub mod table;
+pub mod traps;
+pub mod types;
+pub mod vmcontext;
+
+pub use code::{CodeGenerator, CompiledModule};
+pub use instance::{
+    Caller, Extern, Func, Global, HostError, HostFunc, InstanceHandle, InstantiationError, Memory, Store,
+    StoreConfig, TableHandle, Trap,
+};
+pub use module::{ModuleError, ModuleInfo};
+pub use types::{ExternRef, FuncType, SigId, Val, ValType};
+pub use vmcontext::TrapCode;

@@ -1,0 +1,334 @@
+//! The code loader: maps a relocatable ELF object produced by the compiler
+//! into executable memory, applies its relocations and records where each
+//! function landed.
+//!
+//! What must stay true:
+//! - Every section of one object lands in one mapping, so the PC-relative
+//!   relocations LLVM emits for the small code model always reach.
+//! - Undefined symbols are only the libcalls in [`resolve_libcall`]; they are
+//!   reached through stubs/GOT slots placed in the same mapping. Anything else
+//!   is a load error, never a silent null.
+//! - Code is never writable and executable at once: sections are written,
+//!   then the mapping is made read+execute (writable sections excepted).
+//! - A loaded object registers its code range for the trap handler and
+//!   unregisters it on drop.
+
+use object::elf;
+use object::read::elf::ElfFile64;
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionKind, SymbolSection};
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct LoadError(pub String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot load compiled code: {}", self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A defined function symbol in a loaded object.
+#[derive(Clone, Debug)]
+pub struct LoadedSymbol {
+    pub name: String,
+    pub address: usize,
+    pub size: usize,
+}
+
+/// An object mapped into memory. Its code stays valid while this lives.
+pub struct LoadedObject {
+    base: *mut u8,
+    len: usize,
+    symbols: Vec<LoadedSymbol>,
+    code_range: (usize, usize),
+}
+
+unsafe impl Send for LoadedObject {}
+unsafe impl Sync for LoadedObject {}
+
+impl LoadedObject {
+    /// All defined symbols with their final addresses.
+    pub fn symbols(&self) -> &[LoadedSymbol] {
+        &self.symbols
+    }
+
+    pub fn symbol(&self, name: &str) -> Option<usize> {
+        self.symbols.iter().find(|s| s.name == name).map(|s| s.address)
+    }
+
+    /// `[start, end)` of the executable part.
+    pub fn code_range(&self) -> (usize, usize) {
+        self.code_range
+    }
+}
+
+impl Drop for LoadedObject {
+    fn drop(&mut self) {
+        crate::traps::unregister_code(self.code_range.0);
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+const PAGE: usize = 4096;
+
+fn page_align(x: usize) -> usize {
+    x.div_ceil(PAGE) * PAGE
+}
+
+fn align_to(x: usize, a: usize) -> usize {
+    if a <= 1 {
+        x
+    } else {
+        x.div_ceil(a) * a
+    }
+}
+
+/// Addresses of the functions LLVM may call on its own (libcalls).
+pub fn resolve_libcall(name: &str) -> Option<usize> {
+    extern "C" {
+        fn floor(x: f64) -> f64;
+        fn floorf(x: f32) -> f32;
+        fn ceil(x: f64) -> f64;
+        fn ceilf(x: f32) -> f32;
+        fn trunc(x: f64) -> f64;
+        fn truncf(x: f32) -> f32;
+        fn nearbyint(x: f64) -> f64;
+        fn nearbyintf(x: f32) -> f32;
+        fn rint(x: f64) -> f64;
+        fn rintf(x: f32) -> f32;
+        fn roundeven(x: f64) -> f64;
+        fn roundevenf(x: f32) -> f32;
+        fn fmin(x: f64, y: f64) -> f64;
+        fn fminf(x: f32, y: f32) -> f32;
+        fn fmax(x: f64, y: f64) -> f64;
+        fn fmaxf(x: f32, y: f32) -> f32;
+        fn fmod(x: f64, y: f64) -> f64;
+        fn fmodf(x: f32, y: f32) -> f32;
+        fn sqrt(x: f64) -> f64;
+        fn sqrtf(x: f32) -> f32;
+    }
+    Some(match name {
+        "memcpy" => libc::memcpy as *const () as usize,
+        "memmove" => libc::memmove as *const () as usize,
+        "memset" => libc::memset as *const () as usize,
+        "floor" => floor as *const () as usize,
+        "floorf" => floorf as *const () as usize,
+        "ceil" => ceil as *const () as usize,
+        "ceilf" => ceilf as *const () as usize,
+        "trunc" => trunc as *const () as usize,
+        "truncf" => truncf as *const () as usize,
+        "nearbyint" => nearbyint as *const () as usize,
+        "nearbyintf" => nearbyintf as *const () as usize,
+        "rint" => rint as *const () as usize,
+        "rintf" => rintf as *const () as usize,
+        "roundeven" => roundeven as *const () as usize,
+        "roundevenf" => roundevenf as *const () as usize,
+        "fmin" => fmin as *const () as usize,
+        "fminf" => fminf as *const () as usize,
+        "fmax" => fmax as *const () as usize,
+        "fmaxf" => fmaxf as *const () as usize,
+        "fmod" => fmod as *const () as usize,
+        "fmodf" => fmodf as *const () as usize,
+        "sqrt" => sqrt as *const () as usize,
+        "sqrtf" => sqrtf as *const () as usize,
+        _ => return None,
+    })
+}
+
+/// Loads an x86-64 ELF relocatable object.
+pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
+    let file = ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
+    if file.architecture() != object::Architecture::X86_64 {
+        return Err(LoadError(format!("unsupported architecture {:?}", file.architecture())));
+    }
+
+    // Lay out sections: executable first, then read-only, then writable.
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Exec,
+        ReadOnly,
+        Write,
+    }
+    let classify = |k: SectionKind| -> Option<Class> {
+        match k {
+            SectionKind::Text => Some(Class::Exec),
+            SectionKind::ReadOnlyData | SectionKind::ReadOnlyString | SectionKind::ReadOnlyDataWithRel => {
+                Some(Class::ReadOnly)
+            }
+            SectionKind::Data | SectionKind::UninitializedData => Some(Class::Write),
+            _ => None,
+        }
+    };
+    let mut placement: HashMap<object::SectionIndex, usize> = HashMap::new();
+    let mut cursor = 0usize;
+    let mut boundaries = [0usize; 3];
+    for (ci, class) in [Class::Exec, Class::ReadOnly, Class::Write].into_iter().enumerate() {
+        for s in file.sections() {
+            if classify(s.kind()) == Some(class) && s.size() > 0 {
+                cursor = align_to(cursor, s.align() as usize);
+                placement.insert(s.index(), cursor);
+                cursor += s.size() as usize;
+            }
+        }
+        if ci < 2 {
+            cursor = page_align(cursor);
+        }
+        boundaries[ci] = cursor;
+    }
+    // GOT slots and call stubs for undefined symbols live in the read-only
+    // part's tail... they must be in range too, so put them after everything.
+    let mut externs: Vec<(String, usize)> = Vec::new();
+    for sym in file.symbols() {
+        if sym.section() == SymbolSection::Undefined && !sym.name().unwrap_or("").is_empty() {
+            let name = sym.name().map_err(|e| LoadError(e.to_string()))?.to_string();
+            let addr = resolve_libcall(&name)
+                .ok_or_else(|| LoadError(format!("undefined symbol `{name}` in compiled code")))?;
+            externs.push((name, addr));
+        }
+    }
+    let stubs_start = page_align(cursor);
+    // Each extern: an 8-byte GOT slot and a 16-byte stub `jmp *[rip+slot]`.
+    let stub_size = 8 + 16;
+    let total = page_align(stubs_start + externs.len() * stub_size).max(PAGE);
+
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(LoadError(format!("mmap failed: {}", std::io::Error::last_os_error())));
+    }
+    let base = base as *mut u8;
+    let mut loaded = LoadedObject { base, len: total, symbols: Vec::new(), code_range: (base as usize, base as usize + boundaries[0]) };
+
+    // Copy section contents.
+    for s in file.sections() {
+        if let Some(&off) = placement.get(&s.index()) {
+            if s.kind() != SectionKind::UninitializedData {
+                let data = s.data().map_err(|e| LoadError(e.to_string()))?;
+                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(off), data.len()) };
+            }
+        }
+    }
+    // Write GOT slots and stubs.
+    let mut extern_slots: HashMap<String, (usize, usize)> = HashMap::new();
+    for (i, (name, addr)) in externs.iter().enumerate() {
+        let slot = base as usize + stubs_start + i * stub_size;
+        let stub = slot + 8;
+        unsafe {
+            *(slot as *mut u64) = *addr as u64;
+            // jmp qword ptr [rip - (6 + 8)] : FF 25 disp32, where rip = stub + 6.
+            let code = stub as *mut u8;
+            *code = 0xFF;
+            *code.add(1) = 0x25;
+            let disp = slot as i64 - (stub as i64 + 6);
+            (code.add(2) as *mut i32).write_unaligned(disp as i32);
+            for k in 6..16 {
+                *code.add(k) = 0xCC;
+            }
+        }
+        extern_slots.insert(name.clone(), (slot, stub));
+    }
+
+    let symbol_address = |idx: object::SymbolIndex| -> Result<(usize, Option<(usize, usize)>), LoadError> {
+        let sym = file.symbol_by_index(idx).map_err(|e| LoadError(e.to_string()))?;
+        match sym.section() {
+            SymbolSection::Section(si) => {
+                let off = placement
+                    .get(&si)
+                    .ok_or_else(|| LoadError(format!("symbol in unplaced section: {:?}", sym.name())))?;
+                Ok((base as usize + off + sym.address() as usize, None))
+            }
+            SymbolSection::Undefined => {
+                let name = sym.name().map_err(|e| LoadError(e.to_string()))?;
+                let (slot, stub) = extern_slots[name];
+                Ok((stub, Some((slot, stub))))
+            }
+            other => Err(LoadError(format!("unsupported symbol section {other:?}"))),
+        }
+    };
+
+    // Apply relocations.
+    for s in file.sections() {
+        let Some(&sec_off) = placement.get(&s.index()) else { continue };
+        for (offset, rel) in s.relocations() {
+            let p = base as usize + sec_off + offset as usize;
+            let (s_addr, ext) = match rel.target() {
+                RelocationTarget::Symbol(idx) => symbol_address(idx)?,
+                RelocationTarget::Section(si) => {
+                    let off = placement.get(&si).ok_or_else(|| LoadError("relocation against unplaced section".into()))?;
+                    (base as usize + off, None)
+                }
+                other => return Err(LoadError(format!("unsupported relocation target {other:?}"))),
+            };
+            let a = rel.addend();
+            let RelocationFlags::Elf { r_type } = rel.flags() else {
+                return Err(LoadError("non-ELF relocation".into()));
+            };
+            unsafe {
+                match r_type {
+                    elf::R_X86_64_64 => (p as *mut u64).write_unaligned((s_addr as i64 + a) as u64),
+                    elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
+                        let v = s_addr as i64 + a - p as i64;
+                        let v32 = i32::try_from(v).map_err(|_| LoadError("PC32 relocation out of range".into()))?;
+                        (p as *mut i32).write_unaligned(v32);
+                    }
+                    elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
+                        let got = match ext {
+                            Some((slot, _)) => slot,
+                            None => return Err(LoadError("GOT relocation to a defined symbol".into())),
+                        };
+                        let v = got as i64 + a - p as i64;
+                        (p as *mut i32).write_unaligned(v as i32);
+                    }
+                    elf::R_X86_64_PC64 => (p as *mut i64).write_unaligned(s_addr as i64 + a - p as i64),
+                    elf::R_X86_64_32 | elf::R_X86_64_32S => {
+                        return Err(LoadError("absolute 32-bit relocation (object not PIC)".into()))
+                    }
+                    t => return Err(LoadError(format!("unsupported relocation type {t}"))),
+                }
+            }
+        }
+    }
+
+    // Record defined symbols.
+    for sym in file.symbols() {
+        if let SymbolSection::Section(si) = sym.section() {
+            if let (Some(off), Ok(name)) = (placement.get(&si), sym.name()) {
+                if !name.is_empty() && sym.kind() != object::SymbolKind::Section {
+                    loaded.symbols.push(LoadedSymbol {
+                        name: name.to_string(),
+                        address: base as usize + off + sym.address() as usize,
+                        size: sym.size() as usize,
+                    });
+                }
+            }
+        }
+    }
+
+    // Protect: code and stubs executable, read-only data read-only.
+    unsafe {
+        let prot = |start: usize, end: usize, p: i32| -> Result<(), LoadError> {
+            if end > start && libc::mprotect(base.add(start) as *mut libc::c_void, end - start, p) != 0 {
+                return Err(LoadError(format!("mprotect failed: {}", std::io::Error::last_os_error())));
+            }
+            Ok(())
+        };
+        prot(0, boundaries[0], libc::PROT_READ | libc::PROT_EXEC)?;
+        prot(boundaries[0], boundaries[1], libc::PROT_READ)?;
+        prot(stubs_start, total, libc::PROT_READ | libc::PROT_EXEC)?;
+    }
+    crate::traps::register_code(loaded.code_range.0, loaded.code_range.1);
+    Ok(loaded)
+}
