@@ -1,1 +1,179 @@
-fn main(){}
+//! The `wasabi` command.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wasabi::{CompilerConfig, Engine, Extern, OptLevel, Store, TargetCpu, Val, ValType};
+
+#[derive(Parser)]
+#[command(name = "wasabi", version, about = "A WebAssembly compiler and runtime built on LLVM", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct CompileOpts {
+    /// Optimisation level: 0, 1, 2 or 3.
+    #[arg(short = 'O', long = "opt-level", default_value = "2", value_parser = parse_opt)]
+    opt_level: OptLevel,
+    /// CPU to generate code for: `native` (this machine) or `generic` (any x86-64).
+    #[arg(long, default_value = "native", value_parser = parse_cpu)]
+    target_cpu: TargetCpu,
+}
+
+fn parse_opt(s: &str) -> Result<OptLevel, String> {
+    match s {
+        "0" => Ok(OptLevel::O0),
+        "1" => Ok(OptLevel::O1),
+        "2" => Ok(OptLevel::O2),
+        "3" => Ok(OptLevel::O3),
+        _ => Err(format!("unknown optimisation level `{s}` (use 0, 1, 2 or 3)")),
+    }
+}
+
+fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
+    match s {
+        "native" => Ok(TargetCpu::Native),
+        "generic" => Ok(TargetCpu::Generic),
+        _ => Err(format!("unknown target cpu `{s}` (use native or generic)")),
+    }
+}
+
+impl CompileOpts {
+    fn engine(&self) -> Engine {
+        Engine::new(CompilerConfig { opt_level: self.opt_level, target_cpu: self.target_cpu })
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile and run a module (binary .wasm or text .wat).
+    ///
+    /// Without --invoke, runs the module's `_start` export (a WASI command),
+    /// or just instantiates it (running its start function). With --invoke,
+    /// calls that export with the given arguments, parsed by the function's
+    /// parameter types, and prints the results.
+    Run {
+        /// The module to run.
+        module: PathBuf,
+        /// Export to call instead of `_start`.
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Print compile and run times to stderr.
+        #[arg(long)]
+        timings: bool,
+        #[command(flatten)]
+        compile: CompileOpts,
+        /// Arguments: for --invoke, the function's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run WebAssembly spec scripts (.wast) and report each assertion.
+    Wast {
+        /// Script files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        compile: CompileOpts,
+    },
+}
+
+fn parse_arg(s: &str, t: ValType) -> Result<Val> {
+    let bad = || anyhow!("cannot parse `{s}` as {t}");
+    Ok(match t {
+        ValType::I32 => Val::I32(s.parse::<i32>().or_else(|_| s.parse::<u32>().map(|v| v as i32)).map_err(|_| bad())?),
+        ValType::I64 => Val::I64(s.parse::<i64>().or_else(|_| s.parse::<u64>().map(|v| v as i64)).map_err(|_| bad())?),
+        ValType::F32 => Val::F32(s.parse::<f32>().map_err(|_| bad())?.to_bits()),
+        ValType::F64 => Val::F64(s.parse::<f64>().map_err(|_| bad())?.to_bits()),
+        _ => bail!("arguments of type {t} cannot be given on the command line"),
+    })
+}
+
+fn show(v: &Val) -> String {
+    match *v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(b) => f32::from_bits(b).to_string(),
+        Val::F64(b) => f64::from_bits(b).to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn run(module: PathBuf, invoke: Option<String>, timings: bool, compile: CompileOpts, args: Vec<String>) -> Result<ExitCode> {
+    let engine = compile.engine();
+    let bytes = std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let name = module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let t0 = std::time::Instant::now();
+    let (compiled, _) = engine.compile_timed(&bytes, &name).map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let compile_time = t0.elapsed();
+    let mut store = Store::default();
+    let imports: Vec<Extern> = Vec::new();
+    if let Some(imp) = compiled.info.imports.first() {
+        bail!(
+            "{}: unknown import `{}::{}` of kind {:?} (no host ABI provides it)",
+            module.display(),
+            imp.module,
+            imp.name,
+            imp.kind
+        );
+    }
+    let t1 = std::time::Instant::now();
+    let instance = store.instantiate(&compiled, &imports).map_err(|e| anyhow!("{e}"))?;
+    let export = invoke.clone().or_else(|| compiled.info.export("_start").map(|_| "_start".to_string()));
+    if let Some(name) = export {
+        let func = instance.get_func(&name).ok_or_else(|| anyhow!("no exported function `{name}`"))?;
+        let ty = func.ty().clone();
+        if args.len() != ty.params.len() {
+            bail!("`{name}` takes {} arguments ({ty}), {} given", ty.params.len(), args.len());
+        }
+        let vals = args.iter().zip(&ty.params).map(|(a, t)| parse_arg(a, *t)).collect::<Result<Vec<_>>>()?;
+        let results = store.call(&func, &vals).map_err(|t| anyhow!("{t}"))?;
+        if invoke.is_some() {
+            println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
+        }
+    }
+    if timings {
+        eprintln!("timings: compile_ms={:.3} run_ms={:.3}", compile_time.as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
+    let engine = compile.engine();
+    let (mut passed, mut failed) = (0, 0);
+    for f in &files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let report = wasabi::wast::run_script(&engine, &f.display().to_string(), &text).map_err(|e| anyhow!("{e}"))?;
+        for fail in &report.failures {
+            println!("{}:{}: {}", f.display(), fail.line, fail.message);
+        }
+        println!(
+            "{}: {} passed, {} failed, {} skipped",
+            f.display(),
+            report.passed,
+            report.failures.len(),
+            report.skipped.len()
+        );
+        passed += report.passed;
+        failed += report.failures.len();
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Run { module, invoke, timings, compile, args } => run(module, invoke, timings, compile, args),
+        Command::Wast { files, compile } => wast(files, compile),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wasabi: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,167 @@
+//! Wasabi's code generator: WebAssembly function bodies to LLVM IR to
+//! relocatable object code.
+//!
+//! Entry point: [`LlvmCompiler`], which implements the runtime's
+//! [`CodeGenerator`]. It splits a module's functions into batches, translates
+//! each batch into its own LLVM context and module (so batches compile in
+//! parallel on rayon's pool), and emits one ELF object per batch plus one for
+//! the trampolines. The runtime's loader maps them; nothing here executes
+//! code.
+//!
+//! - [`env`]: LLVM types and vmctx access for one LLVM module.
+//! - [`translate`]: one function body to IR, split by operator family.
+//! - [`trampolines`]: host-to-wasm and wasm-to-host trampolines.
+//! - [`codegen`]: target machine, pass pipeline, object emission.
 
+mod codegen;
+mod env;
+mod trampolines;
+mod translate;
+
+use inkwell::context::Context;
+use rayon::prelude::*;
+use std::fmt;
+use wasabi_runtime::module::ModuleInfo;
+use wasabi_runtime::CodeGenerator;
+use wasmparser::{BinaryReader, FunctionBody};
+
+/// Why compilation failed.
+#[derive(Debug, Clone)]
+pub enum CompileError {
+    /// The module uses something wasabi cannot compile yet.
+    Unsupported(String),
+    /// LLVM rejected something (a wasabi bug) or failed.
+    Llvm(String),
+    /// Decoding a function body failed.
+    Decode { offset: usize, message: String },
+    /// An error inside a particular function.
+    InFunction { index: u32, name: String, error: Box<CompileError> },
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompileError::Unsupported(w) => write!(f, "unsupported: {w}"),
+            CompileError::Llvm(m) => write!(f, "LLVM: {m}"),
+            CompileError::Decode { offset, message } => write!(f, "at byte offset {offset:#x}: {message}"),
+            CompileError::InFunction { index, name, error } => {
+                write!(f, "in function {index} ({name}): {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+impl From<wasmparser::BinaryReaderError> for CompileError {
+    fn from(e: wasmparser::BinaryReaderError) -> Self {
+        CompileError::Decode { offset: e.offset() as usize, message: e.message().to_string() }
+    }
+}
+
+/// Optimisation level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OptLevel {
+    O0,
+    O1,
+    #[default]
+    O2,
+    O3,
+}
+
+/// Which CPU to generate code for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TargetCpu {
+    /// This machine's CPU and all its features (JIT default).
+    #[default]
+    Native,
+    /// Baseline x86-64, for code that must run elsewhere.
+    Generic,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CompilerConfig {
+    pub opt_level: OptLevel,
+    pub target_cpu: TargetCpu,
+}
+
+/// The LLVM code generator.
+#[derive(Clone, Debug, Default)]
+pub struct LlvmCompiler {
+    pub config: CompilerConfig,
+}
+
+/// Wasm bytes of function bodies per batch at most (a batch is one LLVM
+/// module, compiled on one thread).
+const BATCH_BYTES: usize = 64 * 1024;
+
+impl LlvmCompiler {
+    pub fn new(config: CompilerConfig) -> Self {
+        LlvmCompiler { config }
+    }
+
+    /// Compiles the given defined functions into one object.
+    pub fn compile_functions(&self, info: &ModuleInfo, wasm: &[u8], funcs: &[u32]) -> Result<Vec<u8>, CompileError> {
+        let ctx = Context::create();
+        let env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
+        for &f in funcs {
+            let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
+            let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
+            translate::FuncTranslator::translate(&env, f, &body).map_err(|e| CompileError::InFunction {
+                index: f,
+                name: info.func_display_name(f),
+                error: Box::new(e),
+            })?;
+        }
+        let tm = codegen::target_machine(&self.config)?;
+        codegen::emit_object(&env.module, &tm, &self.config)
+    }
+
+    /// Compiles the entry and host trampolines of every type into one object.
+    pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<Vec<u8>, CompileError> {
+        let ctx = Context::create();
+        let env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
+        for t in 0..info.types.len() as u32 {
+            trampolines::build_entry(&env, t)?;
+            trampolines::build_host(&env, t)?;
+        }
+        let tm = codegen::target_machine(&self.config)?;
+        codegen::emit_object(&env.module, &tm, &self.config)
+    }
+
+    /// Splits defined functions into batches of about [`BATCH_BYTES`].
+    pub fn batches(info: &ModuleInfo) -> Vec<Vec<u32>> {
+        let mut batches = Vec::new();
+        let mut cur = Vec::new();
+        let mut bytes = 0;
+        for (k, r) in info.function_bodies.iter().enumerate() {
+            if !cur.is_empty() && bytes + r.len() > BATCH_BYTES {
+                batches.push(std::mem::take(&mut cur));
+                bytes = 0;
+            }
+            cur.push(info.num_imported_funcs + k as u32);
+            bytes += r.len();
+        }
+        if !cur.is_empty() {
+            batches.push(cur);
+        }
+        batches
+    }
+
+    /// Compiles a whole module: trampolines plus all functions, in parallel.
+    pub fn compile_all(&self, info: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, CompileError> {
+        let batches = Self::batches(info);
+        let mut objects: Vec<Vec<u8>> = batches
+            .par_iter()
+            .map(|b| self.compile_functions(info, wasm, b))
+            .collect::<Result<_, _>>()?;
+        objects.push(self.compile_trampolines(info)?);
+        Ok(objects)
+    }
+}
+
+impl CodeGenerator for LlvmCompiler {
+    fn compile_module(&self, module: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        self.compile_all(module, wasm).map_err(|e| e.to_string())
+    }
+}

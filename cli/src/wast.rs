@@ -1,0 +1,389 @@
+//! The spec-script (`.wast`) runner behind `wasabi wast` and the spec test
+//! suite.
+//!
+//! Each script runs in a fresh [`Store`] with the `spectest` host module.
+//! Every directive is an assertion that passes or fails; a failure records
+//! its line and why. Nothing here panics on a bad script or a bad result:
+//! whatever the module under test does, the runner reports and continues.
+
+use crate::{Engine, Error, Extern, Func, FuncType, InstanceHandle, Store, Val, ValType};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasabi_runtime::module::{GlobalType, ImportKind, MemoryType, TableType};
+use wasabi_runtime::TrapCode;
+use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::parser::{self, ParseBuffer};
+use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
+
+/// One failed directive.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// 1-based line of the directive.
+    pub line: usize,
+    pub message: String,
+}
+
+/// The outcome of one script.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub passed: usize,
+    pub failures: Vec<Failure>,
+    /// Directives not run, with the reason (e.g. threads).
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Runs a script's text. `Err` only when the script itself does not parse.
+pub fn run_script(engine: &Engine, name: &str, text: &str) -> Result<Report, Error> {
+    let buf = ParseBuffer::new(text).map_err(|e| Error::Text(format!("{name}: {e}")))?;
+    let wast: Wast = parser::parse(&buf).map_err(|e| {
+        let mut e = e;
+        e.set_path(name.as_ref());
+        e.set_text(text);
+        Error::Text(e.to_string())
+    })?;
+    let mut runner = Runner::new(engine);
+    let mut report = Report::default();
+    for directive in wast.directives {
+        let line = directive.span().linecol_in(text).0 + 1;
+        match runner.directive(directive) {
+            Outcome::Pass => report.passed += 1,
+            Outcome::Fail(message) => report.failures.push(Failure { line, message }),
+            Outcome::Skip(why) => report.skipped.push((line, why)),
+        }
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+use Outcome::{Fail, Pass, Skip};
+
+struct Runner<'e> {
+    engine: &'e Engine,
+    store: Store,
+    spectest: HashMap<&'static str, Extern>,
+    named: HashMap<String, InstanceHandle>,
+    registered: HashMap<String, InstanceHandle>,
+    current: Option<InstanceHandle>,
+    modules: usize,
+}
+
+fn spectest(store: &mut Store) -> HashMap<&'static str, Extern> {
+    let mut m: HashMap<&'static str, Extern> = HashMap::new();
+    let print = |params: &[ValType]| {
+        Extern::Func(Func::host(FuncType::new(params.to_vec(), vec![]), |_, _, _| Ok(())))
+    };
+    m.insert("print", print(&[]));
+    m.insert("print_i32", print(&[ValType::I32]));
+    m.insert("print_i64", print(&[ValType::I64]));
+    m.insert("print_f32", print(&[ValType::F32]));
+    m.insert("print_f64", print(&[ValType::F64]));
+    m.insert("print_i32_f32", print(&[ValType::I32, ValType::F32]));
+    m.insert("print_f64_f64", print(&[ValType::F64, ValType::F64]));
+    let g = |store: &mut Store, t: ValType, v: Val| {
+        Extern::Global(store.new_global(GlobalType { content: t, mutable: false }, v))
+    };
+    m.insert("global_i32", g(store, ValType::I32, Val::I32(666)));
+    m.insert("global_i64", g(store, ValType::I64, Val::I64(666)));
+    m.insert("global_f32", g(store, ValType::F32, Val::F32(666.6f32.to_bits())));
+    m.insert("global_f64", g(store, ValType::F64, Val::F64(666.6f64.to_bits())));
+    if let Ok(t) =
+        store.new_table(TableType { element: ValType::FuncRef, minimum: 10, maximum: Some(20) }, Val::FuncRef(0))
+    {
+        m.insert("table", Extern::Table(t));
+    }
+    if let Ok(mem) = store.new_memory(MemoryType { minimum: 1, maximum: Some(2), memory64: false, shared: false }) {
+        m.insert("memory", Extern::Memory(mem));
+    }
+    m
+}
+
+/// A compile/instantiate failure, classified for the assertions.
+enum ModuleFailure {
+    Malformed(String),
+    Invalid(String),
+    Unsupported(String),
+    Link(String),
+    Trap(crate::Trap),
+    Other(String),
+}
+
+impl<'e> Runner<'e> {
+    fn new(engine: &'e Engine) -> Self {
+        let mut store = Store::default();
+        let spectest = spectest(&mut store);
+        Runner {
+            engine,
+            store,
+            spectest,
+            named: HashMap::new(),
+            registered: HashMap::new(),
+            current: None,
+            modules: 0,
+        }
+    }
+
+    fn compile(&mut self, bytes: &[u8]) -> Result<Arc<crate::CompiledModule>, ModuleFailure> {
+        self.modules += 1;
+        match self.engine.compile(bytes, &format!("module{}", self.modules)) {
+            Ok(m) => Ok(m),
+            Err(Error::Module(e)) => {
+                // wasmparser reports decoding errors and validation errors
+                // alike; the spec's malformed messages are about encoding.
+                Err(ModuleFailure::Invalid(e.to_string()))
+            }
+            Err(Error::Text(e)) => Err(ModuleFailure::Malformed(e)),
+            Err(Error::Compile(crate::CompileError::Unsupported(w))) => Err(ModuleFailure::Unsupported(w)),
+            Err(e) => Err(ModuleFailure::Other(e.to_string())),
+        }
+    }
+
+    fn imports_for(&self, m: &crate::CompiledModule) -> Result<Vec<Extern>, ModuleFailure> {
+        let mut out = Vec::new();
+        for imp in &m.info.imports {
+            let ext = if imp.module == "spectest" {
+                self.spectest.get(imp.name.as_str()).cloned()
+            } else {
+                self.registered.get(&imp.module).and_then(|i| i.get_export(&imp.name))
+            };
+            match ext {
+                Some(e) => out.push(e),
+                None => {
+                    let what = match &imp.kind {
+                        ImportKind::Func(t) => format!("function {}", m.info.types[*t as usize]),
+                        ImportKind::Table(_) => "table".into(),
+                        ImportKind::Memory(_) => "memory".into(),
+                        ImportKind::Global(_) => "global".into(),
+                    };
+                    return Err(ModuleFailure::Link(format!("unknown import `{}::{}` ({what})", imp.module, imp.name)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn instantiate(&mut self, bytes: &[u8]) -> Result<InstanceHandle, ModuleFailure> {
+        let m = self.compile(bytes)?;
+        let imports = self.imports_for(&m)?;
+        match self.store.instantiate(&m, &imports) {
+            Ok(i) => Ok(i),
+            Err(crate::InstantiationError::Link(e)) => Err(ModuleFailure::Link(e)),
+            Err(crate::InstantiationError::Trap(t)) => Err(ModuleFailure::Trap(t)),
+            Err(crate::InstantiationError::Resource(e)) => Err(ModuleFailure::Other(e)),
+        }
+    }
+
+    fn describe(f: &ModuleFailure) -> String {
+        match f {
+            ModuleFailure::Malformed(m) => format!("malformed: {m}"),
+            ModuleFailure::Invalid(m) => format!("invalid: {m}"),
+            ModuleFailure::Unsupported(m) => format!("unsupported: {m}"),
+            ModuleFailure::Link(m) => format!("link error: {m}"),
+            ModuleFailure::Trap(t) => format!("trap: {t}"),
+            ModuleFailure::Other(m) => m.clone(),
+        }
+    }
+
+    fn directive(&mut self, d: WastDirective<'_>) -> Outcome {
+        match d {
+            WastDirective::Module(mut q) => {
+                let name = q.name().map(|n| n.name().to_string());
+                let bytes = match q.encode() {
+                    Ok(b) => b,
+                    Err(e) => return Fail(format!("module does not encode: {e}")),
+                };
+                match self.instantiate(&bytes) {
+                    Ok(i) => {
+                        self.current = Some(i);
+                        if let Some(n) = name {
+                            self.named.insert(n, i);
+                        }
+                        Pass
+                    }
+                    Err(f) => {
+                        self.current = None;
+                        Fail(format!("module failed: {}", Self::describe(&f)))
+                    }
+                }
+            }
+            WastDirective::Register { name, module, .. } => {
+                let inst = match module {
+                    Some(id) => self.named.get(id.name()).copied(),
+                    None => self.current,
+                };
+                match inst {
+                    Some(i) => {
+                        self.registered.insert(name.to_string(), i);
+                        Pass
+                    }
+                    None => Fail("register: no such module".into()),
+                }
+            }
+            WastDirective::Invoke(inv) => match self.invoke(&inv) {
+                Ok(Ok(_)) => Pass,
+                Ok(Err(t)) => Fail(format!("unexpected trap: {t}")),
+                Err(e) => Fail(e),
+            },
+            WastDirective::AssertReturn { exec, results, .. } => {
+                let got = match self.execute(exec) {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(t)) => return Fail(format!("expected results, got trap: {t}")),
+                    Err(e) => return Fail(e),
+                };
+                if got.len() != results.len() {
+                    return Fail(format!("expected {} results, got {}", results.len(), got.len()));
+                }
+                for (i, (g, want)) in got.iter().zip(&results).enumerate() {
+                    let WastRet::Core(want) = want else { return Skip("component values".into()) };
+                    if !matches_ret(g, want) {
+                        return Fail(format!("result {i}: expected {want:?}, got {g}"));
+                    }
+                }
+                Pass
+            }
+            WastDirective::AssertTrap { exec, message, .. } => match self.execute(exec) {
+                Ok(Ok(v)) => Fail(format!("expected trap `{message}`, got {v:?}")),
+                Ok(Err(t)) => {
+                    let got = t.message();
+                    if got.contains(message) || message.contains(got.as_str()) {
+                        Pass
+                    } else {
+                        Fail(format!("expected trap `{message}`, got `{got}`"))
+                    }
+                }
+                Err(e) => Fail(e),
+            },
+            WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
+                Ok(Ok(v)) => Fail(format!("expected `{message}`, got {v:?}")),
+                Ok(Err(t)) if t.code == TrapCode::StackOverflow => Pass,
+                Ok(Err(t)) => Fail(format!("expected `{message}`, got `{t}`")),
+                Err(e) => Fail(e),
+            },
+            WastDirective::AssertMalformed { module, message, .. } => self.assert_rejected(module, message, true),
+            WastDirective::AssertInvalid { module, message, .. } => self.assert_rejected(module, message, false),
+            WastDirective::AssertUnlinkable { mut module, message, .. } => {
+                let bytes = match module.encode() {
+                    Ok(b) => b,
+                    Err(e) => return Fail(format!("module does not encode: {e}")),
+                };
+                match self.instantiate(&bytes) {
+                    Ok(_) => Fail(format!("expected link failure `{message}`, module instantiated")),
+                    Err(ModuleFailure::Link(_)) => Pass,
+                    Err(f) => Fail(format!("expected link failure `{message}`, got {}", Self::describe(&f))),
+                }
+            }
+            WastDirective::ModuleDefinition(_) | WastDirective::ModuleInstance { .. } => {
+                Skip("module definitions/instances (not in core 2.0)".into())
+            }
+            other => Skip(format!("directive not supported: {:?}", std::mem::discriminant(&other))),
+        }
+    }
+
+    fn assert_rejected(&mut self, mut module: QuoteWat<'_>, message: &str, malformed: bool) -> Outcome {
+        let bytes = match module.encode() {
+            // A text-level error: the text parser rejected it, as it should.
+            Err(_) => return Pass,
+            Ok(b) => b,
+        };
+        match self.compile(&bytes) {
+            Ok(_) => Fail(format!(
+                "expected {} module (`{message}`), but it compiled",
+                if malformed { "a malformed" } else { "an invalid" }
+            )),
+            Err(ModuleFailure::Invalid(_)) | Err(ModuleFailure::Malformed(_)) => Pass,
+            Err(f) => Fail(format!("expected rejection `{message}`, got {}", Self::describe(&f))),
+        }
+    }
+
+    fn instance_for(&self, id: Option<wast::token::Id<'_>>) -> Result<InstanceHandle, String> {
+        match id {
+            Some(id) => self.named.get(id.name()).copied().ok_or_else(|| format!("no module named ${}", id.name())),
+            None => self.current.ok_or_else(|| "no current module".to_string()),
+        }
+    }
+
+    fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Result<Vec<Val>, crate::Trap>, String> {
+        let inst = self.instance_for(inv.module)?;
+        let func = inst.get_func(inv.name).ok_or_else(|| format!("no exported function `{}`", inv.name))?;
+        let mut args = Vec::new();
+        for a in &inv.args {
+            let WastArg::Core(a) = a else { return Err("component arguments".into()) };
+            args.push(arg_val(a).ok_or_else(|| format!("unsupported argument {a:?}"))?);
+        }
+        Ok(self.store.call(&func, &args))
+    }
+
+    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Result<Vec<Val>, crate::Trap>, String> {
+        match exec {
+            WastExecute::Invoke(inv) => self.invoke(&inv),
+            WastExecute::Get { module, global, .. } => {
+                let inst = self.instance_for(module)?;
+                match inst.get_export(global) {
+                    Some(Extern::Global(g)) => Ok(Ok(vec![g.get()])),
+                    _ => Err(format!("no exported global `{global}`")),
+                }
+            }
+            WastExecute::Wat(mut w) => {
+                let bytes = w.encode().map_err(|e| e.to_string())?;
+                match self.instantiate(&bytes) {
+                    Ok(_) => Ok(Ok(vec![])),
+                    Err(ModuleFailure::Trap(t)) => Ok(Err(t)),
+                    Err(f) => Err(Self::describe(&f)),
+                }
+            }
+        }
+    }
+}
+
+fn is_extern_heap(h: &HeapType<'_>) -> bool {
+    matches!(h, HeapType::Abstract { ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern, .. })
+}
+
+fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
+    Some(match a {
+        WastArgCore::I32(v) => Val::I32(*v),
+        WastArgCore::I64(v) => Val::I64(*v),
+        WastArgCore::F32(f) => Val::F32(f.bits),
+        WastArgCore::F64(f) => Val::F64(f.bits),
+        WastArgCore::RefNull(h) if is_extern_heap(h) => Val::ExternRef(None),
+        WastArgCore::RefNull(_) => Val::FuncRef(0),
+        WastArgCore::RefExtern(n) => Val::ExternRef(Some(crate::ExternRef(*n as u64))),
+        _ => return None,
+    })
+}
+
+fn f32_matches(bits: u32, p: &NanPattern<wast::token::F32>) -> bool {
+    match p {
+        NanPattern::CanonicalNan => bits & 0x7fff_ffff == 0x7fc0_0000,
+        NanPattern::ArithmeticNan => bits & 0x7fc0_0000 == 0x7fc0_0000,
+        NanPattern::Value(v) => v.bits == bits,
+    }
+}
+
+fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
+    match p {
+        NanPattern::CanonicalNan => bits & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
+        NanPattern::ArithmeticNan => bits & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
+        NanPattern::Value(v) => v.bits == bits,
+    }
+}
+
+fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
+    match (got, want) {
+        (Val::I32(g), WastRetCore::I32(w)) => g == w,
+        (Val::I64(g), WastRetCore::I64(w)) => g == w,
+        (Val::F32(g), WastRetCore::F32(p)) => f32_matches(*g, p),
+        (Val::F64(g), WastRetCore::F64(p)) => f64_matches(*g, p),
+        (Val::FuncRef(g), WastRetCore::RefNull(h)) => *g == 0 && !h.as_ref().is_some_and(is_extern_heap),
+        (Val::ExternRef(g), WastRetCore::RefNull(h)) => g.is_none() && h.as_ref().is_none_or(is_extern_heap),
+        (Val::ExternRef(g), WastRetCore::RefExtern(None)) => g.is_some(),
+        (Val::ExternRef(g), WastRetCore::RefExtern(Some(n))) => *g == Some(crate::ExternRef(*n as u64)),
+        (Val::FuncRef(g), WastRetCore::RefFunc(_)) => *g != 0,
+        (g, WastRetCore::Either(alts)) => alts.iter().any(|w| matches_ret(g, w)),
+        _ => false,
+    }
+}

@@ -1,0 +1,386 @@
+//! Translation of one wasm function body into LLVM IR.
+//!
+//! The translator walks the operators once, keeping the wasm operand stack as
+//! a stack of SSA values and the control stack as [`Frame`]s whose merge
+//! points are phi nodes. Locals are allocas that `mem2reg`/`sroa` promote.
+//! The work is split by operator family, as WAVM does: [`control`] (blocks,
+//! branches, calls), [`variables`] (locals, globals, references, tables),
+//! [`memory`] (loads, stores, bulk memory) and [`numeric`] (everything
+//! arithmetic).
+//!
+//! What must stay true:
+//! - The input was validated, so stack underflow or type confusion here is a
+//!   translator bug and panics rather than being reported as a user error.
+//! - After an unconditional branch the code up to the matching `else`/`end`
+//!   is unreachable: it is skipped, only its nesting is counted.
+//! - Every trap goes through [`FuncTranslator::trap_if`], which calls the
+//!   `Trap` builtin with this function's index, so a trap names its function.
+
+mod control;
+mod memory;
+mod numeric;
+mod variables;
+
+use std::collections::HashMap;
+
+use inkwell::basic_block::BasicBlock;
+use inkwell::types::BasicTypeEnum;
+use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue};
+use inkwell::IntPredicate;
+use wasabi_runtime::types::ValType;
+use wasabi_runtime::vmcontext::{symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS};
+use wasmparser::{BlockType, FunctionBody, Operator};
+
+use crate::env::{BResult, ModuleEnv};
+use crate::CompileError;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum FrameKind {
+    Function,
+    Block,
+    Loop,
+    If,
+    Else,
+}
+
+/// One entry of the control stack.
+pub(crate) struct Frame<'ctx> {
+    pub kind: FrameKind,
+    /// Where `br` to this frame goes: the loop header, or `next`.
+    pub br_target: BasicBlock<'ctx>,
+    /// The block after `end`.
+    pub next: BasicBlock<'ctx>,
+    /// Phis receiving branch values at `br_target` (loop params or results).
+    pub br_phis: Vec<PhiValue<'ctx>>,
+    /// Phis receiving the results at `next`.
+    pub end_phis: Vec<PhiValue<'ctx>>,
+    /// Operand-stack height below this frame's params.
+    pub height: usize,
+    pub params: Vec<ValType>,
+    pub results: Vec<ValType>,
+    /// For `if`: the else block and the params to start it with.
+    pub else_block: Option<BasicBlock<'ctx>>,
+    pub else_params: Vec<BasicValueEnum<'ctx>>,
+    /// Whether anything reaches `next`.
+    pub next_reached: bool,
+}
+
+pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
+    pub env: &'e ModuleEnv<'ctx, 'a>,
+    pub function: FunctionValue<'ctx>,
+    pub func_index: u32,
+    pub vmctx: PointerValue<'ctx>,
+    pub entry: BasicBlock<'ctx>,
+    pub locals: Vec<(PointerValue<'ctx>, ValType)>,
+    pub stack: Vec<BasicValueEnum<'ctx>>,
+    pub control: Vec<Frame<'ctx>>,
+    /// False after an unconditional branch, until the next `else`/`end`.
+    pub reachable: bool,
+    /// Blocks opened inside unreachable code, still to be closed.
+    pub dead_depth: u32,
+    /// Memory bases, loaded once in the entry block (they never move).
+    pub memory_bases: HashMap<u32, PointerValue<'ctx>>,
+    /// One cold block per trap code.
+    pub trap_blocks: HashMap<TrapCode, BasicBlock<'ctx>>,
+    /// Whether the function calls anything (then it checks the stack limit).
+    pub makes_calls: bool,
+}
+
+impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
+    /// Translates defined function `func_index` with the given body.
+    pub fn translate(env: &'e ModuleEnv<'ctx, 'a>, func_index: u32, body: &FunctionBody<'_>) -> BResult<()> {
+        let ty = env.info.func_type(func_index).clone();
+        let fn_type = env.func_type(&ty);
+        let function = env.module.add_function(&symbols::func(func_index), fn_type, None);
+        let vmctx = function.get_nth_param(0).unwrap().into_pointer_value();
+        let entry = env.ctx.append_basic_block(function, "entry");
+        let body_bb = env.ctx.append_basic_block(function, "body");
+        let ret_bb = env.ctx.append_basic_block(function, "return");
+        env.builder.position_at_end(entry);
+
+        // Locals: params, then declared locals, zero-initialised.
+        let mut locals = Vec::new();
+        for (i, t) in ty.params.iter().enumerate() {
+            let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
+            env.builder.build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
+            locals.push((slot, *t));
+        }
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let (count, t) = reader.read()?;
+            let t = ValType::from_wasmparser(t).ok_or_else(|| CompileError::Unsupported("typed references".into()))?;
+            for _ in 0..count {
+                let slot = env.builder.build_alloca(env.val_type(t), "local")?;
+                env.builder.build_store(slot, env.zero(t))?;
+                locals.push((slot, t));
+            }
+        }
+
+        let mut t = FuncTranslator {
+            env,
+            function,
+            func_index,
+            vmctx,
+            entry,
+            locals,
+            stack: Vec::new(),
+            control: Vec::new(),
+            reachable: true,
+            dead_depth: 0,
+            memory_bases: HashMap::new(),
+            trap_blocks: HashMap::new(),
+            makes_calls: false,
+        };
+        env.builder.position_at_end(ret_bb);
+        let ret_phis = t.make_phis(&ty.results)?;
+        t.control.push(Frame {
+            kind: FrameKind::Function,
+            br_target: ret_bb,
+            next: ret_bb,
+            br_phis: ret_phis.clone(),
+            end_phis: ret_phis,
+            height: 0,
+            params: Vec::new(),
+            results: ty.results.clone(),
+            else_block: None,
+            else_params: Vec::new(),
+            next_reached: false,
+        });
+        env.builder.position_at_end(body_bb);
+
+        let mut ops = body.get_operators_reader()?;
+        while !t.control.is_empty() {
+            let (op, offset) = ops.read_with_offset()?;
+            t.operator(op).map_err(|e| match e {
+                CompileError::Unsupported(what) => CompileError::Unsupported(format!("{what} (at byte offset {offset:#x})")),
+                e => e,
+            })?;
+        }
+
+        // Finish the entry block: stack check, then into the body.
+        match entry.get_terminator() {
+            Some(_) => unreachable!("entry block is terminated only here"),
+            None => env.builder.position_at_end(entry),
+        }
+        if t.makes_calls {
+            t.emit_stack_check()?;
+        }
+        env.builder.build_unconditional_branch(body_bb)?;
+        Ok(())
+    }
+
+    // ---- operand stack ---------------------------------------------------
+
+    pub fn push(&mut self, v: impl Into<BasicValueEnum<'ctx>>) {
+        self.stack.push(v.into());
+    }
+
+    pub fn pop(&mut self) -> BasicValueEnum<'ctx> {
+        self.stack.pop().expect("operand stack underflow in validated code")
+    }
+
+    pub fn pop_int(&mut self) -> IntValue<'ctx> {
+        self.pop().into_int_value()
+    }
+
+    pub fn pop2_int(&mut self) -> (IntValue<'ctx>, IntValue<'ctx>) {
+        let b = self.pop_int();
+        let a = self.pop_int();
+        (a, b)
+    }
+
+    pub fn popn(&mut self, n: usize) -> Vec<BasicValueEnum<'ctx>> {
+        let at = self.stack.len() - n;
+        self.stack.split_off(at)
+    }
+
+    pub fn peekn(&self, n: usize) -> &[BasicValueEnum<'ctx>] {
+        &self.stack[self.stack.len() - n..]
+    }
+
+    // ---- helpers -----------------------------------------------------------
+
+    pub fn block_types(&self, bt: BlockType) -> (Vec<ValType>, Vec<ValType>) {
+        match bt {
+            BlockType::Empty => (vec![], vec![]),
+            BlockType::Type(t) => (vec![], vec![ValType::from_wasmparser(t).expect("validated")]),
+            BlockType::FuncType(i) => {
+                let ft = &self.env.info.types[i as usize];
+                (ft.params.clone(), ft.results.clone())
+            }
+        }
+    }
+
+    /// Creates phis for `types` at the builder's current position.
+    pub fn make_phis(&self, types: &[ValType]) -> BResult<Vec<PhiValue<'ctx>>> {
+        types
+            .iter()
+            .map(|t| Ok(self.env.builder.build_phi(self.env.val_type(*t), "")?))
+            .collect()
+    }
+
+    pub fn current_block(&self) -> BasicBlock<'ctx> {
+        self.env.builder.get_insert_block().unwrap()
+    }
+
+    pub fn append_block(&self, name: &str) -> BasicBlock<'ctx> {
+        self.env.ctx.append_basic_block(self.function, name)
+    }
+
+    /// Runs `f` with the builder at the end of the (not yet terminated) entry
+    /// block: for values computed once per call, like memory bases.
+    pub fn in_entry<T>(&self, f: impl FnOnce() -> BResult<T>) -> BResult<T> {
+        let here = self.current_block();
+        self.env.builder.position_at_end(self.entry);
+        let r = f();
+        self.env.builder.position_at_end(here);
+        r
+    }
+
+    /// Branches to a cold trap block when `cond` is true.
+    pub fn trap_if(&mut self, cond: IntValue<'ctx>, code: TrapCode) -> BResult<()> {
+        let trap_bb = match self.trap_blocks.get(&code) {
+            Some(bb) => *bb,
+            None => {
+                let here = self.current_block();
+                let bb = self.append_block("trap");
+                self.env.builder.position_at_end(bb);
+                self.emit_trap_call(self.env.i32().const_int(code as u64, false))?;
+                self.env.builder.position_at_end(here);
+                self.trap_blocks.insert(code, bb);
+                bb
+            }
+        };
+        let cont = self.append_block("ok");
+        let cond = self.expect_false(cond)?;
+        self.env.builder.build_conditional_branch(cond, trap_bb, cont)?;
+        self.env.builder.position_at_end(cont);
+        Ok(())
+    }
+
+    /// Traps with the code in `status` when it is non-zero (for builtins
+    /// that return a trap code).
+    pub fn trap_on_status(&mut self, status: IntValue<'ctx>) -> BResult<()> {
+        let failed = self.env.builder.build_int_compare(IntPredicate::NE, status, self.env.i32().const_zero(), "")?;
+        let failed = self.expect_false(failed)?;
+        let bad = self.append_block("status_trap");
+        let cont = self.append_block("ok");
+        self.env.builder.build_conditional_branch(failed, bad, cont)?;
+        self.env.builder.position_at_end(bad);
+        self.emit_trap_call(status)?;
+        self.env.builder.position_at_end(cont);
+        Ok(())
+    }
+
+    /// Marks `cond` as unlikely.
+    fn expect_false(&self, cond: IntValue<'ctx>) -> BResult<IntValue<'ctx>> {
+        let bool_ty = self.env.ctx.bool_type();
+        let expect = self.env.intrinsic("llvm.expect", &[bool_ty.into()])?;
+        let v = self.env.builder.build_call(expect, &[cond.into(), bool_ty.const_zero().into()], "")?;
+        Ok(v.try_as_basic_value().basic().unwrap().into_int_value())
+    }
+
+    /// Calls the trap builtin and terminates the block.
+    pub fn emit_trap_call(&self, code: IntValue<'ctx>) -> BResult<()> {
+        let idx = self.env.i32().const_int(self.func_index as u64, false);
+        self.env.call_builtin(self.vmctx, BuiltinIndex::Trap, &[self.vmctx.into(), code.into(), idx.into()])?;
+        self.env.builder.build_unreachable()?;
+        Ok(())
+    }
+
+    /// Traps with `StackOverflow` when the stack pointer is below the limit.
+    fn emit_stack_check(&mut self) -> BResult<()> {
+        let env = self.env;
+        let limits = env.load_ptr(self.vmctx, VMCTX_OFFSET_LIMITS, "limits")?;
+        let limit = env.load(env.i64(), limits, VMRuntimeLimits::OFFSET_STACK_LIMIT, "stack_limit")?.into_int_value();
+        let ptr_ty = env.ptr_type();
+        let save = env.intrinsic("llvm.stacksave", &[ptr_ty.into()])?;
+        let sp = env.builder.build_call(save, &[], "sp")?.try_as_basic_value().basic().unwrap().into_pointer_value();
+        let sp = env.builder.build_ptr_to_int(sp, env.i64(), "")?;
+        let over = env.builder.build_int_compare(IntPredicate::ULT, sp, limit, "")?;
+        // trap_if positions the builder in a fresh block; the entry block then
+        // ends with the branch it emitted, and the caller's `br body` goes in
+        // the continuation block.
+        self.trap_if(over, TrapCode::StackOverflow)
+    }
+
+    /// Translates one operator.
+    fn operator(&mut self, op: Operator<'_>) -> BResult<()> {
+        if !self.reachable {
+            return self.dead_operator(op);
+        }
+        use Operator::*;
+        match op {
+            // control
+            Unreachable => self.op_unreachable(),
+            Nop => Ok(()),
+            Block { blockty } => self.op_block(blockty),
+            Loop { blockty } => self.op_loop(blockty),
+            If { blockty } => self.op_if(blockty),
+            Else => self.op_else(),
+            End => self.op_end(),
+            Br { relative_depth } => self.op_br(relative_depth),
+            BrIf { relative_depth } => self.op_br_if(relative_depth),
+            BrTable { targets } => self.op_br_table(&targets),
+            Return => self.op_br(self.control.len() as u32 - 1),
+            Call { function_index } => self.op_call(function_index),
+            CallIndirect { type_index, table_index } => self.op_call_indirect(type_index, table_index),
+            Drop => {
+                self.pop();
+                Ok(())
+            }
+            Select | TypedSelect { .. } => self.op_select(),
+            // variables and references
+            LocalGet { local_index } => self.op_local_get(local_index),
+            LocalSet { local_index } => self.op_local_set(local_index),
+            LocalTee { local_index } => self.op_local_tee(local_index),
+            GlobalGet { global_index } => self.op_global_get(global_index),
+            GlobalSet { global_index } => self.op_global_set(global_index),
+            RefNull { .. } => {
+                self.push(self.env.ptr_type().const_null());
+                Ok(())
+            }
+            RefIsNull => self.op_ref_is_null(),
+            RefFunc { function_index } => self.op_ref_func(function_index),
+            TableGet { table } => self.op_table_get(table),
+            TableSet { table } => self.op_table_set(table),
+            TableSize { table } => self.op_table_size(table),
+            TableGrow { table } => self.op_table_grow(table),
+            TableFill { table } => self.op_table_fill(table),
+            TableCopy { dst_table, src_table } => self.op_table_copy(dst_table, src_table),
+            TableInit { elem_index, table } => self.op_table_init(elem_index, table),
+            ElemDrop { elem_index } => self.op_elem_drop(elem_index),
+            // memory
+            MemorySize { mem } => self.op_memory_size(mem),
+            MemoryGrow { mem } => self.op_memory_grow(mem),
+            MemoryFill { mem } => self.op_memory_fill(mem),
+            MemoryCopy { dst_mem, src_mem } => self.op_memory_copy(dst_mem, src_mem),
+            MemoryInit { data_index, mem } => self.op_memory_init(data_index, mem),
+            DataDrop { data_index } => self.op_data_drop(data_index),
+            op if memory::is_load_or_store(&op) => self.op_load_store(op),
+            // everything else is numeric
+            op => self.op_numeric(op),
+        }
+    }
+
+    /// Skips an operator in unreachable code, tracking only nesting.
+    fn dead_operator(&mut self, op: Operator<'_>) -> BResult<()> {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.dead_depth += 1;
+                Ok(())
+            }
+            Operator::Else if self.dead_depth == 0 => self.op_else(),
+            Operator::End if self.dead_depth == 0 => self.op_end(),
+            Operator::End => {
+                self.dead_depth -= 1;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn llvm_type(&self, t: ValType) -> BasicTypeEnum<'ctx> {
+        self.env.val_type(t)
+    }
+}
