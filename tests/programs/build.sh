@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Build the WASI test-program corpus and regenerate its expectations.
+#
+#   tests/programs/build.sh            build everything + regenerate expected/
+#   tests/programs/build.sh --no-expect  build only
+#
+# Outputs:
+#   wasm/NAME.wasm      wasm32-wasi(p1) builds, CHECKED IN (CI without toolchains
+#                       runs these as they are)
+#   native/NAME         host builds (git-ignored), used to regenerate
+#                       expected/NAME.stdout and expect_exit in cases.toml
+# Idempotent: running it twice gives byte-identical outputs. On a fresh Debian 12
+# (as root) it installs missing tools first.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+EXPECT=1
+for a in "$@"; do
+  case "$a" in
+    --no-expect) EXPECT=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+CLANG=${CLANG:-clang-19}
+SYSROOT=${WASI_SYSROOT:-/usr}
+export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=0
+
+# ---------------------------------------------------------------- tools
+need_apt=()
+command -v "$CLANG" >/dev/null 2>&1 || need_apt+=(clang-19)
+command -v wasm-ld-19 >/dev/null 2>&1 || command -v wasm-ld >/dev/null 2>&1 || need_apt+=(lld-19)
+[ -f "$SYSROOT/include/wasm32-wasi/stdio.h" ] || need_apt+=(wasi-libc)
+ls /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
+  || need_apt+=(libclang-rt-19-dev-wasm32)
+[ -f /usr/include/stdio.h ] || need_apt+=(libc6-dev)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing: ${need_apt[*]}"
+  if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install ${need_apt[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+python3 -c 'import tomllib' 2>/dev/null || { echo "python3 >= 3.11 needed (tomllib)" >&2; exit 1; }
+[ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ] && export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust with rustup (https://rustup.rs), then rerun" >&2; exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+fi
+
+mkdir -p wasm native expected
+
+# ---------------------------------------------------------------- C
+WASM_CFLAGS=(--target=wasm32-wasi --sysroot="$SYSROOT" -O2 -Wall -Werror -Wl,--strip-debug)
+NATIVE_CFLAGS=(-O2 -Wall -Werror)
+echo "== C programs"
+for src in c/*.c; do
+  name=$(basename "$src" .c)
+  # relative paths only: nothing host-specific ends up in the binaries
+  "$CLANG" "${WASM_CFLAGS[@]}" "$src" -o "wasm/$name.wasm.tmp"
+  mv -f "wasm/$name.wasm.tmp" "wasm/$name.wasm"
+  "$CLANG" "${NATIVE_CFLAGS[@]}" "$src" -o "native/$name" -lm
+  echo "   $name"
+done
+
+# ---------------------------------------------------------------- Rust
+echo "== Rust programs"
+RS="$HERE/rust"
+REG="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+# Keep host paths out of the wasm (panic locations etc.) for reproducibility.
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$REG=/cargo/registry/src --remap-path-prefix=$RS=/rust"
+export CARGO_TARGET_DIR="$RS/target"
+jobs=${CARGO_BUILD_JOBS:-2}
+(cd "$RS" && cargo build --release --locked -j"$jobs" --target wasm32-wasip1 --workspace)
+(cd "$RS" && cargo build --release --locked -j"$jobs" --workspace)
+for m in $(sed -n 's/^members *= *\[\(.*\)\]/\1/p' "$RS/Cargo.toml" | tr -d '",'); do
+  cp -f "$CARGO_TARGET_DIR/wasm32-wasip1/release/$m.wasm" "wasm/$m.wasm"
+  cp -f "$CARGO_TARGET_DIR/release/$m" "native/$m"
+  echo "   $m"
+done
+
+# ---------------------------------------------------------------- expectations
+if [ "$EXPECT" = 1 ]; then
+  echo "== regenerating expectations from native runs"
+  python3 gen_expected.py
+fi
+echo "== done"; ls -l wasm/
