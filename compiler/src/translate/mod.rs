@@ -325,10 +325,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             Return => self.op_br(self.control.len() as u32 - 1),
             Call { function_index } => self.op_call(function_index),
             CallIndirect { type_index, table_index } => self.op_call_indirect(type_index, table_index),
-            Drop => {
-                self.pop();
-                Ok(())
-            }
+            Drop => self.op_drop(),
             Select | TypedSelect { .. } => self.op_select(),
             // variables and references
             LocalGet { local_index } => self.op_local_get(local_index),

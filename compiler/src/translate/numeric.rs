@@ -179,9 +179,30 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             FBin::Sub => bld.build_float_sub(a, b, "")?.into(),
             FBin::Mul => bld.build_float_mul(a, b, "")?.into(),
             FBin::Div => bld.build_float_div(a, b, "")?.into(),
-            FBin::Min => self.call_intrinsic("llvm.minimum", &[ty.into()], &[a.into(), b.into()])?,
-            FBin::Max => self.call_intrinsic("llvm.maximum", &[ty.into()], &[a.into(), b.into()])?,
+            FBin::Min | FBin::Max => {
+                // llvm.minimum/maximum return a NaN operand as it is; wasm
+                // wants it quieted, which `a + b` does for any NaN input.
+                let name = if matches!(op, FBin::Min) { "llvm.minimum" } else { "llvm.maximum" };
+                let m = self.call_intrinsic(name, &[ty.into()], &[a.into(), b.into()])?;
+                let bld = &self.env.builder;
+                let any_nan = bld.build_float_compare(FloatPredicate::UNO, a, b, "")?;
+                let quiet = bld.build_float_add(a, b, "")?;
+                bld.build_select(any_nan, quiet, m.into_float_value(), "")?
+            }
             FBin::Copysign => self.call_intrinsic("llvm.copysign", &[ty.into()], &[a.into(), b.into()])?,
+        };
+        // LLVM folds `x - 0.0`, `x * 1.0`, `x / 1.0`, `x * -1.0` ... to `x`
+        // or `-x`, which would pass a signalling NaN through unquieted;
+        // canonicalising the result restores wasm's arithmetic-NaN rule.
+        let identity_operand = |v: FloatValue<'ctx>| {
+            v.get_constant().is_some_and(|(c, _)| c == 0.0 || c == 1.0 || c == -1.0)
+        };
+        let v = if matches!(op, FBin::Add | FBin::Sub | FBin::Mul | FBin::Div)
+            && (identity_operand(a) || identity_operand(b))
+        {
+            self.call_intrinsic("llvm.canonicalize", &[ty.into()], &[v])?
+        } else {
+            v
         };
         self.push(v);
         Ok(())

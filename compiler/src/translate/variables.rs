@@ -2,7 +2,7 @@
 
 use super::FuncTranslator;
 use crate::env::BResult;
-use inkwell::values::BasicValueEnum;
+use inkwell::values::{BasicValue, BasicValueEnum};
 use inkwell::IntPredicate;
 use wasabi_runtime::vmcontext::{BuiltinIndex, TrapCode, VMTableDefinition};
 
@@ -48,6 +48,27 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let v = self.pop();
         let p = self.global_ptr(g)?;
         self.env.builder.build_store(p, v)?;
+        Ok(())
+    }
+
+    /// `drop` keeps its operand alive through an empty side-effecting asm:
+    /// otherwise LLVM deletes an unused load, and a load that should trap
+    /// (out of bounds) silently would not.
+    pub(super) fn op_drop(&mut self) -> BResult<()> {
+        let v = self.pop();
+        let is_const = match v {
+            BasicValueEnum::IntValue(i) => i.is_const(),
+            BasicValueEnum::FloatValue(f) => f.is_const(),
+            BasicValueEnum::PointerValue(p) => p.is_const(),
+            _ => true,
+        };
+        if is_const || v.as_instruction_value().is_none() {
+            return Ok(());
+        }
+        let constraint = if v.is_float_value() { "x" } else { "r" };
+        let fn_ty = self.env.ctx.void_type().fn_type(&[v.get_type().into()], false);
+        let sink = self.env.ctx.create_inline_asm(fn_ty, String::new(), constraint.into(), true, false, None, false);
+        self.env.builder.build_indirect_call(fn_ty, sink, &[v.into()], "")?;
         Ok(())
     }
 
