@@ -4,7 +4,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wasabi::{CompilerConfig, Engine, Extern, OptLevel, Store, TargetCpu, Val, ValType};
+use wasabi::{CompilerConfig, Engine, InstantiationError, OptLevel, Store, TargetCpu, Trap, Val, ValType};
+use wasabi_abi::wasi::command_status;
+use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
 
 #[derive(Parser)]
 #[command(name = "wasabi", version, about = "A WebAssembly compiler and runtime built on LLVM", long_about = None)]
@@ -64,9 +66,18 @@ enum Command {
         /// Print compile and run times to stderr.
         #[arg(long)]
         timings: bool,
+        /// Give the program a host directory: `HOST` (seen as `HOST`) or
+        /// `HOST::GUEST` (seen as `GUEST`). Repeatable.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// Set an environment variable for the program (nothing is
+        /// inherited). Repeatable.
+        #[arg(long = "env", value_name = "K=V")]
+        envs: Vec<String>,
         #[command(flatten)]
         compile: CompileOpts,
-        /// Arguments: for --invoke, the function's arguments.
+        /// Arguments: the program's argv[1..] (argv[0] is the module's file
+        /// stem), or for --invoke the function's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -101,43 +112,93 @@ fn show(v: &Val) -> String {
     }
 }
 
-fn run(module: PathBuf, invoke: Option<String>, timings: bool, compile: CompileOpts, args: Vec<String>) -> Result<ExitCode> {
+/// Runs a module: a WASI command's `_start` (exit status: its `proc_exit`
+/// status, truncated to 8 bits like `exit(3)`, or 0 when `_start` returns;
+/// 134 after a trap), or `--invoke`'s export.
+fn run(
+    module: PathBuf,
+    invoke: Option<String>,
+    timings: bool,
+    dirs: Vec<String>,
+    envs: Vec<String>,
+    compile: CompileOpts,
+    args: Vec<String>,
+) -> Result<ExitCode> {
+    /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
+    const TRAP_EXIT_STATUS: u8 = 134;
     let engine = compile.engine();
     let bytes = std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
     let name = module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let t0 = std::time::Instant::now();
     let (compiled, _) = engine.compile_timed(&bytes, &name).map_err(|e| anyhow!("{}: {e}", module.display()))?;
     let compile_time = t0.elapsed();
-    let mut store = Store::default();
-    let imports: Vec<Extern> = Vec::new();
-    if let Some(imp) = compiled.info.imports.first() {
-        bail!(
-            "{}: unknown import `{}::{}` of kind {:?} (no host ABI provides it)",
-            module.display(),
-            imp.module,
-            imp.name,
-            imp.kind
-        );
+
+    // WASI context: argv[0] is the module's stem; for --invoke the command
+    // line arguments belong to the function, not to argv.
+    let mut wasi = WasiCtx::builder().arg(name.clone());
+    if invoke.is_none() {
+        wasi = wasi.args(args.iter().cloned());
     }
+    for kv in &envs {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--env `{kv}`: expected K=V"))?;
+        wasi = wasi.env(k, v);
+    }
+    for d in &dirs {
+        let (host, guest) = d.split_once("::").unwrap_or((d, d));
+        wasi = wasi.preopened_dir(host, guest);
+    }
+    let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
+    let mut store = Store::default();
+    let abis = Abis::new().with(Wasi::new(wasi));
+    let imports =
+        create_imports(&mut store, &compiled.info, &abis).map_err(|e| anyhow!("{}: link error: {e}", module.display()))?;
+
     let t1 = std::time::Instant::now();
-    let instance = store.instantiate(&compiled, &imports).map_err(|e| anyhow!("{e}"))?;
-    let export = invoke.clone().or_else(|| compiled.info.export("_start").map(|_| "_start".to_string()));
-    if let Some(name) = export {
+    let report = |status: u8| {
+        if timings {
+            eprintln!(
+                "timings: compile_ms={:.3} run_ms={:.3}",
+                compile_time.as_secs_f64() * 1e3,
+                t1.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        ExitCode::from(status)
+    };
+    let finish = |r: Result<Vec<Val>, Trap>| match command_status(r) {
+        Ok(status) => Ok(report(status as u8)),
+        Err(trap) => {
+            eprintln!("wasabi: {trap}");
+            Ok(report(TRAP_EXIT_STATUS))
+        }
+    };
+    let instance = match store.instantiate(&compiled, &imports) {
+        Ok(i) => i,
+        Err(InstantiationError::Trap(t)) => return finish(Err(t)),
+        Err(e) => bail!("{e}"),
+    };
+    if let Some(name) = invoke {
         let func = instance.get_func(&name).ok_or_else(|| anyhow!("no exported function `{name}`"))?;
         let ty = func.ty().clone();
         if args.len() != ty.params.len() {
             bail!("`{name}` takes {} arguments ({ty}), {} given", ty.params.len(), args.len());
         }
         let vals = args.iter().zip(&ty.params).map(|(a, t)| parse_arg(a, *t)).collect::<Result<Vec<_>>>()?;
-        let results = store.call(&func, &vals).map_err(|t| anyhow!("{t}"))?;
-        if invoke.is_some() {
-            println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
+        return match store.call(&func, &vals) {
+            Ok(results) => {
+                println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
+                Ok(report(0))
+            }
+            Err(t) => finish(Err(t)),
+        };
+    }
+    if compiled.info.export("_start").is_some() {
+        let func = instance.get_func("_start").ok_or_else(|| anyhow!("export `_start` is not a function"))?;
+        if !func.ty().params.is_empty() || !func.ty().results.is_empty() {
+            bail!("`_start` must take and return nothing, but has type {}", func.ty());
         }
+        return finish(store.call(&func, &[]));
     }
-    if timings {
-        eprintln!("timings: compile_ms={:.3} run_ms={:.3}", compile_time.as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report(0))
 }
 
 fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
@@ -166,7 +227,9 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Run { module, invoke, timings, compile, args } => run(module, invoke, timings, compile, args),
+        Command::Run { module, invoke, timings, dirs, envs, compile, args } => {
+            run(module, invoke, timings, dirs, envs, compile, args)
+        }
         Command::Wast { files, compile } => wast(files, compile),
     };
     match r {

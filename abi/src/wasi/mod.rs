@@ -1,0 +1,387 @@
+//! WASI preview 1 (`wasi_snapshot_preview1`) for Wasabi.
+//!
+//! ```no_run
+//! use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
+//! # fn demo(store: &mut wasabi_runtime::Store, info: &wasabi_runtime::ModuleInfo) {
+//! let ctx = WasiCtx::builder().arg("prog").env("HOME", "/").preopened_dir("/tmp/x", "/sandbox").build().unwrap();
+//! let imports = create_imports(store, info, &Abis::new().with(Wasi::new(ctx))).unwrap();
+//! // instantiate with `imports`, call `_start`, then `wasi::command_status(result)`
+//! # }
+//! ```
+//!
+//! Where things live:
+//! - [`ctx`]: [`WasiCtx`] and its builder: args, environment, stdio
+//!   choices ([`Stdin`], [`Output`], [`OutputBuffer`]), preopened dirs.
+//! - [`fdtable`]: the descriptor table, rights, stdio endpoints and the
+//!   host directory streams behind `fd_readdir`.
+//! - [`fs`]: every `fd_*` and `path_*` function.
+//! - [`clocks`]: `clock_*`, `random_get`, `poll_oneoff`.
+//! - [`proc`]: `args_*`, `environ_*`, `proc_*`, `sched_yield`, `sock_*`.
+//! - [`memory`]: bounds-checked guest-memory access ([`GuestMemory`]).
+//! - [`types`]: errnos, rights and flag bits, struct sizes.
+//! - this file: the function table (name, type, implementation), the
+//!   [`Wasi`] ABI that turns imports into host functions, [`Exit`].
+//!
+//! What must stay true:
+//! - Every function in [`FUNCTIONS`] has exactly the witx signature; a
+//!   module importing it with another type does not link.
+//! - A function returns an errno for anything the guest did wrong (bad fd,
+//!   bad pointer: `FAULT`, bad flags: `INVAL`, ...). It traps only for
+//!   `proc_exit` (with [`Exit`]) and when the caller exports no memory named
+//!   `memory` but the function needs one.
+//! - No guest path reaches the host file system except relative to a
+//!   preopened directory's `cap_std::fs::Dir`: `..` above it, absolute paths
+//!   and symlinks leading out fail with `PERM` (cap-std's "a path led
+//!   outside of the filesystem", as in wasmtime).
+//! - Output to stdout/stderr is flushed by every `fd_write`, so nothing is
+//!   lost when the guest traps or exits.
+
+pub mod clocks;
+pub mod ctx;
+pub mod fdtable;
+pub mod fs;
+pub mod memory;
+pub mod proc;
+pub mod types;
+
+pub use ctx::{BuildError, Output, OutputBuffer, Stdin, WasiCtx, WasiCtxBuilder};
+pub use memory::GuestMemory;
+pub use types::Errno;
+
+use crate::{describe_func_type, describe_import, HostAbi, LinkError};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use wasabi_runtime::module::{Import, ImportKind};
+use wasabi_runtime::{
+    Caller, Extern, Func, FuncType, HostError, ModuleInfo, Store, Trap, Val, ValType,
+};
+
+/// The import module name of WASI preview 1.
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// The error `proc_exit(status)` traps with. Callers downcast a trap's host
+/// error to it (see [`exit_status`]) to get the program's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub i32);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "program exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// The status of a `proc_exit` if that is what ended the call.
+pub fn exit_status(trap: &Trap) -> Option<i32> {
+    trap.host_error
+        .as_ref()?
+        .downcast_ref::<Exit>()
+        .map(|e| e.0)
+}
+
+/// The exit status of a WASI command from the result of calling its
+/// `_start`: 0 when it returned, `n` after `proc_exit(n)`, or the trap.
+pub fn command_status(result: Result<Vec<Val>, Trap>) -> Result<i32, Trap> {
+    match result {
+        Ok(_) => Ok(0),
+        Err(trap) => match exit_status(&trap) {
+            Some(n) => Ok(n),
+            None => Err(trap),
+        },
+    }
+}
+
+/// Why a WASI function did not succeed: an errno for the guest, or a trap.
+pub(crate) enum Fail {
+    Errno(Errno),
+    Trap(HostError),
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Fail {
+        Fail::Errno(e)
+    }
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Fail {
+        Fail::Errno(e.into())
+    }
+}
+
+pub(crate) type WasiResult = Result<(), Fail>;
+
+/// One call of a WASI function: the context, the caller and the arguments
+/// (whose types the link-time check guarantees).
+pub(crate) struct Call<'a, 'c> {
+    pub ctx: &'a mut WasiCtx,
+    caller: &'a Caller<'c>,
+    args: &'a [Val],
+    name: &'static str,
+}
+
+impl<'a> Call<'a, '_> {
+    pub fn u32(&self, i: usize) -> u32 {
+        match self.args.get(i) {
+            Some(Val::I32(v)) => *v as u32,
+            _ => 0,
+        }
+    }
+    pub fn u64(&self, i: usize) -> u64 {
+        match self.args.get(i) {
+            Some(Val::I64(v)) => *v as u64,
+            _ => 0,
+        }
+    }
+    pub fn i64(&self, i: usize) -> i64 {
+        self.u64(i) as i64
+    }
+    /// The caller's memory. Every handler calls this at most once and
+    /// keeps the result only until it returns (so the `of_caller` contract
+    /// holds).
+    pub fn mem(&self) -> Result<GuestMemory<'a>, Fail> {
+        // SAFETY: see above.
+        unsafe { GuestMemory::of_caller(self.caller) }.ok_or_else(|| {
+            Fail::Trap(
+                format!(
+                    "WASI function `{}` needs the calling module to export a memory named `memory`",
+                    self.name
+                )
+                .into(),
+            )
+        })
+    }
+}
+
+type Handler = fn(&mut Call<'_, '_>) -> WasiResult;
+
+/// One WASI function: name, witx signature, implementation.
+pub struct WasiFunction {
+    pub name: &'static str,
+    pub params: &'static [ValType],
+    pub results: &'static [ValType],
+    handler: Handler,
+}
+
+impl WasiFunction {
+    pub fn ty(&self) -> FuncType {
+        FuncType::new(self.params, self.results)
+    }
+}
+
+const I32: ValType = ValType::I32;
+const I64: ValType = ValType::I64;
+const R: &[ValType] = &[I32];
+
+macro_rules! f {
+    ($name:ident, [$($p:expr),*], $results:expr, $h:path) => {
+        WasiFunction { name: stringify!($name), params: &[$($p),*], results: $results, handler: $h }
+    };
+}
+
+/// Every function of `wasi_snapshot_preview1`, in witx order.
+pub static FUNCTIONS: &[WasiFunction] = &[
+    f!(args_get, [I32, I32], R, proc::args_get),
+    f!(args_sizes_get, [I32, I32], R, proc::args_sizes_get),
+    f!(environ_get, [I32, I32], R, proc::environ_get),
+    f!(environ_sizes_get, [I32, I32], R, proc::environ_sizes_get),
+    f!(clock_res_get, [I32, I32], R, clocks::clock_res_get),
+    f!(clock_time_get, [I32, I64, I32], R, clocks::clock_time_get),
+    f!(fd_advise, [I32, I64, I64, I32], R, fs::fd_advise),
+    f!(fd_allocate, [I32, I64, I64], R, fs::fd_allocate),
+    f!(fd_close, [I32], R, fs::fd_close),
+    f!(fd_datasync, [I32], R, fs::fd_datasync),
+    f!(fd_fdstat_get, [I32, I32], R, fs::fd_fdstat_get),
+    f!(fd_fdstat_set_flags, [I32, I32], R, fs::fd_fdstat_set_flags),
+    f!(
+        fd_fdstat_set_rights,
+        [I32, I64, I64],
+        R,
+        fs::fd_fdstat_set_rights
+    ),
+    f!(fd_filestat_get, [I32, I32], R, fs::fd_filestat_get),
+    f!(
+        fd_filestat_set_size,
+        [I32, I64],
+        R,
+        fs::fd_filestat_set_size
+    ),
+    f!(
+        fd_filestat_set_times,
+        [I32, I64, I64, I32],
+        R,
+        fs::fd_filestat_set_times
+    ),
+    f!(fd_pread, [I32, I32, I32, I64, I32], R, fs::fd_pread),
+    f!(fd_prestat_get, [I32, I32], R, fs::fd_prestat_get),
+    f!(
+        fd_prestat_dir_name,
+        [I32, I32, I32],
+        R,
+        fs::fd_prestat_dir_name
+    ),
+    f!(fd_pwrite, [I32, I32, I32, I64, I32], R, fs::fd_pwrite),
+    f!(fd_read, [I32, I32, I32, I32], R, fs::fd_read),
+    f!(fd_readdir, [I32, I32, I32, I64, I32], R, fs::fd_readdir),
+    f!(fd_renumber, [I32, I32], R, fs::fd_renumber),
+    f!(fd_seek, [I32, I64, I32, I32], R, fs::fd_seek),
+    f!(fd_sync, [I32], R, fs::fd_sync),
+    f!(fd_tell, [I32, I32], R, fs::fd_tell),
+    f!(fd_write, [I32, I32, I32, I32], R, fs::fd_write),
+    f!(
+        path_create_directory,
+        [I32, I32, I32],
+        R,
+        fs::path_create_directory
+    ),
+    f!(
+        path_filestat_get,
+        [I32, I32, I32, I32, I32],
+        R,
+        fs::path_filestat_get
+    ),
+    f!(
+        path_filestat_set_times,
+        [I32, I32, I32, I32, I64, I64, I32],
+        R,
+        fs::path_filestat_set_times
+    ),
+    f!(
+        path_link,
+        [I32, I32, I32, I32, I32, I32, I32],
+        R,
+        fs::path_link
+    ),
+    f!(
+        path_open,
+        [I32, I32, I32, I32, I32, I64, I64, I32, I32],
+        R,
+        fs::path_open
+    ),
+    f!(
+        path_readlink,
+        [I32, I32, I32, I32, I32, I32],
+        R,
+        fs::path_readlink
+    ),
+    f!(
+        path_remove_directory,
+        [I32, I32, I32],
+        R,
+        fs::path_remove_directory
+    ),
+    f!(
+        path_rename,
+        [I32, I32, I32, I32, I32, I32],
+        R,
+        fs::path_rename
+    ),
+    f!(path_symlink, [I32, I32, I32, I32, I32], R, fs::path_symlink),
+    f!(path_unlink_file, [I32, I32, I32], R, fs::path_unlink_file),
+    f!(poll_oneoff, [I32, I32, I32, I32], R, clocks::poll_oneoff),
+    f!(proc_exit, [I32], &[], proc::proc_exit),
+    f!(proc_raise, [I32], R, proc::proc_raise),
+    f!(sched_yield, [], R, proc::sched_yield),
+    f!(random_get, [I32, I32], R, clocks::random_get),
+    f!(sock_accept, [I32, I32, I32], R, proc::sock_accept),
+    f!(
+        sock_recv,
+        [I32, I32, I32, I32, I32, I32],
+        R,
+        proc::sock_recv
+    ),
+    f!(sock_send, [I32, I32, I32, I32, I32], R, proc::sock_send),
+    f!(sock_shutdown, [I32, I32], R, proc::sock_shutdown),
+];
+
+/// The WASI function `name`, if there is one.
+pub fn function(name: &str) -> Option<&'static WasiFunction> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// WASI preview 1 as a [`HostAbi`]: one context shared by the host
+/// functions it creates. Clones share the context.
+#[derive(Clone)]
+pub struct Wasi {
+    ctx: Arc<Mutex<WasiCtx>>,
+}
+
+impl Wasi {
+    pub fn new(ctx: WasiCtx) -> Wasi {
+        Wasi {
+            ctx: Arc::new(Mutex::new(ctx)),
+        }
+    }
+
+    /// The host function implementing `f` over this context.
+    pub fn host_func(&self, f: &'static WasiFunction) -> Func {
+        let ctx = self.ctx.clone();
+        Func::host(f.ty(), move |caller, args, results| {
+            let mut guard = ctx.lock().unwrap_or_else(|e| e.into_inner());
+            let mut call = Call {
+                ctx: &mut guard,
+                caller,
+                args,
+                name: f.name,
+            };
+            let errno = match (f.handler)(&mut call) {
+                Ok(()) => Errno::SUCCESS,
+                Err(Fail::Errno(e)) => e,
+                Err(Fail::Trap(e)) => return Err(e),
+            };
+            if let Some(r) = results.first_mut() {
+                *r = Val::I32(errno.0 as i32);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl HostAbi for Wasi {
+    fn name(&self) -> &str {
+        "WASI preview 1"
+    }
+
+    fn modules(&self) -> Vec<String> {
+        vec![MODULE.to_string()]
+    }
+
+    fn resolve(
+        &self,
+        _store: &mut Store,
+        info: &ModuleInfo,
+        import: &Import,
+    ) -> Result<Extern, LinkError> {
+        let full = format!("{}::{}", import.module, import.name);
+        let declared = describe_import(info, &import.kind);
+        let ImportKind::Func(t) = import.kind else {
+            return Err(LinkError::new(
+                import,
+                format!(
+                    "import `{full}` is {declared}, but WASI preview 1 provides only functions"
+                ),
+            ));
+        };
+        let Some(f) = function(&import.name) else {
+            return Err(LinkError::new(
+                import,
+                format!(
+                    "unknown import `{full}` {declared}: WASI preview 1 has no function `{}`",
+                    import.name
+                ),
+            ));
+        };
+        let want = f.ty();
+        if info.types.get(t as usize) != Some(&want) {
+            return Err(LinkError::new(
+                import,
+                format!(
+                    "import `{full}` has type {declared}, but WASI defines {}",
+                    describe_func_type(&want)
+                ),
+            ));
+        }
+        Ok(Extern::Func(self.host_func(f)))
+    }
+}
