@@ -92,6 +92,13 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         let ty = env.info.func_type(func_index).clone();
         let fn_type = env.func_type(&ty);
         let function = env.module.add_function(&symbols::func(func_index), fn_type, None);
+        // WebAssembly 2.0 has no tail calls: a call in tail position must
+        // still use stack, or runaway recursion loops forever instead of
+        // trapping with "call stack exhausted".
+        function.add_attribute(
+            inkwell::attributes::AttributeLoc::Function,
+            env.ctx.create_string_attribute("disable-tail-calls", "true"),
+        );
         let vmctx = function.get_nth_param(0).unwrap().into_pointer_value();
         let entry = env.ctx.append_basic_block(function, "entry");
         let body_bb = env.ctx.append_basic_block(function, "body");
