@@ -26,8 +26,9 @@ pub use wasabi_compiler::{CompileError, CompilerConfig, LlvmCompiler, OptLevel, 
 pub use wasabi_runtime::instance::Caller;
 pub use wasabi_runtime::module::ModuleError;
 pub use wasabi_runtime::{
-    CompiledModule, Extern, ExternRef, Func, FuncType, Global, HostError, InstanceHandle, InstantiationError,
-    Memory, ModuleInfo, Store, StoreConfig, TableHandle, Trap, TrapCode, Val, ValType,
+    CompiledModule, Extern, ExternRef, Func, FuncType, Global, HostError, InstanceHandle,
+    InstantiationError, Memory, ModuleInfo, Store, StoreConfig, TableHandle, Trap, TrapCode, Val,
+    ValType,
 };
 
 /// Everything that can go wrong between bytes and a running instance.
@@ -97,7 +98,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: CompilerConfig) -> Engine {
-        Engine { compiler: LlvmCompiler::new(config) }
+        Engine {
+            compiler: LlvmCompiler::new(config),
+        }
     }
 
     /// Validates, compiles and loads a module (binary or text).
@@ -105,21 +108,39 @@ impl Engine {
         self.compile_timed(bytes, name).map(|(m, _)| m)
     }
 
-    pub fn compile_timed(&self, bytes: &[u8], name: &str) -> Result<(Arc<CompiledModule>, CompileTimings), Error> {
+    pub fn compile_timed(
+        &self,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<(Arc<CompiledModule>, CompileTimings), Error> {
         let t0 = Instant::now();
         let wasm = wat_to_wasm(bytes)?;
         let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let t1 = Instant::now();
-        let objects = self.compiler.compile_all(&info, &wasm).map_err(Error::Compile)?;
+        let objects = self
+            .compiler
+            .compile_all(&info, &wasm)
+            .map_err(Error::Compile)?;
         let t2 = Instant::now();
-        let module = CompiledModule::load(info, name.to_string(), &objects).map_err(|e| Error::Load(e.to_string()))?;
+        let module = CompiledModule::load(info, name.to_string(), &objects)
+            .map_err(|e| Error::Load(e.to_string()))?;
         let t3 = Instant::now();
-        Ok((Arc::new(module), CompileTimings { parse: t1 - t0, codegen: t2 - t1, load: t3 - t2 }))
+        Ok((
+            Arc::new(module),
+            CompileTimings {
+                parse: t1 - t0,
+                codegen: t2 - t1,
+                load: t3 - t2,
+            },
+        ))
     }
 
     pub fn compile_file(&self, path: &Path) -> Result<Arc<CompiledModule>, Error> {
         let bytes = std::fs::read(path).map_err(Error::Io)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         self.compile(&bytes, &name)
     }
 }

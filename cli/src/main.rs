@@ -4,7 +4,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wasabi::{CompilerConfig, Engine, InstantiationError, OptLevel, Store, TargetCpu, Trap, Val, ValType};
+use wasabi::{
+    CompilerConfig, Engine, InstantiationError, OptLevel, Store, TargetCpu, Trap, Val, ValType,
+};
 use wasabi_abi::wasi::command_status;
 use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
 
@@ -31,7 +33,9 @@ fn parse_opt(s: &str) -> Result<OptLevel, String> {
         "1" => Ok(OptLevel::O1),
         "2" => Ok(OptLevel::O2),
         "3" => Ok(OptLevel::O3),
-        _ => Err(format!("unknown optimisation level `{s}` (use 0, 1, 2 or 3)")),
+        _ => Err(format!(
+            "unknown optimisation level `{s}` (use 0, 1, 2 or 3)"
+        )),
     }
 }
 
@@ -45,7 +49,10 @@ fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
 
 impl CompileOpts {
     fn engine(&self) -> Engine {
-        Engine::new(CompilerConfig { opt_level: self.opt_level, target_cpu: self.target_cpu })
+        Engine::new(CompilerConfig {
+            opt_level: self.opt_level,
+            target_cpu: self.target_cpu,
+        })
     }
 }
 
@@ -94,8 +101,16 @@ enum Command {
 fn parse_arg(s: &str, t: ValType) -> Result<Val> {
     let bad = || anyhow!("cannot parse `{s}` as {t}");
     Ok(match t {
-        ValType::I32 => Val::I32(s.parse::<i32>().or_else(|_| s.parse::<u32>().map(|v| v as i32)).map_err(|_| bad())?),
-        ValType::I64 => Val::I64(s.parse::<i64>().or_else(|_| s.parse::<u64>().map(|v| v as i64)).map_err(|_| bad())?),
+        ValType::I32 => Val::I32(
+            s.parse::<i32>()
+                .or_else(|_| s.parse::<u32>().map(|v| v as i32))
+                .map_err(|_| bad())?,
+        ),
+        ValType::I64 => Val::I64(
+            s.parse::<i64>()
+                .or_else(|_| s.parse::<u64>().map(|v| v as i64))
+                .map_err(|_| bad())?,
+        ),
         ValType::F32 => Val::F32(s.parse::<f32>().map_err(|_| bad())?.to_bits()),
         ValType::F64 => Val::F64(s.parse::<f64>().map_err(|_| bad())?.to_bits()),
         _ => bail!("arguments of type {t} cannot be given on the command line"),
@@ -127,10 +142,16 @@ fn run(
     /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
     const TRAP_EXIT_STATUS: u8 = 134;
     let engine = compile.engine();
-    let bytes = std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
-    let name = module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes =
+        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let name = module
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let t0 = std::time::Instant::now();
-    let (compiled, _) = engine.compile_timed(&bytes, &name).map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let (compiled, _) = engine
+        .compile_timed(&bytes, &name)
+        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
     let compile_time = t0.elapsed();
 
     // WASI context: argv[0] is the module's stem; for --invoke the command
@@ -140,7 +161,9 @@ fn run(
         wasi = wasi.args(args.iter().cloned());
     }
     for kv in &envs {
-        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--env `{kv}`: expected K=V"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env `{kv}`: expected K=V"))?;
         wasi = wasi.env(k, v);
     }
     for d in &dirs {
@@ -150,8 +173,8 @@ fn run(
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
     let mut store = Store::default();
     let abis = Abis::new().with(Wasi::new(wasi));
-    let imports =
-        create_imports(&mut store, &compiled.info, &abis).map_err(|e| anyhow!("{}: link error: {e}", module.display()))?;
+    let imports = create_imports(&mut store, &compiled.info, &abis)
+        .map_err(|e| anyhow!("{}: link error: {e}", module.display()))?;
 
     let t1 = std::time::Instant::now();
     let report = |status: u8| {
@@ -177,12 +200,22 @@ fn run(
         Err(e) => bail!("{e}"),
     };
     if let Some(name) = invoke {
-        let func = instance.get_func(&name).ok_or_else(|| anyhow!("no exported function `{name}`"))?;
+        let func = instance
+            .get_func(&name)
+            .ok_or_else(|| anyhow!("no exported function `{name}`"))?;
         let ty = func.ty().clone();
         if args.len() != ty.params.len() {
-            bail!("`{name}` takes {} arguments ({ty}), {} given", ty.params.len(), args.len());
+            bail!(
+                "`{name}` takes {} arguments ({ty}), {} given",
+                ty.params.len(),
+                args.len()
+            );
         }
-        let vals = args.iter().zip(&ty.params).map(|(a, t)| parse_arg(a, *t)).collect::<Result<Vec<_>>>()?;
+        let vals = args
+            .iter()
+            .zip(&ty.params)
+            .map(|(a, t)| parse_arg(a, *t))
+            .collect::<Result<Vec<_>>>()?;
         return match store.call(&func, &vals) {
             Ok(results) => {
                 println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
@@ -192,9 +225,14 @@ fn run(
         };
     }
     if compiled.info.export("_start").is_some() {
-        let func = instance.get_func("_start").ok_or_else(|| anyhow!("export `_start` is not a function"))?;
+        let func = instance
+            .get_func("_start")
+            .ok_or_else(|| anyhow!("export `_start` is not a function"))?;
         if !func.ty().params.is_empty() || !func.ty().results.is_empty() {
-            bail!("`_start` must take and return nothing, but has type {}", func.ty());
+            bail!(
+                "`_start` must take and return nothing, but has type {}",
+                func.ty()
+            );
         }
         return finish(store.call(&func, &[]));
     }
@@ -205,8 +243,10 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     let engine = compile.engine();
     let (mut passed, mut failed) = (0, 0);
     for f in &files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let report = wasabi::wast::run_script(&engine, &f.display().to_string(), &text).map_err(|e| anyhow!("{e}"))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let report = wasabi::wast::run_script(&engine, &f.display().to_string(), &text)
+            .map_err(|e| anyhow!("{e}"))?;
         for fail in &report.failures {
             println!("{}:{}: {}", f.display(), fail.line, fail.message);
         }
@@ -221,15 +261,25 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
         failed += report.failures.len();
     }
     println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Run { module, invoke, timings, dirs, envs, compile, args } => {
-            run(module, invoke, timings, dirs, envs, compile, args)
-        }
+        Command::Run {
+            module,
+            invoke,
+            timings,
+            dirs,
+            envs,
+            compile,
+            args,
+        } => run(module, invoke, timings, dirs, envs, compile, args),
         Command::Wast { files, compile } => wast(files, compile),
     };
     match r {

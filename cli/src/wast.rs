@@ -37,7 +37,8 @@ pub fn run_script(engine: &Engine, name: &str, text: &str) -> Result<Report, Err
     // The spec's names.wast deliberately uses bidi and zero-width characters.
     let mut lexer = wast::lexer::Lexer::new(text);
     lexer.allow_confusing_unicode(true);
-    let buf = ParseBuffer::new_with_lexer(lexer).map_err(|e| Error::Text(format!("{name}: {e}")))?;
+    let buf =
+        ParseBuffer::new_with_lexer(lexer).map_err(|e| Error::Text(format!("{name}: {e}")))?;
     let wast: Wast = parser::parse(&buf).map_err(|e| {
         let mut e = e;
         e.set_path(name.as_ref());
@@ -78,7 +79,10 @@ struct Runner<'e> {
 fn spectest(store: &mut Store) -> HashMap<&'static str, Extern> {
     let mut m: HashMap<&'static str, Extern> = HashMap::new();
     let print = |params: &[ValType]| {
-        Extern::Func(Func::host(FuncType::new(params.to_vec(), vec![]), |_, _, _| Ok(())))
+        Extern::Func(Func::host(
+            FuncType::new(params.to_vec(), vec![]),
+            |_, _, _| Ok(()),
+        ))
     };
     m.insert("print", print(&[]));
     m.insert("print_i32", print(&[ValType::I32]));
@@ -88,18 +92,40 @@ fn spectest(store: &mut Store) -> HashMap<&'static str, Extern> {
     m.insert("print_i32_f32", print(&[ValType::I32, ValType::F32]));
     m.insert("print_f64_f64", print(&[ValType::F64, ValType::F64]));
     let g = |store: &mut Store, t: ValType, v: Val| {
-        Extern::Global(store.new_global(GlobalType { content: t, mutable: false }, v))
+        Extern::Global(store.new_global(
+            GlobalType {
+                content: t,
+                mutable: false,
+            },
+            v,
+        ))
     };
     m.insert("global_i32", g(store, ValType::I32, Val::I32(666)));
     m.insert("global_i64", g(store, ValType::I64, Val::I64(666)));
-    m.insert("global_f32", g(store, ValType::F32, Val::F32(666.6f32.to_bits())));
-    m.insert("global_f64", g(store, ValType::F64, Val::F64(666.6f64.to_bits())));
-    if let Ok(t) =
-        store.new_table(TableType { element: ValType::FuncRef, minimum: 10, maximum: Some(20) }, Val::FuncRef(0))
-    {
+    m.insert(
+        "global_f32",
+        g(store, ValType::F32, Val::F32(666.6f32.to_bits())),
+    );
+    m.insert(
+        "global_f64",
+        g(store, ValType::F64, Val::F64(666.6f64.to_bits())),
+    );
+    if let Ok(t) = store.new_table(
+        TableType {
+            element: ValType::FuncRef,
+            minimum: 10,
+            maximum: Some(20),
+        },
+        Val::FuncRef(0),
+    ) {
         m.insert("table", Extern::Table(t));
     }
-    if let Ok(mem) = store.new_memory(MemoryType { minimum: 1, maximum: Some(2), memory64: false, shared: false }) {
+    if let Ok(mem) = store.new_memory(MemoryType {
+        minimum: 1,
+        maximum: Some(2),
+        memory64: false,
+        shared: false,
+    }) {
         m.insert("memory", Extern::Memory(mem));
     }
     m
@@ -132,7 +158,10 @@ impl<'e> Runner<'e> {
 
     fn compile(&mut self, bytes: &[u8]) -> Result<Arc<crate::CompiledModule>, ModuleFailure> {
         self.modules += 1;
-        match self.engine.compile(bytes, &format!("module{}", self.modules)) {
+        match self
+            .engine
+            .compile(bytes, &format!("module{}", self.modules))
+        {
             Ok(m) => Ok(m),
             Err(Error::Module(e)) => {
                 // wasmparser reports decoding errors and validation errors
@@ -140,7 +169,9 @@ impl<'e> Runner<'e> {
                 Err(ModuleFailure::Invalid(e.to_string()))
             }
             Err(Error::Text(e)) => Err(ModuleFailure::Malformed(e)),
-            Err(Error::Compile(crate::CompileError::Unsupported(w))) => Err(ModuleFailure::Unsupported(w)),
+            Err(Error::Compile(crate::CompileError::Unsupported(w))) => {
+                Err(ModuleFailure::Unsupported(w))
+            }
             Err(e) => Err(ModuleFailure::Other(e.to_string())),
         }
     }
@@ -151,7 +182,9 @@ impl<'e> Runner<'e> {
             let ext = if imp.module == "spectest" {
                 self.spectest.get(imp.name.as_str()).cloned()
             } else {
-                self.registered.get(&imp.module).and_then(|i| i.get_export(&imp.name))
+                self.registered
+                    .get(&imp.module)
+                    .and_then(|i| i.get_export(&imp.name))
             };
             match ext {
                 Some(e) => out.push(e),
@@ -162,7 +195,10 @@ impl<'e> Runner<'e> {
                         ImportKind::Memory(_) => "memory".into(),
                         ImportKind::Global(_) => "global".into(),
                     };
-                    return Err(ModuleFailure::Link(format!("unknown import `{}::{}` ({what})", imp.module, imp.name)));
+                    return Err(ModuleFailure::Link(format!(
+                        "unknown import `{}::{}` ({what})",
+                        imp.module, imp.name
+                    )));
                 }
             }
         }
@@ -238,10 +274,16 @@ impl<'e> Runner<'e> {
                     Err(e) => return Fail(e),
                 };
                 if got.len() != results.len() {
-                    return Fail(format!("expected {} results, got {}", results.len(), got.len()));
+                    return Fail(format!(
+                        "expected {} results, got {}",
+                        results.len(),
+                        got.len()
+                    ));
                 }
                 for (i, (g, want)) in got.iter().zip(&results).enumerate() {
-                    let WastRet::Core(want) = want else { return Skip("component values".into()) };
+                    let WastRet::Core(want) = want else {
+                        return Skip("component values".into());
+                    };
                     if !matches_ret(g, want) {
                         return Fail(format!("result {i}: expected {want:?}, got {g}"));
                     }
@@ -266,27 +308,48 @@ impl<'e> Runner<'e> {
                 Ok(Err(t)) => Fail(format!("expected `{message}`, got `{t}`")),
                 Err(e) => Fail(e),
             },
-            WastDirective::AssertMalformed { module, message, .. } => self.assert_rejected(module, message, true),
-            WastDirective::AssertInvalid { module, message, .. } => self.assert_rejected(module, message, false),
-            WastDirective::AssertUnlinkable { mut module, message, .. } => {
+            WastDirective::AssertMalformed {
+                module, message, ..
+            } => self.assert_rejected(module, message, true),
+            WastDirective::AssertInvalid {
+                module, message, ..
+            } => self.assert_rejected(module, message, false),
+            WastDirective::AssertUnlinkable {
+                mut module,
+                message,
+                ..
+            } => {
                 let bytes = match module.encode() {
                     Ok(b) => b,
                     Err(e) => return Fail(format!("module does not encode: {e}")),
                 };
                 match self.instantiate(&bytes) {
-                    Ok(_) => Fail(format!("expected link failure `{message}`, module instantiated")),
+                    Ok(_) => Fail(format!(
+                        "expected link failure `{message}`, module instantiated"
+                    )),
                     Err(ModuleFailure::Link(_)) => Pass,
-                    Err(f) => Fail(format!("expected link failure `{message}`, got {}", Self::describe(&f))),
+                    Err(f) => Fail(format!(
+                        "expected link failure `{message}`, got {}",
+                        Self::describe(&f)
+                    )),
                 }
             }
             WastDirective::ModuleDefinition(_) | WastDirective::ModuleInstance { .. } => {
                 Skip("module definitions/instances (not in core 2.0)".into())
             }
-            other => Skip(format!("directive not supported: {:?}", std::mem::discriminant(&other))),
+            other => Skip(format!(
+                "directive not supported: {:?}",
+                std::mem::discriminant(&other)
+            )),
         }
     }
 
-    fn assert_rejected(&mut self, mut module: QuoteWat<'_>, message: &str, malformed: bool) -> Outcome {
+    fn assert_rejected(
+        &mut self,
+        mut module: QuoteWat<'_>,
+        message: &str,
+        malformed: bool,
+    ) -> Outcome {
         let bytes = match module.encode() {
             // A text-level error: the text parser rejected it, as it should.
             Err(_) => return Pass,
@@ -295,26 +358,41 @@ impl<'e> Runner<'e> {
         match self.compile(&bytes) {
             Ok(_) => Fail(format!(
                 "expected {} module (`{message}`), but it compiled",
-                if malformed { "a malformed" } else { "an invalid" }
+                if malformed {
+                    "a malformed"
+                } else {
+                    "an invalid"
+                }
             )),
             Err(ModuleFailure::Invalid(_)) | Err(ModuleFailure::Malformed(_)) => Pass,
-            Err(f) => Fail(format!("expected rejection `{message}`, got {}", Self::describe(&f))),
+            Err(f) => Fail(format!(
+                "expected rejection `{message}`, got {}",
+                Self::describe(&f)
+            )),
         }
     }
 
     fn instance_for(&self, id: Option<wast::token::Id<'_>>) -> Result<InstanceHandle, String> {
         match id {
-            Some(id) => self.named.get(id.name()).copied().ok_or_else(|| format!("no module named ${}", id.name())),
+            Some(id) => self
+                .named
+                .get(id.name())
+                .copied()
+                .ok_or_else(|| format!("no module named ${}", id.name())),
             None => self.current.ok_or_else(|| "no current module".to_string()),
         }
     }
 
     fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Result<Vec<Val>, crate::Trap>, String> {
         let inst = self.instance_for(inv.module)?;
-        let func = inst.get_func(inv.name).ok_or_else(|| format!("no exported function `{}`", inv.name))?;
+        let func = inst
+            .get_func(inv.name)
+            .ok_or_else(|| format!("no exported function `{}`", inv.name))?;
         let mut args = Vec::new();
         for a in &inv.args {
-            let WastArg::Core(a) = a else { return Err("component arguments".into()) };
+            let WastArg::Core(a) = a else {
+                return Err("component arguments".into());
+            };
             args.push(arg_val(a).ok_or_else(|| format!("unsupported argument {a:?}"))?);
         }
         Ok(self.store.call(&func, &args))
@@ -343,7 +421,13 @@ impl<'e> Runner<'e> {
 }
 
 fn is_extern_heap(h: &HeapType<'_>) -> bool {
-    matches!(h, HeapType::Abstract { ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern, .. })
+    matches!(
+        h,
+        HeapType::Abstract {
+            ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
+            ..
+        }
+    )
 }
 
 fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
@@ -381,10 +465,16 @@ fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
         (Val::I64(g), WastRetCore::I64(w)) => g == w,
         (Val::F32(g), WastRetCore::F32(p)) => f32_matches(*g, p),
         (Val::F64(g), WastRetCore::F64(p)) => f64_matches(*g, p),
-        (Val::FuncRef(g), WastRetCore::RefNull(h)) => *g == 0 && !h.as_ref().is_some_and(is_extern_heap),
-        (Val::ExternRef(g), WastRetCore::RefNull(h)) => g.is_none() && h.as_ref().is_none_or(is_extern_heap),
+        (Val::FuncRef(g), WastRetCore::RefNull(h)) => {
+            *g == 0 && !h.as_ref().is_some_and(is_extern_heap)
+        }
+        (Val::ExternRef(g), WastRetCore::RefNull(h)) => {
+            g.is_none() && h.as_ref().is_none_or(is_extern_heap)
+        }
         (Val::ExternRef(g), WastRetCore::RefExtern(None)) => g.is_some(),
-        (Val::ExternRef(g), WastRetCore::RefExtern(Some(n))) => *g == Some(crate::ExternRef(*n as u64)),
+        (Val::ExternRef(g), WastRetCore::RefExtern(Some(n))) => {
+            *g == Some(crate::ExternRef(*n as u64))
+        }
         (Val::FuncRef(g), WastRetCore::RefFunc(_)) => *g != 0,
         (g, WastRetCore::Either(alts)) => alts.iter().any(|w| matches_ret(g, w)),
         _ => false,

@@ -7,7 +7,9 @@
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
-use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine};
+use inkwell::targets::{
+    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
+};
 use inkwell::OptimizationLevel;
 use std::sync::Once;
 
@@ -36,7 +38,14 @@ pub(crate) fn target_machine(config: &CompilerConfig) -> Result<TargetMachine, C
         OptLevel::O3 => OptimizationLevel::Aggressive,
     };
     target
-        .create_target_machine(&triple, &cpu, &features, level, RelocMode::PIC, CodeModel::Small)
+        .create_target_machine(
+            &triple,
+            &cpu,
+            &features,
+            level,
+            RelocMode::PIC,
+            CodeModel::Small,
+        )
         .ok_or_else(|| CompileError::Llvm("cannot create a target machine".into()))
 }
 

@@ -76,7 +76,11 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
     /// returning nothing, the single result, or a struct of results.
     pub fn func_type(&self, ty: &FuncType) -> FunctionType<'ctx> {
         let mut params: Vec<BasicMetadataTypeEnum> = vec![self.ptr_type().into()];
-        params.extend(ty.params.iter().map(|t| BasicMetadataTypeEnum::from(self.val_type(*t))));
+        params.extend(
+            ty.params
+                .iter()
+                .map(|t| BasicMetadataTypeEnum::from(self.val_type(*t))),
+        );
         match ty.results.len() {
             0 => self.ctx.void_type().fn_type(&params, false),
             1 => self.val_type(ty.results[0]).fn_type(&params, false),
@@ -126,12 +130,22 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             return Ok(base);
         }
         let off = self.i64().const_int(offset as u64, false);
-        Ok(unsafe { self.builder.build_in_bounds_gep(self.i8(), base, &[off], "")? })
+        Ok(unsafe {
+            self.builder
+                .build_in_bounds_gep(self.i8(), base, &[off], "")?
+        })
     }
 
     /// `base + offset` with a dynamic offset.
-    pub fn gep_dyn(&self, base: PointerValue<'ctx>, offset: IntValue<'ctx>) -> BResult<PointerValue<'ctx>> {
-        Ok(unsafe { self.builder.build_in_bounds_gep(self.i8(), base, &[offset], "")? })
+    pub fn gep_dyn(
+        &self,
+        base: PointerValue<'ctx>,
+        offset: IntValue<'ctx>,
+    ) -> BResult<PointerValue<'ctx>> {
+        Ok(unsafe {
+            self.builder
+                .build_in_bounds_gep(self.i8(), base, &[offset], "")?
+        })
     }
 
     /// Loads a value of type `ty` at `base + offset`.
@@ -146,8 +160,15 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
         Ok(self.builder.build_load(ty, p, name)?)
     }
 
-    pub fn load_ptr(&self, base: PointerValue<'ctx>, offset: u32, name: &str) -> BResult<PointerValue<'ctx>> {
-        Ok(self.load(self.ptr_type(), base, offset, name)?.into_pointer_value())
+    pub fn load_ptr(
+        &self,
+        base: PointerValue<'ctx>,
+        offset: u32,
+        name: &str,
+    ) -> BResult<PointerValue<'ctx>> {
+        Ok(self
+            .load(self.ptr_type(), base, offset, name)?
+            .into_pointer_value())
     }
 
     /// Calls builtin `b` through `vmctx.builtins`.
@@ -159,7 +180,9 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
     ) -> BResult<Option<BasicValueEnum<'ctx>>> {
         let table = self.load_ptr(vmctx, VMCTX_OFFSET_BUILTINS, "builtins")?;
         let f = self.load_ptr(table, b as u32 * 8, "builtin")?;
-        let call = self.builder.build_indirect_call(self.builtin_type(b), f, args, "")?;
+        let call = self
+            .builder
+            .build_indirect_call(self.builtin_type(b), f, args, "")?;
         if b == BuiltinIndex::Trap {
             call.add_attribute(AttributeLoc::Function, self.enum_attr("noreturn"));
             call.add_attribute(AttributeLoc::Function, self.enum_attr("cold"));
@@ -168,11 +191,16 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
     }
 
     pub fn enum_attr(&self, name: &str) -> Attribute {
-        self.ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0)
+        self.ctx
+            .create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0)
     }
 
     /// Declares (or finds) an LLVM intrinsic overloaded on `types`.
-    pub fn intrinsic(&self, name: &str, types: &[BasicTypeEnum<'ctx>]) -> BResult<FunctionValue<'ctx>> {
+    pub fn intrinsic(
+        &self,
+        name: &str,
+        types: &[BasicTypeEnum<'ctx>],
+    ) -> BResult<FunctionValue<'ctx>> {
         let i = inkwell::intrinsics::Intrinsic::find(name)
             .ok_or_else(|| CompileError::Llvm(format!("unknown intrinsic {name}")))?;
         i.get_declaration(&self.module, types)

@@ -35,7 +35,11 @@ pub enum CompileError {
     /// Decoding a function body failed.
     Decode { offset: usize, message: String },
     /// An error inside a particular function.
-    InFunction { index: u32, name: String, error: Box<CompileError> },
+    InFunction {
+        index: u32,
+        name: String,
+        error: Box<CompileError>,
+    },
 }
 
 impl fmt::Display for CompileError {
@@ -43,7 +47,9 @@ impl fmt::Display for CompileError {
         match self {
             CompileError::Unsupported(w) => write!(f, "unsupported: {w}"),
             CompileError::Llvm(m) => write!(f, "LLVM: {m}"),
-            CompileError::Decode { offset, message } => write!(f, "at byte offset {offset:#x}: {message}"),
+            CompileError::Decode { offset, message } => {
+                write!(f, "at byte offset {offset:#x}: {message}")
+            }
             CompileError::InFunction { index, name, error } => {
                 write!(f, "in function {index} ({name}): {error}")
             }
@@ -55,7 +61,10 @@ impl std::error::Error for CompileError {}
 
 impl From<wasmparser::BinaryReaderError> for CompileError {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
-        CompileError::Decode { offset: e.offset() as usize, message: e.message().to_string() }
+        CompileError::Decode {
+            offset: e.offset() as usize,
+            message: e.message().to_string(),
+        }
     }
 }
 
@@ -101,16 +110,24 @@ impl LlvmCompiler {
     }
 
     /// Compiles the given defined functions into one object.
-    pub fn compile_functions(&self, info: &ModuleInfo, wasm: &[u8], funcs: &[u32]) -> Result<Vec<u8>, CompileError> {
+    pub fn compile_functions(
+        &self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+        funcs: &[u32],
+    ) -> Result<Vec<u8>, CompileError> {
         let ctx = Context::create();
         let env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
         for &f in funcs {
             let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
-            let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
-            translate::FuncTranslator::translate(&env, f, &body).map_err(|e| CompileError::InFunction {
-                index: f,
-                name: info.func_display_name(f),
-                error: Box::new(e),
+            let body =
+                FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
+            translate::FuncTranslator::translate(&env, f, &body).map_err(|e| {
+                CompileError::InFunction {
+                    index: f,
+                    name: info.func_display_name(f),
+                    error: Box::new(e),
+                }
             })?;
         }
         let tm = codegen::target_machine(&self.config)?;
@@ -149,7 +166,11 @@ impl LlvmCompiler {
     }
 
     /// Compiles a whole module: trampolines plus all functions, in parallel.
-    pub fn compile_all(&self, info: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, CompileError> {
+    pub fn compile_all(
+        &self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+    ) -> Result<Vec<Vec<u8>>, CompileError> {
         let batches = Self::batches(info);
         let mut objects: Vec<Vec<u8>> = batches
             .par_iter()

@@ -17,8 +17,13 @@ const SLOT: u32 = 16;
 pub(crate) fn build_entry(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let ty = &env.info.types[t as usize];
     let p = env.ptr_type();
-    let fty = env.ctx.void_type().fn_type(&[p.into(), p.into(), p.into()], false);
-    let f = env.module.add_function(&symbols::entry_trampoline(t), fty, None);
+    let fty = env
+        .ctx
+        .void_type()
+        .fn_type(&[p.into(), p.into(), p.into()], false);
+    let f = env
+        .module
+        .add_function(&symbols::entry_trampoline(t), fty, None);
     let bb = env.ctx.append_basic_block(f, "entry");
     env.builder.position_at_end(bb);
     let callee_vmctx = f.get_nth_param(0).unwrap().into_pointer_value();
@@ -26,15 +31,26 @@ pub(crate) fn build_entry(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let values = f.get_nth_param(2).unwrap().into_pointer_value();
     let mut args: Vec<BasicMetadataValueEnum> = vec![callee_vmctx.into()];
     for (i, vt) in ty.params.iter().enumerate() {
-        args.push(env.load(env.val_type(*vt), values, i as u32 * SLOT, "arg")?.into());
+        args.push(
+            env.load(env.val_type(*vt), values, i as u32 * SLOT, "arg")?
+                .into(),
+        );
     }
-    let call = env.builder.build_indirect_call(env.func_type(ty), code, &args, "")?;
+    let call = env
+        .builder
+        .build_indirect_call(env.func_type(ty), code, &args, "")?;
     let results: Vec<BasicValueEnum> = match ty.results.len() {
         0 => vec![],
         1 => vec![call.try_as_basic_value().basic().unwrap()],
         n => {
-            let agg = call.try_as_basic_value().basic().unwrap().into_struct_value();
-            (0..n).map(|i| env.builder.build_extract_value(agg, i as u32, "")).collect::<Result<_, _>>()?
+            let agg = call
+                .try_as_basic_value()
+                .basic()
+                .unwrap()
+                .into_struct_value();
+            (0..n)
+                .map(|i| env.builder.build_extract_value(agg, i as u32, ""))
+                .collect::<Result<_, _>>()?
         }
     };
     for (i, v) in results.iter().enumerate() {
@@ -47,7 +63,9 @@ pub(crate) fn build_entry(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
 
 pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let ty = &env.info.types[t as usize];
-    let f = env.module.add_function(&symbols::host_trampoline(t), env.func_type(ty), None);
+    let f = env
+        .module
+        .add_function(&symbols::host_trampoline(t), env.func_type(ty), None);
     let bb = env.ctx.append_basic_block(f, "entry");
     env.builder.position_at_end(bb);
     let ctx = f.get_nth_param(0).unwrap().into_pointer_value();
@@ -57,27 +75,42 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     for i in 0..ty.params.len() as u32 {
         let slot = env.gep(values, i * SLOT)?;
         // Zero the slot first so narrow values are zero-extended.
-        env.builder.build_store(slot, env.ctx.i128_type().const_zero())?;
-        env.builder.build_store(slot, f.get_nth_param(i + 1).unwrap())?;
+        env.builder
+            .build_store(slot, env.ctx.i128_type().const_zero())?;
+        env.builder
+            .build_store(slot, f.get_nth_param(i + 1).unwrap())?;
     }
     let dispatch = env.load_ptr(ctx, VMHostContext::OFFSET_DISPATCH, "dispatch")?;
     let p = env.ptr_type();
     let dispatch_ty = env.i32().fn_type(&[p.into(), p.into()], false);
     let status = env
         .builder
-        .build_indirect_call(dispatch_ty, dispatch, &[ctx.into(), values.into()], "status")?
+        .build_indirect_call(
+            dispatch_ty,
+            dispatch,
+            &[ctx.into(), values.into()],
+            "status",
+        )?
         .try_as_basic_value()
         .basic()
         .unwrap()
         .into_int_value();
-    let failed = env.builder.build_int_compare(IntPredicate::NE, status, env.i32().const_zero(), "")?;
+    let failed =
+        env.builder
+            .build_int_compare(IntPredicate::NE, status, env.i32().const_zero(), "")?;
     let raise_bb = env.ctx.append_basic_block(f, "raise");
     let ok_bb = env.ctx.append_basic_block(f, "ok");
-    env.builder.build_conditional_branch(failed, raise_bb, ok_bb)?;
+    env.builder
+        .build_conditional_branch(failed, raise_bb, ok_bb)?;
     env.builder.position_at_end(raise_bb);
     let raise = env.load_ptr(ctx, VMHostContext::OFFSET_RAISE, "raise")?;
-    let call = env.builder.build_indirect_call(env.ctx.void_type().fn_type(&[], false), raise, &[], "")?;
-    call.add_attribute(inkwell::attributes::AttributeLoc::Function, env.enum_attr("noreturn"));
+    let call =
+        env.builder
+            .build_indirect_call(env.ctx.void_type().fn_type(&[], false), raise, &[], "")?;
+    call.add_attribute(
+        inkwell::attributes::AttributeLoc::Function,
+        env.enum_attr("noreturn"),
+    );
     env.builder.build_unreachable()?;
     env.builder.position_at_end(ok_bb);
     let results: Vec<BasicValueEnum> = ty

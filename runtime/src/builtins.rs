@@ -54,7 +54,12 @@ fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
 
 unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32) -> ! {
     let code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
-    traps::raise(RawTrap { code, pc: None, func_index: Some(func), vmctx: vmctx as usize })
+    traps::raise(RawTrap {
+        code,
+        pc: None,
+        func_index: Some(func),
+        vmctx: vmctx as usize,
+    })
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
@@ -73,24 +78,50 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u32, val: u32, l
     OK
 }
 
-unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, src_mem: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut u8,
+    dst_mem: u32,
+    src_mem: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     let inst = instance(vmctx);
     let (d, s) = (inst.memory(dst_mem), inst.memory(src_mem));
     if !in_bounds(dst, len, d.byte_len()) || !in_bounds(src, len, s.byte_len()) {
         return MEM_OOB;
     }
-    std::ptr::copy(s.base().add(src as usize), d.base().add(dst as usize), len as usize);
+    std::ptr::copy(
+        s.base().add(src as usize),
+        d.base().add(dst as usize),
+        len as usize,
+    );
     OK
 }
 
-unsafe extern "C" fn memory_init(vmctx: *mut u8, mem: u32, data: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn memory_init(
+    vmctx: *mut u8,
+    mem: u32,
+    data: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     let inst = instance(vmctx);
-    let bytes: &[u8] = if inst.data_dropped[data as usize] { &[] } else { &inst.module.info.data[data as usize].bytes };
+    let bytes: &[u8] = if inst.data_dropped[data as usize] {
+        &[]
+    } else {
+        &inst.module.info.data[data as usize].bytes
+    };
     let m = inst.memory(mem);
     if !in_bounds(dst, len, m.byte_len()) || !in_bounds(src, len, bytes.len()) {
         return MEM_OOB;
     }
-    std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src as usize), m.base().add(dst as usize), len as usize);
+    std::ptr::copy_nonoverlapping(
+        bytes.as_ptr().add(src as usize),
+        m.base().add(dst as usize),
+        len as usize,
+    );
     OK
 }
 
@@ -99,7 +130,10 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 }
 
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: usize, delta: u32) -> u32 {
-    instance(vmctx).table(table).grow(delta, init).unwrap_or(u32::MAX)
+    instance(vmctx)
+        .table(table)
+        .grow(delta, init)
+        .unwrap_or(u32::MAX)
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {
@@ -111,7 +145,14 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize
     OK
 }
 
-unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_t: u32, src_t: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn table_copy(
+    vmctx: *mut u8,
+    dst_t: u32,
+    src_t: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     let inst = instance(vmctx);
     let (dl, sl) = (inst.table(dst_t).len(), inst.table(src_t).len());
     if !in_bounds(dst, len, dl as usize) || !in_bounds(src, len, sl as usize) {
@@ -119,7 +160,9 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_t: u32, src_t: u32, dst: u32
     }
     let (dst, src, len) = (dst as usize, src as usize, len as usize);
     if dst_t == src_t {
-        inst.table(dst_t).elements_mut().copy_within(src..src + len, dst);
+        inst.table(dst_t)
+            .elements_mut()
+            .copy_within(src..src + len, dst);
     } else {
         let s = inst.table(src_t).elements_mut()[src..src + len].to_vec();
         inst.table(dst_t).elements_mut()[dst..dst + len].copy_from_slice(&s);
@@ -127,7 +170,14 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_t: u32, src_t: u32, dst: u32
     OK
 }
 
-unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn table_init(
+    vmctx: *mut u8,
+    table: u32,
+    elem: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     let inst = instance(vmctx);
     let items = &inst.elements[elem as usize];
     let t = &mut *(inst.table(table) as *mut crate::table::Table);
@@ -142,4 +192,3 @@ unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32,
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     instance(vmctx).elements[elem as usize] = Vec::new();
 }
-

@@ -33,8 +33,15 @@ pub struct CompiledModule {
 
 impl CompiledModule {
     /// Loads objects and finds every function and trampoline in them.
-    pub fn load(info: Arc<ModuleInfo>, name: String, objects: &[Vec<u8>]) -> Result<CompiledModule, LoadError> {
-        let loaded: Vec<LoadedObject> = objects.iter().map(|o| load_object(o)).collect::<Result<_, _>>()?;
+    pub fn load(
+        info: Arc<ModuleInfo>,
+        name: String,
+        objects: &[Vec<u8>],
+    ) -> Result<CompiledModule, LoadError> {
+        let loaded: Vec<LoadedObject> = objects
+            .iter()
+            .map(|o| load_object(o))
+            .collect::<Result<_, _>>()?;
         let find = |sym: &str| -> Result<usize, LoadError> {
             loaded
                 .iter()
@@ -44,11 +51,20 @@ impl CompiledModule {
         let func_code = (info.num_imported_funcs..info.functions.len() as u32)
             .map(|i| find(&symbols::func(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        let entry_trampolines =
-            (0..info.types.len() as u32).map(|t| find(&symbols::entry_trampoline(t))).collect::<Result<_, _>>()?;
-        let host_trampolines =
-            (0..info.types.len() as u32).map(|t| find(&symbols::host_trampoline(t))).collect::<Result<_, _>>()?;
-        Ok(CompiledModule { info, name, objects: loaded, func_code, entry_trampolines, host_trampolines })
+        let entry_trampolines = (0..info.types.len() as u32)
+            .map(|t| find(&symbols::entry_trampoline(t)))
+            .collect::<Result<_, _>>()?;
+        let host_trampolines = (0..info.types.len() as u32)
+            .map(|t| find(&symbols::host_trampoline(t)))
+            .collect::<Result<_, _>>()?;
+        Ok(CompiledModule {
+            info,
+            name,
+            objects: loaded,
+            func_code,
+            entry_trampolines,
+            host_trampolines,
+        })
     }
 
     /// The function index whose code contains `pc`.
@@ -71,6 +87,9 @@ impl CompiledModule {
 
     /// Total bytes of executable code.
     pub fn code_size(&self) -> usize {
-        self.objects.iter().map(|o| o.code_range().1 - o.code_range().0).sum()
+        self.objects
+            .iter()
+            .map(|o| o.code_range().1 - o.code_range().0)
+            .sum()
     }
 }

@@ -14,7 +14,9 @@
 
 use crate::code::CompiledModule;
 use crate::memory::LinearMemory;
-use crate::module::{ConstExpr, ConstOp, ExportKind, GlobalType, ImportKind, MemoryType, SegmentMode, TableType};
+use crate::module::{
+    ConstExpr, ConstOp, ExportKind, GlobalType, ImportKind, MemoryType, SegmentMode, TableType,
+};
 use crate::table::Table;
 use crate::traps::{self, RawTrap};
 use crate::types::{FuncType, SigId, Val, ValType};
@@ -38,10 +40,18 @@ pub struct Trap {
 
 impl Trap {
     pub fn new(code: TrapCode) -> Trap {
-        Trap { code, function: None, host_error: None }
+        Trap {
+            code,
+            function: None,
+            host_error: None,
+        }
     }
     pub fn host(e: HostError) -> Trap {
-        Trap { code: TrapCode::HostError, function: None, host_error: Some(e) }
+        Trap {
+            code: TrapCode::HostError,
+            function: None,
+            host_error: Some(e),
+        }
     }
     /// The spec-style message (without location).
     pub fn message(&self) -> String {
@@ -56,7 +66,12 @@ impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.host_error, &self.function) {
             (Some(e), _) => write!(f, "{e}"),
-            (None, Some(func)) => write!(f, "wasm trap: {}, in function {}", self.code.message(), func),
+            (None, Some(func)) => write!(
+                f,
+                "wasm trap: {}, in function {}",
+                self.code.message(),
+                func
+            ),
             (None, None) => write!(f, "wasm trap: {}", self.code.message()),
         }
     }
@@ -112,7 +127,8 @@ impl<'a> Caller<'a> {
     }
 }
 
-pub type HostFn = dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), HostError> + Send + Sync;
+pub type HostFn =
+    dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), HostError> + Send + Sync;
 
 /// A function implemented by the host.
 pub struct HostFunc {
@@ -124,7 +140,10 @@ pub struct HostFunc {
 /// yet bound into an instance.
 #[derive(Clone)]
 pub enum Func {
-    Wasm { funcref: *const VMFuncRef, ty: FuncType },
+    Wasm {
+        funcref: *const VMFuncRef,
+        ty: FuncType,
+    },
     Host(Arc<HostFunc>),
 }
 
@@ -316,9 +335,15 @@ impl Instance {
                 ConstOp::RefNull(ValType::ExternRef) => Val::ExternRef(None),
                 ConstOp::RefNull(_) => Val::FuncRef(0),
                 ConstOp::RefFunc(f) => Val::FuncRef(self.funcref(f) as usize),
-                ConstOp::GlobalGet(g) => Global { ptr: self.globals[g as usize], ty: self.module.info.globals[g as usize] }.get(),
+                ConstOp::GlobalGet(g) => Global {
+                    ptr: self.globals[g as usize],
+                    ty: self.module.info.globals[g as usize],
+                }
+                .get(),
                 ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let (Some(Val::I32(b)), Some(Val::I32(a))) = (stack.pop(), stack.pop()) else { unreachable!() };
+                    let (Some(Val::I32(b)), Some(Val::I32(a))) = (stack.pop(), stack.pop()) else {
+                        unreachable!()
+                    };
                     Val::I32(match op {
                         ConstOp::I32Add => a.wrapping_add(b),
                         ConstOp::I32Sub => a.wrapping_sub(b),
@@ -326,7 +351,9 @@ impl Instance {
                     })
                 }
                 ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let (Some(Val::I64(b)), Some(Val::I64(a))) = (stack.pop(), stack.pop()) else { unreachable!() };
+                    let (Some(Val::I64(b)), Some(Val::I64(a))) = (stack.pop(), stack.pop()) else {
+                        unreachable!()
+                    };
                     Val::I64(match op {
                         ConstOp::I64Add => a.wrapping_add(b),
                         ConstOp::I64Sub => a.wrapping_sub(b),
@@ -349,7 +376,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { max_wasm_stack: 4 << 20 }
+        StoreConfig {
+            max_wasm_stack: 4 << 20,
+        }
     }
 }
 
@@ -447,22 +476,35 @@ impl Store {
                 (ImportKind::Memory(t), Extern::Memory(m)) => {
                     let m = m.get();
                     if !limits_match(m.pages(), m.declared_type().maximum, t.minimum, t.maximum) {
-                        return Err(bad(format!("memory with limits {}..{:?}", t.minimum, t.maximum)));
+                        return Err(bad(format!(
+                            "memory with limits {}..{:?}",
+                            t.minimum, t.maximum
+                        )));
                     }
                 }
                 (ImportKind::Table(t), Extern::Table(tab)) => {
                     let tab = tab.get();
                     let tt = tab.ty();
-                    if tt.element != t.element || !limits_match(tt.minimum, tt.maximum, t.minimum, t.maximum) {
-                        return Err(bad(format!("table of {} with limits {}..{:?}", t.element, t.minimum, t.maximum)));
+                    if tt.element != t.element
+                        || !limits_match(tt.minimum, tt.maximum, t.minimum, t.maximum)
+                    {
+                        return Err(bad(format!(
+                            "table of {} with limits {}..{:?}",
+                            t.element, t.minimum, t.maximum
+                        )));
                     }
                 }
                 (ImportKind::Global(t), Extern::Global(g)) => {
                     if g.ty != *t {
-                        return Err(bad(format!("global of {} (mutable: {})", t.content, t.mutable)));
+                        return Err(bad(format!(
+                            "global of {} (mutable: {})",
+                            t.content, t.mutable
+                        )));
                     }
                 }
-                (ImportKind::Func(t), _) => return Err(bad(format!("function {}", info.types[*t as usize]))),
+                (ImportKind::Func(t), _) => {
+                    return Err(bad(format!("function {}", info.types[*t as usize])))
+                }
                 (ImportKind::Memory(_), _) => return Err(bad("memory".into())),
                 (ImportKind::Table(_), _) => return Err(bad("table".into())),
                 (ImportKind::Global(_), _) => return Err(bad("global".into())),
@@ -485,13 +527,18 @@ impl Store {
         let inst_ptr: *mut Instance = &mut *inst;
         let w = |off: u32, v: usize| unsafe { (vmctx.add(off as usize) as *mut usize).write(v) };
         unsafe { (vmctx as *mut u64).write(VMCTX_MAGIC) };
-        w(VMCTX_OFFSET_BUILTINS, &crate::builtins::BUILTINS as *const _ as usize);
+        w(
+            VMCTX_OFFSET_BUILTINS,
+            &crate::builtins::BUILTINS as *const _ as usize,
+        );
         w(VMCTX_OFFSET_LIMITS, &*self.limits as *const _ as usize);
         w(VMCTX_OFFSET_INSTANCE, inst_ptr as usize);
         for (t, ty) in info.types.iter().enumerate() {
             let id = SigId::intern(ty).0;
             unsafe { (vmctx.add(offsets.type_id(t as u32) as usize) as *mut u32).write(id) };
-            self.entry_trampolines.entry(id).or_insert(module.entry_trampolines[t]);
+            self.entry_trampolines
+                .entry(id)
+                .or_insert(module.entry_trampolines[t]);
         }
 
         // Imports.
@@ -500,7 +547,9 @@ impl Store {
             match ext {
                 Extern::Func(f) => {
                     let slot = inst.funcref(func_index) as *mut VMFuncRef;
-                    let ImportKind::Func(t) = imp.kind else { unreachable!() };
+                    let ImportKind::Func(t) = imp.kind else {
+                        unreachable!()
+                    };
                     let type_id = SigId::intern(&info.types[t as usize]).0;
                     match f {
                         Func::Wasm { funcref, .. } => unsafe {
@@ -556,7 +605,8 @@ impl Store {
         }
         // Defined memories.
         for ty in &info.memories[info.num_imported_memories as usize..] {
-            let m = Box::new(LinearMemory::new(*ty).map_err(|e| InstantiationError::Resource(e.0))?);
+            let m =
+                Box::new(LinearMemory::new(*ty).map_err(|e| InstantiationError::Resource(e.0))?);
             inst.memories.push(&*m);
             self.memories.push(m);
         }
@@ -580,25 +630,37 @@ impl Store {
             w(off, inst.globals[i as usize] as usize);
         }
         // Defined tables.
-        for (k, ty) in info.tables[info.num_imported_tables as usize..].iter().enumerate() {
+        for (k, ty) in info.tables[info.num_imported_tables as usize..]
+            .iter()
+            .enumerate()
+        {
             let init = match &info.table_inits[k] {
                 Some(e) => inst.eval_const(e).to_raw() as usize,
                 None => 0,
             };
             let mut t = Box::new(
-                Table::new(*ty, init).ok_or_else(|| InstantiationError::Resource("table too large".into()))?,
+                Table::new(*ty, init)
+                    .ok_or_else(|| InstantiationError::Resource("table too large".into()))?,
             );
             inst.tables.push(&mut *t);
             self.tables.push(t);
         }
         for (i, &t) in inst.tables.iter().enumerate() {
-            w(offsets.table_definition(i as u32), unsafe { (*t).definition() } as usize);
+            w(
+                offsets.table_definition(i as u32),
+                unsafe { (*t).definition() } as usize,
+            );
         }
         // Element segments: evaluate all items once.
         let elements: Vec<Vec<usize>> = info
             .elements
             .iter()
-            .map(|seg| seg.items.iter().map(|e| inst.eval_const(e).to_raw() as usize).collect())
+            .map(|seg| {
+                seg.items
+                    .iter()
+                    .map(|e| inst.eval_const(e).to_raw() as usize)
+                    .collect()
+            })
             .collect();
         inst.elements = elements;
 
@@ -611,12 +673,19 @@ impl Store {
         for (i, seg) in info.elements.iter().enumerate() {
             match &seg.mode {
                 SegmentMode::Active { index, offset } => {
-                    let Val::I32(off) = inst.eval_const(offset) else { unreachable!() };
+                    let Val::I32(off) = inst.eval_const(offset) else {
+                        unreachable!()
+                    };
                     let items = std::mem::take(&mut inst.elements[i]);
                     let table = inst.table(*index);
                     let off = off as u32 as usize;
-                    if off.checked_add(items.len()).is_none_or(|end| end > table.len() as usize) {
-                        return Err(InstantiationError::Trap(Trap::new(TrapCode::TableOutOfBounds)));
+                    if off
+                        .checked_add(items.len())
+                        .is_none_or(|end| end > table.len() as usize)
+                    {
+                        return Err(InstantiationError::Trap(Trap::new(
+                            TrapCode::TableOutOfBounds,
+                        )));
                     }
                     table.elements_mut()[off..off + items.len()].copy_from_slice(&items);
                 }
@@ -626,18 +695,28 @@ impl Store {
         }
         for (i, seg) in info.data.iter().enumerate() {
             if let SegmentMode::Active { index, offset } = &seg.mode {
-                let Val::I32(off) = inst.eval_const(offset) else { unreachable!() };
+                let Val::I32(off) = inst.eval_const(offset) else {
+                    unreachable!()
+                };
                 let mem = inst.memory(*index);
                 let off = off as u32 as usize;
-                if off.checked_add(seg.bytes.len()).is_none_or(|end| end > mem.byte_len()) {
-                    return Err(InstantiationError::Trap(Trap::new(TrapCode::MemoryOutOfBounds)));
+                if off
+                    .checked_add(seg.bytes.len())
+                    .is_none_or(|end| end > mem.byte_len())
+                {
+                    return Err(InstantiationError::Trap(Trap::new(
+                        TrapCode::MemoryOutOfBounds,
+                    )));
                 }
                 unsafe { mem.data_mut()[off..off + seg.bytes.len()].copy_from_slice(&seg.bytes) };
                 inst.data_dropped[i] = true;
             }
         }
         if let Some(start) = info.start {
-            let f = Func::Wasm { funcref: inst.funcref(start), ty: info.func_type(start).clone() };
+            let f = Func::Wasm {
+                funcref: inst.funcref(start),
+                ty: info.func_type(start).clone(),
+            };
             self.call(&f, &[]).map_err(InstantiationError::Trap)?;
         }
         Ok(handle)
@@ -648,12 +727,17 @@ impl Store {
         let ty = func.ty().clone();
         if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
             return Err(Trap::host(
-                format!("argument mismatch: function expects {ty}, given {} arguments", args.len()).into(),
+                format!(
+                    "argument mismatch: function expects {ty}, given {} arguments",
+                    args.len()
+                )
+                .into(),
             ));
         }
         match func {
             Func::Host(h) => {
-                let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+                let mut results: Vec<Val> =
+                    ty.results.iter().map(|t| Val::default_for(*t)).collect();
                 let mut caller = Caller { instance: None };
                 (h.f)(&mut caller, args, &mut results).map_err(Trap::host)?;
                 Ok(results)
@@ -667,7 +751,8 @@ impl Store {
                 for (slot, a) in buf.iter_mut().zip(args) {
                     *slot = a.to_raw();
                 }
-                let entry: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128) = unsafe { std::mem::transmute(tramp) };
+                let entry: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128) =
+                    unsafe { std::mem::transmute(tramp) };
                 let code = fr.code.load(Ordering::Acquire);
                 let vmctx = fr.vmctx;
                 let outermost = !traps::in_wasm_call();
@@ -678,7 +763,12 @@ impl Store {
                 let bufp = buf.as_mut_ptr();
                 let r = traps::catch_traps(|| unsafe { entry(vmctx, code, bufp) });
                 match r {
-                    Ok(()) => Ok(ty.results.iter().zip(&buf).map(|(t, raw)| Val::from_raw(*raw, *t)).collect()),
+                    Ok(()) => Ok(ty
+                        .results
+                        .iter()
+                        .zip(&buf)
+                        .map(|(t, raw)| Val::from_raw(*raw, *t))
+                        .collect()),
                     Err(raw) => Err(self.describe_trap(raw)),
                 }
             }
@@ -691,7 +781,13 @@ impl Store {
         if raw.code == TrapCode::HostError {
             trap.host_error = take_host_error();
         }
-        let name = |inst: &Instance, f: u32| format!("{}::{}", inst.module.name, inst.module.info.func_display_name(f));
+        let name = |inst: &Instance, f: u32| {
+            format!(
+                "{}::{}",
+                inst.module.name,
+                inst.module.info.func_display_name(f)
+            )
+        };
         if let Some(f) = raw.func_index {
             if raw.vmctx != 0 {
                 let inst = unsafe { Instance::from_vmctx(raw.vmctx as *mut u8) };
@@ -724,16 +820,28 @@ fn take_host_error() -> Option<HostError> {
 unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u32 {
     let ctx = &*(ctx as *const HostCtx);
     let ty = &ctx.func.ty;
-    let args: Vec<Val> = ty.params.iter().enumerate().map(|(i, t)| Val::from_raw(*buf.add(i), *t)).collect();
+    let args: Vec<Val> = ty
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Val::from_raw(*buf.add(i), *t))
+        .collect();
     let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
-    let mut caller = Caller { instance: ctx.caller.as_ref() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (ctx.func.f)(&mut caller, &args, &mut results)));
+    let mut caller = Caller {
+        instance: ctx.caller.as_ref(),
+    };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (ctx.func.f)(&mut caller, &args, &mut results)
+    }));
     let err: HostError = match r {
         Ok(Ok(())) => {
             for (i, (v, t)) in results.iter().zip(&ty.results).enumerate() {
                 if v.ty() != *t {
                     HOST_ERROR.with(|e| {
-                        *e.borrow_mut() = Some(format!("host function returned {} where {t} was expected", v.ty()).into())
+                        *e.borrow_mut() = Some(
+                            format!("host function returned {} where {t} was expected", v.ty())
+                                .into(),
+                        )
                     });
                     return 1;
                 }
@@ -756,5 +864,10 @@ unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u
 }
 
 unsafe extern "C" fn host_raise() -> ! {
-    traps::raise(RawTrap { code: TrapCode::HostError, pc: None, func_index: None, vmctx: 0 })
+    traps::raise(RawTrap {
+        code: TrapCode::HostError,
+        pc: None,
+        func_index: None,
+        vmctx: 0,
+    })
 }

@@ -26,8 +26,8 @@ pub mod vmcontext;
 
 pub use code::{CodeGenerator, CompiledModule};
 pub use instance::{
-    Caller, Extern, Func, Global, HostError, HostFunc, InstanceHandle, InstantiationError, Memory, Store,
-    StoreConfig, TableHandle, Trap,
+    Caller, Extern, Func, Global, HostError, HostFunc, InstanceHandle, InstantiationError, Memory,
+    Store, StoreConfig, TableHandle, Trap,
 };
 pub use module::{ModuleError, ModuleInfo};
 pub use types::{ExternRef, FuncType, SigId, Val, ValType};

@@ -15,7 +15,10 @@
 
 use object::elf;
 use object::read::elf::ElfFile64;
-use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionKind, SymbolSection};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionKind,
+    SymbolSection,
+};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -56,7 +59,10 @@ impl LoadedObject {
     }
 
     pub fn symbol(&self, name: &str) -> Option<usize> {
-        self.symbols.iter().find(|s| s.name == name).map(|s| s.address)
+        self.symbols
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.address)
     }
 
     /// `[start, end)` of the executable part.
@@ -142,9 +148,13 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
 
 /// Loads an x86-64 ELF relocatable object.
 pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
-    let file = ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
+    let file =
+        ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
     if file.architecture() != object::Architecture::X86_64 {
-        return Err(LoadError(format!("unsupported architecture {:?}", file.architecture())));
+        return Err(LoadError(format!(
+            "unsupported architecture {:?}",
+            file.architecture()
+        )));
     }
 
     // Lay out sections: executable first, then read-only, then writable.
@@ -157,9 +167,9 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let classify = |k: SectionKind| -> Option<Class> {
         match k {
             SectionKind::Text => Some(Class::Exec),
-            SectionKind::ReadOnlyData | SectionKind::ReadOnlyString | SectionKind::ReadOnlyDataWithRel => {
-                Some(Class::ReadOnly)
-            }
+            SectionKind::ReadOnlyData
+            | SectionKind::ReadOnlyString
+            | SectionKind::ReadOnlyDataWithRel => Some(Class::ReadOnly),
             SectionKind::Data | SectionKind::UninitializedData => Some(Class::Write),
             _ => None,
         }
@@ -167,7 +177,10 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let mut placement: HashMap<object::SectionIndex, usize> = HashMap::new();
     let mut cursor = 0usize;
     let mut boundaries = [0usize; 3];
-    for (ci, class) in [Class::Exec, Class::ReadOnly, Class::Write].into_iter().enumerate() {
+    for (ci, class) in [Class::Exec, Class::ReadOnly, Class::Write]
+        .into_iter()
+        .enumerate()
+    {
         for s in file.sections() {
             if classify(s.kind()) == Some(class) && s.size() > 0 {
                 cursor = align_to(cursor, s.align() as usize);
@@ -185,7 +198,10 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let mut externs: Vec<(String, usize)> = Vec::new();
     for sym in file.symbols() {
         if sym.section() == SymbolSection::Undefined && !sym.name().unwrap_or("").is_empty() {
-            let name = sym.name().map_err(|e| LoadError(e.to_string()))?.to_string();
+            let name = sym
+                .name()
+                .map_err(|e| LoadError(e.to_string()))?
+                .to_string();
             let addr = resolve_libcall(&name)
                 .ok_or_else(|| LoadError(format!("undefined symbol `{name}` in compiled code")))?;
             externs.push((name, addr));
@@ -207,10 +223,18 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         )
     };
     if base == libc::MAP_FAILED {
-        return Err(LoadError(format!("mmap failed: {}", std::io::Error::last_os_error())));
+        return Err(LoadError(format!(
+            "mmap failed: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     let base = base as *mut u8;
-    let mut loaded = LoadedObject { base, len: total, symbols: Vec::new(), code_range: (base as usize, base as usize + boundaries[0]) };
+    let mut loaded = LoadedObject {
+        base,
+        len: total,
+        symbols: Vec::new(),
+        code_range: (base as usize, base as usize + boundaries[0]),
+    };
 
     // Copy section contents.
     for s in file.sections() {
@@ -241,36 +265,47 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         extern_slots.insert(name.clone(), (slot, stub));
     }
 
-    let symbol_address = |idx: object::SymbolIndex| -> Result<(usize, Option<(usize, usize)>), LoadError> {
-        let sym = file.symbol_by_index(idx).map_err(|e| LoadError(e.to_string()))?;
-        match sym.section() {
-            SymbolSection::Section(si) => {
-                let off = placement
-                    .get(&si)
-                    .ok_or_else(|| LoadError(format!("symbol in unplaced section: {:?}", sym.name())))?;
-                Ok((base as usize + off + sym.address() as usize, None))
+    let symbol_address =
+        |idx: object::SymbolIndex| -> Result<(usize, Option<(usize, usize)>), LoadError> {
+            let sym = file
+                .symbol_by_index(idx)
+                .map_err(|e| LoadError(e.to_string()))?;
+            match sym.section() {
+                SymbolSection::Section(si) => {
+                    let off = placement.get(&si).ok_or_else(|| {
+                        LoadError(format!("symbol in unplaced section: {:?}", sym.name()))
+                    })?;
+                    Ok((base as usize + off + sym.address() as usize, None))
+                }
+                SymbolSection::Undefined => {
+                    let name = sym.name().map_err(|e| LoadError(e.to_string()))?;
+                    let (slot, stub) = extern_slots[name];
+                    Ok((stub, Some((slot, stub))))
+                }
+                other => Err(LoadError(format!("unsupported symbol section {other:?}"))),
             }
-            SymbolSection::Undefined => {
-                let name = sym.name().map_err(|e| LoadError(e.to_string()))?;
-                let (slot, stub) = extern_slots[name];
-                Ok((stub, Some((slot, stub))))
-            }
-            other => Err(LoadError(format!("unsupported symbol section {other:?}"))),
-        }
-    };
+        };
 
     // Apply relocations.
     for s in file.sections() {
-        let Some(&sec_off) = placement.get(&s.index()) else { continue };
+        let Some(&sec_off) = placement.get(&s.index()) else {
+            continue;
+        };
         for (offset, rel) in s.relocations() {
             let p = base as usize + sec_off + offset as usize;
             let (s_addr, ext) = match rel.target() {
                 RelocationTarget::Symbol(idx) => symbol_address(idx)?,
                 RelocationTarget::Section(si) => {
-                    let off = placement.get(&si).ok_or_else(|| LoadError("relocation against unplaced section".into()))?;
+                    let off = placement
+                        .get(&si)
+                        .ok_or_else(|| LoadError("relocation against unplaced section".into()))?;
                     (base as usize + off, None)
                 }
-                other => return Err(LoadError(format!("unsupported relocation target {other:?}"))),
+                other => {
+                    return Err(LoadError(format!(
+                        "unsupported relocation target {other:?}"
+                    )))
+                }
             };
             let a = rel.addend();
             let RelocationFlags::Elf { r_type } = rel.flags() else {
@@ -281,20 +316,29 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
                     elf::R_X86_64_64 => (p as *mut u64).write_unaligned((s_addr as i64 + a) as u64),
                     elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
                         let v = s_addr as i64 + a - p as i64;
-                        let v32 = i32::try_from(v).map_err(|_| LoadError("PC32 relocation out of range".into()))?;
+                        let v32 = i32::try_from(v)
+                            .map_err(|_| LoadError("PC32 relocation out of range".into()))?;
                         (p as *mut i32).write_unaligned(v32);
                     }
-                    elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
+                    elf::R_X86_64_GOTPCREL
+                    | elf::R_X86_64_GOTPCRELX
+                    | elf::R_X86_64_REX_GOTPCRELX => {
                         let got = match ext {
                             Some((slot, _)) => slot,
-                            None => return Err(LoadError("GOT relocation to a defined symbol".into())),
+                            None => {
+                                return Err(LoadError("GOT relocation to a defined symbol".into()))
+                            }
                         };
                         let v = got as i64 + a - p as i64;
                         (p as *mut i32).write_unaligned(v as i32);
                     }
-                    elf::R_X86_64_PC64 => (p as *mut i64).write_unaligned(s_addr as i64 + a - p as i64),
+                    elf::R_X86_64_PC64 => {
+                        (p as *mut i64).write_unaligned(s_addr as i64 + a - p as i64)
+                    }
                     elf::R_X86_64_32 | elf::R_X86_64_32S => {
-                        return Err(LoadError("absolute 32-bit relocation (object not PIC)".into()))
+                        return Err(LoadError(
+                            "absolute 32-bit relocation (object not PIC)".into(),
+                        ))
                     }
                     t => return Err(LoadError(format!("unsupported relocation type {t}"))),
                 }
@@ -320,8 +364,13 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     // Protect: code and stubs executable, read-only data read-only.
     unsafe {
         let prot = |start: usize, end: usize, p: i32| -> Result<(), LoadError> {
-            if end > start && libc::mprotect(base.add(start) as *mut libc::c_void, end - start, p) != 0 {
-                return Err(LoadError(format!("mprotect failed: {}", std::io::Error::last_os_error())));
+            if end > start
+                && libc::mprotect(base.add(start) as *mut libc::c_void, end - start, p) != 0
+            {
+                return Err(LoadError(format!(
+                    "mprotect failed: {}",
+                    std::io::Error::last_os_error()
+                )));
             }
             Ok(())
         };

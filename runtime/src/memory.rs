@@ -39,7 +39,10 @@ impl LinearMemory {
             return Err(MemoryError("64-bit memories are not supported yet".into()));
         }
         if ty.minimum > WASM32_MAX_PAGES {
-            return Err(MemoryError(format!("memory minimum {} pages exceeds 65536", ty.minimum)));
+            return Err(MemoryError(format!(
+                "memory minimum {} pages exceeds 65536",
+                ty.minimum
+            )));
         }
         let base = unsafe {
             libc::mmap(
@@ -67,13 +70,19 @@ impl LinearMemory {
             grow_lock: Mutex::new(()),
         };
         if mem.grow(ty.minimum).is_none() {
-            return Err(MemoryError(format!("cannot commit {} pages of memory", ty.minimum)));
+            return Err(MemoryError(format!(
+                "cannot commit {} pages of memory",
+                ty.minimum
+            )));
         }
         Ok(mem)
     }
 
     pub fn ty(&self) -> MemoryType {
-        MemoryType { minimum: self.pages(), ..self.ty }
+        MemoryType {
+            minimum: self.pages(),
+            ..self.ty
+        }
     }
 
     pub fn declared_type(&self) -> MemoryType {
@@ -122,7 +131,9 @@ impl LinearMemory {
             if rc != 0 {
                 return None;
             }
-            self.definition.length.store(new as usize * WASM_PAGE_SIZE, Ordering::Release);
+            self.definition
+                .length
+                .store(new as usize * WASM_PAGE_SIZE, Ordering::Release);
         }
         Some(old)
     }

@@ -25,7 +25,11 @@ pub struct ModuleError {
 
 impl fmt::Display for ModuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid module at byte offset {:#x}: {}", self.offset, self.message)
+        write!(
+            f,
+            "invalid module at byte offset {:#x}: {}",
+            self.offset, self.message
+        )
     }
 }
 
@@ -33,7 +37,10 @@ impl std::error::Error for ModuleError {}
 
 impl From<wasmparser::BinaryReaderError> for ModuleError {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
-        ModuleError { offset: e.offset() as usize, message: e.message().to_string() }
+        ModuleError {
+            offset: e.offset() as usize,
+            message: e.message().to_string(),
+        }
     }
 }
 
@@ -184,8 +191,14 @@ impl ModuleInfo {
                     for ty in r.into_iter_err_on_gc_types() {
                         let ty = ty?;
                         m.types.push(FuncType::new(
-                            ty.params().iter().map(|t| conv_val(*t)).collect::<Result<Vec<_>, _>>()?,
-                            ty.results().iter().map(|t| conv_val(*t)).collect::<Result<Vec<_>, _>>()?,
+                            ty.params()
+                                .iter()
+                                .map(|t| conv_val(*t))
+                                .collect::<Result<Vec<_>, _>>()?,
+                            ty.results()
+                                .iter()
+                                .map(|t| conv_val(*t))
+                                .collect::<Result<Vec<_>, _>>()?,
                         ));
                     }
                 }
@@ -211,14 +224,21 @@ impl ModuleInfo {
                                 ImportKind::Memory(t)
                             }
                             TypeRef::Global(g) => {
-                                let g = GlobalType { content: conv_val(g.content_type)?, mutable: g.mutable };
+                                let g = GlobalType {
+                                    content: conv_val(g.content_type)?,
+                                    mutable: g.mutable,
+                                };
                                 m.globals.push(g);
                                 m.num_imported_globals += 1;
                                 ImportKind::Global(g)
                             }
                             TypeRef::Tag(_) => return Err(unsupported(0, "tag imports")),
                         };
-                        m.imports.push(Import { module: imp.module.into(), name: imp.name.into(), kind });
+                        m.imports.push(Import {
+                            module: imp.module.into(),
+                            name: imp.name.into(),
+                            kind,
+                        });
                     }
                 }
                 Payload::FunctionSection(r) => {
@@ -244,7 +264,10 @@ impl ModuleInfo {
                 Payload::GlobalSection(r) => {
                     for g in r {
                         let g = g?;
-                        m.globals.push(GlobalType { content: conv_val(g.ty.content_type)?, mutable: g.ty.mutable });
+                        m.globals.push(GlobalType {
+                            content: conv_val(g.ty.content_type)?,
+                            mutable: g.ty.mutable,
+                        });
                         m.global_inits.push(conv_const(&g.init_expr)?);
                     }
                 }
@@ -258,7 +281,11 @@ impl ModuleInfo {
                             ExternalKind::Global => ExportKind::Global,
                             ExternalKind::Tag => return Err(unsupported(0, "tag exports")),
                         };
-                        m.exports.push(Export { name: e.name.into(), kind, index: e.index });
+                        m.exports.push(Export {
+                            name: e.name.into(),
+                            kind,
+                            index: e.index,
+                        });
                     }
                 }
                 Payload::StartSection { func, .. } => m.start = Some(func),
@@ -268,7 +295,10 @@ impl ModuleInfo {
                         let mode = match e.kind {
                             ElementKind::Passive => SegmentMode::Passive,
                             ElementKind::Declared => SegmentMode::Declared,
-                            ElementKind::Active { table_index, offset_expr } => SegmentMode::Active {
+                            ElementKind::Active {
+                                table_index,
+                                offset_expr,
+                            } => SegmentMode::Active {
                                 index: table_index.unwrap_or(0),
                                 offset: conv_const(&offset_expr)?,
                             },
@@ -282,8 +312,9 @@ impl ModuleInfo {
                                 (ValType::FuncRef, items)
                             }
                             ElementItems::Expressions(rt, r) => {
-                                let ty = ValType::from_ref_type(rt)
-                                    .ok_or_else(|| unsupported(e.range.start as usize, "typed references"))?;
+                                let ty = ValType::from_ref_type(rt).ok_or_else(|| {
+                                    unsupported(e.range.start as usize, "typed references")
+                                })?;
                                 let mut items = Vec::new();
                                 for x in r {
                                     items.push(conv_const(&x?)?);
@@ -299,11 +330,18 @@ impl ModuleInfo {
                         let d = d?;
                         let mode = match d.kind {
                             DataKind::Passive => SegmentMode::Passive,
-                            DataKind::Active { memory_index, offset_expr } => {
-                                SegmentMode::Active { index: memory_index, offset: conv_const(&offset_expr)? }
-                            }
+                            DataKind::Active {
+                                memory_index,
+                                offset_expr,
+                            } => SegmentMode::Active {
+                                index: memory_index,
+                                offset: conv_const(&offset_expr)?,
+                            },
                         };
-                        m.data.push(DataSegment { mode, bytes: d.data.to_vec() });
+                        m.data.push(DataSegment {
+                            mode,
+                            bytes: d.data.to_vec(),
+                        });
                     }
                 }
                 Payload::CodeSectionEntry(body) => {
@@ -350,7 +388,11 @@ impl ModuleInfo {
         if let Some(n) = self.func_names.get(&i) {
             return n.clone();
         }
-        if let Some(e) = self.exports.iter().find(|e| e.kind == ExportKind::Func && e.index == i) {
+        if let Some(e) = self
+            .exports
+            .iter()
+            .find(|e| e.kind == ExportKind::Func && e.index == i)
+        {
             return e.name.clone();
         }
         format!("func[{i}]")
@@ -362,7 +404,10 @@ impl ModuleInfo {
 }
 
 fn unsupported(offset: usize, what: &str) -> ModuleError {
-    ModuleError { offset, message: format!("{what} are not supported") }
+    ModuleError {
+        offset,
+        message: format!("{what} are not supported"),
+    }
 }
 
 fn conv_val(t: wasmparser::ValType) -> Result<ValType, ModuleError> {
@@ -371,14 +416,20 @@ fn conv_val(t: wasmparser::ValType) -> Result<ValType, ModuleError> {
 
 fn conv_table(t: wasmparser::TableType) -> Result<TableType, ModuleError> {
     Ok(TableType {
-        element: ValType::from_ref_type(t.element_type).ok_or_else(|| unsupported(0, "typed references"))?,
+        element: ValType::from_ref_type(t.element_type)
+            .ok_or_else(|| unsupported(0, "typed references"))?,
         minimum: t.initial,
         maximum: t.maximum,
     })
 }
 
 fn conv_memory(t: wasmparser::MemoryType) -> MemoryType {
-    MemoryType { minimum: t.initial, maximum: t.maximum, memory64: t.memory64, shared: t.shared }
+    MemoryType {
+        minimum: t.initial,
+        maximum: t.maximum,
+        memory64: t.memory64,
+        shared: t.shared,
+    }
 }
 
 fn conv_const(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleError> {
@@ -407,7 +458,12 @@ fn conv_const(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleError> {
             Operator::I64Add => ConstOp::I64Add,
             Operator::I64Sub => ConstOp::I64Sub,
             Operator::I64Mul => ConstOp::I64Mul,
-            _ => return Err(unsupported(offset as usize, "this constant-expression instruction")),
+            _ => {
+                return Err(unsupported(
+                    offset as usize,
+                    "this constant-expression instruction",
+                ))
+            }
         });
     }
     Ok(ConstExpr(ops))

@@ -27,7 +27,11 @@ impl Table {
         }
         let mut t = Table {
             elements: vec![init; ty.minimum as usize],
-            definition: Box::new(VMTableDefinition { base: std::ptr::null_mut(), length: 0, _pad: 0 }),
+            definition: Box::new(VMTableDefinition {
+                base: std::ptr::null_mut(),
+                length: 0,
+                _pad: 0,
+            }),
             ty,
         };
         t.sync();
@@ -45,7 +49,10 @@ impl Table {
 
     /// Current type (minimum = current size).
     pub fn ty(&self) -> TableType {
-        TableType { minimum: self.elements.len() as u64, ..self.ty }
+        TableType {
+            minimum: self.elements.len() as u64,
+            ..self.ty
+        }
     }
 
     pub fn definition(&self) -> *mut VMTableDefinition {
@@ -82,7 +89,11 @@ impl Table {
     pub fn grow(&mut self, delta: u32, init: usize) -> Option<u32> {
         let old = self.elements.len() as u64;
         let new = old + delta as u64;
-        let max = self.ty.maximum.unwrap_or(u32::MAX as u64).min(MAX_TABLE_ELEMENTS);
+        let max = self
+            .ty
+            .maximum
+            .unwrap_or(u32::MAX as u64)
+            .min(MAX_TABLE_ELEMENTS);
         if new > max {
             return None;
         }

@@ -25,7 +25,11 @@ use std::sync::{Once, RwLock};
 use crate::vmcontext::TrapCode;
 
 extern "C" {
-    fn wasabi_catch(body: extern "C" fn(*mut c_void), data: *mut c_void, slot: *mut *mut c_void) -> i32;
+    fn wasabi_catch(
+        body: extern "C" fn(*mut c_void),
+        data: *mut c_void,
+        slot: *mut *mut c_void,
+    ) -> i32;
     fn wasabi_unwind(buf: *mut c_void) -> !;
 }
 
@@ -87,7 +91,10 @@ pub unsafe fn raise(trap: RawTrap) -> ! {
     let buf = JMPBUF.with(|c| c.get());
     if buf.is_null() {
         // Not under catch_traps: nothing to return to. This is a host bug.
-        eprintln!("wasabi: trap raised outside of a wasm call: {}", trap.code.message());
+        eprintln!(
+            "wasabi: trap raised outside of a wasm call: {}",
+            trap.code.message()
+        );
         std::process::abort();
     }
     wasabi_unwind(buf)
@@ -113,14 +120,17 @@ pub fn unregister_code(start: usize) {
 
 /// Whether `pc` lies in loaded wasm code.
 pub fn is_wasm_code(pc: usize) -> bool {
-    let Ok(r) = registry().try_read() else { return false };
+    let Ok(r) = registry().try_read() else {
+        return false;
+    };
     matches!(r.range(..=pc).next_back(), Some((_, &end)) if pc < end)
 }
 
 // ---- signal handling -----------------------------------------------------
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL];
-static mut PREVIOUS: [std::mem::MaybeUninit<libc::sigaction>; 4] = [std::mem::MaybeUninit::uninit(); 4];
+static mut PREVIOUS: [std::mem::MaybeUninit<libc::sigaction>; 4] =
+    [std::mem::MaybeUninit::uninit(); 4];
 
 fn install_handlers() {
     static ONCE: Once = Once::new();
@@ -164,7 +174,11 @@ fn ensure_altstack() {
         if mem == libc::MAP_FAILED {
             return;
         }
-        let st = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
         libc::sigaltstack(&st, std::ptr::null_mut());
     }
     ALTSTACK.with(|c| c.set(true));
@@ -189,7 +203,14 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
             libc::SIGFPE => TrapCode::IntegerDivisionByZero,
             _ => TrapCode::Unreachable,
         };
-        PENDING.with(|p| p.set(Some(RawTrap { code, pc: Some(pc), func_index: None, vmctx: 0 })));
+        PENDING.with(|p| {
+            p.set(Some(RawTrap {
+                code,
+                pc: Some(pc),
+                func_index: None,
+                vmctx: 0,
+            }))
+        });
         wasabi_unwind(buf);
     }
     // Not ours: hand it to whoever was there before us.

@@ -228,7 +228,10 @@ impl VMOffsets {
         if g < self.num_imported_globals {
             (self.imported_globals + 8 * g, true)
         } else {
-            (self.defined_globals + 16 * (g - self.num_imported_globals), false)
+            (
+                self.defined_globals + 16 * (g - self.num_imported_globals),
+                false,
+            )
         }
     }
     /// The `VMFuncRef` of function index `f`.

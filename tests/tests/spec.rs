@@ -59,8 +59,15 @@ fn expected_failures() -> HashMap<String, String> {
             continue;
         }
         let mut parts = line.splitn(3, char::is_whitespace);
-        let (mode, loc, reason) = (parts.next().unwrap(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        assert!(!reason.trim().is_empty(), "expected failure without a reason: {line}");
+        let (mode, loc, reason) = (
+            parts.next().unwrap(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        assert!(
+            !reason.trim().is_empty(),
+            "expected failure without a reason: {line}"
+        );
         map.insert(format!("{mode} {loc}"), reason.trim().to_string());
     }
     map
@@ -75,22 +82,33 @@ fn main() {
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
                 continue;
             }
-            trials.push(Trial { mode, suite: "wasm-v2", name, text: file.contents });
+            trials.push(Trial {
+                mode,
+                suite: "wasm-v2",
+                name,
+                text: file.contents,
+            });
         }
     }
     let expected = expected_failures();
     let queue = Mutex::new(trials.into_iter());
     let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let start = std::time::Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let engines: HashMap<Mode, Engine> = Mode::ALL.iter().map(|m| (*m, m.engine())).collect();
+                let engines: HashMap<Mode, Engine> =
+                    Mode::ALL.iter().map(|m| (*m, m.engine())).collect();
                 loop {
-                    let Some(t) = queue.lock().unwrap().next() else { break };
+                    let Some(t) = queue.lock().unwrap().next() else {
+                        break;
+                    };
                     let key = format!("{}/{}", t.suite, t.name);
-                    let outcome = match wasabi::wast::run_script(&engines[&t.mode], &t.name, t.text) {
+                    let outcome = match wasabi::wast::run_script(&engines[&t.mode], &t.name, t.text)
+                    {
                         Ok(r) => Outcome {
                             key: format!("{} {key}", t.mode.name()),
                             passed: r.passed,
@@ -105,7 +123,10 @@ fn main() {
                             key: format!("{} {key}", t.mode.name()),
                             passed: 0,
                             skipped: 0,
-                            failures: vec![(format!("{} {key}:0", t.mode.name()), format!("script error: {e}"))],
+                            failures: vec![(
+                                format!("{} {key}:0", t.mode.name()),
+                                format!("script error: {e}"),
+                            )],
                         },
                     };
                     results.lock().unwrap().push(outcome);
@@ -145,7 +166,9 @@ fn main() {
     let ran: BTreeSet<&str> = results.iter().map(|r| r.key.as_str()).collect();
     let stale: Vec<&String> = expected
         .keys()
-        .filter(|k| !seen.contains(*k) && ran.contains(k.rsplit_once(':').map_or(k.as_str(), |(f, _)| f)))
+        .filter(|k| {
+            !seen.contains(*k) && ran.contains(k.rsplit_once(':').map_or(k.as_str(), |(f, _)| f))
+        })
         .collect();
     for u in &unexpected {
         println!("UNEXPECTED FAILURE {u}");

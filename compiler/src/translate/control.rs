@@ -54,7 +54,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_unreachable(&mut self) -> BResult<()> {
-        self.emit_trap_call(self.env.i32().const_int(TrapCode::Unreachable as u64, false))?;
+        self.emit_trap_call(
+            self.env
+                .i32()
+                .const_int(TrapCode::Unreachable as u64, false),
+        )?;
         self.reachable = false;
         Ok(())
     }
@@ -63,7 +67,15 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let (params, results) = self.block_types(bt);
         let next = self.append_block("block_end");
         let phis = self.phis_at(next, &results)?;
-        self.open_frame(FrameKind::Block, params, results, next, phis.clone(), next, phis);
+        self.open_frame(
+            FrameKind::Block,
+            params,
+            results,
+            next,
+            phis.clone(),
+            next,
+            phis,
+        );
         Ok(())
     }
 
@@ -83,22 +95,45 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }
-        self.open_frame(FrameKind::Loop, params, results, header, header_phis, next, end_phis);
+        self.open_frame(
+            FrameKind::Loop,
+            params,
+            results,
+            header,
+            header_phis,
+            next,
+            end_phis,
+        );
         Ok(())
     }
 
     pub(super) fn op_if(&mut self, bt: BlockType) -> BResult<()> {
         let (params, results) = self.block_types(bt);
         let cond = self.pop_int();
-        let cond = self.env.builder.build_int_compare(IntPredicate::NE, cond, self.env.i32().const_zero(), "")?;
+        let cond = self.env.builder.build_int_compare(
+            IntPredicate::NE,
+            cond,
+            self.env.i32().const_zero(),
+            "",
+        )?;
         let then_bb = self.append_block("then");
         let else_bb = self.append_block("else");
         let next = self.append_block("if_end");
         let phis = self.phis_at(next, &results)?;
-        self.env.builder.build_conditional_branch(cond, then_bb, else_bb)?;
+        self.env
+            .builder
+            .build_conditional_branch(cond, then_bb, else_bb)?;
         self.env.builder.position_at_end(then_bb);
         let else_params = self.peekn(params.len()).to_vec();
-        self.open_frame(FrameKind::If, params, results, next, phis.clone(), next, phis);
+        self.open_frame(
+            FrameKind::If,
+            params,
+            results,
+            next,
+            phis.clone(),
+            next,
+            phis,
+        );
         let f = self.control.last_mut().unwrap();
         f.else_block = Some(else_bb);
         f.else_params = else_params;
@@ -163,7 +198,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 self.env.builder.build_unreachable()?;
                 return Ok(());
             }
-            let vals: Vec<BasicValueEnum> = frame.end_phis.iter().map(|p| p.as_basic_value()).collect();
+            let vals: Vec<BasicValueEnum> =
+                frame.end_phis.iter().map(|p| p.as_basic_value()).collect();
             self.build_return(&vals)?;
             return Ok(());
         }
@@ -204,7 +240,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     fn branch_args(&mut self, depth: u32) -> inkwell::basic_block::BasicBlock<'ctx> {
         let idx = self.control.len() - 1 - depth as usize;
         let frame = &self.control[idx];
-        let n = if frame.kind == FrameKind::Loop { frame.params.len() } else { frame.results.len() };
+        let n = if frame.kind == FrameKind::Loop {
+            frame.params.len()
+        } else {
+            frame.results.len()
+        };
         let values = self.peekn(n).to_vec();
         let here = self.current_block();
         let frame = &mut self.control[idx];
@@ -226,10 +266,17 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     pub(super) fn op_br_if(&mut self, depth: u32) -> BResult<()> {
         let cond = self.pop_int();
-        let cond = self.env.builder.build_int_compare(IntPredicate::NE, cond, self.env.i32().const_zero(), "")?;
+        let cond = self.env.builder.build_int_compare(
+            IntPredicate::NE,
+            cond,
+            self.env.i32().const_zero(),
+            "",
+        )?;
         let target = self.branch_args(depth);
         let cont = self.append_block("br_if_cont");
-        self.env.builder.build_conditional_branch(cond, target, cont)?;
+        self.env
+            .builder
+            .build_conditional_branch(cond, target, cont)?;
         self.env.builder.position_at_end(cont);
         Ok(())
     }
@@ -261,7 +308,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .enumerate()
             .map(|(i, d)| (self.env.i32().const_int(i as u64, false), edge_for[d]))
             .collect();
-        self.env.builder.build_switch(index, edge_for[&default], &cases)?;
+        self.env
+            .builder
+            .build_switch(index, edge_for[&default], &cases)?;
         self.reachable = false;
         Ok(())
     }
@@ -280,12 +329,19 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let mut call_args: Vec<BasicMetadataValueEnum> = vec![callee_vmctx.into()];
         call_args.extend(args.iter().map(|a| BasicMetadataValueEnum::from(*a)));
         let fn_type = self.env.func_type(ty);
-        let call = self.env.builder.build_indirect_call(fn_type, code, &call_args, "")?;
+        let call = self
+            .env
+            .builder
+            .build_indirect_call(fn_type, code, &call_args, "")?;
         match ty.results.len() {
             0 => {}
             1 => self.push(call.try_as_basic_value().basic().unwrap()),
             n => {
-                let agg = call.try_as_basic_value().basic().unwrap().into_struct_value();
+                let agg = call
+                    .try_as_basic_value()
+                    .basic()
+                    .unwrap()
+                    .into_struct_value();
                 for i in 0..n {
                     let v = self.env.builder.build_extract_value(agg, i as u32, "")?;
                     self.push(v);
@@ -298,9 +354,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_call(&mut self, f: u32) -> BResult<()> {
         let ty = self.env.info.func_type(f).clone();
         let slot = self.env.offsets.funcref(f);
-        let code = self.env.load_ptr(self.vmctx, slot + VMFuncRef::OFFSET_CODE, "callee")?;
+        let code = self
+            .env
+            .load_ptr(self.vmctx, slot + VMFuncRef::OFFSET_CODE, "callee")?;
         let callee_vmctx = if self.env.info.is_imported_func(f) {
-            self.env.load_ptr(self.vmctx, slot + VMFuncRef::OFFSET_VMCTX, "callee_vmctx")?
+            self.env
+                .load_ptr(self.vmctx, slot + VMFuncRef::OFFSET_VMCTX, "callee_vmctx")?
         } else {
             self.vmctx
         };
@@ -309,7 +368,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     /// Loads the `VMTableDefinition` pointer of table `t`.
     pub(super) fn table_definition(&self, t: u32) -> BResult<PointerValue<'ctx>> {
-        self.env.load_ptr(self.vmctx, self.env.offsets.table_definition(t), "table")
+        self.env
+            .load_ptr(self.vmctx, self.env.offsets.table_definition(t), "table")
     }
 
     pub(super) fn op_call_indirect(&mut self, type_index: u32, table: u32) -> BResult<()> {
@@ -317,20 +377,39 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let ty = env.info.types[type_index as usize].clone();
         let index = self.pop_int();
         let def = self.table_definition(table)?;
-        let len = env.load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?.into_int_value();
-        let oob = env.builder.build_int_compare(IntPredicate::UGE, index, len, "")?;
+        let len = env
+            .load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?
+            .into_int_value();
+        let oob = env
+            .builder
+            .build_int_compare(IntPredicate::UGE, index, len, "")?;
         self.trap_if(oob, TrapCode::UndefinedElement)?;
         let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
         let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
-        let byte_off = env.builder.build_int_mul(index64, env.i64().const_int(8, false), "")?;
+        let byte_off = env
+            .builder
+            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
         let slot = env.gep_dyn(base, byte_off)?;
-        let funcref = env.builder.build_load(env.ptr_type(), slot, "funcref")?.into_pointer_value();
+        let funcref = env
+            .builder
+            .build_load(env.ptr_type(), slot, "funcref")?
+            .into_pointer_value();
         let is_null = env.builder.build_is_null(funcref, "")?;
         self.trap_if(is_null, TrapCode::UninitializedElement)?;
-        let actual = env.load(env.i32(), funcref, VMFuncRef::OFFSET_TYPE_ID, "type_id")?.into_int_value();
-        let expected =
-            env.load(env.i32(), self.vmctx, env.offsets.type_id(type_index), "expected_type")?.into_int_value();
-        let mismatch = env.builder.build_int_compare(IntPredicate::NE, actual, expected, "")?;
+        let actual = env
+            .load(env.i32(), funcref, VMFuncRef::OFFSET_TYPE_ID, "type_id")?
+            .into_int_value();
+        let expected = env
+            .load(
+                env.i32(),
+                self.vmctx,
+                env.offsets.type_id(type_index),
+                "expected_type",
+            )?
+            .into_int_value();
+        let mismatch = env
+            .builder
+            .build_int_compare(IntPredicate::NE, actual, expected, "")?;
         self.trap_if(mismatch, TrapCode::BadSignature)?;
         let code = env.load_ptr(funcref, VMFuncRef::OFFSET_CODE, "code")?;
         let callee_vmctx = env.load_ptr(funcref, VMFuncRef::OFFSET_VMCTX, "callee_vmctx")?;

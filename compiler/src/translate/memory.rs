@@ -63,7 +63,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     /// The host address of `addr + memarg.offset` in memory `memarg.memory`.
-    fn effective_address(&mut self, addr: IntValue<'ctx>, memarg: &MemArg) -> BResult<PointerValue<'ctx>> {
+    fn effective_address(
+        &mut self,
+        addr: IntValue<'ctx>,
+        memarg: &MemArg,
+    ) -> BResult<PointerValue<'ctx>> {
         let env = self.env;
         let wasmparser::MemArgTarget::Memory(mem) = memarg.target else {
             return Err(crate::CompileError::Unsupported("GC array accesses".into()));
@@ -71,7 +75,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let base = self.memory_base(mem)?;
         let addr64 = env.builder.build_int_z_extend(addr, env.i64(), "addr")?;
         let ea = if memarg.offset != 0 {
-            env.builder.build_int_add(addr64, env.i64().const_int(memarg.offset, false), "ea")?
+            env.builder
+                .build_int_add(addr64, env.i64().const_int(memarg.offset, false), "ea")?
         } else {
             addr64
         };
@@ -79,7 +84,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(unsafe { env.builder.build_gep(env.i8(), base, &[ea], "")? })
     }
 
-    fn load(&mut self, memarg: &MemArg, mem_ty: BasicTypeEnum<'ctx>, ext: Ext, result: BasicTypeEnum<'ctx>) -> BResult<()> {
+    fn load(
+        &mut self,
+        memarg: &MemArg,
+        mem_ty: BasicTypeEnum<'ctx>,
+        ext: Ext,
+        result: BasicTypeEnum<'ctx>,
+    ) -> BResult<()> {
         let addr = self.pop_int();
         let p = self.effective_address(addr, memarg)?;
         let v = self.env.builder.build_load(mem_ty, p, "")?;
@@ -88,19 +99,35 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         let v: BasicValueEnum = match ext {
             Ext::None => v,
-            Ext::Signed => self.env.builder.build_int_s_extend(v.into_int_value(), result.into_int_type(), "")?.into(),
-            Ext::Unsigned => self.env.builder.build_int_z_extend(v.into_int_value(), result.into_int_type(), "")?.into(),
+            Ext::Signed => self
+                .env
+                .builder
+                .build_int_s_extend(v.into_int_value(), result.into_int_type(), "")?
+                .into(),
+            Ext::Unsigned => self
+                .env
+                .builder
+                .build_int_z_extend(v.into_int_value(), result.into_int_type(), "")?
+                .into(),
         };
         self.push(v);
         Ok(())
     }
 
-    fn store(&mut self, memarg: &MemArg, narrow: Option<inkwell::types::IntType<'ctx>>) -> BResult<()> {
+    fn store(
+        &mut self,
+        memarg: &MemArg,
+        narrow: Option<inkwell::types::IntType<'ctx>>,
+    ) -> BResult<()> {
         let v = self.pop();
         let addr = self.pop_int();
         let p = self.effective_address(addr, memarg)?;
         let v: BasicValueEnum = match narrow {
-            Some(t) => self.env.builder.build_int_truncate(v.into_int_value(), t, "")?.into(),
+            Some(t) => self
+                .env
+                .builder
+                .build_int_truncate(v.into_int_value(), t, "")?
+                .into(),
             None => v,
         };
         let st = self.env.builder.build_store(p, v)?;
@@ -128,9 +155,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             I64Load16U { memarg } => self.load(&memarg, i16t.into(), Ext::Unsigned, i64t.into()),
             I64Load32S { memarg } => self.load(&memarg, i32t.into(), Ext::Signed, i64t.into()),
             I64Load32U { memarg } => self.load(&memarg, i32t.into(), Ext::Unsigned, i64t.into()),
-            I32Store { memarg } | I64Store { memarg } | F32Store { memarg } | F64Store { memarg } => {
-                self.store(&memarg, None)
-            }
+            I32Store { memarg }
+            | I64Store { memarg }
+            | F32Store { memarg }
+            | F64Store { memarg } => self.store(&memarg, None),
             I32Store8 { memarg } | I64Store8 { memarg } => self.store(&memarg, Some(i8t)),
             I32Store16 { memarg } | I64Store16 { memarg } => self.store(&memarg, Some(i16t)),
             I64Store32 { memarg } => self.store(&memarg, Some(i32t)),
@@ -141,8 +169,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_memory_size(&mut self, m: u32) -> BResult<()> {
         let env = self.env;
         let def = env.load_ptr(self.vmctx, env.offsets.memory_definition(m), "memdef")?;
-        let len = env.load(env.i64(), def, VMMemoryDefinition::OFFSET_LENGTH, "memlen")?.into_int_value();
-        let pages = env.builder.build_right_shift(len, env.i64().const_int(16, false), false, "")?;
+        let len = env
+            .load(env.i64(), def, VMMemoryDefinition::OFFSET_LENGTH, "memlen")?
+            .into_int_value();
+        let pages =
+            env.builder
+                .build_right_shift(len, env.i64().const_int(16, false), false, "")?;
         let pages = env.builder.build_int_truncate(pages, env.i32(), "pages")?;
         self.push(pages);
         Ok(())
@@ -168,7 +200,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .call_builtin(
                 self.vmctx,
                 BuiltinIndex::MemoryFill,
-                &[self.vmctx.into(), self.i32c(m).into(), dst.into(), val.into(), len.into()],
+                &[
+                    self.vmctx.into(),
+                    self.i32c(m).into(),
+                    dst.into(),
+                    val.into(),
+                    len.into(),
+                ],
             )?
             .unwrap();
         self.trap_on_status(status.into_int_value())
@@ -219,7 +257,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_data_drop(&mut self, data: u32) -> BResult<()> {
-        self.env.call_builtin(self.vmctx, BuiltinIndex::DataDrop, &[self.vmctx.into(), self.i32c(data).into()])?;
+        self.env.call_builtin(
+            self.vmctx,
+            BuiltinIndex::DataDrop,
+            &[self.vmctx.into(), self.i32c(data).into()],
+        )?;
         Ok(())
     }
 }

@@ -28,7 +28,9 @@ use inkwell::types::BasicTypeEnum;
 use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue};
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
-use wasabi_runtime::vmcontext::{symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS};
+use wasabi_runtime::vmcontext::{
+    symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS,
+};
 use wasmparser::{BlockType, FunctionBody, Operator};
 
 use crate::env::{BResult, ModuleEnv};
@@ -88,16 +90,23 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
 
 impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     /// Translates defined function `func_index` with the given body.
-    pub fn translate(env: &'e ModuleEnv<'ctx, 'a>, func_index: u32, body: &FunctionBody<'_>) -> BResult<()> {
+    pub fn translate(
+        env: &'e ModuleEnv<'ctx, 'a>,
+        func_index: u32,
+        body: &FunctionBody<'_>,
+    ) -> BResult<()> {
         let ty = env.info.func_type(func_index).clone();
         let fn_type = env.func_type(&ty);
-        let function = env.module.add_function(&symbols::func(func_index), fn_type, None);
+        let function = env
+            .module
+            .add_function(&symbols::func(func_index), fn_type, None);
         // WebAssembly 2.0 has no tail calls: a call in tail position must
         // still use stack, or runaway recursion loops forever instead of
         // trapping with "call stack exhausted".
         function.add_attribute(
             inkwell::attributes::AttributeLoc::Function,
-            env.ctx.create_string_attribute("disable-tail-calls", "true"),
+            env.ctx
+                .create_string_attribute("disable-tail-calls", "true"),
         );
         let vmctx = function.get_nth_param(0).unwrap().into_pointer_value();
         let entry = env.ctx.append_basic_block(function, "entry");
@@ -109,13 +118,15 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         let mut locals = Vec::new();
         for (i, t) in ty.params.iter().enumerate() {
             let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
-            env.builder.build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
+            env.builder
+                .build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
             locals.push((slot, *t));
         }
         let mut reader = body.get_locals_reader()?;
         for _ in 0..reader.get_count() {
             let (count, t) = reader.read()?;
-            let t = ValType::from_wasmparser(t).ok_or_else(|| CompileError::Unsupported("typed references".into()))?;
+            let t = ValType::from_wasmparser(t)
+                .ok_or_else(|| CompileError::Unsupported("typed references".into()))?;
             for _ in 0..count {
                 let slot = env.builder.build_alloca(env.val_type(t), "local")?;
                 env.builder.build_store(slot, env.zero(t))?;
@@ -159,7 +170,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         while !t.control.is_empty() {
             let (op, offset) = ops.read_with_offset()?;
             t.operator(op).map_err(|e| match e {
-                CompileError::Unsupported(what) => CompileError::Unsupported(format!("{what} (at byte offset {offset:#x})")),
+                CompileError::Unsupported(what) => {
+                    CompileError::Unsupported(format!("{what} (at byte offset {offset:#x})"))
+                }
                 e => e,
             })?;
         }
@@ -183,7 +196,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     }
 
     pub fn pop(&mut self) -> BasicValueEnum<'ctx> {
-        self.stack.pop().expect("operand stack underflow in validated code")
+        self.stack
+            .pop()
+            .expect("operand stack underflow in validated code")
     }
 
     pub fn pop_int(&mut self) -> IntValue<'ctx> {
@@ -210,7 +225,10 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     pub fn block_types(&self, bt: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match bt {
             BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![ValType::from_wasmparser(t).expect("validated")]),
+            BlockType::Type(t) => (
+                vec![],
+                vec![ValType::from_wasmparser(t).expect("validated")],
+            ),
             BlockType::FuncType(i) => {
                 let ft = &self.env.info.types[i as usize];
                 (ft.params.clone(), ft.results.clone())
@@ -260,7 +278,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         };
         let cont = self.append_block("ok");
         let cond = self.expect_false(cond)?;
-        self.env.builder.build_conditional_branch(cond, trap_bb, cont)?;
+        self.env
+            .builder
+            .build_conditional_branch(cond, trap_bb, cont)?;
         self.env.builder.position_at_end(cont);
         Ok(())
     }
@@ -268,11 +288,18 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     /// Traps with the code in `status` when it is non-zero (for builtins
     /// that return a trap code).
     pub fn trap_on_status(&mut self, status: IntValue<'ctx>) -> BResult<()> {
-        let failed = self.env.builder.build_int_compare(IntPredicate::NE, status, self.env.i32().const_zero(), "")?;
+        let failed = self.env.builder.build_int_compare(
+            IntPredicate::NE,
+            status,
+            self.env.i32().const_zero(),
+            "",
+        )?;
         let failed = self.expect_false(failed)?;
         let bad = self.append_block("status_trap");
         let cont = self.append_block("ok");
-        self.env.builder.build_conditional_branch(failed, bad, cont)?;
+        self.env
+            .builder
+            .build_conditional_branch(failed, bad, cont)?;
         self.env.builder.position_at_end(bad);
         self.emit_trap_call(status)?;
         self.env.builder.position_at_end(cont);
@@ -283,14 +310,21 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     fn expect_false(&self, cond: IntValue<'ctx>) -> BResult<IntValue<'ctx>> {
         let bool_ty = self.env.ctx.bool_type();
         let expect = self.env.intrinsic("llvm.expect", &[bool_ty.into()])?;
-        let v = self.env.builder.build_call(expect, &[cond.into(), bool_ty.const_zero().into()], "")?;
+        let v =
+            self.env
+                .builder
+                .build_call(expect, &[cond.into(), bool_ty.const_zero().into()], "")?;
         Ok(v.try_as_basic_value().basic().unwrap().into_int_value())
     }
 
     /// Calls the trap builtin and terminates the block.
     pub fn emit_trap_call(&self, code: IntValue<'ctx>) -> BResult<()> {
         let idx = self.env.i32().const_int(self.func_index as u64, false);
-        self.env.call_builtin(self.vmctx, BuiltinIndex::Trap, &[self.vmctx.into(), code.into(), idx.into()])?;
+        self.env.call_builtin(
+            self.vmctx,
+            BuiltinIndex::Trap,
+            &[self.vmctx.into(), code.into(), idx.into()],
+        )?;
         self.env.builder.build_unreachable()?;
         Ok(())
     }
@@ -299,12 +333,27 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     fn emit_stack_check(&mut self) -> BResult<()> {
         let env = self.env;
         let limits = env.load_ptr(self.vmctx, VMCTX_OFFSET_LIMITS, "limits")?;
-        let limit = env.load(env.i64(), limits, VMRuntimeLimits::OFFSET_STACK_LIMIT, "stack_limit")?.into_int_value();
+        let limit = env
+            .load(
+                env.i64(),
+                limits,
+                VMRuntimeLimits::OFFSET_STACK_LIMIT,
+                "stack_limit",
+            )?
+            .into_int_value();
         let ptr_ty = env.ptr_type();
         let save = env.intrinsic("llvm.stacksave", &[ptr_ty.into()])?;
-        let sp = env.builder.build_call(save, &[], "sp")?.try_as_basic_value().basic().unwrap().into_pointer_value();
+        let sp = env
+            .builder
+            .build_call(save, &[], "sp")?
+            .try_as_basic_value()
+            .basic()
+            .unwrap()
+            .into_pointer_value();
         let sp = env.builder.build_ptr_to_int(sp, env.i64(), "")?;
-        let over = env.builder.build_int_compare(IntPredicate::ULT, sp, limit, "")?;
+        let over = env
+            .builder
+            .build_int_compare(IntPredicate::ULT, sp, limit, "")?;
         // trap_if positions the builder in a fresh block; the entry block then
         // ends with the branch it emitted, and the caller's `br body` goes in
         // the continuation block.
@@ -331,7 +380,10 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             BrTable { targets } => self.op_br_table(&targets),
             Return => self.op_br(self.control.len() as u32 - 1),
             Call { function_index } => self.op_call(function_index),
-            CallIndirect { type_index, table_index } => self.op_call_indirect(type_index, table_index),
+            CallIndirect {
+                type_index,
+                table_index,
+            } => self.op_call_indirect(type_index, table_index),
             Drop => self.op_drop(),
             Select | TypedSelect { .. } => self.op_select(),
             // variables and references
@@ -351,7 +403,10 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             TableSize { table } => self.op_table_size(table),
             TableGrow { table } => self.op_table_grow(table),
             TableFill { table } => self.op_table_fill(table),
-            TableCopy { dst_table, src_table } => self.op_table_copy(dst_table, src_table),
+            TableCopy {
+                dst_table,
+                src_table,
+            } => self.op_table_copy(dst_table, src_table),
             TableInit { elem_index, table } => self.op_table_init(elem_index, table),
             ElemDrop { elem_index } => self.op_elem_drop(elem_index),
             // memory

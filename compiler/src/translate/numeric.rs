@@ -76,7 +76,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     ) -> BResult<BasicValueEnum<'ctx>> {
         let f = self.env.intrinsic(name, types)?;
         let args: Vec<_> = args.iter().map(|a| (*a).into()).collect();
-        Ok(self.env.builder.build_call(f, &args, "")?.try_as_basic_value().basic().unwrap())
+        Ok(self
+            .env
+            .builder
+            .build_call(f, &args, "")?
+            .try_as_basic_value()
+            .basic()
+            .unwrap())
     }
 
     fn ibin(&mut self, op: IBin) -> BResult<()> {
@@ -96,8 +102,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             IBin::ShrS => bld.build_right_shift(a, mask(b)?, true, "")?,
             IBin::ShrU => bld.build_right_shift(a, mask(b)?, false, "")?,
             IBin::Rotl | IBin::Rotr => {
-                let name = if matches!(op, IBin::Rotl) { "llvm.fshl" } else { "llvm.fshr" };
-                self.call_intrinsic(name, &[ty.into()], &[a.into(), a.into(), b.into()])?.into_int_value()
+                let name = if matches!(op, IBin::Rotl) {
+                    "llvm.fshl"
+                } else {
+                    "llvm.fshr"
+                };
+                self.call_intrinsic(name, &[ty.into()], &[a.into(), a.into(), b.into()])?
+                    .into_int_value()
             }
             IBin::DivS | IBin::DivU | IBin::RemS | IBin::RemU => {
                 let zero = bld.build_int_compare(IntPredicate::EQ, b, ty.const_zero(), "")?;
@@ -118,7 +129,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                     _ => {
                         // MIN % -1 is 0 in wasm; divide by 1 instead of -1.
                         let b_m1 = bld.build_int_compare(IntPredicate::EQ, b, minus_one, "")?;
-                        let safe_b = bld.build_select(b_m1, ty.const_int(1, false), b, "")?.into_int_value();
+                        let safe_b = bld
+                            .build_select(b_m1, ty.const_int(1, false), b, "")?
+                            .into_int_value();
                         bld.build_int_signed_rem(a, safe_b, "")?
                     }
                 }
@@ -150,7 +163,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     fn eqz(&mut self) -> BResult<()> {
         let a = self.pop_int();
-        let c = self.env.builder.build_int_compare(IntPredicate::EQ, a, a.get_type().const_zero(), "")?;
+        let c = self.env.builder.build_int_compare(
+            IntPredicate::EQ,
+            a,
+            a.get_type().const_zero(),
+            "",
+        )?;
         let v = self.bool_to_i32(c)?;
         self.push(v);
         Ok(())
@@ -182,21 +200,28 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             FBin::Min | FBin::Max => {
                 // llvm.minimum/maximum return a NaN operand as it is; wasm
                 // wants it quieted, which `a + b` does for any NaN input.
-                let name = if matches!(op, FBin::Min) { "llvm.minimum" } else { "llvm.maximum" };
+                let name = if matches!(op, FBin::Min) {
+                    "llvm.minimum"
+                } else {
+                    "llvm.maximum"
+                };
                 let m = self.call_intrinsic(name, &[ty.into()], &[a.into(), b.into()])?;
                 let bld = &self.env.builder;
                 let any_nan = bld.build_float_compare(FloatPredicate::UNO, a, b, "")?;
                 let quiet = bld.build_float_add(a, b, "")?;
                 bld.build_select(any_nan, quiet, m.into_float_value(), "")?
             }
-            FBin::Copysign => self.call_intrinsic("llvm.copysign", &[ty.into()], &[a.into(), b.into()])?,
+            FBin::Copysign => {
+                self.call_intrinsic("llvm.copysign", &[ty.into()], &[a.into(), b.into()])?
+            }
         };
         // LLVM folds `x - 0.0`, `x * 1.0`, `x / 1.0`, `x * -1.0` ... to `x`
         // or `-x`, which would pass a signalling NaN through unquieted;
         // setting the quiet bit of a NaN result restores wasm's arithmetic-NaN
         // rule.
         let identity_operand = |v: FloatValue<'ctx>| {
-            v.get_constant().is_some_and(|(c, _)| c == 0.0 || c == 1.0 || c == -1.0)
+            v.get_constant()
+                .is_some_and(|(c, _)| c == 0.0 || c == 1.0 || c == -1.0)
         };
         let v = if matches!(op, FBin::Add | FBin::Sub | FBin::Mul | FBin::Div)
             && (identity_operand(a) || identity_operand(b))
@@ -276,7 +301,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let is_nan = bld.build_float_compare(FloatPredicate::UNO, a, a, "")?;
         self.trap_if(is_nan, TrapCode::BadConversionToInteger)?;
         let bld = &self.env.builder;
-        let lo_pred = if lo_incl { FloatPredicate::OGE } else { FloatPredicate::OGT };
+        let lo_pred = if lo_incl {
+            FloatPredicate::OGE
+        } else {
+            FloatPredicate::OGT
+        };
         let above = bld.build_float_compare(lo_pred, a, fty.const_float(lo), "")?;
         let below = bld.build_float_compare(FloatPredicate::OLT, a, fty.const_float(hi), "")?;
         let ok = bld.build_and(above, below, "")?;
@@ -294,7 +323,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     fn trunc_sat(&mut self, to: IntType<'ctx>, signed: bool) -> BResult<()> {
         let a = self.pop_float();
-        let name = if signed { "llvm.fptosi.sat" } else { "llvm.fptoui.sat" };
+        let name = if signed {
+            "llvm.fptosi.sat"
+        } else {
+            "llvm.fptoui.sat"
+        };
         let v = self.call_intrinsic(name, &[to.into(), a.get_type().into()], &[a.into()])?;
         self.push(v);
         Ok(())
@@ -444,7 +477,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             other => {
                 let name = format!("{other:?}");
                 let name = name.split([' ', '{', '(']).next().unwrap_or("").to_string();
-                return Err(CompileError::Unsupported(format!("the instruction `{name}`")));
+                return Err(CompileError::Unsupported(format!(
+                    "the instruction `{name}`"
+                )));
             }
         }
         Ok(())

@@ -39,7 +39,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_global_get(&mut self, g: u32) -> BResult<()> {
         let ty = self.env.info.globals[g as usize].content;
         let p = self.global_ptr(g)?;
-        let v = self.env.builder.build_load(self.llvm_type(ty), p, "global")?;
+        let v = self
+            .env
+            .builder
+            .build_load(self.llvm_type(ty), p, "global")?;
         self.push(v);
         Ok(())
     }
@@ -66,9 +69,23 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             return Ok(());
         }
         let constraint = if v.is_float_value() { "x" } else { "r" };
-        let fn_ty = self.env.ctx.void_type().fn_type(&[v.get_type().into()], false);
-        let sink = self.env.ctx.create_inline_asm(fn_ty, String::new(), constraint.into(), true, false, None, false);
-        self.env.builder.build_indirect_call(fn_ty, sink, &[v.into()], "")?;
+        let fn_ty = self
+            .env
+            .ctx
+            .void_type()
+            .fn_type(&[v.get_type().into()], false);
+        let sink = self.env.ctx.create_inline_asm(
+            fn_ty,
+            String::new(),
+            constraint.into(),
+            true,
+            false,
+            None,
+            false,
+        );
+        self.env
+            .builder
+            .build_indirect_call(fn_ty, sink, &[v.into()], "")?;
         Ok(())
     }
 
@@ -76,7 +93,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let cond = self.pop_int();
         let b = self.pop();
         let a = self.pop();
-        let c = self.env.builder.build_int_compare(IntPredicate::NE, cond, self.env.i32().const_zero(), "")?;
+        let c = self.env.builder.build_int_compare(
+            IntPredicate::NE,
+            cond,
+            self.env.i32().const_zero(),
+            "",
+        )?;
         let v = self.env.builder.build_select(c, a, b, "")?;
         self.push(v);
         Ok(())
@@ -85,7 +107,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_ref_is_null(&mut self) -> BResult<()> {
         let r = self.pop().into_pointer_value();
         let is_null = self.env.builder.build_is_null(r, "")?;
-        let v = self.env.builder.build_int_z_extend(is_null, self.env.i32(), "")?;
+        let v = self
+            .env
+            .builder
+            .build_int_z_extend(is_null, self.env.i32(), "")?;
         self.push(v);
         Ok(())
     }
@@ -104,19 +129,28 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     ) -> BResult<inkwell::values::PointerValue<'ctx>> {
         let env = self.env;
         let def = self.table_definition(t)?;
-        let len = env.load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?.into_int_value();
-        let oob = env.builder.build_int_compare(IntPredicate::UGE, index, len, "")?;
+        let len = env
+            .load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?
+            .into_int_value();
+        let oob = env
+            .builder
+            .build_int_compare(IntPredicate::UGE, index, len, "")?;
         self.trap_if(oob, TrapCode::TableOutOfBounds)?;
         let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
         let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
-        let off = env.builder.build_int_mul(index64, env.i64().const_int(8, false), "")?;
+        let off = env
+            .builder
+            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
         env.gep_dyn(base, off)
     }
 
     pub(super) fn op_table_get(&mut self, t: u32) -> BResult<()> {
         let index = self.pop_int();
         let p = self.table_element(t, index)?;
-        let v = self.env.builder.build_load(self.env.ptr_type(), p, "elem")?;
+        let v = self
+            .env
+            .builder
+            .build_load(self.env.ptr_type(), p, "elem")?;
         self.push(v);
         Ok(())
     }
@@ -131,7 +165,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     pub(super) fn op_table_size(&mut self, t: u32) -> BResult<()> {
         let def = self.table_definition(t)?;
-        let len = self.env.load(self.env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?;
+        let len = self
+            .env
+            .load(self.env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?;
         self.push(len);
         Ok(())
     }
@@ -146,7 +182,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let r = self.env.call_builtin(
             self.vmctx,
             BuiltinIndex::TableGrow,
-            &[self.vmctx.into(), self.i32c(t).into(), init.into(), delta.into()],
+            &[
+                self.vmctx.into(),
+                self.i32c(t).into(),
+                init.into(),
+                delta.into(),
+            ],
         )?;
         self.push(r.unwrap());
         Ok(())
@@ -161,7 +202,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .call_builtin(
                 self.vmctx,
                 BuiltinIndex::TableFill,
-                &[self.vmctx.into(), self.i32c(t).into(), dst.into(), val.into(), len.into()],
+                &[
+                    self.vmctx.into(),
+                    self.i32c(t).into(),
+                    dst.into(),
+                    val.into(),
+                    len.into(),
+                ],
             )?
             .unwrap();
         self.trap_on_status(status.into_int_value())
@@ -212,7 +259,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_elem_drop(&mut self, elem: u32) -> BResult<()> {
-        self.env.call_builtin(self.vmctx, BuiltinIndex::ElemDrop, &[self.vmctx.into(), self.i32c(elem).into()])?;
+        self.env.call_builtin(
+            self.vmctx,
+            BuiltinIndex::ElemDrop,
+            &[self.vmctx.into(), self.i32c(elem).into()],
+        )?;
         Ok(())
     }
 }
