@@ -31,6 +31,7 @@
 //!   outside the caller's linear memory: every guest pointer is
 //!   bounds-checked (see [`wasi`]'s guest-memory helper).
 
+pub mod command;
 pub mod wasi;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@
 //!
 //! Text (`.wat`) is accepted wherever a module is.
 
+pub mod aot;
 pub mod wast;
 
 use std::fmt;

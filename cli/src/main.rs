@@ -88,6 +88,31 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Compile a module ahead of time into a native executable (or, with
+    /// --shared, a shared library) that runs without LLVM or wasabi.
+    ///
+    /// The executable runs the module as a WASI command: `./app.exe
+    /// [--dir HOST[::GUEST]]... [--env K=V]... [--] args...`. It reports traps
+    /// and exit statuses exactly as `wasabi run` does. The system C compiler
+    /// (`cc`, or $CC) links it. A shared library can be run with `wasabi run
+    /// lib.so` or loaded from C through `runtime/aot-main/wasabi.h`.
+    Aot {
+        /// The module to compile (.wasm or .wat).
+        module: PathBuf,
+        /// Output file.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// Build a shared library instead of an executable.
+        #[arg(long)]
+        shared: bool,
+        /// Optimisation level: 0, 1, 2 or 3.
+        #[arg(short = 'O', long = "opt-level", default_value = "3", value_parser = parse_opt)]
+        opt_level: OptLevel,
+        /// CPU to generate code for: `native` (this machine) or `generic`
+        /// (any x86-64, for executables shipped elsewhere).
+        #[arg(long, default_value = "native", value_parser = parse_cpu)]
+        target_cpu: TargetCpu,
+    },
     /// Run WebAssembly spec scripts (.wast) and report each assertion.
     Wast {
         /// Script files.
@@ -149,9 +174,13 @@ fn run(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let t0 = std::time::Instant::now();
-    let (compiled, _) = engine
-        .compile_timed(&bytes, &name)
-        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let compiled = if bytes.starts_with(b"\x7fELF") {
+        // A shared library made by `wasabi aot --shared`: already compiled.
+        wasabi::aot::load_shared(&module)
+    } else {
+        engine.compile(&bytes, &name)
+    }
+    .map_err(|e| anyhow!("{}: {e}", module.display()))?;
     let compile_time = t0.elapsed();
 
     // WASI context: argv[0] is the module's stem; for --invoke the command
@@ -268,6 +297,29 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     })
 }
 
+fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let t0 = std::time::Instant::now();
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    wasabi::aot::build(
+        &compile.engine(),
+        &bytes,
+        &wasabi::aot::AotOptions {
+            output: output.clone(),
+            shared,
+            progress,
+        },
+    )
+    .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    eprintln!(
+        "wasabi aot: wrote {} in {:.2}s",
+        output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
@@ -281,6 +333,21 @@ fn main() -> ExitCode {
             args,
         } => run(module, invoke, timings, dirs, envs, compile, args),
         Command::Wast { files, compile } => wast(files, compile),
+        Command::Aot {
+            module,
+            output,
+            shared,
+            opt_level,
+            target_cpu,
+        } => aot(
+            module,
+            output,
+            shared,
+            CompileOpts {
+                opt_level,
+                target_cpu,
+            },
+        ),
     };
     match r {
         Ok(code) => code,

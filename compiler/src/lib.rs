@@ -13,6 +13,7 @@
 //! - [`trampolines`]: host-to-wasm and wasm-to-host trampolines.
 //! - [`codegen`]: target machine, pass pipeline, object emission.
 
+mod aot;
 mod codegen;
 mod env;
 mod trampolines;

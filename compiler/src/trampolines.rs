@@ -24,6 +24,7 @@ pub(crate) fn build_entry(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let f = env
         .module
         .add_function(&symbols::entry_trampoline(t), fty, None);
+    f.set_section(Some(symbols::TEXT_SECTION));
     let bb = env.ctx.append_basic_block(f, "entry");
     env.builder.position_at_end(bb);
     let callee_vmctx = f.get_nth_param(0).unwrap().into_pointer_value();
@@ -66,6 +67,7 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let f = env
         .module
         .add_function(&symbols::host_trampoline(t), env.func_type(ty), None);
+    f.set_section(Some(symbols::TEXT_SECTION));
     let bb = env.ctx.append_basic_block(f, "entry");
     env.builder.position_at_end(bb);
     let ctx = f.get_nth_param(0).unwrap().into_pointer_value();

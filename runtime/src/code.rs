@@ -25,10 +25,22 @@ pub struct CompiledModule {
     /// Name for messages (file name or `$name` from a script).
     pub name: String,
     objects: Vec<LoadedObject>,
+    /// For code linked ahead of time: the bounds of its code, and what keeps
+    /// it mapped (e.g. a loaded shared library).
+    static_code: Option<(usize, usize)>,
+    _keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
     /// Code of each defined function (index - num_imported_funcs).
     pub(crate) func_code: Vec<usize>,
     pub(crate) entry_trampolines: Vec<usize>,
     pub(crate) host_trampolines: Vec<usize>,
+}
+
+impl Drop for CompiledModule {
+    fn drop(&mut self) {
+        if let Some((start, _)) = self.static_code {
+            crate::traps::unregister_code(start);
+        }
+    }
 }
 
 impl CompiledModule {
@@ -61,14 +73,58 @@ impl CompiledModule {
             info,
             name,
             objects: loaded,
+            static_code: None,
+            _keep_alive: None,
             func_code,
             entry_trampolines,
             host_trampolines,
         })
     }
 
+    /// A module whose code was linked ahead of time (an AOT executable or a
+    /// shared library): code pointers come from the AOT tables, and
+    /// `code_range` (all of `wasabi_text`) is registered for the trap
+    /// handler. `keep_alive` holds whatever keeps the code mapped.
+    ///
+    /// # Safety
+    /// The pointers must be code compiled for `info` under the same contract.
+    pub unsafe fn from_static(
+        info: Arc<ModuleInfo>,
+        name: String,
+        func_code: Vec<usize>,
+        entry_trampolines: Vec<usize>,
+        host_trampolines: Vec<usize>,
+        code_range: (usize, usize),
+        keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> CompiledModule {
+        crate::traps::register_code(code_range.0, code_range.1);
+        CompiledModule {
+            info,
+            name,
+            objects: Vec::new(),
+            static_code: Some(code_range),
+            _keep_alive: keep_alive,
+            func_code,
+            entry_trampolines,
+            host_trampolines,
+        }
+    }
+
     /// The function index whose code contains `pc`.
     pub fn func_at_pc(&self, pc: usize) -> Option<u32> {
+        if let Some((start, end)) = self.static_code {
+            if pc < start || pc >= end {
+                return None;
+            }
+            // No symbol sizes here: the function starting closest below pc.
+            let (k, _) = self
+                .func_code
+                .iter()
+                .enumerate()
+                .filter(|(_, &a)| a <= pc)
+                .max_by_key(|(_, &a)| a)?;
+            return Some(self.info.num_imported_funcs + k as u32);
+        }
         for o in &self.objects {
             let (start, end) = o.code_range();
             if pc < start || pc >= end {

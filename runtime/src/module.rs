@@ -370,6 +370,16 @@ impl ModuleInfo {
         Ok(m)
     }
 
+    /// Serialises the description (for AOT images and the cache).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("a module description always serialises")
+    }
+
+    /// Reads a description written by [`ModuleInfo::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<ModuleInfo, String> {
+        bincode::deserialize(bytes).map_err(|e| format!("corrupt module description: {e}"))
+    }
+
     pub fn num_defined_funcs(&self) -> u32 {
         self.functions.len() as u32 - self.num_imported_funcs
     }

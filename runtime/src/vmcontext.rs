@@ -361,8 +361,32 @@ impl BuiltinIndex {
     }
 }
 
+/// Hash of this contract (this file's source and the crate version),
+/// computed by the build script. See [`symbols::abi_marker`].
+pub const ABI_HASH: &str = env!("WASABI_ABI_HASH");
+
 /// Symbol names compiled objects define. The loader finds code by these.
 pub mod symbols {
+    /// The symbol every AOT object references and only a runtime built from
+    /// the same contract defines: a mismatched object and runtime fail at
+    /// link time ("undefined reference to wasabi_abi_...").
+    pub fn abi_marker() -> String {
+        format!("wasabi_abi_{}", super::ABI_HASH)
+    }
+    /// Section all compiled wasm code is placed in, so a linked executable
+    /// can find its bounds (`__start_wasabi_text`/`__stop_wasabi_text`).
+    pub const TEXT_SECTION: &str = "wasabi_text";
+    /// AOT tables, defined by the AOT object: `[ptr; n]` of defined
+    /// functions, entry trampolines and host trampolines, and the module
+    /// description (`u8` bytes plus an `i64` length).
+    pub const AOT_FUNCS: &str = "wasabi_aot_funcs";
+    pub const AOT_ENTRY_TRAMPOLINES: &str = "wasabi_aot_entry_trampolines";
+    pub const AOT_HOST_TRAMPOLINES: &str = "wasabi_aot_host_trampolines";
+    pub const AOT_METADATA: &str = "wasabi_aot_metadata";
+    pub const AOT_METADATA_LEN: &str = "wasabi_aot_metadata_len";
+    /// `[ptr; 2]`: start and end of the linked `wasabi_text` section.
+    pub const AOT_TEXT_BOUNDS: &str = "wasabi_aot_text_bounds";
+
     /// A defined wasm function, by function index (imports included in the
     /// numbering).
     pub fn func(index: u32) -> String {
@@ -382,3 +406,8 @@ pub mod symbols {
         name.strip_prefix("wasabi_func_")?.parse().ok()
     }
 }
+
+/// The ABI marker AOT objects link against (see [`symbols::abi_marker`]).
+#[used]
+#[export_name = concat!("wasabi_abi_", env!("WASABI_ABI_HASH"))]
+pub static ABI_MARKER: u8 = 0;

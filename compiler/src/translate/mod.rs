@@ -108,6 +108,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             env.ctx
                 .create_string_attribute("disable-tail-calls", "true"),
         );
+        function.set_section(Some(symbols::TEXT_SECTION));
         let vmctx = function.get_nth_param(0).unwrap().into_pointer_value();
         let entry = env.ctx.append_basic_block(function, "entry");
         let body_bb = env.ctx.append_basic_block(function, "body");

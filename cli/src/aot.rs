@@ -1,0 +1,172 @@
+//! `wasabi aot`: a module compiled ahead of time and linked by the system C
+//! compiler into a native executable or shared library that needs neither
+//! LLVM nor wasabi.
+//!
+//! The objects come from `LlvmCompiler::compile_aot`; the runtime is the
+//! `wasabi-aot-main` static library, embedded in this binary at build time
+//! (see `build.rs`). The executable's `main` is a two-line C stub calling
+//! `wasabi_aot_main`. Shared libraries export the C API of `wasabi.h` and are
+//! loaded back by [`load_shared`] (`wasabi run lib.so`).
+
+use crate::{Engine, Error};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use wasabi_runtime::module::ModuleInfo;
+use wasabi_runtime::vmcontext::symbols;
+use wasabi_runtime::CompiledModule;
+
+/// The AOT runtime library, built by `build.rs`.
+static RUNTIME_LIB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libwasabi_aot_main.a"));
+
+/// Native libraries a Rust static library needs (`rustc --print native-static-libs`).
+const NATIVE_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// The C API a shared library exports (see `wasabi.h`).
+const SHARED_EXPORTS: &[&str] = &["wasabi_aot_run"];
+
+const MAIN_STUB: &str = "int wasabi_aot_main(int, char **);\nint main(int argc, char **argv) { return wasabi_aot_main(argc, argv); }\n";
+
+/// What to build.
+pub struct AotOptions {
+    pub output: PathBuf,
+    pub shared: bool,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+/// Compiles `wasm` and links it into `options.output`.
+pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), Error> {
+    let wasm = crate::wat_to_wasm(wasm)?;
+    let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+    let show = options.progress;
+    let progress = move |done: usize, total: usize| {
+        if show {
+            eprint!("\rwasabi aot: compiled {done}/{total} batches");
+        }
+    };
+    let objects = engine
+        .compiler
+        .compile_aot(&info, &wasm, &progress)
+        .map_err(Error::Compile)?;
+    if show {
+        eprintln!();
+    }
+    let dir = TempDir::new()?;
+    let mut inputs = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        let p = dir.0.join(format!("wasabi_{i}.o"));
+        std::fs::write(&p, o).map_err(Error::Io)?;
+        inputs.push(p);
+    }
+    let lib = dir.0.join("libwasabi_aot_main.a");
+    std::fs::write(&lib, RUNTIME_LIB).map_err(Error::Io)?;
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(&cc);
+    cmd.arg("-o").arg(&options.output).args(&inputs);
+    if options.shared {
+        cmd.arg("-shared");
+        for sym in SHARED_EXPORTS {
+            cmd.arg(format!("-Wl,-u,{sym}"));
+        }
+    } else {
+        let stub = dir.0.join("main.c");
+        std::fs::write(&stub, MAIN_STUB).map_err(Error::Io)?;
+        cmd.arg(&stub);
+    }
+    // Unreferenced runtime code and debug info would make a hello-world
+    // executable megabytes large.
+    cmd.arg(&lib)
+        .args(NATIVE_LIBS)
+        .args(["-Wl,--gc-sections", "-Wl,--strip-debug"]);
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Other(format!("cannot run the C compiler `{cc}`: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let hint = if stderr.contains("wasabi_abi_") {
+            "\nthe compiled code and the runtime library come from different wasabi builds (ABI mismatch)"
+        } else {
+            ""
+        };
+        return Err(Error::Other(format!(
+            "linking with `{cc}` failed:\n{stderr}{hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads a shared library made by `wasabi aot --shared` as a module.
+pub fn load_shared(path: &Path) -> Result<Arc<CompiledModule>, Error> {
+    let path = std::fs::canonicalize(path).map_err(Error::Io)?;
+    let lib = unsafe { libloading::Library::new(&path) }
+        .map_err(|e| Error::Load(format!("cannot load {}: {e}", path.display())))?;
+    unsafe {
+        let sym = |name: &str| -> Result<*const u8, Error> {
+            lib.get::<*const u8>(name.as_bytes())
+                .map(|s| *s)
+                .map_err(|_| {
+                    Error::Load(format!(
+                        "{} is not a wasabi AOT library (no `{name}`)",
+                        path.display()
+                    ))
+                })
+        };
+        sym(&symbols::abi_marker()).map_err(|_| {
+            Error::Load(format!(
+                "{} was compiled by a different wasabi build (ABI mismatch)",
+                path.display()
+            ))
+        })?;
+        let meta_len = *(sym(symbols::AOT_METADATA_LEN)? as *const u64) as usize;
+        let meta = std::slice::from_raw_parts(sym(symbols::AOT_METADATA)?, meta_len);
+        let info = ModuleInfo::from_bytes(meta).map_err(Error::Load)?;
+        let table = |name: &str, n: usize| -> Result<Vec<usize>, Error> {
+            Ok(std::slice::from_raw_parts(sym(name)? as *const usize, n).to_vec())
+        };
+        let funcs = table(symbols::AOT_FUNCS, info.num_defined_funcs() as usize)?;
+        let entry = table(symbols::AOT_ENTRY_TRAMPOLINES, info.types.len())?;
+        let host = table(symbols::AOT_HOST_TRAMPOLINES, info.types.len())?;
+        let bounds = table(symbols::AOT_TEXT_BOUNDS, 2)?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Arc::new(CompiledModule::from_static(
+            Arc::new(info),
+            name,
+            funcs,
+            entry,
+            host,
+            (bounds[0], bounds[1]),
+            Some(Box::new(lib)),
+        )))
+    }
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, Error> {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("wasabi-aot-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).map_err(Error::Io)?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,173 @@
+//! The runtime half of an AOT executable (or shared library).
+//!
+//! `wasabi aot` links the compiled module's objects with this crate, built
+//! as a static library (it carries the runtime and the WASI ABI, and no
+//! LLVM). The objects define the tables named in
+//! `wasabi_runtime::vmcontext::symbols::AOT_*`; [`linked_module`] turns them
+//! into a `CompiledModule`, and [`wasabi_aot_main`] runs it as a WASI
+//! command exactly as `wasabi run` would.
+//!
+//! The C API (see `wasabi.h` beside this crate) is for shared libraries:
+//! `wasabi_aot_run` runs the module as a command; `wasabi_instantiate`,
+//! `wasabi_call` and `wasabi_instance_free` call its exports.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::{Arc, OnceLock};
+use wasabi_abi::command::{run_command, CommandOptions};
+use wasabi_runtime::{CompiledModule, ModuleInfo};
+
+extern "C" {
+    static wasabi_aot_funcs: [usize; 0];
+    static wasabi_aot_entry_trampolines: [usize; 0];
+    static wasabi_aot_host_trampolines: [usize; 0];
+    static wasabi_aot_metadata: [u8; 0];
+    static wasabi_aot_metadata_len: u64;
+    static wasabi_aot_text_bounds: [usize; 2];
+}
+
+/// The module linked into this executable or library.
+pub fn linked_module() -> Result<Arc<CompiledModule>, String> {
+    static MODULE: OnceLock<Result<Arc<CompiledModule>, String>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| unsafe {
+            let meta = std::slice::from_raw_parts(
+                std::ptr::addr_of!(wasabi_aot_metadata) as *const u8,
+                wasabi_aot_metadata_len as usize,
+            );
+            let info = ModuleInfo::from_bytes(meta)?;
+            let table = |p: *const [usize; 0], n: usize| {
+                std::slice::from_raw_parts(p as *const usize, n).to_vec()
+            };
+            let funcs = table(
+                std::ptr::addr_of!(wasabi_aot_funcs),
+                info.num_defined_funcs() as usize,
+            );
+            let entry = table(
+                std::ptr::addr_of!(wasabi_aot_entry_trampolines),
+                info.types.len(),
+            );
+            let host = table(
+                std::ptr::addr_of!(wasabi_aot_host_trampolines),
+                info.types.len(),
+            );
+            let bounds = (wasabi_aot_text_bounds[0], wasabi_aot_text_bounds[1]);
+            let name = program_name();
+            Ok(Arc::new(CompiledModule::from_static(
+                Arc::new(info),
+                name,
+                funcs,
+                entry,
+                host,
+                bounds,
+                None,
+            )))
+        })
+        .clone()
+}
+
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .map(|a| {
+            std::path::Path::new(&a)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or(a)
+        })
+        .unwrap_or_else(|| "module".into())
+}
+
+const USAGE: &str = "\
+usage: PROGRAM [--dir HOST[::GUEST]]... [--env K=V]... [--] [ARGS...]
+A WebAssembly module compiled ahead of time by wasabi. Leading --dir and
+--env options preopen directories and set environment variables for the
+module; everything else (or everything after --) is passed to it.";
+
+/// Splits wasabi's own leading options from the program's arguments.
+pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
+    let mut opts = CommandOptions {
+        program: program_name(),
+        ..Default::default()
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        let value = |i: usize| {
+            args.get(i + 1)
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--" => {
+                i += 1;
+                break;
+            }
+            "--dir" => {
+                opts.dirs.push(value(i)?);
+                i += 2;
+            }
+            "--env" => {
+                opts.env.push(value(i)?);
+                i += 2;
+            }
+            "--wasabi-help" => return Err(USAGE.into()),
+            _ if a.starts_with("--dir=") => {
+                opts.dirs.push(a["--dir=".len()..].to_string());
+                i += 1;
+            }
+            _ if a.starts_with("--env=") => {
+                opts.env.push(a["--env=".len()..].to_string());
+                i += 1;
+            }
+            _ => break,
+        }
+    }
+    opts.args = args[i..].to_vec();
+    Ok(opts)
+}
+
+/// The `main` of an AOT executable (the link step adds a C `main` that
+/// calls this).
+#[no_mangle]
+pub extern "C" fn wasabi_aot_main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let run = || -> Result<u8, String> {
+        let opts = parse_args(&args)?;
+        let module = linked_module()?;
+        run_command(&module, &opts)
+    };
+    match run() {
+        Ok(status) => status as c_int,
+        Err(e) => {
+            eprintln!("wasabi: {e}");
+            1
+        }
+    }
+}
+
+/// Runs the linked module as a WASI command with `argv` (argv[0] is the
+/// program name) and inherited stdio. Returns its exit status.
+///
+/// # Safety
+/// `argv` must hold `argc` valid C strings.
+#[no_mangle]
+pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char) -> c_int {
+    let args: Vec<String> = (0..argc as usize)
+        .map(|i| CStr::from_ptr(*argv.add(i)).to_string_lossy().into_owned())
+        .collect();
+    let mut opts = CommandOptions {
+        program: program_name(),
+        ..Default::default()
+    };
+    if let Some((first, rest)) = args.split_first() {
+        opts.program = first.clone();
+        opts.args = rest.to_vec();
+    }
+    match linked_module().and_then(|m| run_command(&m, &opts)) {
+        Ok(s) => s as c_int,
+        Err(e) => {
+            eprintln!("wasabi: {e}");
+            1
+        }
+    }
+}
