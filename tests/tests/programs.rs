@@ -36,14 +36,17 @@ use wasabi_abi::{create_imports, Abis, Output, OutputBuffer, Stdin, Wasi, WasiCt
 enum Mode {
     /// Compile everything up front with the default engine.
     Regular,
+    /// `wasabi aot` executables, run as processes exactly as a user would.
+    AotExe,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::AotExe];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
+            Mode::AotExe => "aot-exe",
         }
     }
 
@@ -57,6 +60,7 @@ impl Mode {
             Mode::Regular => engine
                 .compile(bytes, name)
                 .map_err(|e| format!("compile: {e}")),
+            Mode::AotExe => unreachable!("executables are prepared by Modules::exe"),
         }
     }
 }
@@ -179,9 +183,41 @@ struct Outcome {
 struct Modules {
     engine: Engine,
     cache: HashMap<(Mode, PathBuf), Result<Arc<CompiledModule>, String>>,
+    exes: HashMap<PathBuf, Result<PathBuf, String>>,
+}
+
+/// Where AOT executables are built: one private directory per test run.
+fn exe_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("wasabi-programs-aot-{}", std::process::id()))
 }
 
 impl Modules {
+    /// The AOT executable of `path`, built once (named after the module's
+    /// stem, which becomes the guest's argv[0]).
+    fn exe(&mut self, path: &Path) -> Result<PathBuf, String> {
+        self.exes
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                let bytes = fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+                let stem = path.file_stem().unwrap_or_default();
+                let dir = exe_dir();
+                fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                let out = dir.join(stem);
+                let engine = Engine::new(wasabi::CompilerConfig {
+                    opt_level: wasabi::OptLevel::O3,
+                    ..Default::default()
+                });
+                let opts = wasabi::aot::AotOptions {
+                    output: out.clone(),
+                    shared: false,
+                    progress: false,
+                };
+                wasabi::aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
+                Ok(out)
+            })
+            .clone()
+    }
+
     fn get(&mut self, mode: Mode, path: &Path) -> Result<Arc<CompiledModule>, String> {
         let engine = &self.engine;
         self.cache
@@ -199,9 +235,58 @@ impl Modules {
     }
 }
 
+/// Runs an AOT executable as a process: `--env`/`--dir` options, then `--`
+/// and the case's arguments. A trap shows as exit status 134 with the
+/// trap's message on stderr.
+fn execute_exe(exe: &Path, case: &Case, scratch: Option<&Scratch>) -> Result<Outcome, String> {
+    let base = corpus_dir();
+    let mut cmd = std::process::Command::new(exe);
+    for kv in &case.env {
+        cmd.arg("--env").arg(kv);
+    }
+    if let Some(s) = scratch {
+        cmd.arg("--dir")
+            .arg(format!("{}::{GUEST_DIR}", s.dir().display()));
+    }
+    cmd.arg("--")
+        .args(case.args.iter().map(|a| a.replace("{dir}", GUEST_DIR)));
+    cmd.stdin(match &case.stdin {
+        Some(f) => fs::File::open(base.join(f))
+            .map_err(|e| format!("stdin {f}: {e}"))?
+            .into(),
+        None => std::process::Stdio::null(),
+    });
+    let out = cmd
+        .output()
+        .map_err(|e| format!("run {}: {e}", exe.display()))?;
+    let stderr_text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let status = match out.status.code() {
+        Some(134) if stderr_text.contains("wasabi: wasm trap") => Err(stderr_text),
+        Some(n) => Ok(n),
+        None => Err(format!("killed by a signal: {:?}", out.status)),
+    };
+    Ok(Outcome {
+        stdout: out.stdout,
+        stderr: out.stderr,
+        status,
+    })
+}
+
 fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String> {
     let base = corpus_dir();
     let wasm = base.join(&case.wasm);
+    if mode == Mode::AotExe {
+        let exe = modules.exe(&wasm)?;
+        let scratch = match case.dir {
+            true => Some(Scratch::new(&case.name).map_err(|e| format!("scratch dir: {e}"))?),
+            false => None,
+        };
+        if let Some(s) = &scratch {
+            s.symlinks(&case.dir_symlinks)?;
+        }
+        let outcome = execute_exe(&exe, case, scratch.as_ref())?;
+        return check_outcome(case, outcome, scratch.as_ref());
+    }
     let module = modules.get(mode, &wasm)?;
     let scratch = if case.dir {
         Some(Scratch::new(&case.name).map_err(|e| format!("scratch dir: {e}"))?)
@@ -255,7 +340,12 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
         stderr: stderr.contents(),
         status: command_status(result).map_err(|t| t.to_string()),
     };
+    check_outcome(case, outcome, scratch.as_ref())
+}
 
+/// Compares a run with the case's expectations.
+fn check_outcome(case: &Case, outcome: Outcome, scratch: Option<&Scratch>) -> Result<(), String> {
+    let base = corpus_dir();
     let mut problems = Vec::new();
     let want_stdout =
         fs::read(base.join(&case.stdout)).map_err(|e| format!("{}: {e}", case.stdout))?;
@@ -281,7 +371,7 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
             ));
         }
     }
-    if let Some(s) = &scratch {
+    if let Some(s) = scratch {
         if let Err(e) = s.check_untouched() {
             problems.push(e);
         }
@@ -940,12 +1030,19 @@ fn main() -> ExitCode {
             let r = run_case(&mut modules, mode, case);
             report(&case.name, mode, t, r);
         }
+        // The probes drive WASI in-process; an executable has no such door.
+        let probes = if mode == Mode::AotExe {
+            &[][..]
+        } else {
+            probes
+        };
         for (name, probe) in probes.iter().filter(|(n, _)| selected(n)) {
             let t = Instant::now();
             let r = probe(&mut modules, mode);
             report(name, mode, t, r);
         }
     }
+    let _ = fs::remove_dir_all(exe_dir());
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
