@@ -31,7 +31,12 @@ const NATIVE_LIBS: &[&str] = &[
 ];
 
 /// The C API a shared library exports (see `wasabi.h`).
-const SHARED_EXPORTS: &[&str] = &["wasabi_aot_run"];
+const SHARED_EXPORTS: &[&str] = &[
+    "wasabi_aot_run",
+    "wasabi_instantiate",
+    "wasabi_call",
+    "wasabi_instance_free",
+];
 
 const MAIN_STUB: &str = "int wasabi_aot_main(int, char **);\nint main(int argc, char **argv) { return wasabi_aot_main(argc, argv); }\n";
 
@@ -102,6 +107,23 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
         )));
     }
     Ok(())
+}
+
+/// Builds `wasm` into a temporary shared library and loads it (the file is
+/// removed at once; the mapping stays until the module is dropped).
+pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+    let dir = TempDir::new()?;
+    let so = dir.0.join("module.so");
+    build(
+        engine,
+        wasm,
+        &AotOptions {
+            output: so.clone(),
+            shared: true,
+            progress: false,
+        },
+    )?;
+    load_shared(&so)
 }
 
 /// Loads a shared library made by `wasabi aot --shared` as a module.

@@ -91,16 +91,30 @@ pub struct CompileTimings {
     pub load: Duration,
 }
 
+/// Where [`Engine::compile`] puts the code it makes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CodeMode {
+    /// Objects loaded in-process by wasabi's own loader.
+    #[default]
+    Jit,
+    /// Each module linked into a shared library by `wasabi aot --shared`
+    /// and loaded back with `dlopen`: the AOT path, as the spec suite's AOT
+    /// mode exercises it.
+    SharedLibrary,
+}
+
 /// Compiles modules. Cheap to clone; holds only configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     pub compiler: LlvmCompiler,
+    pub code_mode: CodeMode,
 }
 
 impl Engine {
     pub fn new(config: CompilerConfig) -> Engine {
         Engine {
             compiler: LlvmCompiler::new(config),
+            code_mode: CodeMode::Jit,
         }
     }
 
@@ -118,6 +132,16 @@ impl Engine {
         let wasm = wat_to_wasm(bytes)?;
         let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let t1 = Instant::now();
+        if self.code_mode == CodeMode::SharedLibrary {
+            let module = aot::build_and_load_shared(self, &wasm)?;
+            let t2 = Instant::now();
+            let timings = CompileTimings {
+                parse: t1 - t0,
+                codegen: t2 - t1,
+                load: Duration::ZERO,
+            };
+            return Ok((module, timings));
+        }
         let objects = self
             .compiler
             .compile_all(&info, &wasm)

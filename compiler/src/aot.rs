@@ -99,6 +99,15 @@ impl LlvmCompiler {
         g.set_initializer(&len.as_basic_value_enum());
         g.set_constant(true);
 
+        // A module may have no code at all; the section (and so its bounds
+        // symbols) must still exist.
+        let anchor = env
+            .module
+            .add_function("wasabi_aot_text_anchor", void_fn, None);
+        anchor.set_section(Some(symbols::TEXT_SECTION));
+        env.builder
+            .position_at_end(ctx.append_basic_block(anchor, "entry"));
+        env.builder.build_return(None)?;
         let start = env.module.add_global(env.i8(), None, "__start_wasabi_text");
         let stop = env.module.add_global(env.i8(), None, "__stop_wasabi_text");
         let bounds = ptr.const_array(&[start.as_pointer_value(), stop.as_pointer_value()]);

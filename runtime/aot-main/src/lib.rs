@@ -171,3 +171,101 @@ pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char)
         }
     }
 }
+
+/// An instance for the C API (`wasabi.h`).
+pub struct CInstance {
+    store: wasabi_runtime::Store,
+    instance: wasabi_runtime::InstanceHandle,
+}
+
+/// See `wasabi.h`.
+#[no_mangle]
+pub extern "C" fn wasabi_instantiate() -> *mut CInstance {
+    let make = || -> Result<CInstance, String> {
+        let module = linked_module()?;
+        let ctx = CommandOptions {
+            program: program_name(),
+            ..Default::default()
+        }
+        .wasi_ctx()?;
+        let mut store = wasabi_runtime::Store::default();
+        let abis = wasabi_abi::Abis::new().with(wasabi_abi::Wasi::new(ctx));
+        let imports = wasabi_abi::create_imports(&mut store, &module.info, &abis)
+            .map_err(|e| e.to_string())?;
+        let instance = store
+            .instantiate(&module, &imports)
+            .map_err(|e| e.to_string())?;
+        Ok(CInstance { store, instance })
+    };
+    match make() {
+        Ok(i) => Box::into_raw(Box::new(i)),
+        Err(e) => {
+            eprintln!("wasabi: {e}");
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// See `wasabi.h`.
+///
+/// # Safety
+/// `instance` must come from `wasabi_instantiate`; `name` must be a C
+/// string; `args`/`results` must hold `nargs`/`nresults` values.
+#[no_mangle]
+pub unsafe extern "C" fn wasabi_call(
+    instance: *mut CInstance,
+    name: *const c_char,
+    args: *const u64,
+    nargs: usize,
+    results: *mut u64,
+    nresults: usize,
+) -> c_int {
+    let Some(inst) = instance.as_mut() else {
+        return -1;
+    };
+    let name = CStr::from_ptr(name).to_string_lossy();
+    let mut call = || -> Result<Vec<wasabi_runtime::Val>, String> {
+        let func = inst
+            .instance
+            .get_func(&name)
+            .ok_or_else(|| format!("no exported function `{name}`"))?;
+        let ty = func.ty().clone();
+        if ty.params.len() != nargs || ty.results.len() > nresults {
+            return Err(format!("`{name}` has type {ty}; called with {nargs} arguments, room for {nresults} results"));
+        }
+        let raw = if nargs == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(args, nargs)
+        };
+        let vals: Vec<_> = raw
+            .iter()
+            .zip(&ty.params)
+            .map(|(a, t)| wasabi_runtime::Val::from_raw(*a as u128, *t))
+            .collect();
+        inst.store.call(&func, &vals).map_err(|t| t.to_string())
+    };
+    match call() {
+        Ok(vals) => {
+            for (i, v) in vals.iter().enumerate() {
+                *results.add(i) = v.to_raw() as u64;
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("wasabi: {e}");
+            -1
+        }
+    }
+}
+
+/// See `wasabi.h`.
+///
+/// # Safety
+/// `instance` must come from `wasabi_instantiate` and not be used after.
+#[no_mangle]
+pub unsafe extern "C" fn wasabi_instance_free(instance: *mut CInstance) {
+    if !instance.is_null() {
+        drop(Box::from_raw(instance));
+    }
+}
