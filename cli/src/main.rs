@@ -113,6 +113,14 @@ enum Command {
         #[arg(long, default_value = "native", value_parser = parse_cpu)]
         target_cpu: TargetCpu,
     },
+    /// Compile a module without running it, and report what it took: number
+    /// of functions, wasm and native code sizes, time and threads used.
+    Compile {
+        /// The module to compile (.wasm or .wat).
+        module: PathBuf,
+        #[command(flatten)]
+        compile: CompileOpts,
+    },
     /// Run WebAssembly spec scripts (.wast) and report each assertion.
     Wast {
         /// Script files.
@@ -297,6 +305,37 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     })
 }
 
+fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let name = module
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let t0 = std::time::Instant::now();
+    let (m, t) = compile
+        .engine()
+        .compile_timed(&bytes, &name)
+        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let total = t0.elapsed();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "{}: {} functions, {:.1} KiB wasm -> {:.1} KiB native code in {:.1} ms \
+         (validate {:.1}, codegen {:.1}, load {:.1}) on {threads} threads",
+        module.display(),
+        m.info.num_defined_funcs(),
+        bytes.len() as f64 / 1024.0,
+        m.code_size() as f64 / 1024.0,
+        total.as_secs_f64() * 1e3,
+        t.parse.as_secs_f64() * 1e3,
+        t.codegen.as_secs_f64() * 1e3,
+        t.load.as_secs_f64() * 1e3,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
@@ -333,6 +372,7 @@ fn main() -> ExitCode {
             args,
         } => run(module, invoke, timings, dirs, envs, compile, args),
         Command::Wast { files, compile } => wast(files, compile),
+        Command::Compile { module, compile } => compile_only(module, compile),
         Command::Aot {
             module,
             output,
