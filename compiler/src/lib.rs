@@ -186,4 +186,24 @@ impl CodeGenerator for LlvmCompiler {
     fn compile_module(&self, module: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         self.compile_all(module, wasm).map_err(|e| e.to_string())
     }
+
+    /// One function, one LLVM module, one object (lazy compilation). Calls
+    /// go through the callee's `VMFuncRef`, so the object references no
+    /// other function.
+    fn compile_function(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+    ) -> Result<Vec<u8>, String> {
+        if func_index < module.num_imported_funcs || func_index as usize >= module.functions.len() {
+            return Err(format!("function {func_index} is not a defined function"));
+        }
+        self.compile_functions(module, wasm, &[func_index])
+            .map_err(|e| e.to_string())
+    }
+
+    fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String> {
+        LlvmCompiler::compile_trampolines(self, module).map_err(|e| e.to_string())
+    }
 }
