@@ -82,6 +82,10 @@ pub struct LazyFunc {
     func_index: u32,
 }
 
+// Only read (by the resolver); the state it points to is Sync.
+unsafe impl Send for LazyFunc {}
+unsafe impl Sync for LazyFunc {}
+
 /// A lazily compiled function: its object and where its code is.
 struct LoadedFunc {
     object: LoadedObject,

@@ -11,26 +11,30 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use wasabi::{CompilerConfig, Engine};
+use wasabi::{CompileMode, CompilerConfig, Engine};
 
 /// Execution modes the suite runs in. Each file is one trial per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Mode {
     Regular,
+    /// Functions compiled on first call.
+    Lazy,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
+            Mode::Lazy => "lazy",
         }
     }
 
     fn engine(self) -> Engine {
         match self {
             Mode::Regular => Engine::new(CompilerConfig::default()),
+            Mode::Lazy => Engine::new(CompilerConfig::default()).with_mode(CompileMode::Lazy),
         }
     }
 }
