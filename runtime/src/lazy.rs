@@ -527,6 +527,10 @@ impl LazyCode {
     /// Compiles function `f` now (as a first call would); for tests and
     /// warm-up.
     pub(crate) fn ensure_compiled(&self, f: u32) -> Result<usize, String> {
+        let defined = self.state.info.num_imported_funcs..self.state.info.functions.len() as u32;
+        if !defined.contains(&f) {
+            return Err(format!("function {f} is not a defined function"));
+        }
         self.state.ensure_compiled(f)
     }
 }
