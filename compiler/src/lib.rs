@@ -6,7 +6,9 @@
 //! each batch into its own LLVM context and module (so batches compile in
 //! parallel on rayon's pool), and emits one ELF object per batch plus one for
 //! the trampolines. The runtime's loader maps them; nothing here executes
-//! code.
+//! code. For lazy compilation the runtime asks for one function at a time
+//! ([`CodeGenerator::compile_function`]: one LLVM module per function) and
+//! for the trampolines alone.
 //!
 //! - [`env`]: LLVM types and vmctx access for one LLVM module.
 //! - [`translate`]: one function body to IR, split by operator family.
