@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 pub use wasabi_compiler::{CompileError, CompilerConfig, LlvmCompiler, OptLevel, TargetCpu};
 pub use wasabi_runtime::instance::Caller;
 pub use wasabi_runtime::lazy::LazyStats;
-pub use wasabi_runtime::CodeGenerator;
 pub use wasabi_runtime::module::ModuleError;
+pub use wasabi_runtime::CodeGenerator;
 pub use wasabi_runtime::{
     CompiledModule, Extern, ExternRef, Func, FuncType, Global, HostError, InstanceHandle,
     InstantiationError, Memory, ModuleInfo, Store, StoreConfig, TableHandle, Trap, TrapCode, Val,
@@ -161,13 +161,26 @@ impl Engine {
         let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let t1 = Instant::now();
         if self.mode == CompileMode::Lazy {
-            let tramps = self.compiler.compile_trampolines(&info).map_err(Error::Compile)?;
+            let tramps = self
+                .compiler
+                .compile_trampolines(&info)
+                .map_err(Error::Compile)?;
             let t2 = Instant::now();
             let generator = Arc::new(self.compiler.clone());
-            let module = CompiledModule::load_lazy(info, name.to_string(), Arc::from(&*wasm), generator, &tramps)
-                .map_err(|e| Error::Load(e.to_string()))?;
+            let module = CompiledModule::load_lazy(
+                info,
+                name.to_string(),
+                Arc::from(&*wasm),
+                generator,
+                &tramps,
+            )
+            .map_err(|e| Error::Load(e.to_string()))?;
             let t3 = Instant::now();
-            let timings = CompileTimings { parse: t1 - t0, codegen: t2 - t1, load: t3 - t2 };
+            let timings = CompileTimings {
+                parse: t1 - t0,
+                codegen: t2 - t1,
+                load: t3 - t2,
+            };
             return Ok((Arc::new(module), timings));
         }
         let objects = self

@@ -24,7 +24,12 @@ pub trait CodeGenerator: Send + Sync {
     /// Compiles the one defined function `func_index` (imports included in
     /// the numbering) into an ELF object defining `symbols::func(index)`
     /// and nothing the loader cannot resolve (lazy compilation).
-    fn compile_function(&self, module: &ModuleInfo, wasm: &[u8], func_index: u32) -> Result<Vec<u8>, String>;
+    fn compile_function(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+    ) -> Result<Vec<u8>, String>;
 
     /// Compiles the entry and host trampolines of every type into one object.
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
@@ -119,7 +124,8 @@ impl CompiledModule {
         generator: Arc<dyn CodeGenerator>,
         trampolines: &[u8],
     ) -> Result<CompiledModule, LoadError> {
-        let mut module = CompiledModule::load_parts(info.clone(), name.clone(), &[trampolines.to_vec()], false)?;
+        let mut module =
+            CompiledModule::load_parts(info.clone(), name.clone(), &[trampolines.to_vec()], false)?;
         let lazy = LazyCode::new(info, name, wasm, generator)?;
         module.func_code = lazy.thunks();
         module.lazy = Some(lazy);

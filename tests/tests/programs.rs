@@ -27,7 +27,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use wasabi::{CompileMode, CompiledModule, Engine, Extern, Func, InstantiationError, Store, Trap, Val};
+use wasabi::{
+    CompileMode, CompiledModule, Engine, Extern, Func, InstantiationError, Store, Trap, Val,
+};
 use wasabi_abi::wasi::{command_status, Errno};
 use wasabi_abi::{create_imports, Abis, Output, OutputBuffer, Stdin, Wasi, WasiCtx};
 
