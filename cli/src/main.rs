@@ -304,12 +304,24 @@ fn print_stats(
 ) {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let defined = module.info.functions.len() - module.info.num_imported_funcs as usize;
-    let (mode, compiled, on_demand) = match module.lazy_stats() {
-        Some(s) => (CompileMode::Lazy, s.compiled, s.compile_time),
-        None => (CompileMode::Regular, defined, std::time::Duration::ZERO),
+    let total_bytes: usize = module.info.function_bodies.iter().map(|r| r.len()).sum();
+    let (mode, compiled, bytes, on_demand) = match module.lazy_stats() {
+        Some(s) => (
+            CompileMode::Lazy,
+            s.compiled,
+            s.compiled_bytes,
+            s.compile_time,
+        ),
+        None => (
+            CompileMode::Regular,
+            defined,
+            total_bytes,
+            std::time::Duration::ZERO,
+        ),
     };
     eprintln!("stats: mode: {}", mode.name());
     eprintln!("stats: functions compiled: {compiled} / {defined}");
+    eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
         "stats: compile time: {:.3} ms (up front {:.3} ms, on demand {:.3} ms)",
         ms(upfront + on_demand),

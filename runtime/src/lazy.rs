@@ -104,6 +104,9 @@ pub struct LazyStats {
     pub total: usize,
     /// Time spent compiling and loading functions (summed over threads).
     pub compile_time: Duration,
+    /// Wasm body bytes of the compiled functions, and of all of them.
+    pub compiled_bytes: usize,
+    pub total_bytes: usize,
 }
 
 /// Everything the resolver needs, at a stable address (boxed).
@@ -120,6 +123,7 @@ struct LazyState {
     /// vmctx of every live instance of the module.
     instances: Mutex<Vec<usize>>,
     compiled: AtomicUsize,
+    compiled_bytes: AtomicUsize,
     compile_nanos: AtomicU64,
 }
 
@@ -171,6 +175,8 @@ impl LazyState {
             .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
         let ready = Instant::now();
         self.compiled.fetch_add(1, Ordering::Relaxed);
+        let body = &self.info.function_bodies[self.defined(f)];
+        self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
         self.compile_nanos
             .fetch_add((ready - t).as_nanos() as u64, Ordering::Relaxed);
         Ok(LoadedFunc {
@@ -427,6 +433,7 @@ impl LazyCode {
             slots: std::ptr::null(),
             instances: Mutex::new(Vec::new()),
             compiled: AtomicUsize::new(0),
+            compiled_bytes: AtomicUsize::new(0),
             compile_nanos: AtomicU64::new(0),
         });
         let sp: *const LazyState = &*state;
@@ -512,6 +519,14 @@ impl LazyCode {
             compiled: self.state.compiled.load(Ordering::Relaxed),
             total: self.state.funcs.len(),
             compile_time: Duration::from_nanos(self.state.compile_nanos.load(Ordering::Relaxed)),
+            compiled_bytes: self.state.compiled_bytes.load(Ordering::Relaxed),
+            total_bytes: self
+                .state
+                .info
+                .function_bodies
+                .iter()
+                .map(|r| r.len())
+                .sum(),
         }
     }
 
