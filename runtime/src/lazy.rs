@@ -21,8 +21,9 @@
 //! convention (rdi, rsi, rdx, rcx, r8, r9, xmm0-xmm7, and rax), calls
 //! [`wasabi_lazy_resolve`] with the record from r10, restores everything,
 //! puts the stack pointer back exactly where the caller left it and jumps
-//! to the code it got back. The callee then runs as if it had been called
-//! directly: same registers, same return address, same stack arguments.
+//! to the code it got back (through r11). The callee then runs as if it had
+//! been called directly: same argument registers, same return address, same
+//! stack arguments; only r10 and r11 differ, which no caller may rely on.
 //!
 //! This is the PLT's `_dl_runtime_resolve` trick, and it beats generating a
 //! stub per signature: the resolver never needs to know how the function's
