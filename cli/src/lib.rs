@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 pub use wasabi_compiler::{CompileError, CompilerConfig, LlvmCompiler, OptLevel, TargetCpu};
 pub use wasabi_runtime::instance::Caller;
+pub use wasabi_runtime::lazy::LazyStats;
 pub use wasabi_runtime::module::ModuleError;
+pub use wasabi_runtime::CodeGenerator;
 pub use wasabi_runtime::{
     CompiledModule, Extern, ExternRef, Func, FuncType, Global, HostError, InstanceHandle,
     InstantiationError, Memory, ModuleInfo, Store, StoreConfig, TableHandle, Trap, TrapCode, Val,
@@ -103,11 +105,43 @@ pub enum CodeMode {
     SharedLibrary,
 }
 
+/// When functions are compiled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CompileMode {
+    /// Every function, in parallel, before the module can be instantiated.
+    #[default]
+    Regular,
+    /// Only the trampolines up front; each function on its first call (see
+    /// `wasabi_runtime::lazy`). Functions never called are never compiled.
+    Lazy,
+}
+
+impl CompileMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CompileMode::Regular => "regular",
+            CompileMode::Lazy => "lazy",
+        }
+    }
+}
+
+impl std::str::FromStr for CompileMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "regular" => Ok(CompileMode::Regular),
+            "lazy" => Ok(CompileMode::Lazy),
+            _ => Err(format!("unknown mode `{s}` (use regular or lazy)")),
+        }
+    }
+}
+
 /// Compiles modules. Cheap to clone; holds only configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     pub compiler: LlvmCompiler,
     pub code_mode: CodeMode,
+    pub mode: CompileMode,
 }
 
 impl Engine {
@@ -115,10 +149,18 @@ impl Engine {
         Engine {
             compiler: LlvmCompiler::new(config),
             code_mode: CodeMode::Jit,
+            mode: CompileMode::Regular,
         }
     }
 
-    /// Validates, compiles and loads a module (binary or text).
+    /// The same engine compiling in `mode`.
+    pub fn with_mode(mut self, mode: CompileMode) -> Engine {
+        self.mode = mode;
+        self
+    }
+
+    /// Validates, compiles and loads a module (binary or text). In lazy
+    /// mode only the trampolines are compiled here.
     pub fn compile(&self, bytes: &[u8], name: &str) -> Result<Arc<CompiledModule>, Error> {
         self.compile_timed(bytes, name).map(|(m, _)| m)
     }
@@ -141,6 +183,29 @@ impl Engine {
                 load: Duration::ZERO,
             };
             return Ok((module, timings));
+        }
+        if self.mode == CompileMode::Lazy {
+            let tramps = self
+                .compiler
+                .compile_trampolines(&info)
+                .map_err(Error::Compile)?;
+            let t2 = Instant::now();
+            let generator = Arc::new(self.compiler.clone());
+            let module = CompiledModule::load_lazy(
+                info,
+                name.to_string(),
+                Arc::from(&*wasm),
+                generator,
+                &tramps,
+            )
+            .map_err(|e| Error::Load(e.to_string()))?;
+            let t3 = Instant::now();
+            let timings = CompileTimings {
+                parse: t1 - t0,
+                codegen: t2 - t1,
+                load: t3 - t2,
+            };
+            return Ok((Arc::new(module), timings));
         }
         let objects = self
             .compiler

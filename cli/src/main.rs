@@ -4,8 +4,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 use wasabi::{
-    CompilerConfig, Engine, InstantiationError, OptLevel, Store, TargetCpu, Trap, Val, ValType,
+    CompileMode, CompileTimings, CompiledModule, CompilerConfig, Engine, InstantiationError,
+    OptLevel, Store, TargetCpu, Trap, Val, ValType,
 };
 use wasabi_abi::wasi::command_status;
 use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
@@ -25,6 +27,10 @@ struct CompileOpts {
     /// CPU to generate code for: `native` (this machine) or `generic` (any x86-64).
     #[arg(long, default_value = "native", value_parser = parse_cpu)]
     target_cpu: TargetCpu,
+    /// When to compile functions: `regular` (all before running) or `lazy`
+    /// (each on its first call; never-called functions are never compiled).
+    #[arg(long, default_value = "regular")]
+    mode: CompileMode,
 }
 
 fn parse_opt(s: &str) -> Result<OptLevel, String> {
@@ -53,6 +59,7 @@ impl CompileOpts {
             opt_level: self.opt_level,
             target_cpu: self.target_cpu,
         })
+        .with_mode(self.mode)
     }
 }
 
@@ -73,6 +80,11 @@ enum Command {
         /// Print compile and run times to stderr.
         #[arg(long)]
         timings: bool,
+        /// Print compilation statistics to stderr: functions compiled /
+        /// total, time spent compiling, time to the first instruction of
+        /// `_start` (or the --invoke'd export).
+        #[arg(long)]
+        stats: bool,
         /// Give the program a host directory: `HOST` (seen as `HOST`) or
         /// `HOST::GUEST` (seen as `GUEST`). Repeatable.
         #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -166,7 +178,7 @@ fn show(v: &Val) -> String {
 fn run(
     module: PathBuf,
     invoke: Option<String>,
-    timings: bool,
+    (timings, stats): (bool, bool),
     dirs: Vec<String>,
     envs: Vec<String>,
     compile: CompileOpts,
@@ -175,6 +187,7 @@ fn run(
     /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
     const TRAP_EXIT_STATUS: u8 = 134;
     let engine = compile.engine();
+    let t_start = Instant::now();
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
     let name = module
@@ -182,11 +195,11 @@ fn run(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let t0 = std::time::Instant::now();
-    let compiled = if bytes.starts_with(b"\x7fELF") {
+    let (compiled, compile_timings) = if bytes.starts_with(b"\x7fELF") {
         // A shared library made by `wasabi aot --shared`: already compiled.
-        wasabi::aot::load_shared(&module)
+        wasabi::aot::load_shared(&module).map(|m| (m, CompileTimings::default()))
     } else {
-        engine.compile(&bytes, &name)
+        engine.compile_timed(&bytes, &name)
     }
     .map_err(|e| anyhow!("{}: {e}", module.display()))?;
     let compile_time = t0.elapsed();
@@ -214,7 +227,13 @@ fn run(
         .map_err(|e| anyhow!("{}: link error: {e}", module.display()))?;
 
     let t1 = std::time::Instant::now();
+    // Set just before the entry function is called; its first instruction
+    // runs then (regular) or once it has been compiled (lazy).
+    let entered: std::cell::Cell<Option<(u32, Instant)>> = std::cell::Cell::new(None);
     let report = |status: u8| {
+        if stats {
+            print_stats(&compiled, compile_timings.codegen, t_start, entered.get());
+        }
         if timings {
             eprintln!(
                 "timings: compile_ms={:.3} run_ms={:.3}",
@@ -253,6 +272,7 @@ fn run(
             .zip(&ty.params)
             .map(|(a, t)| parse_arg(a, *t))
             .collect::<Result<Vec<_>>>()?;
+        entered.set(export_func_index(&compiled, &name).map(|f| (f, Instant::now())));
         return match store.call(&func, &vals) {
             Ok(results) => {
                 println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
@@ -271,9 +291,64 @@ fn run(
                 func.ty()
             );
         }
+        entered.set(export_func_index(&compiled, "_start").map(|f| (f, Instant::now())));
         return finish(store.call(&func, &[]));
     }
     Ok(report(0))
+}
+
+fn export_func_index(module: &CompiledModule, name: &str) -> Option<u32> {
+    let e = module.info.export(name)?;
+    matches!(e.kind, wasabi_runtime::module::ExportKind::Func).then_some(e.index)
+}
+
+/// `--stats`: functions compiled / total, compile time, and time from the
+/// start of `run` to the first instruction of the entry function.
+fn print_stats(
+    module: &CompiledModule,
+    upfront: std::time::Duration,
+    t_start: Instant,
+    entered: Option<(u32, Instant)>,
+) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let defined = module.info.functions.len() - module.info.num_imported_funcs as usize;
+    let total_bytes: usize = module.info.function_bodies.iter().map(|r| r.len()).sum();
+    let (mode, compiled, bytes, on_demand) = match module.lazy_stats() {
+        Some(s) => (
+            CompileMode::Lazy,
+            s.compiled,
+            s.compiled_bytes,
+            s.compile_time,
+        ),
+        None => (
+            CompileMode::Regular,
+            defined,
+            total_bytes,
+            std::time::Duration::ZERO,
+        ),
+    };
+    eprintln!("stats: mode: {}", mode.name());
+    eprintln!("stats: functions compiled: {compiled} / {defined}");
+    eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
+    eprintln!(
+        "stats: compile time: {:.3} ms (up front {:.3} ms, on demand {:.3} ms)",
+        ms(upfront + on_demand),
+        ms(upfront),
+        ms(on_demand)
+    );
+    let first = entered.and_then(|(f, called)| match module.is_lazy() {
+        // The entry runs once its code exists: when it finished compiling
+        // (or when called, if an earlier call had compiled it already).
+        true => module.lazy_ready_at(f).map(|ready| ready.max(called)),
+        false => Some(called),
+    });
+    match first {
+        Some(t) => eprintln!(
+            "stats: time to first instruction of the entry function: {:.3} ms",
+            ms(t - t_start)
+        ),
+        None => eprintln!("stats: time to first instruction of the entry function: n/a"),
+    }
 }
 
 fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
@@ -366,11 +441,12 @@ fn main() -> ExitCode {
             module,
             invoke,
             timings,
+            stats,
             dirs,
             envs,
             compile,
             args,
-        } => run(module, invoke, timings, dirs, envs, compile, args),
+        } => run(module, invoke, (timings, stats), dirs, envs, compile, args),
         Command::Wast { files, compile } => wast(files, compile),
         Command::Compile { module, compile } => compile_only(module, compile),
         Command::Aot {
@@ -386,6 +462,7 @@ fn main() -> ExitCode {
             CompileOpts {
                 opt_level,
                 target_cpu,
+                mode: CompileMode::Regular,
             },
         ),
     };

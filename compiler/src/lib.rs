@@ -6,7 +6,9 @@
 //! each batch into its own LLVM context and module (so batches compile in
 //! parallel on rayon's pool), and emits one ELF object per batch plus one for
 //! the trampolines. The runtime's loader maps them; nothing here executes
-//! code.
+//! code. For lazy compilation the runtime asks for one function at a time
+//! ([`CodeGenerator::compile_function`]: one LLVM module per function) and
+//! for the trampolines alone.
 //!
 //! - [`env`]: LLVM types and vmctx access for one LLVM module.
 //! - [`translate`]: one function body to IR, split by operator family.
@@ -185,5 +187,25 @@ impl LlvmCompiler {
 impl CodeGenerator for LlvmCompiler {
     fn compile_module(&self, module: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         self.compile_all(module, wasm).map_err(|e| e.to_string())
+    }
+
+    /// One function, one LLVM module, one object (lazy compilation). Calls
+    /// go through the callee's `VMFuncRef`, so the object references no
+    /// other function.
+    fn compile_function(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+    ) -> Result<Vec<u8>, String> {
+        if func_index < module.num_imported_funcs || func_index as usize >= module.functions.len() {
+            return Err(format!("function {func_index} is not a defined function"));
+        }
+        self.compile_functions(module, wasm, &[func_index])
+            .map_err(|e| e.to_string())
+    }
+
+    fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String> {
+        LlvmCompiler::compile_trampolines(self, module).map_err(|e| e.to_string())
     }
 }

@@ -1,15 +1,18 @@
 //! A compiled module: its description plus loaded native code, and the
 //! interface through which the runtime asks a code generator for code.
 //!
-//! What must stay true: every defined function has a code pointer, and every
+//! What must stay true: every defined function has a code pointer (in lazy
+//! mode, its thunk until it is compiled; see [`crate::lazy`]), and every
 //! type has an entry and a host trampoline, before an instance is made. The
 //! runtime never depends on the compiler crate; it sees it only through
 //! [`CodeGenerator`].
 
+use crate::lazy::{LazyCode, LazyStats};
 use crate::loader::{load_object, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::vmcontext::symbols;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Something that turns wasm into relocatable objects following the
 /// contract in `vmcontext` (the LLVM compiler; later a cache or AOT image).
@@ -17,6 +20,19 @@ pub trait CodeGenerator: Send + Sync {
     /// Compiles every defined function and every type's trampolines;
     /// returns one or more ELF relocatable objects.
     fn compile_module(&self, module: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>, String>;
+
+    /// Compiles the one defined function `func_index` (imports included in
+    /// the numbering) into an ELF object defining `symbols::func(index)`
+    /// and nothing the loader cannot resolve (lazy compilation).
+    fn compile_function(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+    ) -> Result<Vec<u8>, String>;
+
+    /// Compiles the entry and host trampolines of every type into one object.
+    fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
 }
 
 /// A module ready to instantiate: description + code.
@@ -33,6 +49,8 @@ pub struct CompiledModule {
     pub(crate) func_code: Vec<usize>,
     pub(crate) entry_trampolines: Vec<usize>,
     pub(crate) host_trampolines: Vec<usize>,
+    /// Thunks, compiled-on-demand code and their bookkeeping, in lazy mode.
+    lazy: Option<LazyCode>,
 }
 
 impl Drop for CompiledModule {
@@ -50,6 +68,16 @@ impl CompiledModule {
         name: String,
         objects: &[Vec<u8>],
     ) -> Result<CompiledModule, LoadError> {
+        Self::load_parts(info, name, objects, true)
+    }
+
+    /// Loads objects; finds the trampolines, and the functions if `funcs`.
+    fn load_parts(
+        info: Arc<ModuleInfo>,
+        name: String,
+        objects: &[Vec<u8>],
+        funcs: bool,
+    ) -> Result<CompiledModule, LoadError> {
         let loaded: Vec<LoadedObject> = objects
             .iter()
             .map(|o| load_object(o))
@@ -60,9 +88,12 @@ impl CompiledModule {
                 .find_map(|o| o.symbol(sym))
                 .ok_or_else(|| LoadError(format!("compiled code lacks symbol `{sym}`")))
         };
-        let func_code = (info.num_imported_funcs..info.functions.len() as u32)
-            .map(|i| find(&symbols::func(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let func_code = match funcs {
+            true => (info.num_imported_funcs..info.functions.len() as u32)
+                .map(|i| find(&symbols::func(i)))
+                .collect::<Result<Vec<_>, _>>()?,
+            false => Vec::new(),
+        };
         let entry_trampolines = (0..info.types.len() as u32)
             .map(|t| find(&symbols::entry_trampoline(t)))
             .collect::<Result<_, _>>()?;
@@ -78,7 +109,74 @@ impl CompiledModule {
             func_code,
             entry_trampolines,
             host_trampolines,
+            lazy: None,
         })
+    }
+
+    /// A module whose functions are compiled on first call by `generator`
+    /// (see [`crate::lazy`]). `trampolines` is the object of
+    /// [`CodeGenerator::compile_trampolines`]; `wasm` the module's bytes
+    /// (kept for compiling bodies later).
+    pub fn load_lazy(
+        info: Arc<ModuleInfo>,
+        name: String,
+        wasm: Arc<[u8]>,
+        generator: Arc<dyn CodeGenerator>,
+        trampolines: &[u8],
+    ) -> Result<CompiledModule, LoadError> {
+        let mut module =
+            CompiledModule::load_parts(info.clone(), name.clone(), &[trampolines.to_vec()], false)?;
+        let lazy = LazyCode::new(info, name, wasm, generator)?;
+        module.func_code = lazy.thunks();
+        module.lazy = Some(lazy);
+        Ok(module)
+    }
+
+    /// Whether functions are compiled on first call.
+    pub fn is_lazy(&self) -> bool {
+        self.lazy.is_some()
+    }
+
+    /// Compilation counters of a lazy module (`None` in regular mode, where
+    /// everything was compiled up front).
+    pub fn lazy_stats(&self) -> Option<LazyStats> {
+        self.lazy.as_ref().map(|l| l.stats())
+    }
+
+    /// In lazy mode, when function `func_index` finished compiling (its
+    /// first instruction ran right after), if it has been called.
+    pub fn lazy_ready_at(&self, func_index: u32) -> Option<Instant> {
+        self.lazy.as_ref()?.ready_at(func_index)
+    }
+
+    /// In lazy mode, compiles `func_index` now if it is not yet (as its
+    /// first call would). Regular modules: nothing to do.
+    pub fn ensure_compiled(&self, func_index: u32) -> Result<(), String> {
+        match &self.lazy {
+            Some(l) => l.ensure_compiled(func_index).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives each defined function's current code to `write(k, code)` (`k`
+    /// = index - num_imported_funcs) and, in lazy mode, registers the
+    /// instance's vmctx so later compilations are published into it.
+    pub(crate) fn attach_instance(&self, vmctx: *mut u8, mut write: impl FnMut(usize, usize)) {
+        match &self.lazy {
+            Some(l) => l.attach(vmctx as usize, write),
+            None => {
+                for (k, &code) in self.func_code.iter().enumerate() {
+                    write(k, code);
+                }
+            }
+        }
+    }
+
+    /// Undoes [`Self::attach_instance`] (before the vmctx is freed).
+    pub(crate) fn detach_instance(&self, vmctx: *mut u8) {
+        if let Some(l) = &self.lazy {
+            l.detach(vmctx as usize);
+        }
     }
 
     /// A module whose code was linked ahead of time (an AOT executable or a
@@ -107,11 +205,15 @@ impl CompiledModule {
             func_code,
             entry_trampolines,
             host_trampolines,
+            lazy: None,
         }
     }
 
     /// The function index whose code contains `pc`.
     pub fn func_at_pc(&self, pc: usize) -> Option<u32> {
+        if let Some(f) = self.lazy.as_ref().and_then(|l| l.func_at_pc(pc)) {
+            return Some(f);
+        }
         if let Some((start, end)) = self.static_code {
             if pc < start || pc >= end {
                 return None;
@@ -141,11 +243,12 @@ impl CompiledModule {
         None
     }
 
-    /// Total bytes of executable code.
+    /// Total bytes of executable code (loaded so far, in lazy mode).
     pub fn code_size(&self) -> usize {
         self.objects
             .iter()
             .map(|o| o.code_range().1 - o.code_range().0)
-            .sum()
+            .sum::<usize>()
+            + self.lazy.as_ref().map_or(0, |l| l.code_size())
     }
 }

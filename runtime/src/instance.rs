@@ -246,6 +246,7 @@ pub struct Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        self.module.detach_instance(self.vmctx);
         unsafe {
             std::alloc::dealloc(self.vmctx, vmctx_layout(&self.offsets));
         }
@@ -591,7 +592,9 @@ impl Store {
             }
         }
         // Defined functions.
-        for (k, &code) in module.func_code.iter().enumerate() {
+        // (In lazy mode: a thunk until compiled; from here on, compilations
+        // are published into this instance.)
+        module.attach_instance(vmctx, |k, code| {
             let f = info.num_imported_funcs + k as u32;
             let type_id = SigId::intern(info.func_type(f)).0;
             unsafe {
@@ -602,7 +605,7 @@ impl Store {
                     _pad: 0,
                 });
             }
-        }
+        });
         // Defined memories.
         for ty in &info.memories[info.num_imported_memories as usize..] {
             let m =
@@ -809,6 +812,11 @@ impl Store {
 
 thread_local! {
     static HOST_ERROR: std::cell::RefCell<Option<HostError>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records the error of a `HostError` trap about to be raised on this thread.
+pub(crate) fn set_host_error(e: HostError) {
+    HOST_ERROR.with(|h| *h.borrow_mut() = Some(e));
 }
 
 fn take_host_error() -> Option<HostError> {

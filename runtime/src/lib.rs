@@ -8,6 +8,7 @@
 //! - [`loader`]: maps compiled ELF objects into executable memory.
 //! - [`code`]: a compiled module (description + loaded code) and the
 //!   [`code::CodeGenerator`] trait through which the runtime asks for code.
+//! - [`lazy`]: compiling functions on first call (thunks and the resolver).
 //! - [`instance`]: stores, instances, imports/exports, calling into wasm.
 //! - [`memory`], [`table`]: linear memories and tables.
 //! - [`traps`]: signal handling and trap propagation.
@@ -16,6 +17,7 @@
 pub mod builtins;
 pub mod code;
 pub mod instance;
+pub mod lazy;
 pub mod loader;
 pub mod memory;
 pub mod module;

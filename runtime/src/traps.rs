@@ -119,11 +119,22 @@ pub fn unregister_code(start: usize) {
 }
 
 /// Whether `pc` lies in loaded wasm code.
+///
+/// Called from the signal handler, so it never blocks: when another thread
+/// holds the write lock (registering code, which lazy compilation does while
+/// other threads run wasm), it retries for a bounded time rather than
+/// wrongly answering "not wasm" (which would crash the process on an
+/// ordinary out-of-bounds trap). A thread whose own pc is in wasm code
+/// cannot be the writer, so the wait ends as soon as the writer's short
+/// critical section does.
 pub fn is_wasm_code(pc: usize) -> bool {
-    let Ok(r) = registry().try_read() else {
-        return false;
-    };
-    matches!(r.range(..=pc).next_back(), Some((_, &end)) if pc < end)
+    for _ in 0..(1 << 24) {
+        if let Ok(r) = registry().try_read() {
+            return matches!(r.range(..=pc).next_back(), Some((_, &end)) if pc < end);
+        }
+        std::hint::spin_loop();
+    }
+    false
 }
 
 // ---- signal handling -----------------------------------------------------

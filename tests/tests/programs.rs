@@ -27,7 +27,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use wasabi::{CompiledModule, Engine, Extern, Func, InstantiationError, Store, Trap, Val};
+use wasabi::{
+    CompileMode, CompiledModule, Engine, Extern, Func, InstantiationError, Store, Trap, Val,
+};
 use wasabi_abi::wasi::{command_status, Errno};
 use wasabi_abi::{create_imports, Abis, Output, OutputBuffer, Stdin, Wasi, WasiCtx};
 
@@ -36,16 +38,19 @@ use wasabi_abi::{create_imports, Abis, Output, OutputBuffer, Stdin, Wasi, WasiCt
 enum Mode {
     /// Compile everything up front with the default engine.
     Regular,
+    /// Compile each function on its first call.
+    Lazy,
     /// `wasabi aot` executables, run as processes exactly as a user would.
     AotExe,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::AotExe];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotExe];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
+            Mode::Lazy => "lazy",
             Mode::AotExe => "aot-exe",
         }
     }
@@ -58,6 +63,11 @@ impl Mode {
     ) -> Result<Arc<CompiledModule>, String> {
         match self {
             Mode::Regular => engine
+                .compile(bytes, name)
+                .map_err(|e| format!("compile: {e}")),
+            Mode::Lazy => engine
+                .clone()
+                .with_mode(CompileMode::Lazy)
                 .compile(bytes, name)
                 .map_err(|e| format!("compile: {e}")),
             Mode::AotExe => unreachable!("executables are prepared by Modules::exe"),

@@ -11,22 +11,25 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use wasabi::{CompilerConfig, Engine};
+use wasabi::{CompileMode, CompilerConfig, Engine};
 
 /// Execution modes the suite runs in. Each file is one trial per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Mode {
     Regular,
+    /// Functions compiled on first call.
+    Lazy,
     /// Each module compiled by `wasabi aot --shared` (-O3) and `dlopen`ed.
     AotShared,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::AotShared];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotShared];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
+            Mode::Lazy => "lazy",
             Mode::AotShared => "aot",
         }
     }
@@ -34,6 +37,7 @@ impl Mode {
     fn engine(self) -> Engine {
         match self {
             Mode::Regular => Engine::new(CompilerConfig::default()),
+            Mode::Lazy => Engine::new(CompilerConfig::default()).with_mode(CompileMode::Lazy),
             Mode::AotShared => Engine {
                 code_mode: wasabi::CodeMode::SharedLibrary,
                 ..Engine::new(CompilerConfig {

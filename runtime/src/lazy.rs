@@ -1,0 +1,552 @@
+//! Lazy compilation: a defined function is compiled the first time it is
+//! called, and never if it is never called.
+//!
+//! # How a first call reaches the compiler
+//!
+//! Every call to a wasm function (direct `call`, `call_indirect`, a funcref
+//! call from the host through an entry trampoline) loads `code` from the
+//! callee's [`VMFuncRef`](crate::vmcontext::VMFuncRef). A lazily compiled
+//! module therefore only needs something callable to put there before the
+//! function exists. That is a per-function *thunk*, 16 bytes in an
+//! executable page owned by the [`CompiledModule`](crate::CompiledModule):
+//!
+//! ```text
+//! thunk_k:  49 BA <imm64>     mov r10, &records[k]     ; LazyFunc {state, func_index}
+//!           FF 25 <disp32>    jmp qword [rip + slot_k]  ; slot_k: resolver, later the code
+//! ```
+//!
+//! `slot_k` (in a read-write page right after the thunks) first holds the
+//! address of the one universal resolver, `wasabi_lazy_trampoline`, written
+//! in assembly below. It saves every argument register of the x86-64 SysV
+//! convention (rdi, rsi, rdx, rcx, r8, r9, xmm0-xmm7, and rax), calls
+//! [`wasabi_lazy_resolve`] with the record from r10, restores everything,
+//! puts the stack pointer back exactly where the caller left it and jumps
+//! to the code it got back (through r11). The callee then runs as if it had
+//! been called directly: same argument registers, same return address, same
+//! stack arguments; only r10 and r11 differ, which no caller may rely on.
+//!
+//! This is the PLT's `_dl_runtime_resolve` trick, and it beats generating a
+//! stub per signature: the resolver never needs to know how the function's
+//! parameters and results are passed, so multi-value results (LLVM's hidden
+//! sret pointer, which shifts vmctx from rdi to rsi), parameters spilled to
+//! the stack and v128 values all work without a line of signature-specific
+//! code, and the runtime needs no compiler at instantiation time to build
+//! stubs. r10 is free to carry the record: it is caller-saved and never an
+//! argument register in the C convention compiled wasm uses.
+//!
+//! # What the resolver does
+//!
+//! [`wasabi_lazy_resolve`] compiles the function at most once per module
+//! (`OnceLock` per function: two threads calling it first at the same time
+//! compile it once, the second waits), loads the object (kept alive by the
+//! module, so the code lives as long as any instance can call it), then
+//! publishes the code: a release store into `slot_k` (so copies of the thunk
+//! pointer, e.g. in another instance that imported the function, now jump
+//! straight to the code) and into `funcrefs[f].code` of every live instance
+//! of the module (so their callers no longer go through the thunk at all).
+//! Instances register their vmctx with the module when they are created and
+//! unregister when dropped; creation picks the compiled code directly for
+//! functions already compiled (e.g. by an earlier instance).
+//!
+//! Compilation runs on the caller's thread when it has at least
+//! [`COMPILE_STACK`] bytes of stack left, otherwise on a helper thread with
+//! a large stack (the first call may happen deep in a wasm recursion).
+//! A compile failure (or a panic in the code generator) never panics or
+//! aborts the process: the error is recorded as the pending host error and
+//! a `HostError` trap is raised, so the embedder sees
+//! "lazy compilation of `module::func` failed: ...". The failure is
+//! remembered: every later call of that function traps the same way.
+//!
+//! What must stay true: a thunk's record, the resolver's module state and
+//! the loaded code outlive every instance of the module (the instances hold
+//! the `Arc<CompiledModule>` that owns them all); the resolver owns nothing
+//! on its stack when it raises a trap.
+
+use crate::code::CodeGenerator;
+use crate::loader::{load_object, LoadError, LoadedObject};
+use crate::module::ModuleInfo;
+use crate::traps::{self, RawTrap};
+use crate::vmcontext::{symbols, TrapCode, VMFuncRef, VMOffsets};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Stack the compiler may need; with less left, compile on a helper thread.
+pub const COMPILE_STACK: usize = 2 << 20;
+/// Stack size of the helper thread.
+const HELPER_STACK: usize = 32 << 20;
+
+/// What a thunk passes to the resolver: which function of which module.
+#[repr(C)]
+pub struct LazyFunc {
+    state: *const LazyState,
+    func_index: u32,
+}
+
+// Only read (by the resolver); the state it points to is Sync.
+unsafe impl Send for LazyFunc {}
+unsafe impl Sync for LazyFunc {}
+
+/// A lazily compiled function: its object and where its code is.
+struct LoadedFunc {
+    object: LoadedObject,
+    code: usize,
+    /// When compilation finished (the function's first instruction runs
+    /// right after).
+    ready: Instant,
+}
+
+/// Counters of a lazily compiled module.
+#[derive(Clone, Copy, Debug)]
+pub struct LazyStats {
+    /// Defined functions compiled so far.
+    pub compiled: usize,
+    /// Defined functions in the module.
+    pub total: usize,
+    /// Time spent compiling and loading functions (summed over threads).
+    pub compile_time: Duration,
+    /// Wasm body bytes of the compiled functions, and of all of them.
+    pub compiled_bytes: usize,
+    pub total_bytes: usize,
+}
+
+/// Everything the resolver needs, at a stable address (boxed).
+struct LazyState {
+    info: Arc<ModuleInfo>,
+    name: String,
+    wasm: Arc<[u8]>,
+    generator: Arc<dyn CodeGenerator>,
+    offsets: VMOffsets,
+    /// One per defined function.
+    funcs: Box<[OnceLock<Result<LoadedFunc, String>>]>,
+    /// `slot_k` of each thunk (in the thunk mapping).
+    slots: *const AtomicUsize,
+    /// vmctx of every live instance of the module.
+    instances: Mutex<Vec<usize>>,
+    compiled: AtomicUsize,
+    compiled_bytes: AtomicUsize,
+    compile_nanos: AtomicU64,
+}
+
+// The raw pointer is to the thunk mapping, owned next to the state and only
+// accessed atomically.
+unsafe impl Send for LazyState {}
+unsafe impl Sync for LazyState {}
+
+impl LazyState {
+    fn defined(&self, f: u32) -> usize {
+        (f - self.info.num_imported_funcs) as usize
+    }
+
+    /// The code of function `f`, compiling it if needed.
+    fn ensure_compiled(&self, f: u32) -> Result<usize, String> {
+        let k = self.defined(f);
+        let mut compiled_here = false;
+        let r = self.funcs[k].get_or_init(|| {
+            compiled_here = true;
+            self.compile(f)
+        });
+        match r {
+            Ok(lf) => {
+                if compiled_here {
+                    self.publish(f, lf.code);
+                }
+                Ok(lf.code)
+            }
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
+        let t = Instant::now();
+        let fail = |e: String| {
+            format!(
+                "lazy compilation of {}::{} failed: {e}",
+                self.name,
+                self.info.func_display_name(f)
+            )
+        };
+        let object =
+            with_compile_stack(|| self.generator.compile_function(&self.info, &self.wasm, f))
+                .map_err(fail)?;
+        let object = load_object(&object).map_err(|e| fail(e.to_string()))?;
+        let sym = symbols::func(f);
+        let code = object
+            .symbol(&sym)
+            .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
+        let ready = Instant::now();
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        let body = &self.info.function_bodies[self.defined(f)];
+        self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
+        self.compile_nanos
+            .fetch_add((ready - t).as_nanos() as u64, Ordering::Relaxed);
+        Ok(LoadedFunc {
+            object,
+            code,
+            ready,
+        })
+    }
+
+    /// Points the thunk and every live instance's funcref at `code`.
+    fn publish(&self, f: u32, code: usize) {
+        let k = self.defined(f);
+        unsafe { (*self.slots.add(k)).store(code, Ordering::Release) };
+        let instances = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+        for &vmctx in instances.iter() {
+            let fr = (vmctx + self.offsets.funcref(f) as usize) as *const VMFuncRef;
+            unsafe { (*fr).code.store(code as *mut u8, Ordering::Release) };
+        }
+    }
+}
+
+/// Runs the code generator with enough stack, turning panics into errors.
+fn with_compile_stack<F>(f: F) -> Result<Vec<u8>, String>
+where
+    F: FnOnce() -> Result<Vec<u8>, String> + Send,
+{
+    fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("code generator panicked: {msg}")
+    }
+    let enough = traps::thread_stack_low()
+        .is_some_and(|low| traps::current_sp().saturating_sub(low) >= COMPILE_STACK);
+    if enough {
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|p| Err(panic_message(p)));
+    }
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("wasabi-lazy-compile".into())
+            .stack_size(HELPER_STACK)
+            .spawn_scoped(s, f)
+        {
+            Ok(h) => h.join().unwrap_or_else(|p| Err(panic_message(p))),
+            Err(e) => Err(format!("cannot start a compile thread: {e}")),
+        }
+    })
+}
+
+/// Called by `wasabi_lazy_trampoline` with the thunk's record; returns the
+/// function's code or raises a `HostError` trap.
+unsafe extern "C" fn wasabi_lazy_resolve(record: *const LazyFunc) -> *const u8 {
+    // Everything that owns memory lives and dies inside `resolve`.
+    match resolve(record) {
+        Some(code) => code as *const u8,
+        None => traps::raise(RawTrap {
+            code: TrapCode::HostError,
+            pc: None,
+            func_index: None,
+            vmctx: 0,
+        }),
+    }
+}
+
+fn resolve(record: *const LazyFunc) -> Option<usize> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let rec = unsafe { &*record };
+        let state = unsafe { &*rec.state };
+        state.ensure_compiled(rec.func_index)
+    }));
+    let err = match r {
+        Ok(Ok(code)) => return Some(code),
+        Ok(Err(e)) => e,
+        Err(_) => "lazy compilation panicked".to_string(),
+    };
+    crate::instance::set_host_error(err.into());
+    None
+}
+
+extern "C" {
+    /// The universal resolver (see the module docs). Not callable from Rust:
+    /// only thunks jump to it, with r10 holding a `*const LazyFunc`.
+    fn wasabi_lazy_trampoline();
+}
+
+// Stack at entry (reached by `jmp` from a thunk, so as after a `call`):
+// rsp = 8 mod 16. push rbp -> 0; 7 pushes -> 8; sub 136 -> 0: aligned for
+// movdqa and for the call.
+core::arch::global_asm!(
+    ".pushsection .text.wasabi_lazy_trampoline,\"ax\",@progbits",
+    ".globl wasabi_lazy_trampoline",
+    ".hidden wasabi_lazy_trampoline",
+    ".type wasabi_lazy_trampoline,@function",
+    ".p2align 4",
+    "wasabi_lazy_trampoline:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rdi",
+    "push rsi",
+    "push rdx",
+    "push rcx",
+    "push r8",
+    "push r9",
+    "push rax",
+    "sub rsp, 136",
+    "movdqa [rsp], xmm0",
+    "movdqa [rsp + 16], xmm1",
+    "movdqa [rsp + 32], xmm2",
+    "movdqa [rsp + 48], xmm3",
+    "movdqa [rsp + 64], xmm4",
+    "movdqa [rsp + 80], xmm5",
+    "movdqa [rsp + 96], xmm6",
+    "movdqa [rsp + 112], xmm7",
+    "mov rdi, r10",
+    "call {resolve}",
+    "mov r11, rax",
+    "movdqa xmm0, [rsp]",
+    "movdqa xmm1, [rsp + 16]",
+    "movdqa xmm2, [rsp + 32]",
+    "movdqa xmm3, [rsp + 48]",
+    "movdqa xmm4, [rsp + 64]",
+    "movdqa xmm5, [rsp + 80]",
+    "movdqa xmm6, [rsp + 96]",
+    "movdqa xmm7, [rsp + 112]",
+    "add rsp, 136",
+    "pop rax",
+    "pop r9",
+    "pop r8",
+    "pop rcx",
+    "pop rdx",
+    "pop rsi",
+    "pop rdi",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "jmp r11",
+    ".cfi_endproc",
+    ".size wasabi_lazy_trampoline, . - wasabi_lazy_trampoline",
+    ".popsection",
+    resolve = sym wasabi_lazy_resolve,
+);
+
+const PAGE: usize = 4096;
+const THUNK_SIZE: usize = 16;
+
+/// The thunks of one module: code pages (read+execute) followed by their
+/// slots (read+write).
+struct ThunkPage {
+    base: *mut u8,
+    len: usize,
+    code_len: usize,
+}
+
+unsafe impl Send for ThunkPage {}
+unsafe impl Sync for ThunkPage {}
+
+impl ThunkPage {
+    fn new(records: &[LazyFunc]) -> Result<ThunkPage, LoadError> {
+        let n = records.len();
+        let code_len = (n * THUNK_SIZE).div_ceil(PAGE).max(1) * PAGE;
+        let len = code_len + (n * 8).div_ceil(PAGE).max(1) * PAGE;
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(LoadError(format!(
+                "mmap failed: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let page = ThunkPage {
+            base: base as *mut u8,
+            len,
+            code_len,
+        };
+        let resolver = wasabi_lazy_trampoline as *const () as usize;
+        for (k, rec) in records.iter().enumerate() {
+            let thunk = page.thunk(k) as *mut u8;
+            let slot = page.slot_addr(k);
+            unsafe {
+                (slot as *mut usize).write(resolver);
+                // mov r10, imm64
+                thunk.write(0x49);
+                thunk.add(1).write(0xBA);
+                (thunk.add(2) as *mut u64).write_unaligned(rec as *const LazyFunc as u64);
+                // jmp qword [rip + disp32], rip = thunk + 16
+                thunk.add(10).write(0xFF);
+                thunk.add(11).write(0x25);
+                let disp = slot as i64 - (thunk as i64 + THUNK_SIZE as i64);
+                (thunk.add(12) as *mut i32).write_unaligned(disp as i32);
+            }
+        }
+        if unsafe { libc::mprotect(base, code_len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+            return Err(LoadError(format!(
+                "mprotect failed: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(page)
+    }
+
+    fn thunk(&self, k: usize) -> usize {
+        self.base as usize + k * THUNK_SIZE
+    }
+
+    fn slot_addr(&self, k: usize) -> usize {
+        self.base as usize + self.code_len + k * 8
+    }
+}
+
+impl Drop for ThunkPage {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+/// The lazy part of a [`CompiledModule`](crate::CompiledModule).
+pub(crate) struct LazyCode {
+    // Field order is drop order: nothing runs while a module is dropped, so
+    // any order is safe; the state (and its code) goes first anyway.
+    state: Box<LazyState>,
+    _records: Box<[LazyFunc]>,
+    thunks: ThunkPage,
+}
+
+impl LazyCode {
+    pub(crate) fn new(
+        info: Arc<ModuleInfo>,
+        name: String,
+        wasm: Arc<[u8]>,
+        generator: Arc<dyn CodeGenerator>,
+    ) -> Result<LazyCode, LoadError> {
+        let n = info.functions.len() - info.num_imported_funcs as usize;
+        let mut state = Box::new(LazyState {
+            offsets: VMOffsets::new(&info),
+            info,
+            name,
+            wasm,
+            generator,
+            funcs: (0..n).map(|_| OnceLock::new()).collect(),
+            slots: std::ptr::null(),
+            instances: Mutex::new(Vec::new()),
+            compiled: AtomicUsize::new(0),
+            compiled_bytes: AtomicUsize::new(0),
+            compile_nanos: AtomicU64::new(0),
+        });
+        let sp: *const LazyState = &*state;
+        let base = state.info.num_imported_funcs;
+        let records: Box<[LazyFunc]> = (0..n as u32)
+            .map(|k| LazyFunc {
+                state: sp,
+                func_index: base + k,
+            })
+            .collect();
+        let thunks = ThunkPage::new(&records)?;
+        state.slots = thunks.slot_addr(0) as *const AtomicUsize;
+        Ok(LazyCode {
+            state,
+            _records: records,
+            thunks,
+        })
+    }
+
+    /// The thunk of each defined function.
+    pub(crate) fn thunks(&self) -> Vec<usize> {
+        (0..self.state.funcs.len())
+            .map(|k| self.thunks.thunk(k))
+            .collect()
+    }
+
+    /// Registers a new instance and gives each defined function's current
+    /// code (compiled or its thunk) to `write`, atomically with respect to
+    /// publication.
+    pub(crate) fn attach(&self, vmctx: usize, mut write: impl FnMut(usize, usize)) {
+        let mut instances = self
+            .state
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (k, cell) in self.state.funcs.iter().enumerate() {
+            let code = match cell.get() {
+                Some(Ok(lf)) => lf.code,
+                _ => self.thunks.thunk(k),
+            };
+            write(k, code);
+        }
+        instances.push(vmctx);
+    }
+
+    pub(crate) fn detach(&self, vmctx: usize) {
+        let mut instances = self
+            .state
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        instances.retain(|&v| v != vmctx);
+    }
+
+    pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {
+        self.state
+            .funcs
+            .iter()
+            .enumerate()
+            .find_map(|(k, cell)| match cell.get() {
+                Some(Ok(lf)) => {
+                    let (start, end) = lf.object.code_range();
+                    (pc >= start && pc < end)
+                        .then_some(self.state.info.num_imported_funcs + k as u32)
+                }
+                _ => None,
+            })
+    }
+
+    pub(crate) fn code_size(&self) -> usize {
+        let loaded = self
+            .state
+            .funcs
+            .iter()
+            .filter_map(|c| c.get()?.as_ref().ok());
+        loaded
+            .map(|lf| lf.object.code_range().1 - lf.object.code_range().0)
+            .sum()
+    }
+
+    pub(crate) fn stats(&self) -> LazyStats {
+        LazyStats {
+            compiled: self.state.compiled.load(Ordering::Relaxed),
+            total: self.state.funcs.len(),
+            compile_time: Duration::from_nanos(self.state.compile_nanos.load(Ordering::Relaxed)),
+            compiled_bytes: self.state.compiled_bytes.load(Ordering::Relaxed),
+            total_bytes: self
+                .state
+                .info
+                .function_bodies
+                .iter()
+                .map(|r| r.len())
+                .sum(),
+        }
+    }
+
+    /// When function `f` finished compiling, if it has.
+    pub(crate) fn ready_at(&self, f: u32) -> Option<Instant> {
+        let k = f.checked_sub(self.state.info.num_imported_funcs)? as usize;
+        match self.state.funcs.get(k)?.get() {
+            Some(Ok(lf)) => Some(lf.ready),
+            _ => None,
+        }
+    }
+
+    /// Compiles function `f` now (as a first call would); for tests and
+    /// warm-up.
+    pub(crate) fn ensure_compiled(&self, f: u32) -> Result<usize, String> {
+        let defined = self.state.info.num_imported_funcs..self.state.info.functions.len() as u32;
+        if !defined.contains(&f) {
+            return Err(format!("function {f} is not a defined function"));
+        }
+        self.state.ensure_compiled(f)
+    }
+}
