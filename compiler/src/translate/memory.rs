@@ -181,87 +181,25 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_memory_grow(&mut self, m: u32) -> BResult<()> {
-        let delta = self.pop();
-        let r = self.env.call_builtin(
-            self.vmctx,
-            BuiltinIndex::MemoryGrow,
-            &[self.vmctx.into(), self.i32c(m).into(), delta.into()],
-        )?;
-        self.push(r.unwrap());
+        let old = self.call_builtin_popping(BuiltinIndex::MemoryGrow, &[m], 1)?;
+        self.push(old.expect("memory.grow returns the old size"));
         Ok(())
     }
 
     pub(super) fn op_memory_fill(&mut self, m: u32) -> BResult<()> {
-        let len = self.pop();
-        let val = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::MemoryFill,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(m).into(),
-                    dst.into(),
-                    val.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::MemoryFill, &[m], 3)
     }
 
     pub(super) fn op_memory_copy(&mut self, dst_m: u32, src_m: u32) -> BResult<()> {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::MemoryCopy,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(dst_m).into(),
-                    self.i32c(src_m).into(),
-                    dst.into(),
-                    src.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::MemoryCopy, &[dst_m, src_m], 3)
     }
 
     pub(super) fn op_memory_init(&mut self, data: u32, m: u32) -> BResult<()> {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::MemoryInit,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(m).into(),
-                    self.i32c(data).into(),
-                    dst.into(),
-                    src.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::MemoryInit, &[m, data], 3)
     }
 
     pub(super) fn op_data_drop(&mut self, data: u32) -> BResult<()> {
-        self.env.call_builtin(
-            self.vmctx,
-            BuiltinIndex::DataDrop,
-            &[self.vmctx.into(), self.i32c(data).into()],
-        )?;
+        self.call_builtin_popping(BuiltinIndex::DataDrop, &[data], 0)?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue, Pointer
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
 use wasabi_runtime::vmcontext::{
-    symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS,
+    symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMTableDefinition, VMCTX_OFFSET_LIMITS,
 };
 use wasmparser::{BlockType, FunctionBody, Operator};
 
@@ -305,6 +305,73 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         self.emit_trap_call(status)?;
         self.env.builder.position_at_end(cont);
         Ok(())
+    }
+
+    /// Pops `operands` values and calls builtin `b` with `(vmctx,
+    /// immediates..., operands...)`, the operands in stack order. Returns the
+    /// builtin's result, if it has one.
+    pub fn call_builtin_popping(
+        &mut self,
+        b: BuiltinIndex,
+        immediates: &[u32],
+        operands: usize,
+    ) -> BResult<Option<BasicValueEnum<'ctx>>> {
+        let popped = self.popn(operands);
+        let mut args: Vec<inkwell::values::BasicMetadataValueEnum<'ctx>> = vec![self.vmctx.into()];
+        for i in immediates {
+            args.push(self.env.i32().const_int(*i as u64, false).into());
+        }
+        args.extend(
+            popped
+                .iter()
+                .map(|v| inkwell::values::BasicMetadataValueEnum::from(*v)),
+        );
+        self.env.call_builtin(self.vmctx, b, &args)
+    }
+
+    /// Like [`Self::call_builtin_popping`] for builtins that return a trap
+    /// code: traps with it when it is not zero.
+    pub fn call_checked_builtin(
+        &mut self,
+        b: BuiltinIndex,
+        immediates: &[u32],
+        operands: usize,
+    ) -> BResult<()> {
+        let status = self
+            .call_builtin_popping(b, immediates, operands)?
+            .expect("builtin returns a status");
+        self.trap_on_status(status.into_int_value())
+    }
+
+    /// Loads the `VMTableDefinition` pointer of table `t`.
+    pub fn table_definition(&self, t: u32) -> BResult<PointerValue<'ctx>> {
+        self.env
+            .load_ptr(self.vmctx, self.env.offsets.table_definition(t), "table")
+    }
+
+    /// Address of element `index` of table `t`, trapping with `oob` when
+    /// the index is out of bounds.
+    pub fn table_element(
+        &mut self,
+        t: u32,
+        index: IntValue<'ctx>,
+        oob: TrapCode,
+    ) -> BResult<PointerValue<'ctx>> {
+        let env = self.env;
+        let def = self.table_definition(t)?;
+        let len = env
+            .load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?
+            .into_int_value();
+        let out = env
+            .builder
+            .build_int_compare(IntPredicate::UGE, index, len, "")?;
+        self.trap_if(out, oob)?;
+        let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
+        let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
+        let off = env
+            .builder
+            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
+        env.gep_dyn(base, off)
     }
 
     /// Marks `cond` as unlikely.

@@ -121,32 +121,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(())
     }
 
-    /// Address of element `index` of table `t`, trapping when out of bounds.
-    fn table_element(
-        &mut self,
-        t: u32,
-        index: inkwell::values::IntValue<'ctx>,
-    ) -> BResult<inkwell::values::PointerValue<'ctx>> {
-        let env = self.env;
-        let def = self.table_definition(t)?;
-        let len = env
-            .load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?
-            .into_int_value();
-        let oob = env
-            .builder
-            .build_int_compare(IntPredicate::UGE, index, len, "")?;
-        self.trap_if(oob, TrapCode::TableOutOfBounds)?;
-        let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
-        let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
-        let off = env
-            .builder
-            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
-        env.gep_dyn(base, off)
-    }
-
     pub(super) fn op_table_get(&mut self, t: u32) -> BResult<()> {
         let index = self.pop_int();
-        let p = self.table_element(t, index)?;
+        let p = self.table_element(t, index, TrapCode::TableOutOfBounds)?;
         let v = self
             .env
             .builder
@@ -158,7 +135,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_table_set(&mut self, t: u32) -> BResult<()> {
         let v = self.pop();
         let index = self.pop_int();
-        let p = self.table_element(t, index)?;
+        let p = self.table_element(t, index, TrapCode::TableOutOfBounds)?;
         self.env.builder.build_store(p, v)?;
         Ok(())
     }
@@ -172,98 +149,26 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(())
     }
 
-    pub(super) fn i32c(&self, v: u32) -> BasicValueEnum<'ctx> {
-        self.env.i32().const_int(v as u64, false).into()
-    }
-
     pub(super) fn op_table_grow(&mut self, t: u32) -> BResult<()> {
-        let delta = self.pop();
-        let init = self.pop();
-        let r = self.env.call_builtin(
-            self.vmctx,
-            BuiltinIndex::TableGrow,
-            &[
-                self.vmctx.into(),
-                self.i32c(t).into(),
-                init.into(),
-                delta.into(),
-            ],
-        )?;
-        self.push(r.unwrap());
+        let old = self.call_builtin_popping(BuiltinIndex::TableGrow, &[t], 2)?;
+        self.push(old.expect("table.grow returns the old size"));
         Ok(())
     }
 
     pub(super) fn op_table_fill(&mut self, t: u32) -> BResult<()> {
-        let len = self.pop();
-        let val = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::TableFill,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(t).into(),
-                    dst.into(),
-                    val.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::TableFill, &[t], 3)
     }
 
     pub(super) fn op_table_copy(&mut self, dst_t: u32, src_t: u32) -> BResult<()> {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::TableCopy,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(dst_t).into(),
-                    self.i32c(src_t).into(),
-                    dst.into(),
-                    src.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::TableCopy, &[dst_t, src_t], 3)
     }
 
     pub(super) fn op_table_init(&mut self, elem: u32, t: u32) -> BResult<()> {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let status = self
-            .env
-            .call_builtin(
-                self.vmctx,
-                BuiltinIndex::TableInit,
-                &[
-                    self.vmctx.into(),
-                    self.i32c(t).into(),
-                    self.i32c(elem).into(),
-                    dst.into(),
-                    src.into(),
-                    len.into(),
-                ],
-            )?
-            .unwrap();
-        self.trap_on_status(status.into_int_value())
+        self.call_checked_builtin(BuiltinIndex::TableInit, &[t, elem], 3)
     }
 
     pub(super) fn op_elem_drop(&mut self, elem: u32) -> BResult<()> {
-        self.env.call_builtin(
-            self.vmctx,
-            BuiltinIndex::ElemDrop,
-            &[self.vmctx.into(), self.i32c(elem).into()],
-        )?;
+        self.call_builtin_popping(BuiltinIndex::ElemDrop, &[elem], 0)?;
         Ok(())
     }
 }
