@@ -241,6 +241,9 @@ pub struct Instance {
     pub(crate) elements: Vec<Vec<usize>>,
     /// Whether each data segment has been dropped.
     pub(crate) data_dropped: Vec<bool>,
+    /// Boxed: compiled code holds pointers to these, which must not move
+    /// when the vector grows.
+    #[allow(clippy::vec_box)]
     host_ctxs: Vec<Box<HostCtx>>,
 }
 
@@ -277,12 +280,18 @@ impl Instance {
         &self.offsets
     }
 
-    /// # Safety: `vmctx` must be an instance's vmctx.
+    /// The instance a vmctx belongs to.
+    ///
+    /// # Safety
+    /// `vmctx` must be an instance's vmctx.
     pub unsafe fn from_vmctx<'a>(vmctx: *mut u8) -> &'a Instance {
         &*Self::ptr_from_vmctx(vmctx)
     }
 
-    /// # Safety: `vmctx` must be an instance's vmctx.
+    /// Like [`Instance::from_vmctx`], as a raw pointer.
+    ///
+    /// # Safety
+    /// `vmctx` must be an instance's vmctx.
     pub unsafe fn ptr_from_vmctx(vmctx: *mut u8) -> *mut Instance {
         *(vmctx.add(VMCTX_OFFSET_INSTANCE as usize) as *const *mut Instance)
     }
@@ -384,6 +393,10 @@ impl Default for StoreConfig {
 }
 
 /// Owner of instances and everything they share.
+///
+/// Everything is boxed: compiled code and handles hold raw pointers into
+/// these values, which must not move when the vectors grow.
+#[allow(clippy::vec_box)]
 pub struct Store {
     limits: Box<VMRuntimeLimits>,
     config: StoreConfig,

@@ -138,8 +138,11 @@ impl LinearMemory {
         Some(old)
     }
 
-    /// The accessible bytes. The caller must not hold the slice across a call
-    /// into wasm that may write the same memory.
+    /// The accessible bytes.
+    ///
+    /// # Safety
+    /// The caller must not hold the slice across a call into wasm, or across
+    /// anything else that may write or grow the same memory.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn data_mut(&self) -> &mut [u8] {
         std::slice::from_raw_parts_mut(self.base(), self.byte_len())

@@ -10,21 +10,26 @@ use crate::env::BResult;
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, PointerValue};
 use inkwell::IntPredicate;
 use wasabi_runtime::types::FuncType;
-use wasabi_runtime::vmcontext::{TrapCode, VMFuncRef, VMTableDefinition};
+use wasabi_runtime::vmcontext::{TrapCode, VMFuncRef};
 use wasmparser::{BlockType, BrTable};
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
+    /// Pushes a frame whose end is `next` (with `end_phis` for its results).
+    /// Branches go to `next` too, except for a loop, whose branches go to
+    /// `loop_header` (with phis for its params).
     fn open_frame(
         &mut self,
         kind: FrameKind,
-        params: Vec<wasabi_runtime::ValType>,
-        results: Vec<wasabi_runtime::ValType>,
-        br_target: inkwell::basic_block::BasicBlock<'ctx>,
-        br_phis: Vec<inkwell::values::PhiValue<'ctx>>,
+        (params, results): (Vec<wasabi_runtime::ValType>, Vec<wasabi_runtime::ValType>),
         next: inkwell::basic_block::BasicBlock<'ctx>,
         end_phis: Vec<inkwell::values::PhiValue<'ctx>>,
+        loop_header: Option<(
+            inkwell::basic_block::BasicBlock<'ctx>,
+            Vec<inkwell::values::PhiValue<'ctx>>,
+        )>,
     ) {
         let height = self.stack.len() - params.len();
+        let (br_target, br_phis) = loop_header.unwrap_or_else(|| (next, end_phis.clone()));
         self.control.push(Frame {
             kind,
             br_target,
@@ -67,15 +72,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let (params, results) = self.block_types(bt);
         let next = self.append_block("block_end");
         let phis = self.phis_at(next, &results)?;
-        self.open_frame(
-            FrameKind::Block,
-            params,
-            results,
-            next,
-            phis.clone(),
-            next,
-            phis,
-        );
+        self.open_frame(FrameKind::Block, (params, results), next, phis, None);
         Ok(())
     }
 
@@ -97,12 +94,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         self.open_frame(
             FrameKind::Loop,
-            params,
-            results,
-            header,
-            header_phis,
+            (params, results),
             next,
             end_phis,
+            Some((header, header_phis)),
         );
         Ok(())
     }
@@ -125,15 +120,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .build_conditional_branch(cond, then_bb, else_bb)?;
         self.env.builder.position_at_end(then_bb);
         let else_params = self.peekn(params.len()).to_vec();
-        self.open_frame(
-            FrameKind::If,
-            params,
-            results,
-            next,
-            phis.clone(),
-            next,
-            phis,
-        );
+        self.open_frame(FrameKind::If, (params, results), next, phis, None);
         let f = self.control.last_mut().unwrap();
         f.else_block = Some(else_bb);
         f.else_params = else_params;
@@ -366,30 +353,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.emit_call(&ty, code, callee_vmctx)
     }
 
-    /// Loads the `VMTableDefinition` pointer of table `t`.
-    pub(super) fn table_definition(&self, t: u32) -> BResult<PointerValue<'ctx>> {
-        self.env
-            .load_ptr(self.vmctx, self.env.offsets.table_definition(t), "table")
-    }
-
     pub(super) fn op_call_indirect(&mut self, type_index: u32, table: u32) -> BResult<()> {
         let env = self.env;
         let ty = env.info.types[type_index as usize].clone();
         let index = self.pop_int();
-        let def = self.table_definition(table)?;
-        let len = env
-            .load(env.i32(), def, VMTableDefinition::OFFSET_LENGTH, "len")?
-            .into_int_value();
-        let oob = env
-            .builder
-            .build_int_compare(IntPredicate::UGE, index, len, "")?;
-        self.trap_if(oob, TrapCode::UndefinedElement)?;
-        let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
-        let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
-        let byte_off = env
-            .builder
-            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
-        let slot = env.gep_dyn(base, byte_off)?;
+        let slot = self.table_element(table, index, TrapCode::UndefinedElement)?;
         let funcref = env
             .builder
             .build_load(env.ptr_type(), slot, "funcref")?
