@@ -21,8 +21,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct CompileOpts {
-    /// Optimisation level: 0, 1, 2 or 3.
-    #[arg(short = 'O', long = "opt-level", default_value = "2", value_parser = parse_opt)]
+    /// Optimisation level: 0 (fastest compile), 1 (wasabi's JIT pipeline),
+    /// 2 or 3 (LLVM's default<O2>/<O3>: slower to compile).
+    #[arg(short = 'O', long = "opt-level", default_value = "1", value_parser = parse_opt)]
     opt_level: OptLevel,
     /// CPU to generate code for: `native` (this machine) or `generic` (any x86-64).
     #[arg(long, default_value = "native", value_parser = parse_cpu)]

@@ -74,10 +74,15 @@ impl From<wasmparser::BinaryReaderError> for CompileError {
 /// Optimisation level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OptLevel {
+    /// `mem2reg` and the fast instruction selector: quickest to compile.
     O0,
-    O1,
+    /// Wasabi's JIT pipeline (the default for `wasabi run` and lazy mode):
+    /// most of `-O2`'s run-time speed at a fraction of its compile time.
     #[default]
+    O1,
+    /// LLVM's `default<O2>`.
     O2,
+    /// LLVM's `default<O3>` (the default for `wasabi aot`).
     O3,
 }
 
