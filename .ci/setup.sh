@@ -4,7 +4,7 @@
 # Used by examples/run.sh, tests/run.sh and .ci/run.
 set -euo pipefail
 
-packages=(llvm-19-dev libpolly-19-dev zlib1g-dev libzstd-dev libxml2-dev build-essential pkg-config)
+packages=(llvm-19-dev libpolly-19-dev zlib1g-dev libzstd-dev libxml2-dev build-essential pkg-config curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,4 +23,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   }
   export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# tests/run.sh checks formatting; a minimal toolchain lacks rustfmt.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  rustup component add rustfmt
 fi
