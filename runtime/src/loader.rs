@@ -193,8 +193,8 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         }
         boundaries[ci] = cursor;
     }
-    // GOT slots and call stubs for undefined symbols live in the read-only
-    // part's tail... they must be in range too, so put them after everything.
+    // Undefined symbols (libcalls) get a GOT slot and a call stub each, in
+    // pages after all sections, so PC-relative references to them reach.
     let mut externs: Vec<(String, usize)> = Vec::new();
     for sym in file.symbols() {
         if sym.section() == SymbolSection::Undefined && !sym.name().unwrap_or("").is_empty() {
