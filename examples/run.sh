@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds wasabi (release) and runs the bundled examples: a WASI "hello"
-# program written in C, and a wat module invoked from the command line.
+# program written in C (run, then compiled ahead of time into a native
+# executable), and a wat module invoked from the command line.
 # Installs what it needs first (.ci/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,6 @@ echo "\$ wasabi run --invoke fib examples/fib.wat 25"
 $W run --invoke fib examples/fib.wat 25
 echo "\$ wasabi run --invoke div examples/fib.wat 1 0   # traps, on purpose"
 $W run --invoke div examples/fib.wat 1 0 || echo "(exit status $?)"
+echo "\$ wasabi aot examples/hello.wasm -o target/hello && target/hello native"
+$W aot examples/hello.wasm -o target/hello
+target/hello native
