@@ -345,24 +345,9 @@ impl ThunkPage {
         let n = records.len();
         let code_len = (n * THUNK_SIZE).div_ceil(PAGE).max(1) * PAGE;
         let len = code_len + (n * 8).div_ceil(PAGE).max(1) * PAGE;
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(LoadError(format!(
-                "mmap failed: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
+        let base = crate::loader::map_read_write(len)?;
         let page = ThunkPage {
-            base: base as *mut u8,
+            base,
             len,
             code_len,
         };
@@ -383,7 +368,14 @@ impl ThunkPage {
                 (thunk.add(12) as *mut i32).write_unaligned(disp as i32);
             }
         }
-        if unsafe { libc::mprotect(base, code_len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        if unsafe {
+            libc::mprotect(
+                base as *mut libc::c_void,
+                code_len,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        } != 0
+        {
             return Err(LoadError(format!(
                 "mprotect failed: {}",
                 std::io::Error::last_os_error()

@@ -146,6 +146,28 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
     })
 }
 
+/// A fresh private read+write mapping of `len` bytes, for code to be
+/// written and then protected (the caller unmaps it).
+pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(LoadError(format!(
+            "mmap failed: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(base as *mut u8)
+}
+
 /// Loads an x86-64 ELF relocatable object.
 pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let file =
@@ -212,23 +234,7 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let stub_size = 8 + 16;
     let total = page_align(stubs_start + externs.len() * stub_size).max(PAGE);
 
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            total,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(LoadError(format!(
-            "mmap failed: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    let base = base as *mut u8;
+    let base = map_read_write(total)?;
     let mut loaded = LoadedObject {
         base,
         len: total,
