@@ -12,6 +12,7 @@ use crate::{Engine, Error};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use wasabi_runtime::code::AotTables;
 use wasabi_runtime::module::ModuleInfo;
 use wasabi_runtime::vmcontext::symbols;
 use wasabi_runtime::CompiledModule;
@@ -148,29 +149,21 @@ pub fn load_shared(path: &Path) -> Result<Arc<CompiledModule>, Error> {
                 path.display()
             ))
         })?;
-        let meta_len = *(sym(symbols::AOT_METADATA_LEN)? as *const u64) as usize;
-        let meta = std::slice::from_raw_parts(sym(symbols::AOT_METADATA)?, meta_len);
-        let info = ModuleInfo::from_bytes(meta).map_err(Error::Load)?;
-        let table = |name: &str, n: usize| -> Result<Vec<usize>, Error> {
-            Ok(std::slice::from_raw_parts(sym(name)? as *const usize, n).to_vec())
+        let tables = AotTables {
+            metadata: sym(symbols::AOT_METADATA)?,
+            metadata_len: *(sym(symbols::AOT_METADATA_LEN)? as *const u64) as usize,
+            funcs: sym(symbols::AOT_FUNCS)? as *const usize,
+            entry_trampolines: sym(symbols::AOT_ENTRY_TRAMPOLINES)? as *const usize,
+            host_trampolines: sym(symbols::AOT_HOST_TRAMPOLINES)? as *const usize,
+            text_bounds: sym(symbols::AOT_TEXT_BOUNDS)? as *const usize,
         };
-        let funcs = table(symbols::AOT_FUNCS, info.num_defined_funcs() as usize)?;
-        let entry = table(symbols::AOT_ENTRY_TRAMPOLINES, info.types.len())?;
-        let host = table(symbols::AOT_HOST_TRAMPOLINES, info.types.len())?;
-        let bounds = table(symbols::AOT_TEXT_BOUNDS, 2)?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Arc::new(CompiledModule::from_static(
-            Arc::new(info),
-            name,
-            funcs,
-            entry,
-            host,
-            (bounds[0], bounds[1]),
-            Some(Box::new(lib)),
-        )))
+        let module = CompiledModule::from_aot_tables(&tables, name, Some(Box::new(lib)))
+            .map_err(Error::Load)?;
+        Ok(Arc::new(module))
     }
 }
 

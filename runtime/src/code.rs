@@ -35,6 +35,19 @@ pub trait CodeGenerator: Send + Sync {
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
 }
 
+/// Where the symbols of an AOT table object are in memory.
+pub struct AotTables {
+    /// `AOT_METADATA` and the value of `AOT_METADATA_LEN`.
+    pub metadata: *const u8,
+    pub metadata_len: usize,
+    /// `AOT_FUNCS`, `AOT_ENTRY_TRAMPOLINES`, `AOT_HOST_TRAMPOLINES`.
+    pub funcs: *const usize,
+    pub entry_trampolines: *const usize,
+    pub host_trampolines: *const usize,
+    /// `AOT_TEXT_BOUNDS`: start and end of `wasabi_text`.
+    pub text_bounds: *const usize,
+}
+
 /// A module ready to instantiate: description + code.
 pub struct CompiledModule {
     pub info: Arc<ModuleInfo>,
@@ -186,7 +199,7 @@ impl CompiledModule {
     ///
     /// # Safety
     /// The pointers must be code compiled for `info` under the same contract.
-    pub unsafe fn from_static(
+    unsafe fn from_static(
         info: Arc<ModuleInfo>,
         name: String,
         func_code: Vec<usize>,
@@ -207,6 +220,37 @@ impl CompiledModule {
             host_trampolines,
             lazy: None,
         }
+    }
+
+    /// A module linked ahead of time, from the tables its AOT table object
+    /// defines (see `vmcontext::symbols::AOT_*`). This is the one place that
+    /// knows their layout: executables and shared libraries only locate them.
+    ///
+    /// # Safety
+    /// `tables` must point at the tables of one AOT table object compiled
+    /// under this contract, mapped for as long as the module lives (held by
+    /// `keep_alive` if need be).
+    pub unsafe fn from_aot_tables(
+        tables: &AotTables,
+        name: String,
+        keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<CompiledModule, String> {
+        let meta = std::slice::from_raw_parts(tables.metadata, tables.metadata_len);
+        let info = ModuleInfo::from_bytes(meta)?;
+        let table = |p: *const usize, n: usize| std::slice::from_raw_parts(p, n).to_vec();
+        let funcs = table(tables.funcs, info.num_defined_funcs() as usize);
+        let entry = table(tables.entry_trampolines, info.types.len());
+        let host = table(tables.host_trampolines, info.types.len());
+        let bounds = (*tables.text_bounds, *tables.text_bounds.add(1));
+        Ok(Self::from_static(
+            Arc::new(info),
+            name,
+            funcs,
+            entry,
+            host,
+            bounds,
+            keep_alive,
+        ))
     }
 
     /// The function index whose code contains `pc`.

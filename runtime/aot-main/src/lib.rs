@@ -14,7 +14,8 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
 use wasabi_abi::command::{run_command, CommandOptions};
-use wasabi_runtime::{CompiledModule, ModuleInfo};
+use wasabi_runtime::code::AotTables;
+use wasabi_runtime::CompiledModule;
 
 extern "C" {
     static wasabi_aot_funcs: [usize; 0];
@@ -30,37 +31,15 @@ pub fn linked_module() -> Result<Arc<CompiledModule>, String> {
     static MODULE: OnceLock<Result<Arc<CompiledModule>, String>> = OnceLock::new();
     MODULE
         .get_or_init(|| unsafe {
-            let meta = std::slice::from_raw_parts(
-                std::ptr::addr_of!(wasabi_aot_metadata) as *const u8,
-                wasabi_aot_metadata_len as usize,
-            );
-            let info = ModuleInfo::from_bytes(meta)?;
-            let table = |p: *const [usize; 0], n: usize| {
-                std::slice::from_raw_parts(p as *const usize, n).to_vec()
+            let tables = AotTables {
+                metadata: std::ptr::addr_of!(wasabi_aot_metadata) as *const u8,
+                metadata_len: wasabi_aot_metadata_len as usize,
+                funcs: std::ptr::addr_of!(wasabi_aot_funcs) as *const usize,
+                entry_trampolines: std::ptr::addr_of!(wasabi_aot_entry_trampolines) as *const usize,
+                host_trampolines: std::ptr::addr_of!(wasabi_aot_host_trampolines) as *const usize,
+                text_bounds: std::ptr::addr_of!(wasabi_aot_text_bounds) as *const usize,
             };
-            let funcs = table(
-                std::ptr::addr_of!(wasabi_aot_funcs),
-                info.num_defined_funcs() as usize,
-            );
-            let entry = table(
-                std::ptr::addr_of!(wasabi_aot_entry_trampolines),
-                info.types.len(),
-            );
-            let host = table(
-                std::ptr::addr_of!(wasabi_aot_host_trampolines),
-                info.types.len(),
-            );
-            let bounds = (wasabi_aot_text_bounds[0], wasabi_aot_text_bounds[1]);
-            let name = program_name();
-            Ok(Arc::new(CompiledModule::from_static(
-                Arc::new(info),
-                name,
-                funcs,
-                entry,
-                host,
-                bounds,
-                None,
-            )))
+            CompiledModule::from_aot_tables(&tables, program_name(), None).map(Arc::new)
         })
         .clone()
 }
