@@ -189,12 +189,7 @@ fn run(
     const TRAP_EXIT_STATUS: u8 = 134;
     let engine = compile.engine();
     let t_start = Instant::now();
-    let bytes =
-        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
-    let name = module
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (bytes, name) = read_module(&module)?;
     let t0 = std::time::Instant::now();
     let (compiled, compile_timings) = if bytes.starts_with(b"\x7fELF") {
         // A shared library made by `wasabi aot --shared`: already compiled.
@@ -381,13 +376,18 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     })
 }
 
-fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
-    let bytes =
-        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
-    let name = module
+/// The bytes of a module file and its name (the file stem) for messages.
+fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    Ok((bytes, name))
+}
+
+fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
+    let (bytes, name) = read_module(&module)?;
     let t0 = std::time::Instant::now();
     let (m, t) = compile
         .engine()
