@@ -60,8 +60,8 @@ pub struct CompiledModule {
     _keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
     /// Code of each defined function (index - num_imported_funcs).
     pub(crate) func_code: Vec<usize>,
-    pub(crate) entry_trampolines: Vec<usize>,
-    pub(crate) host_trampolines: Vec<usize>,
+    entry_trampolines: Vec<usize>,
+    host_trampolines: Vec<usize>,
     /// Thunks, compiled-on-demand code and their bookkeeping, in lazy mode.
     lazy: Option<LazyCode>,
 }
@@ -75,6 +75,19 @@ impl Drop for CompiledModule {
 }
 
 impl CompiledModule {
+    /// The entry trampoline (host to wasm) for type index `t`:
+    /// `extern "C" fn(callee_vmctx, code, values: *mut u128)`.
+    pub fn entry_trampoline(&self, t: u32) -> usize {
+        self.entry_trampolines[t as usize]
+    }
+
+    /// The host trampoline (wasm to host) for type index `t`; it has the
+    /// wasm signature of `t` and expects a [`crate::vmcontext::VMHostContext`]
+    /// as its vmctx.
+    pub fn host_trampoline(&self, t: u32) -> usize {
+        self.host_trampolines[t as usize]
+    }
+
     /// Loads objects and finds every function and trampoline in them.
     pub fn load(
         info: Arc<ModuleInfo>,

@@ -552,7 +552,7 @@ impl Store {
             unsafe { (vmctx.add(offsets.type_id(t as u32) as usize) as *mut u32).write(id) };
             self.entry_trampolines
                 .entry(id)
-                .or_insert(module.entry_trampolines[t]);
+                .or_insert(module.entry_trampoline(t as u32));
         }
 
         // Imports.
@@ -588,7 +588,7 @@ impl Store {
                             });
                             unsafe {
                                 slot.write(VMFuncRef {
-                                    code: (module.host_trampolines[t as usize] as *mut u8).into(),
+                                    code: (module.host_trampoline(t) as *mut u8).into(),
                                     vmctx: &mut ctx.vm as *mut VMHostContext as *mut u8,
                                     type_id,
                                     _pad: 0,
