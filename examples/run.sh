@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source .ci/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --release -p wasabi
+cargo build --release -p wasabi-cli
 W=target/release/wasabi
 echo "\$ wasabi run examples/hello.wasm -- from wasabi"
 $W run examples/hello.wasm -- from wasabi

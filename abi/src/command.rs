@@ -7,10 +7,8 @@
 //! becomes exit status `n` (truncated to 8 bits), and a trap prints
 //! `wasabi: <trap>` on stderr and exits with [`TRAP_EXIT_STATUS`].
 
-use crate::wasi::{command_status, Wasi, WasiCtx};
-use crate::{create_imports, Abis};
-use std::sync::Arc;
-use wasabi_runtime::{CompiledModule, InstantiationError, Store};
+use crate::wasi::{self, command_status, WasiCtx};
+use wasabi::{Engine, Linker, Module, Store};
 
 /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
 pub const TRAP_EXIT_STATUS: u8 = 134;
@@ -51,29 +49,32 @@ impl CommandOptions {
 /// Instantiates `module` with WASI and runs its `_start` (if any). Returns
 /// the exit status; `Err` is a set-up failure (bad options, link error),
 /// already phrased for the user.
-pub fn run_command(module: &Arc<CompiledModule>, options: &CommandOptions) -> Result<u8, String> {
-    let wasi = options.wasi_ctx()?;
-    let mut store = Store::default();
-    let abis = Abis::new().with(Wasi::new(wasi));
-    let imports =
-        create_imports(&mut store, &module.info, &abis).map_err(|e| format!("link error: {e}"))?;
-    let result = match store.instantiate(module, &imports) {
-        Ok(instance) => match instance.get_func("_start") {
-            Some(start) => store.call(&start, &[]),
-            None => Ok(vec![]),
+pub fn run_command(
+    engine: &Engine,
+    module: &Module,
+    options: &CommandOptions,
+) -> Result<u8, String> {
+    let ctx = options.wasi_ctx()?;
+    let mut store = Store::new(engine, ctx);
+    let mut linker = Linker::new(engine);
+    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
+    let result = match linker.instantiate(&mut store, module) {
+        Ok(instance) => match instance.get_func(&mut store, "_start") {
+            Some(start) => start.call(&mut store, &[], &mut []),
+            None => Ok(()),
         },
-        Err(InstantiationError::Trap(t)) => Err(t),
+        Err(e @ wasabi::Error::Trap(_)) => Err(e),
         Err(e) => return Err(e.to_string()),
     };
     Ok(status_of(result))
 }
 
 /// The exit status of a finished command, printing the trap if it trapped.
-pub fn status_of(result: Result<Vec<wasabi_runtime::Val>, wasabi_runtime::Trap>) -> u8 {
+pub fn status_of<R>(result: wasabi::Result<R>) -> u8 {
     match command_status(result) {
         Ok(status) => status as u8,
-        Err(trap) => {
-            eprintln!("wasabi: {trap}");
+        Err(e) => {
+            eprintln!("wasabi: {e}");
             TRAP_EXIT_STATUS
         }
     }

@@ -1,4 +1,11 @@
-//! The `wasabi` command.
+//! The `wasabi` command: `run`, `compile`, `aot` and `wast`, each a thin
+//! front end over the library crates (`wasabi`, `wasabi-abi`,
+//! `wasabi-aot`, `wasabi-wast`).
+//!
+//! What must stay true: every failure ends in one `wasabi: ...` line on
+//! stderr and a non-zero status (1 for set-up failures, 134 for traps, the
+//! guest's own status after `proc_exit`), and nothing runs native code from
+//! a file unless the user passed `--allow-precompiled`.
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -6,11 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{
-    CompileMode, CompileTimings, CompiledModule, CompilerConfig, Engine, InstantiationError,
-    OptLevel, Store, TargetCpu, Trap, Val, ValType,
+    CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val, ValType,
 };
-use wasabi_abi::wasi::command_status;
-use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
+use wasabi_abi::command::TRAP_EXIT_STATUS;
+use wasabi_abi::wasi::{self, command_status, WasiCtx};
 
 #[derive(Parser)]
 #[command(name = "wasabi", version, about = "A WebAssembly compiler and runtime built on LLVM", long_about = None)]
@@ -35,15 +41,7 @@ struct CompileOpts {
 }
 
 fn parse_opt(s: &str) -> Result<OptLevel, String> {
-    match s {
-        "0" => Ok(OptLevel::O0),
-        "1" => Ok(OptLevel::O1),
-        "2" => Ok(OptLevel::O2),
-        "3" => Ok(OptLevel::O3),
-        _ => Err(format!(
-            "unknown optimisation level `{s}` (use 0, 1, 2 or 3)"
-        )),
-    }
+    s.parse()
 }
 
 fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
@@ -56,11 +54,12 @@ fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
 
 impl CompileOpts {
     fn engine(&self) -> Engine {
-        Engine::new(CompilerConfig {
-            opt_level: self.opt_level,
-            target_cpu: self.target_cpu,
-        })
-        .with_mode(self.mode)
+        Engine::new(
+            Config::new()
+                .opt_level(self.opt_level)
+                .target_cpu(self.target_cpu)
+                .mode(self.mode),
+        )
     }
 }
 
@@ -75,6 +74,11 @@ enum Command {
     Run {
         /// The module to run.
         module: PathBuf,
+        /// Also accept a shared library made by `wasabi aot --shared` as
+        /// the module. Loading one runs its native code: only pass files
+        /// you trust as much as a program.
+        #[arg(long)]
+        allow_precompiled: bool,
         /// Export to call instead of `_start`.
         #[arg(long)]
         invoke: Option<String>,
@@ -108,7 +112,8 @@ enum Command {
     /// [--dir HOST[::GUEST]]... [--env K=V]... [--] args...`. It reports traps
     /// and exit statuses exactly as `wasabi run` does. The system C compiler
     /// (`cc`, or $CC) links it. A shared library can be run with `wasabi run
-    /// lib.so` or loaded from C through `runtime/aot-main/wasabi.h`.
+    /// --allow-precompiled lib.so` or loaded from C through
+    /// `runtime/aot-main/wasabi.h`.
     Aot {
         /// The module to compile (.wasm or .wat).
         module: PathBuf,
@@ -173,64 +178,72 @@ fn show(v: &Val) -> String {
     }
 }
 
-/// Runs a module: a WASI command's `_start` (exit status: its `proc_exit`
-/// status, truncated to 8 bits like `exit(3)`, or 0 when `_start` returns;
-/// 134 after a trap), or `--invoke`'s export.
-fn run(
+/// What `run` was asked to do.
+struct RunOptions {
     module: PathBuf,
+    allow_precompiled: bool,
     invoke: Option<String>,
-    (timings, stats): (bool, bool),
+    timings: bool,
+    stats: bool,
     dirs: Vec<String>,
     envs: Vec<String>,
     compile: CompileOpts,
     args: Vec<String>,
-) -> Result<ExitCode> {
-    /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
-    const TRAP_EXIT_STATUS: u8 = 134;
-    let engine = compile.engine();
+}
+
+/// Runs a module: a WASI command's `_start` (exit status: its `proc_exit`
+/// status, truncated to 8 bits like `exit(3)`, or 0 when `_start` returns;
+/// 134 after a trap), or `--invoke`'s export.
+fn run(o: RunOptions) -> Result<ExitCode> {
+    let engine = o.compile.engine();
     let t_start = Instant::now();
-    let (bytes, name) = read_module(&module)?;
-    let t0 = std::time::Instant::now();
-    let (compiled, compile_timings) = if bytes.starts_with(b"\x7fELF") {
-        // A shared library made by `wasabi aot --shared`: already compiled.
-        wasabi::aot::load_shared(&module).map(|m| (m, CompileTimings::default()))
+    let (bytes, name) = read_module(&o.module)?;
+    let t0 = Instant::now();
+    let module = if bytes.starts_with(b"\x7fELF") {
+        if !o.allow_precompiled {
+            bail!(
+                "{} is a native shared library, not a wasm module; running one executes its \
+                 native code, so wasabi loads it only with --allow-precompiled",
+                o.module.display()
+            );
+        }
+        wasabi_aot::load_shared(&o.module)
     } else {
-        engine.compile_timed(&bytes, &name)
+        Module::with_name(&engine, &bytes, &name)
     }
-    .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    .map_err(|e| anyhow!("{}: {e}", o.module.display()))?;
     let compile_time = t0.elapsed();
 
     // WASI context: argv[0] is the module's stem; for --invoke the command
     // line arguments belong to the function, not to argv.
     let mut wasi = WasiCtx::builder().arg(name.clone());
-    if invoke.is_none() {
-        wasi = wasi.args(args.iter().cloned());
+    if o.invoke.is_none() {
+        wasi = wasi.args(o.args.iter().cloned());
     }
-    for kv in &envs {
+    for kv in &o.envs {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| anyhow!("--env `{kv}`: expected K=V"))?;
         wasi = wasi.env(k, v);
     }
-    for d in &dirs {
+    for d in &o.dirs {
         let (host, guest) = d.split_once("::").unwrap_or((d, d));
         wasi = wasi.preopened_dir(host, guest);
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
-    let mut store = Store::default();
-    let abis = Abis::new().with(Wasi::new(wasi));
-    let imports = create_imports(&mut store, &compiled.info, &abis)
-        .map_err(|e| anyhow!("{}: link error: {e}", module.display()))?;
+    let mut store = Store::new(&engine, wasi);
+    let mut linker = Linker::new(&engine);
+    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
 
-    let t1 = std::time::Instant::now();
+    let t1 = Instant::now();
     // Set just before the entry function is called; its first instruction
     // runs then (regular) or once it has been compiled (lazy).
     let entered: std::cell::Cell<Option<(u32, Instant)>> = std::cell::Cell::new(None);
     let report = |status: u8| {
-        if stats {
-            print_stats(&compiled, compile_timings.codegen, t_start, entered.get());
+        if o.stats {
+            print_stats(&module, t_start, entered.get());
         }
-        if timings {
+        if o.timings {
             eprintln!(
                 "timings: compile_ms={:.3} run_ms={:.3}",
                 compile_time.as_secs_f64() * 1e3,
@@ -239,73 +252,70 @@ fn run(
         }
         ExitCode::from(status)
     };
-    let finish = |r: Result<Vec<Val>, Trap>| match command_status(r) {
+    let finish = |r: wasabi::Result<()>| match command_status(r) {
         Ok(status) => Ok(report(status as u8)),
-        Err(trap) => {
-            eprintln!("wasabi: {trap}");
+        Err(e) => {
+            eprintln!("wasabi: {e}");
             Ok(report(TRAP_EXIT_STATUS))
         }
     };
-    let instance = match store.instantiate(&compiled, &imports) {
+    let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
-        Err(InstantiationError::Trap(t)) => return finish(Err(t)),
-        Err(e) => bail!("{e}"),
+        Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
+        Err(e) => bail!("{}: {e}", o.module.display()),
     };
-    if let Some(name) = invoke {
+    if let Some(name) = &o.invoke {
         let func = instance
-            .get_func(&name)
+            .get_func(&mut store, name)
             .ok_or_else(|| anyhow!("no exported function `{name}`"))?;
-        let ty = func.ty().clone();
-        if args.len() != ty.params.len() {
+        let ty = func.ty(&store);
+        if o.args.len() != ty.params.len() {
             bail!(
                 "`{name}` takes {} arguments ({ty}), {} given",
                 ty.params.len(),
-                args.len()
+                o.args.len()
             );
         }
-        let vals = args
+        let vals = o
+            .args
             .iter()
             .zip(&ty.params)
             .map(|(a, t)| parse_arg(a, *t))
             .collect::<Result<Vec<_>>>()?;
-        entered.set(export_func_index(&compiled, &name).map(|f| (f, Instant::now())));
-        return match store.call(&func, &vals) {
+        entered.set(export_func_index(&module, name).map(|f| (f, Instant::now())));
+        return match func.call_vec(&mut store, &vals) {
             Ok(results) => {
                 println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
                 Ok(report(0))
             }
-            Err(t) => finish(Err(t)),
+            Err(e @ wasabi::Error::Trap(_)) => finish(Err(e)),
+            Err(e) => bail!("{e}"),
         };
     }
-    if compiled.info.export("_start").is_some() {
+    if module.info().export("_start").is_some() {
         let func = instance
-            .get_func("_start")
+            .get_func(&mut store, "_start")
             .ok_or_else(|| anyhow!("export `_start` is not a function"))?;
-        if !func.ty().params.is_empty() || !func.ty().results.is_empty() {
-            bail!(
-                "`_start` must take and return nothing, but has type {}",
-                func.ty()
-            );
+        let ty = func.ty(&store);
+        if !ty.params.is_empty() || !ty.results.is_empty() {
+            bail!("`_start` must take and return nothing, but has type {ty}");
         }
-        entered.set(export_func_index(&compiled, "_start").map(|f| (f, Instant::now())));
-        return finish(store.call(&func, &[]));
+        entered.set(export_func_index(&module, "_start").map(|f| (f, Instant::now())));
+        return finish(func.call(&mut store, &[], &mut []));
     }
     Ok(report(0))
 }
 
-fn export_func_index(module: &CompiledModule, name: &str) -> Option<u32> {
-    let e = module.info.export(name)?;
-    matches!(e.kind, wasabi_runtime::module::ExportKind::Func).then_some(e.index)
+fn export_func_index(module: &Module, name: &str) -> Option<u32> {
+    let e = module.info().export(name)?;
+    matches!(e.kind, wasabi::internals::runtime::module::ExportKind::Func).then_some(e.index)
 }
 
 /// `--stats`: functions compiled / total, compile time, and time from the
 /// start of `run` to the first instruction of the entry function.
-fn print_stats(
-    module: &CompiledModule,
-    upfront: std::time::Duration,
-    t_start: Instant,
-    entered: Option<(u32, Instant)>,
-) {
+fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)>) {
+    let upfront = module.timings().codegen;
+    let module = module.compiled();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let defined = module.info.functions.len() - module.info.num_imported_funcs as usize;
     let total_bytes: usize = module.info.function_bodies.iter().map(|r| r.len()).sum();
@@ -353,7 +363,7 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     for f in &files {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let report = wasabi::wast::run_script(&engine, &f.display().to_string(), &text)
+        let report = wasabi_wast::run_script(&engine, &f.display().to_string(), &text)
             .map_err(|e| anyhow!("{e}"))?;
         for fail in &report.failures {
             println!("{}:{}: {}", f.display(), fail.line, fail.message);
@@ -389,10 +399,9 @@ fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
 fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
     let (bytes, name) = read_module(&module)?;
     let t0 = std::time::Instant::now();
-    let (m, t) = compile
-        .engine()
-        .compile_timed(&bytes, &name)
+    let m = Module::with_name(&compile.engine(), &bytes, &name)
         .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let t = m.timings();
     let total = t0.elapsed();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -401,9 +410,9 @@ fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
         "{}: {} functions, {:.1} KiB wasm -> {:.1} KiB native code in {:.1} ms \
          (validate {:.1}, codegen {:.1}, load {:.1}) on {threads} threads",
         module.display(),
-        m.info.num_defined_funcs(),
+        m.info().num_defined_funcs(),
         bytes.len() as f64 / 1024.0,
-        m.code_size() as f64 / 1024.0,
+        m.compiled().code_size() as f64 / 1024.0,
         total.as_secs_f64() * 1e3,
         t.parse.as_secs_f64() * 1e3,
         t.codegen.as_secs_f64() * 1e3,
@@ -417,10 +426,10 @@ fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> 
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
     let t0 = std::time::Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    wasabi::aot::build(
+    wasabi_aot::build(
         &compile.engine(),
         &bytes,
-        &wasabi::aot::AotOptions {
+        &wasabi_aot::AotOptions {
             output: output.clone(),
             shared,
             progress,
@@ -440,6 +449,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Run {
             module,
+            allow_precompiled,
             invoke,
             timings,
             stats,
@@ -447,7 +457,17 @@ fn main() -> ExitCode {
             envs,
             compile,
             args,
-        } => run(module, invoke, (timings, stats), dirs, envs, compile, args),
+        } => run(RunOptions {
+            module,
+            allow_precompiled,
+            invoke,
+            timings,
+            stats,
+            dirs,
+            envs,
+            compile,
+            args,
+        }),
         Command::Wast { files, compile } => wast(files, compile),
         Command::Compile { module, compile } => compile_only(module, compile),
         Command::Aot {

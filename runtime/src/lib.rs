@@ -9,7 +9,9 @@
 //! - [`code`]: a compiled module (description + loaded code) and the
 //!   [`code::CodeGenerator`] trait through which the runtime asks for code.
 //! - [`lazy`]: compiling functions on first call (thunks and the resolver).
-//! - [`instance`]: stores, instances, imports/exports, calling into wasm.
+//! - [`store`]: the untyped store (owner of everything, indices as
+//!   handles), instantiation, calling into wasm, host-function dispatch.
+//! - [`instance`]: one instance's vmctx and what it points at.
 //! - [`memory`], [`table`]: linear memories and tables.
 //! - [`traps`]: signal handling and trap propagation.
 //! - [`builtins`]: the helpers compiled code calls.
@@ -21,16 +23,18 @@ pub mod lazy;
 pub mod loader;
 pub mod memory;
 pub mod module;
+pub mod store;
 pub mod table;
 pub mod traps;
 pub mod types;
 pub mod vmcontext;
 
 pub use code::{CodeGenerator, CompiledModule};
-pub use instance::{
-    Caller, Extern, Func, Global, HostError, HostFunc, InstanceHandle, InstantiationError, Memory,
-    Store, StoreConfig, TableHandle, Trap,
-};
+pub use instance::Instance;
 pub use module::{ModuleError, ModuleInfo};
+pub use store::{
+    FrameInfo, HostError, HostFunc, InstantiationError, RawExport, RawImport, StoreConfig, StoreId,
+    StoreOpaque, Trap,
+};
 pub use types::{ExternRef, FuncType, SigId, Val, ValType};
 pub use vmcontext::TrapCode;

@@ -104,17 +104,36 @@ impl fmt::Display for FuncType {
 #[repr(transparent)]
 pub struct SigId(pub u32);
 
-fn registry() -> &'static Mutex<HashMap<FuncType, SigId>> {
-    static REG: OnceLock<Mutex<HashMap<FuncType, SigId>>> = OnceLock::new();
-    REG.get_or_init(|| Mutex::new(HashMap::new()))
+/// Both directions of the registry: id by type, and type by id - 1.
+#[derive(Default)]
+struct Registry {
+    ids: HashMap<FuncType, SigId>,
+    types: Vec<FuncType>,
+}
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    static REG: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REG.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 impl SigId {
     /// The id of `ty`, registering it on first sight. Ids are never freed.
     pub fn intern(ty: &FuncType) -> SigId {
-        let mut reg = registry().lock().unwrap();
-        let next = SigId(reg.len() as u32 + 1);
-        *reg.entry(ty.clone()).or_insert(next)
+        let mut reg = registry();
+        if let Some(&id) = reg.ids.get(ty) {
+            return id;
+        }
+        reg.types.push(ty.clone());
+        let id = SigId(reg.types.len() as u32);
+        reg.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The type this id was interned for. Panics for an id never handed out.
+    pub fn func_type(self) -> FuncType {
+        registry().types[self.0 as usize - 1].clone()
     }
 }
 

@@ -25,13 +25,26 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-use wasabi::{
-    CompileMode, CompiledModule, Engine, Extern, Func, InstantiationError, Store, Trap, Val,
-};
-use wasabi_abi::wasi::{command_status, Errno};
-use wasabi_abi::{create_imports, Abis, Output, OutputBuffer, Stdin, Wasi, WasiCtx};
+use wasabi::{CompileMode, Config, Engine, Func, Instance, Linker, Module, OptLevel, Store, Val};
+use wasabi_abi::wasi::{self, command_status, Errno};
+use wasabi_abi::{Output, OutputBuffer, Stdin, WasiCtx};
+
+/// Instantiates `module` with WASI over `ctx`, through a linker.
+fn wasi_instance(module: &Module, ctx: WasiCtx) -> wasabi::Result<(Store<WasiCtx>, Instance)> {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ctx);
+    let mut linker = Linker::new(&engine);
+    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    let instance = linker.instantiate(&mut store, module)?;
+    Ok((store, instance))
+}
+
+/// Calls the command's `_start`.
+fn call_start(store: &mut Store<WasiCtx>, instance: Instance) -> wasabi::Result<()> {
+    let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+    start.call(store, ())
+}
 
 /// How a module is made ready to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,21 +68,15 @@ impl Mode {
         }
     }
 
-    fn prepare(
-        self,
-        engine: &Engine,
-        bytes: &[u8],
-        name: &str,
-    ) -> Result<Arc<CompiledModule>, String> {
+    fn prepare(self, engine: &Engine, bytes: &[u8], name: &str) -> Result<Module, String> {
         match self {
-            Mode::Regular => engine
-                .compile(bytes, name)
-                .map_err(|e| format!("compile: {e}")),
-            Mode::Lazy => engine
-                .clone()
-                .with_mode(CompileMode::Lazy)
-                .compile(bytes, name)
-                .map_err(|e| format!("compile: {e}")),
+            Mode::Regular => {
+                Module::with_name(engine, bytes, name).map_err(|e| format!("compile: {e}"))
+            }
+            Mode::Lazy => {
+                let lazy = Engine::new(engine.config().clone().mode(CompileMode::Lazy));
+                Module::with_name(&lazy, bytes, name).map_err(|e| format!("compile: {e}"))
+            }
             Mode::AotExe => unreachable!("executables are prepared by Modules::exe"),
         }
     }
@@ -192,7 +199,7 @@ struct Outcome {
 #[derive(Default)]
 struct Modules {
     engine: Engine,
-    cache: HashMap<(Mode, PathBuf), Result<Arc<CompiledModule>, String>>,
+    cache: HashMap<(Mode, PathBuf), Result<Module, String>>,
     exes: HashMap<PathBuf, Result<PathBuf, String>>,
 }
 
@@ -213,22 +220,19 @@ impl Modules {
                 let dir = exe_dir();
                 fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let out = dir.join(stem);
-                let engine = Engine::new(wasabi::CompilerConfig {
-                    opt_level: wasabi::OptLevel::O3,
-                    ..Default::default()
-                });
-                let opts = wasabi::aot::AotOptions {
+                let engine = Engine::new(Config::new().opt_level(OptLevel::O3));
+                let opts = wasabi_aot::AotOptions {
                     output: out.clone(),
                     shared: false,
                     progress: false,
                 };
-                wasabi::aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
+                wasabi_aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
                 Ok(out)
             })
             .clone()
     }
 
-    fn get(&mut self, mode: Mode, path: &Path) -> Result<Arc<CompiledModule>, String> {
+    fn get(&mut self, mode: Mode, path: &Path) -> Result<Module, String> {
         let engine = &self.engine;
         self.cache
             .entry((mode, path.to_path_buf()))
@@ -334,15 +338,9 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
     }
     let ctx = b.build().map_err(|e| e.to_string())?;
 
-    let mut store = Store::default();
-    let imports = create_imports(&mut store, &module.info, &Abis::new().with(Wasi::new(ctx)))
-        .map_err(|e| format!("link: {e}"))?;
-    let result = match store.instantiate(&module, &imports) {
-        Ok(instance) => {
-            let start = instance.get_func("_start").ok_or("no `_start` export")?;
-            store.call(&start, &[])
-        }
-        Err(InstantiationError::Trap(t)) => Err(t),
+    let result = match wasi_instance(&module, ctx) {
+        Ok((mut store, instance)) => call_start(&mut store, instance),
+        Err(e @ wasabi::Error::Trap(_)) => Err(e),
         Err(e) => return Err(format!("instantiate: {e}")),
     };
     let outcome = Outcome {
@@ -477,13 +475,13 @@ const PROBE_WAT: &str = r#"
 /// An instance of [`PROBE_WAT`] over a scratch dir, with helpers to put
 /// strings in its memory and call its exports.
 struct Probe {
-    store: Store,
-    instance: wasabi::InstanceHandle,
+    store: Store<WasiCtx>,
+    instance: Instance,
     stdout: OutputBuffer,
 }
 
 impl Probe {
-    fn new(module: &Arc<CompiledModule>, scratch: &Path) -> Result<Probe, String> {
+    fn new(module: &Module, scratch: &Path) -> Result<Probe, String> {
         let stdout = OutputBuffer::new();
         let ctx = WasiCtx::builder()
             .arg("probe")
@@ -493,12 +491,8 @@ impl Probe {
             .preopened_dir(scratch, GUEST_DIR)
             .build()
             .map_err(|e| e.to_string())?;
-        let mut store = Store::default();
-        let imports = create_imports(&mut store, &module.info, &Abis::new().with(Wasi::new(ctx)))
-            .map_err(|e| format!("link: {e}"))?;
-        let instance = store
-            .instantiate(module, &imports)
-            .map_err(|e| format!("instantiate: {e}"))?;
+        let (store, instance) =
+            wasi_instance(module, ctx).map_err(|e| format!("instantiate: {e}"))?;
         Ok(Probe {
             store,
             instance,
@@ -506,22 +500,22 @@ impl Probe {
         })
     }
 
-    fn poke(&self, at: u32, bytes: &[u8]) {
-        let Some(Extern::Memory(m)) = self.instance.get_export("memory") else {
-            panic!("no memory")
-        };
-        // SAFETY: no wasm is running; the slice does not outlive this call.
-        let data = unsafe { m.get().data_mut() };
-        data[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+    fn poke(&mut self, at: u32, bytes: &[u8]) {
+        let m = self
+            .instance
+            .get_memory(&mut self.store, "memory")
+            .expect("the probe exports its memory");
+        m.write(&mut self.store, at as usize, bytes)
+            .expect("probe strings fit in memory");
     }
 
     fn call(&mut self, name: &str, args: &[i32]) -> Result<Errno, String> {
         let f: Func = self
             .instance
-            .get_func(name)
+            .get_func(&mut self.store, name)
             .ok_or_else(|| format!("no export {name}"))?;
         let args: Vec<Val> = args.iter().map(|&a| Val::I32(a)).collect();
-        match self.store.call(&f, &args) {
+        match f.call_vec(&mut self.store, &args) {
             Ok(r) => match r.first() {
                 Some(Val::I32(e)) => Ok(Errno(*e as u16)),
                 other => Err(format!("{name} returned {other:?}")),
@@ -861,25 +855,23 @@ fn probe_sandbox(modules: &mut Modules, mode: Mode) -> Result<(), String> {
 /// Imports are built from the module's own descriptors: only what it
 /// imports, and a clear error for anything WASI does not define.
 fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
-    let abis = || {
-        let ctx = WasiCtx::builder()
+    let ctx = || {
+        WasiCtx::builder()
             .stdout(Output::Null)
             .stderr(Output::Null)
             .stdin(Stdin::Empty)
             .build()
-            .unwrap();
-        Abis::new().with(Wasi::new(ctx))
+            .unwrap()
     };
     let link =
-        |modules: &mut Modules, name: &str, wat: &str| -> Result<Result<usize, String>, String> {
+        |modules: &mut Modules, name: &str, wat: &str| -> Result<Result<(), String>, String> {
             let m = modules.get_wat(mode, name, wat)?;
-            let mut store = Store::default();
-            Ok(create_imports(&mut store, &m.info, &abis())
-                .map(|v| v.len())
+            Ok(wasi_instance(&m, ctx())
+                .map(|_| ())
                 .map_err(|e| e.to_string()))
         };
     let mut problems = Vec::new();
-    let expect_err = |r: Result<Result<usize, String>, String>,
+    let expect_err = |r: Result<Result<(), String>, String>,
                       needles: &[&str],
                       problems: &mut Vec<String>| match r {
         Ok(Err(msg)) if needles.iter().all(|n| msg.contains(n)) => {}
@@ -907,7 +899,7 @@ fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
         ),
         &[
             "import `wasi_snapshot_preview1::fd_write` has type (func (param i32) (result i32))",
-            "but WASI defines (func (param i32 i32 i32 i32) (result i32))",
+            "is defined as (func (param i32 i32 i32 i32) (result i32))",
         ],
         &mut problems,
     );
@@ -930,8 +922,8 @@ fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
             r#"(module (import "wasi_snapshot_preview1" "memory" (memory 1)))"#,
         ),
         &[
-            "`wasi_snapshot_preview1::memory` is (memory 1)",
-            "only functions",
+            "`wasi_snapshot_preview1::memory` (memory 1)",
+            "defines no `memory`",
         ],
         &mut problems,
     );
@@ -939,22 +931,16 @@ fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
     let exit_wat = r#"(module
         (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
         (func (export "_start") (call $exit (i32.const 7)) unreachable))"#;
-    match link(modules, "just_exit", exit_wat)? {
-        Ok(1) => {}
-        other => problems.push(format!(
-            "proc_exit-only module: expected 1 import, got {other:?}"
-        )),
+    if let Err(e) = link(modules, "just_exit", exit_wat)? {
+        problems.push(format!("proc_exit-only module does not link: {e}"));
     }
     let m = modules.get_wat(mode, "just_exit", exit_wat)?;
-    let mut store = Store::default();
-    let imports = create_imports(&mut store, &m.info, &abis()).map_err(|e| e.to_string())?;
-    let inst = store.instantiate(&m, &imports).map_err(|e| e.to_string())?;
-    let start = inst.get_func("_start").ok_or("no _start")?;
-    match command_status(store.call(&start, &[])) {
+    let (mut store, inst) = wasi_instance(&m, ctx()).map_err(|e| e.to_string())?;
+    match command_status(call_start(&mut store, inst)) {
         Ok(7) => {}
         other => problems.push(format!(
             "proc_exit(7): {:?}",
-            other.map_err(|t: Trap| t.to_string())
+            other.map_err(|e| e.to_string())
         )),
     }
     // A function needing memory, called by a module without one, traps.
@@ -962,11 +948,8 @@ fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
         (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
         (func (export "_start") (drop (call $w (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0)))))"#;
     let m = modules.get_wat(mode, "no_mem", no_mem)?;
-    let mut store = Store::default();
-    let imports = create_imports(&mut store, &m.info, &abis()).map_err(|e| e.to_string())?;
-    let inst = store.instantiate(&m, &imports).map_err(|e| e.to_string())?;
-    let start = inst.get_func("_start").ok_or("no _start")?;
-    match store.call(&start, &[]) {
+    let (mut store, inst) = wasi_instance(&m, ctx()).map_err(|e| e.to_string())?;
+    match call_start(&mut store, inst) {
         Err(t) if t.to_string().contains("export a memory named `memory`") => {}
         other => problems.push(format!(
             "fd_write without memory: {:?}",
@@ -981,12 +964,7 @@ fn probe_linking(modules: &mut Modules, mode: Mode) -> Result<(), String> {
 }
 
 impl Modules {
-    fn get_wat(
-        &mut self,
-        mode: Mode,
-        name: &str,
-        wat: &str,
-    ) -> Result<Arc<CompiledModule>, String> {
+    fn get_wat(&mut self, mode: Mode, name: &str, wat: &str) -> Result<Module, String> {
         let engine = &self.engine;
         self.cache
             .entry((mode, PathBuf::from(format!("<wat:{name}>"))))

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use wasabi::{CompileMode, CompilerConfig, Engine};
+use wasabi::{CompileMode, Config, Engine, Module, OptLevel};
 
 /// Execution modes the suite runs in. Each file is one trial per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,15 +36,19 @@ impl Mode {
 
     fn engine(self) -> Engine {
         match self {
-            Mode::Regular => Engine::new(CompilerConfig::default()),
-            Mode::Lazy => Engine::new(CompilerConfig::default()).with_mode(CompileMode::Lazy),
-            Mode::AotShared => Engine {
-                code_mode: wasabi::CodeMode::SharedLibrary,
-                ..Engine::new(CompilerConfig {
-                    opt_level: wasabi::OptLevel::O3,
-                    ..Default::default()
-                })
-            },
+            Mode::Regular => Engine::default(),
+            Mode::Lazy => Engine::new(Config::new().mode(CompileMode::Lazy)),
+            Mode::AotShared => Engine::new(Config::new().opt_level(OptLevel::O3)),
+        }
+    }
+
+    /// Compiles one module of a script: in process, or (AOT) linked into
+    /// a shared library by `wasabi aot --shared` and loaded back.
+    fn compile(self, engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
+        match self {
+            Mode::Regular | Mode::Lazy => Module::with_name(engine, bytes, name),
+            // Validation errors come back as `Error::Module`, as in process.
+            Mode::AotShared => wasabi_aot::build_and_load_shared(engine, bytes),
         }
     }
 }
@@ -130,28 +134,32 @@ fn main() {
                         break;
                     };
                     let key = format!("{}/{}", t.suite, t.name);
-                    let outcome = match wasabi::wast::run_script(&engines[&t.mode], &t.name, t.text)
-                    {
-                        Ok(r) => Outcome {
-                            key: format!("{} {key}", t.mode.name()),
-                            passed: r.passed,
-                            skipped: r.skipped.len(),
-                            failures: r
-                                .failures
-                                .into_iter()
-                                .map(|f| (format!("{} {key}:{}", t.mode.name(), f.line), f.message))
-                                .collect(),
-                        },
-                        Err(e) => Outcome {
-                            key: format!("{} {key}", t.mode.name()),
-                            passed: 0,
-                            skipped: 0,
-                            failures: vec![(
-                                format!("{} {key}:0", t.mode.name()),
-                                format!("script error: {e}"),
-                            )],
-                        },
-                    };
+                    let engine = &engines[&t.mode];
+                    let compile = |bytes: &[u8], name: &str| t.mode.compile(engine, bytes, name);
+                    let outcome =
+                        match wasabi_wast::run_script_with(engine, &compile, &t.name, t.text) {
+                            Ok(r) => Outcome {
+                                key: format!("{} {key}", t.mode.name()),
+                                passed: r.passed,
+                                skipped: r.skipped.len(),
+                                failures: r
+                                    .failures
+                                    .into_iter()
+                                    .map(|f| {
+                                        (format!("{} {key}:{}", t.mode.name(), f.line), f.message)
+                                    })
+                                    .collect(),
+                            },
+                            Err(e) => Outcome {
+                                key: format!("{} {key}", t.mode.name()),
+                                passed: 0,
+                                skipped: 0,
+                                failures: vec![(
+                                    format!("{} {key}:0", t.mode.name()),
+                                    format!("script error: {e}"),
+                                )],
+                            },
+                        };
                     results.lock().unwrap().push(outcome);
                 }
             });

@@ -9,7 +9,6 @@
 
 use super::types::{Errno, IOVEC_SIZE};
 use std::ops::Range;
-use wasabi_runtime::Caller;
 
 /// The caller's linear memory, borrowed for one host call.
 pub struct GuestMemory<'a> {
@@ -26,27 +25,6 @@ pub struct IoVec {
 impl<'a> GuestMemory<'a> {
     pub fn new(bytes: &'a mut [u8]) -> GuestMemory<'a> {
         GuestMemory { bytes }
-    }
-
-    /// The exported memory `memory` of the instance that called the host
-    /// function, or `None` when it exports none.
-    ///
-    /// # Safety
-    ///
-    /// Call this at most once per host call and drop the result before the
-    /// host function returns. Then the slice is valid and unaliased: the
-    /// store owns the memory, wasm is suspended while the host function runs
-    /// (calls are synchronous and single-threaded per store), and nothing
-    /// here calls back into wasm, so the memory can neither grow nor be
-    /// written by anyone else meanwhile.
-    pub unsafe fn of_caller(caller: &'a Caller<'_>) -> Option<GuestMemory<'a>> {
-        let mem = caller.exported_memory("memory")?;
-        let lin = mem.get();
-        let (base, len) = (lin.base(), lin.byte_len());
-        // SAFETY: `base` is the start of a live mapping of at least `len`
-        // accessible bytes and never null; see above for aliasing.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(base, len) };
-        Some(GuestMemory { bytes })
     }
 
     pub fn len(&self) -> usize {

@@ -1,13 +1,9 @@
 //! WASI preview 1 (`wasi_snapshot_preview1`) for Wasabi.
 //!
-//! ```no_run
-//! use wasabi_abi::{create_imports, Abis, Wasi, WasiCtx};
-//! # fn demo(store: &mut wasabi_runtime::Store, info: &wasabi_runtime::ModuleInfo) {
-//! let ctx = WasiCtx::builder().arg("prog").env("HOME", "/").preopened_dir("/tmp/x", "/sandbox").build().unwrap();
-//! let imports = create_imports(store, info, &Abis::new().with(Wasi::new(ctx))).unwrap();
-//! // instantiate with `imports`, call `_start`, then `wasi::command_status(result)`
-//! # }
-//! ```
+//! [`add_to_linker`] defines all of it in a [`wasabi::Linker`], over a
+//! [`WasiCtx`] kept in the store's data (its doc has a complete example);
+//! [`crate::command`] runs a module as a WASI command the way `wasabi run`
+//! does.
 //!
 //! Where things live:
 //! - [`ctx`]: [`WasiCtx`] and its builder: args, environment, stdio
@@ -19,8 +15,8 @@
 //! - [`proc`]: `args_*`, `environ_*`, `proc_*`, `sched_yield`, `sock_*`.
 //! - [`memory`]: bounds-checked guest-memory access ([`GuestMemory`]).
 //! - [`types`]: errnos, rights and flag bits, struct sizes.
-//! - this file: the function table (name, type, implementation), the
-//!   [`Wasi`] ABI that turns imports into host functions, [`Exit`].
+//! - this file: the function table (name, type, implementation),
+//!   [`add_to_linker`], [`Exit`].
 //!
 //! What must stay true:
 //! - Every function in [`FUNCTIONS`] has exactly the witx signature; a
@@ -48,13 +44,8 @@ pub use ctx::{BuildError, Output, OutputBuffer, Stdin, WasiCtx, WasiCtxBuilder};
 pub use memory::GuestMemory;
 pub use types::Errno;
 
-use crate::{describe_func_type, describe_import, HostAbi, LinkError};
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use wasabi_runtime::module::{Import, ImportKind};
-use wasabi_runtime::{
-    Caller, Extern, Func, FuncType, HostError, ModuleInfo, Store, Trap, Val, ValType,
-};
+use wasabi::{FuncType, HostError, Linker, Trap, Val, ValType};
 
 /// The import module name of WASI preview 1.
 pub const MODULE: &str = "wasi_snapshot_preview1";
@@ -82,13 +73,14 @@ pub fn exit_status(trap: &Trap) -> Option<i32> {
 
 /// The exit status of a WASI command from the result of calling its
 /// `_start`: 0 when it returned, `n` after `proc_exit(n)`, or the trap.
-pub fn command_status(result: Result<Vec<Val>, Trap>) -> Result<i32, Trap> {
+pub fn command_status<R>(result: wasabi::Result<R>) -> Result<i32, wasabi::Error> {
     match result {
         Ok(_) => Ok(0),
-        Err(trap) => match exit_status(&trap) {
+        Err(wasabi::Error::Trap(trap)) => match exit_status(&trap) {
             Some(n) => Ok(n),
-            None => Err(trap),
+            None => Err(wasabi::Error::Trap(trap)),
         },
+        Err(e) => Err(e),
     }
 }
 
@@ -112,16 +104,16 @@ impl From<std::io::Error> for Fail {
 
 pub(crate) type WasiResult = Result<(), Fail>;
 
-/// One call of a WASI function: the context, the caller and the arguments
-/// (whose types the link-time check guarantees).
-pub(crate) struct Call<'a, 'c> {
+/// One call of a WASI function: the context, the caller's memory and the
+/// arguments (whose types the link-time check guarantees).
+pub(crate) struct Call<'a> {
     pub ctx: &'a mut WasiCtx,
-    caller: &'a Caller<'c>,
+    memory: Option<&'a mut [u8]>,
     args: &'a [Val],
     name: &'static str,
 }
 
-impl<'a> Call<'a, '_> {
+impl<'a> Call<'a> {
     pub fn u32(&self, i: usize) -> u32 {
         match self.args.get(i) {
             Some(Val::I32(v)) => *v as u32,
@@ -137,24 +129,24 @@ impl<'a> Call<'a, '_> {
     pub fn i64(&self, i: usize) -> i64 {
         self.u64(i) as i64
     }
-    /// The caller's memory. Every handler calls this at most once and
-    /// keeps the result only until it returns (so the `of_caller` contract
-    /// holds).
-    pub fn mem(&self) -> Result<GuestMemory<'a>, Fail> {
-        // SAFETY: see above.
-        unsafe { GuestMemory::of_caller(self.caller) }.ok_or_else(|| {
-            Fail::Trap(
+    /// The caller's exported memory `memory`. A handler takes it once (a
+    /// second call fails): the slice is borrowed from the store for the
+    /// whole host call, beside the context.
+    pub fn mem(&mut self) -> Result<GuestMemory<'a>, Fail> {
+        match self.memory.take() {
+            Some(bytes) => Ok(GuestMemory::new(bytes)),
+            None => Err(Fail::Trap(
                 format!(
                     "WASI function `{}` needs the calling module to export a memory named `memory`",
                     self.name
                 )
                 .into(),
-            )
-        })
+            )),
+        }
     }
 }
 
-type Handler = fn(&mut Call<'_, '_>) -> WasiResult;
+type Handler = fn(&mut Call<'_>) -> WasiResult;
 
 /// One WASI function: name, witx signature, implementation.
 pub struct WasiFunction {
@@ -300,28 +292,43 @@ pub fn function(name: &str) -> Option<&'static WasiFunction> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
-/// WASI preview 1 as a [`HostAbi`]: one context shared by the host
-/// functions it creates. Clones share the context.
-#[derive(Clone)]
-pub struct Wasi {
-    ctx: Arc<Mutex<WasiCtx>>,
-}
-
-impl Wasi {
-    pub fn new(ctx: WasiCtx) -> Wasi {
-        Wasi {
-            ctx: Arc::new(Mutex::new(ctx)),
-        }
-    }
-
-    /// The host function implementing `f` over this context.
-    pub fn host_func(&self, f: &'static WasiFunction) -> Func {
-        let ctx = self.ctx.clone();
-        Func::host(f.ty(), move |caller, args, results| {
-            let mut guard = ctx.lock().unwrap_or_else(|e| e.into_inner());
+/// Defines every function of WASI preview 1 in `linker`, over the
+/// [`WasiCtx`] that `get` finds in the store's data.
+///
+/// ```
+/// use wasabi::{Engine, Linker, Module, Store};
+/// use wasabi_abi::wasi::{self, WasiCtx};
+/// struct State { wasi: WasiCtx }
+/// let engine = Engine::default();
+/// let mut linker = Linker::new(&engine);
+/// wasi::add_to_linker(&mut linker, |s: &mut State| &mut s.wasi).unwrap();
+/// let module = Module::new(&engine, r#"(module
+///   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+///   (func (export "_start") (call $exit (i32.const 3))))"#).unwrap();
+/// let ctx = WasiCtx::builder().arg("prog").build().unwrap();
+/// let mut store = Store::new(&engine, State { wasi: ctx });
+/// let instance = linker.instantiate(&mut store, &module).unwrap();
+/// let start = instance.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
+/// let result = start.call(&mut store, ());
+/// assert_eq!(wasi::command_status(result), Ok(3));
+/// ```
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: impl Fn(&mut T) -> &mut WasiCtx + Send + Sync + Copy + 'static,
+) -> wasabi::Result<()> {
+    for f in FUNCTIONS {
+        linker.func_new(MODULE, f.name, f.ty(), move |mut caller, args, results| {
+            let memory = caller.get_export("memory").and_then(|e| e.into_memory());
+            let (memory, data) = match memory {
+                Some(m) => {
+                    let (bytes, data) = m.data_and_store_mut(&mut caller);
+                    (Some(bytes), data)
+                }
+                None => (None, caller.into_data_mut()),
+            };
             let mut call = Call {
-                ctx: &mut guard,
-                caller,
+                ctx: get(data),
+                memory,
                 args,
                 name: f.name,
             };
@@ -334,54 +341,7 @@ impl Wasi {
                 *r = Val::I32(errno.0 as i32);
             }
             Ok(())
-        })
+        })?;
     }
-}
-
-impl HostAbi for Wasi {
-    fn name(&self) -> &str {
-        "WASI preview 1"
-    }
-
-    fn modules(&self) -> Vec<String> {
-        vec![MODULE.to_string()]
-    }
-
-    fn resolve(
-        &self,
-        _store: &mut Store,
-        info: &ModuleInfo,
-        import: &Import,
-    ) -> Result<Extern, LinkError> {
-        let full = format!("{}::{}", import.module, import.name);
-        let declared = describe_import(info, &import.kind);
-        let ImportKind::Func(t) = import.kind else {
-            return Err(LinkError::new(
-                import,
-                format!(
-                    "import `{full}` is {declared}, but WASI preview 1 provides only functions"
-                ),
-            ));
-        };
-        let Some(f) = function(&import.name) else {
-            return Err(LinkError::new(
-                import,
-                format!(
-                    "unknown import `{full}` {declared}: WASI preview 1 has no function `{}`",
-                    import.name
-                ),
-            ));
-        };
-        let want = f.ty();
-        if info.types.get(t as usize) != Some(&want) {
-            return Err(LinkError::new(
-                import,
-                format!(
-                    "import `{full}` has type {declared}, but WASI defines {}",
-                    describe_func_type(&want)
-                ),
-            ));
-        }
-        Ok(Extern::Func(self.host_func(f)))
-    }
+    Ok(())
 }

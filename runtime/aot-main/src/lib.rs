@@ -13,9 +13,11 @@
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
+use wasabi::internals::runtime::code::AotTables;
+use wasabi::internals::runtime::CompiledModule;
+use wasabi::{Engine, Instance, Linker, Module, Store, Val, ValType};
 use wasabi_abi::command::{run_command, CommandOptions};
-use wasabi_runtime::code::AotTables;
-use wasabi_runtime::CompiledModule;
+use wasabi_abi::wasi::{self, WasiCtx};
 
 extern "C" {
     static wasabi_aot_funcs: [usize; 0];
@@ -27,9 +29,12 @@ extern "C" {
 }
 
 /// The module linked into this executable or library.
-pub fn linked_module() -> Result<Arc<CompiledModule>, String> {
-    static MODULE: OnceLock<Result<Arc<CompiledModule>, String>> = OnceLock::new();
+pub fn linked_module() -> Result<Module, String> {
+    static MODULE: OnceLock<Result<Module, String>> = OnceLock::new();
     MODULE
+        // SAFETY: the AOT table object linked into this binary defines these
+        // symbols with these types (`compiler/src/aot.rs`), under the same
+        // contract as this runtime (the ABI marker made the link succeed).
         .get_or_init(|| unsafe {
             let tables = AotTables {
                 metadata: std::ptr::addr_of!(wasabi_aot_metadata) as *const u8,
@@ -39,7 +44,8 @@ pub fn linked_module() -> Result<Arc<CompiledModule>, String> {
                 host_trampolines: std::ptr::addr_of!(wasabi_aot_host_trampolines) as *const usize,
                 text_bounds: std::ptr::addr_of!(wasabi_aot_text_bounds) as *const usize,
             };
-            CompiledModule::from_aot_tables(&tables, program_name(), None).map(Arc::new)
+            CompiledModule::from_aot_tables(&tables, program_name(), None)
+                .map(|m| Module::from_compiled(Arc::new(m)))
         })
         .clone()
 }
@@ -113,7 +119,7 @@ pub extern "C" fn wasabi_aot_main(_argc: c_int, _argv: *const *const c_char) -> 
     let run = || -> Result<u8, String> {
         let opts = parse_args(&args)?;
         let module = linked_module()?;
-        run_command(&module, &opts)
+        run_command(&Engine::default(), &module, &opts)
     };
     match run() {
         Ok(status) => status as c_int,
@@ -142,7 +148,7 @@ pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char)
         opts.program = first.clone();
         opts.args = rest.to_vec();
     }
-    match linked_module().and_then(|m| run_command(&m, &opts)) {
+    match linked_module().and_then(|m| run_command(&Engine::default(), &m, &opts)) {
         Ok(s) => s as c_int,
         Err(e) => {
             eprintln!("wasabi: {e}");
@@ -153,8 +159,8 @@ pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char)
 
 /// An instance for the C API (`wasabi.h`).
 pub struct CInstance {
-    store: wasabi_runtime::Store,
-    instance: wasabi_runtime::InstanceHandle,
+    store: Store<WasiCtx>,
+    instance: Instance,
 }
 
 /// See `wasabi.h`.
@@ -167,12 +173,12 @@ pub extern "C" fn wasabi_instantiate() -> *mut CInstance {
             ..Default::default()
         }
         .wasi_ctx()?;
-        let mut store = wasabi_runtime::Store::default();
-        let abis = wasabi_abi::Abis::new().with(wasabi_abi::Wasi::new(ctx));
-        let imports = wasabi_abi::create_imports(&mut store, &module.info, &abis)
-            .map_err(|e| e.to_string())?;
-        let instance = store
-            .instantiate(&module, &imports)
+        let engine = Engine::default();
+        let mut store = Store::new(&engine, ctx);
+        let mut linker = Linker::new(&engine);
+        wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
+        let instance = linker
+            .instantiate(&mut store, &module)
             .map_err(|e| e.to_string())?;
         Ok(CInstance { store, instance })
     };
@@ -182,6 +188,28 @@ pub extern "C" fn wasabi_instantiate() -> *mut CInstance {
             eprintln!("wasabi: {e}");
             std::ptr::null_mut()
         }
+    }
+}
+
+/// A numeric value from its C form (`u64` bits); references cannot cross
+/// the C API.
+fn val_from_u64(raw: u64, t: ValType) -> Option<Val> {
+    Some(match t {
+        ValType::I32 => Val::I32(raw as u32 as i32),
+        ValType::I64 => Val::I64(raw as i64),
+        ValType::F32 => Val::F32(raw as u32),
+        ValType::F64 => Val::F64(raw),
+        _ => return None,
+    })
+}
+
+fn val_to_u64(v: &Val) -> u64 {
+    match *v {
+        Val::I32(x) => x as u32 as u64,
+        Val::I64(x) => x as u64,
+        Val::F32(b) => b as u64,
+        Val::F64(b) => b,
+        _ => 0,
     }
 }
 
@@ -199,35 +227,43 @@ pub unsafe extern "C" fn wasabi_call(
     results: *mut u64,
     nresults: usize,
 ) -> c_int {
-    let Some(inst) = instance.as_mut() else {
+    // SAFETY: the caller passes null or a pointer from `wasabi_instantiate`.
+    let Some(inst) = (unsafe { instance.as_mut() }) else {
         return -1;
     };
-    let name = CStr::from_ptr(name).to_string_lossy();
-    let mut call = || -> Result<Vec<wasabi_runtime::Val>, String> {
+    // SAFETY: the caller passes a C string.
+    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+    let mut call = || -> Result<Vec<Val>, String> {
         let func = inst
             .instance
-            .get_func(&name)
+            .get_func(&mut inst.store, &name)
             .ok_or_else(|| format!("no exported function `{name}`"))?;
-        let ty = func.ty().clone();
+        let ty = func.ty(&inst.store);
         if ty.params.len() != nargs || ty.results.len() > nresults {
             return Err(format!("`{name}` has type {ty}; called with {nargs} arguments, room for {nresults} results"));
         }
         let raw = if nargs == 0 {
             &[][..]
         } else {
-            std::slice::from_raw_parts(args, nargs)
+            // SAFETY: the caller passes `nargs` values at `args`.
+            unsafe { std::slice::from_raw_parts(args, nargs) }
         };
-        let vals: Vec<_> = raw
+        let vals = raw
             .iter()
             .zip(&ty.params)
-            .map(|(a, t)| wasabi_runtime::Val::from_raw(*a as u128, *t))
-            .collect();
-        inst.store.call(&func, &vals).map_err(|t| t.to_string())
+            .map(|(a, t)| val_from_u64(*a, *t))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                format!("`{name}` has type {ty}: reference values cannot be passed from C")
+            })?;
+        func.call_vec(&mut inst.store, &vals)
+            .map_err(|e| e.to_string())
     };
     match call() {
         Ok(vals) => {
             for (i, v) in vals.iter().enumerate() {
-                *results.add(i) = v.to_raw() as u64;
+                // SAFETY: `i < ty.results.len() <= nresults`, checked above.
+                unsafe { *results.add(i) = val_to_u64(v) };
             }
             0
         }

@@ -3,19 +3,24 @@
 //! LLVM nor wasabi.
 //!
 //! The objects come from `LlvmCompiler::compile_aot`; the runtime is the
-//! `wasabi-aot-main` static library, embedded in this binary at build time
+//! `wasabi-aot-main` static library, embedded in this crate at build time
 //! (see `build.rs`). The executable's `main` is a two-line C stub calling
 //! `wasabi_aot_main`. Shared libraries export the C API of `wasabi.h` and are
-//! loaded back by [`load_shared`] (`wasabi run lib.so`).
+//! loaded back by [`load_shared`] (`wasabi run --allow-precompiled lib.so`).
+//!
+//! What must stay true: [`load_shared`] reads the file as data and checks
+//! that it is a wasabi AOT library of this very build (the ABI marker and
+//! the AOT tables among its exported symbols) before `dlopen` runs any of
+//! its code.
 
-use crate::{Engine, Error};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use wasabi_runtime::code::AotTables;
-use wasabi_runtime::module::ModuleInfo;
-use wasabi_runtime::vmcontext::symbols;
-use wasabi_runtime::CompiledModule;
+use wasabi::internals::runtime::code::AotTables;
+use wasabi::internals::runtime::module::ModuleInfo;
+use wasabi::internals::runtime::vmcontext::symbols;
+use wasabi::internals::runtime::CompiledModule;
+use wasabi::{Engine, Error, Module};
 
 /// The AOT runtime library, built by `build.rs`.
 static RUNTIME_LIB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libwasabi_aot_main.a"));
@@ -51,7 +56,7 @@ pub struct AotOptions {
 
 /// Compiles `wasm` and links it into `options.output`.
 pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), Error> {
-    let wasm = crate::wat_to_wasm(wasm)?;
+    let wasm = wasabi::wat_to_wasm(wasm)?;
     let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
     let show = options.progress;
     let progress = move |done: usize, total: usize| {
@@ -60,9 +65,9 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
         }
     };
     let objects = engine
-        .compiler
+        .compiler()
         .compile_aot(&info, &wasm, &progress)
-        .map_err(Error::Compile)?;
+        .map_err(|e| Error::Compile(e.to_string()))?;
     if show {
         eprintln!();
     }
@@ -95,7 +100,7 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
         .args(["-Wl,--gc-sections", "-Wl,--strip-debug"]);
     let out = cmd
         .output()
-        .map_err(|e| Error::Other(format!("cannot run the C compiler `{cc}`: {e}")))?;
+        .map_err(|e| Error::Load(format!("cannot run the C compiler `{cc}`: {e}")))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("wasabi_abi_") {
@@ -103,7 +108,7 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
         } else {
             ""
         };
-        return Err(Error::Other(format!(
+        return Err(Error::Load(format!(
             "linking with `{cc}` failed:\n{stderr}{hint}"
         )));
     }
@@ -112,7 +117,7 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
 
 /// Builds `wasm` into a temporary shared library and loads it (the file is
 /// removed at once; the mapping stays until the module is dropped).
-pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Module, Error> {
     let dir = TempDir::new()?;
     let so = dir.0.join("module.so");
     build(
@@ -128,10 +133,22 @@ pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Arc<Compile
 }
 
 /// Loads a shared library made by `wasabi aot --shared` as a module.
-pub fn load_shared(path: &Path) -> Result<Arc<CompiledModule>, Error> {
+///
+/// The file is checked first, as data: it must be an ELF shared object
+/// exporting this build's ABI marker and the AOT tables. Only then is it
+/// loaded, which runs its initialisers: load only files you trust as much
+/// as a program you would run.
+pub fn load_shared(path: &Path) -> Result<Module, Error> {
     let path = std::fs::canonicalize(path).map_err(Error::Io)?;
+    check_shared(&path)?;
+    // SAFETY: the file is a wasabi AOT library of this build (checked
+    // above), whose only initialisers are the Rust runtime's; the user asked
+    // for precompiled code to be run.
     let lib = unsafe { libloading::Library::new(&path) }
         .map_err(|e| Error::Load(format!("cannot load {}: {e}", path.display())))?;
+    // SAFETY: the symbols looked up are the AOT tables checked above, with
+    // the types the AOT table object gives them (`compiler/src/aot.rs`); the
+    // library stays loaded as long as the module (it is its keep-alive).
     unsafe {
         let sym = |name: &str| -> Result<*const u8, Error> {
             lib.get::<*const u8>(name.as_bytes())
@@ -163,8 +180,54 @@ pub fn load_shared(path: &Path) -> Result<Arc<CompiledModule>, Error> {
             .unwrap_or_default();
         let module = CompiledModule::from_aot_tables(&tables, name, Some(Box::new(lib)))
             .map_err(Error::Load)?;
-        Ok(Arc::new(module))
+        Ok(Module::from_compiled(Arc::new(module)))
     }
+}
+
+/// Checks, reading `path` as data, that it is an ELF shared object that
+/// exports this build's ABI marker and every AOT table.
+pub fn check_shared(path: &Path) -> Result<(), Error> {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(path).map_err(Error::Io)?;
+    let file = object::File::parse(&*bytes).map_err(|e| {
+        Error::Load(format!(
+            "{} is not a native shared library: {e}",
+            path.display()
+        ))
+    })?;
+    let exported: std::collections::HashSet<&str> = file
+        .dynamic_symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok())
+        .collect();
+    let marker = symbols::abi_marker();
+    if !exported.contains(marker.as_str()) {
+        let other_build = exported.iter().any(|s| s.starts_with("wasabi_abi_"));
+        return Err(Error::Load(if other_build {
+            format!(
+                "{} was compiled by a different wasabi build (ABI mismatch)",
+                path.display()
+            )
+        } else {
+            format!("{} is not a wasabi AOT library", path.display())
+        }));
+    }
+    for sym in [
+        symbols::AOT_METADATA,
+        symbols::AOT_METADATA_LEN,
+        symbols::AOT_FUNCS,
+        symbols::AOT_ENTRY_TRAMPOLINES,
+        symbols::AOT_HOST_TRAMPOLINES,
+        symbols::AOT_TEXT_BOUNDS,
+    ] {
+        if !exported.contains(sym) {
+            return Err(Error::Load(format!(
+                "{} is not a wasabi AOT library (no `{sym}`)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A temporary directory removed on drop.

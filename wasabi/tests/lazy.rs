@@ -3,16 +3,15 @@
 //! compile the same function.
 
 use std::sync::Arc;
-use wasabi::{
-    CodeGenerator, CompileMode, CompiledModule, CompilerConfig, Engine, Extern, LlvmCompiler,
-    ModuleInfo, Store, Val,
-};
+use wasabi::internals::compiler::LlvmCompiler;
+use wasabi::internals::runtime::{CodeGenerator, CompiledModule, ModuleInfo};
+use wasabi::{CompileMode, Config, Engine, Extern, Instance, Module, Store, Val};
 
 fn lazy() -> Engine {
-    Engine::new(CompilerConfig::default()).with_mode(CompileMode::Lazy)
+    Engine::new(Config::new().mode(CompileMode::Lazy))
 }
 
-fn compiled(m: &CompiledModule) -> usize {
+fn compiled(m: &Module) -> usize {
     m.lazy_stats().expect("lazy module").compiled
 }
 
@@ -25,37 +24,48 @@ const THREE: &str = r#"
 
 #[test]
 fn only_called_functions_are_compiled() {
-    let m = lazy().compile(THREE.as_bytes(), "three").unwrap();
+    let m = compile(&lazy(), THREE.as_bytes(), "three").unwrap();
     assert_eq!(m.lazy_stats().unwrap().total, 3);
     assert_eq!(compiled(&m), 0, "nothing is compiled before the first call");
     let mut store = Store::default();
-    let inst = store.instantiate(&m, &[]).unwrap();
+    let inst = Instance::new(&mut store, &m, &[]).unwrap();
     assert_eq!(compiled(&m), 0, "instantiation compiles nothing");
-    let main = inst.get_func("main").unwrap();
-    assert_eq!(store.call(&main, &[]).unwrap(), vec![Val::I32(42)]);
+    let main = inst.get_func(&mut store, "main").unwrap();
+    assert_eq!(main.call_vec(&mut store, &[]).unwrap(), vec![Val::I32(42)]);
     assert_eq!(compiled(&m), 2, "main and the function it calls");
     assert!(
-        m.lazy_ready_at(2).is_none(),
+        m.compiled().lazy_ready_at(2).is_none(),
         "the uncalled function is never compiled"
     );
-    assert_eq!(store.call(&main, &[]).unwrap(), vec![Val::I32(42)]);
+    assert_eq!(main.call_vec(&mut store, &[]).unwrap(), vec![Val::I32(42)]);
     assert_eq!(compiled(&m), 2, "a second call compiles nothing");
 
     // A second instance gets the compiled code straight away.
-    let inst2 = store.instantiate(&m, &[]).unwrap();
+    let inst2 = Instance::new(&mut store, &m, &[]).unwrap();
     assert_eq!(
-        store.call(&inst2.get_func("main").unwrap(), &[]).unwrap(),
+        inst2
+            .get_func(&mut store, "main")
+            .unwrap()
+            .call_vec(&mut store, &[])
+            .unwrap(),
         vec![Val::I32(42)]
     );
     assert_eq!(compiled(&m), 2);
     assert_eq!(
-        store.call(&inst2.get_func("unused").unwrap(), &[]).unwrap(),
+        inst2
+            .get_func(&mut store, "unused")
+            .unwrap()
+            .call_vec(&mut store, &[])
+            .unwrap(),
         vec![Val::I32(7)]
     );
     assert_eq!(compiled(&m), 3);
     // ... and the first instance sees that compilation too.
     assert_eq!(
-        store.call(&inst.get_func("unused").unwrap(), &[]).unwrap(),
+        inst.get_func(&mut store, "unused")
+            .unwrap()
+            .call_vec(&mut store, &[])
+            .unwrap(),
         vec![Val::I32(7)]
     );
     assert_eq!(compiled(&m), 3);
@@ -114,21 +124,26 @@ fn every_call_shape_passes_through_the_resolver() {
     ];
     for (export, first) in [("direct", true), ("indirect", true), ("direct", false)] {
         // `first`: a fresh module, so `$big` is compiled by this very call.
-        let m = lazy().compile(SHAPES.as_bytes(), "shapes").unwrap();
+        let m = compile(&lazy(), SHAPES.as_bytes(), "shapes").unwrap();
         let mut store = Store::default();
-        let inst = store.instantiate(&m, &[]).unwrap();
+        let inst = Instance::new(&mut store, &m, &[]).unwrap();
         if !first {
-            store
-                .call(&inst.get_func("indirect").unwrap(), &[])
+            inst.get_func(&mut store, "indirect")
+                .unwrap()
+                .call_vec(&mut store, &[])
                 .unwrap();
         }
-        let r = store.call(&inst.get_func(export).unwrap(), &[]).unwrap();
+        let r = inst
+            .get_func(&mut store, export)
+            .unwrap()
+            .call_vec(&mut store, &[])
+            .unwrap();
         assert_eq!(r, expect, "{export} (first call: {first})");
     }
     // From the host, straight into the thunk.
-    let m = lazy().compile(SHAPES.as_bytes(), "shapes").unwrap();
+    let m = compile(&lazy(), SHAPES.as_bytes(), "shapes").unwrap();
     let mut store = Store::default();
-    let inst = store.instantiate(&m, &[]).unwrap();
+    let inst = Instance::new(&mut store, &m, &[]).unwrap();
     let mut args: Vec<Val> = Vec::new();
     for i in 0..4 {
         args.push(Val::I64(2 * i + 1));
@@ -140,7 +155,11 @@ fn every_call_shape_passes_through_the_resolver() {
     }
     args.push(Val::I64(100));
     args.push(Val::I64(200));
-    let r = store.call(&inst.get_func("big").unwrap(), &args).unwrap();
+    let r = inst
+        .get_func(&mut store, "big")
+        .unwrap()
+        .call_vec(&mut store, &args)
+        .unwrap();
     assert_eq!(r, expect);
     assert_eq!(compiled(&m), 1);
 }
@@ -158,12 +177,13 @@ fn traps_name_the_function_as_in_regular_mode() {
           (else (call $fault)))))
     "#;
     let run = |engine: Engine, export: &str, arg: Option<i32>| {
-        let m = engine.compile(wat.as_bytes(), "traps").unwrap();
+        let m = compile(&engine, wat.as_bytes(), "traps").unwrap();
         let mut store = Store::default();
-        let inst = store.instantiate(&m, &[]).unwrap();
+        let inst = Instance::new(&mut store, &m, &[]).unwrap();
         let args: Vec<Val> = arg.into_iter().map(Val::I32).collect();
-        store
-            .call(&inst.get_func(export).unwrap(), &args)
+        inst.get_func(&mut store, export)
+            .unwrap()
+            .call_vec(&mut store, &args)
             .unwrap_err()
             .to_string()
     };
@@ -202,7 +222,7 @@ impl CodeGenerator for Failing {
 
 #[test]
 fn a_compile_failure_is_a_trap() {
-    let wasm = wat::parse_str(THREE).unwrap();
+    let wasm = wasabi::wat_to_wasm(THREE.as_bytes()).unwrap().into_owned();
     for panic in [false, true] {
         let info = Arc::new(ModuleInfo::parse(&wasm).unwrap());
         let gen = Failing {
@@ -211,7 +231,7 @@ fn a_compile_failure_is_a_trap() {
             panic,
         };
         let tramps = CodeGenerator::compile_trampolines(&gen, &info).unwrap();
-        let m = Arc::new(
+        let m = Module::from_compiled(Arc::new(
             CompiledModule::load_lazy(
                 info,
                 "three".into(),
@@ -220,12 +240,13 @@ fn a_compile_failure_is_a_trap() {
                 &tramps,
             )
             .unwrap(),
-        );
+        ));
         let mut store = Store::default();
-        let inst = store.instantiate(&m, &[]).unwrap();
-        let main = inst.get_func("main").unwrap();
+        let inst = Instance::new(&mut store, &m, &[]).unwrap();
+        let main = inst.get_func(&mut store, "main").unwrap();
         for _ in 0..2 {
-            let trap = store.call(&main, &[]).unwrap_err();
+            let err = main.call_vec(&mut store, &[]).unwrap_err();
+            let trap = err.as_trap().expect("a trap");
             assert_eq!(trap.code, wasabi::TrapCode::HostError);
             let msg = trap.to_string();
             assert!(msg.contains("lazy compilation of three::"), "{msg}");
@@ -238,7 +259,10 @@ fn a_compile_failure_is_a_trap() {
         }
         // The other functions still work.
         assert_eq!(
-            store.call(&inst.get_func("unused").unwrap(), &[]).unwrap(),
+            inst.get_func(&mut store, "unused")
+                .unwrap()
+                .call_vec(&mut store, &[])
+                .unwrap(),
             vec![Val::I32(7)]
         );
     }
@@ -246,36 +270,33 @@ fn a_compile_failure_is_a_trap() {
 
 #[test]
 fn imported_lazy_functions_work_before_and_after_compilation() {
-    let a = lazy().compile(br#"(module (func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#, "a").unwrap();
-    let b = lazy()
-        .compile(
+    let a = compile(&lazy(), br#"(module (func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#, "a").unwrap();
+    let b = compile(&lazy(),
             br#"(module (import "a" "f" (func $f (param i32) (result i32)))
                   (func (export "g") (param i32) (result i32) (i32.add (call $f (local.get 0)) (i32.const 1))))"#,
             "b",
         )
         .unwrap();
     let mut store = Store::default();
-    let ia = store.instantiate(&a, &[]).unwrap();
+    let ia = Instance::new(&mut store, &a, &[]).unwrap();
     // b copies a's funcref while `f` is still a thunk.
-    let ib = store
-        .instantiate(&b, &[Extern::Func(ia.get_func("f").unwrap())])
-        .unwrap();
-    let g = ib.get_func("g").unwrap();
+    let f = ia.get_func(&mut store, "f").unwrap();
+    let ib = Instance::new(&mut store, &b, &[Extern::Func(f)]).unwrap();
+    let g = ib.get_func(&mut store, "g").unwrap();
     for x in 0..3 {
         assert_eq!(
-            store.call(&g, &[Val::I32(x)]).unwrap(),
+            g.call_vec(&mut store, &[Val::I32(x)]).unwrap(),
             vec![Val::I32(3 * x + 1)]
         );
     }
     assert_eq!(compiled(&a), 1);
     assert_eq!(compiled(&b), 1);
     // A later importer copies the compiled code.
-    let ib2 = store
-        .instantiate(&b, &[Extern::Func(ia.get_func("f").unwrap())])
-        .unwrap();
+    let ib2 = Instance::new(&mut store, &b, &[Extern::Func(f)]).unwrap();
     assert_eq!(
-        store
-            .call(&ib2.get_func("g").unwrap(), &[Val::I32(5)])
+        ib2.get_func(&mut store, "g")
+            .unwrap()
+            .call_vec(&mut store, &[Val::I32(5)])
             .unwrap(),
         vec![Val::I32(16)]
     );
@@ -294,17 +315,17 @@ fn threads_racing_on_a_first_call_compile_once() {
       (func (export "start") (param i32) (result i32) (call $fib (local.get 0))))
     "#;
     for _ in 0..5 {
-        let m = lazy().compile(wat.as_bytes(), "fib").unwrap();
+        let m = compile(&lazy(), wat.as_bytes(), "fib").unwrap();
         let barrier = std::sync::Barrier::new(4);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     let mut store = Store::default();
-                    let inst = store.instantiate(&m, &[]).unwrap();
-                    let start = inst.get_func("start").unwrap();
+                    let inst = Instance::new(&mut store, &m, &[]).unwrap();
+                    let start = inst.get_func(&mut store, "start").unwrap();
                     barrier.wait();
                     assert_eq!(
-                        store.call(&start, &[Val::I32(20)]).unwrap(),
+                        start.call_vec(&mut store, &[Val::I32(20)]).unwrap(),
                         vec![Val::I32(6765)]
                     );
                 });
@@ -316,4 +337,8 @@ fn threads_racing_on_a_first_call_compile_once() {
             "each function compiled once, whatever the interleaving"
         );
     }
+}
+
+fn compile(engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
+    Module::with_name(engine, bytes, name)
 }

@@ -1,6 +1,6 @@
 //! Builds the AOT runtime library (`wasabi-aot-main`, a static library with
 //! the runtime and WASI but no LLVM) and places it in OUT_DIR, where
-//! `src/aot.rs` embeds it with `include_bytes!`. An installed `wasabi` thus
+//! `src/lib.rs` embeds it with `include_bytes!`. An installed `wasabi` thus
 //! carries the exact runtime its AOT objects were compiled for, and needs no
 //! source tree to link an executable.
 //!
@@ -23,6 +23,7 @@ fn main() {
         "runtime/aot-main/src",
         "runtime/aot-main/Cargo.toml",
         "abi/src",
+        "wasabi/src",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }

@@ -1,19 +1,24 @@
 //! The spec-script (`.wast`) runner behind `wasabi wast` and the spec test
 //! suite.
 //!
-//! Each script runs in a fresh [`Store`] with the `spectest` host module.
+//! Each script runs in a fresh [`Store`] with a [`Linker`] holding the
+//! `spectest` host module and every instance the script registers.
 //! Every directive is an assertion that passes or fails; a failure records
 //! its line and why. Nothing here panics on a bad script or a bad result:
 //! whatever the module under test does, the runner reports and continues.
 
-use crate::{Engine, Error, Extern, Func, FuncType, InstanceHandle, Store, Val, ValType};
 use std::collections::HashMap;
-use std::sync::Arc;
-use wasabi_runtime::module::{GlobalType, ImportKind, MemoryType, TableType};
-use wasabi_runtime::TrapCode;
+use wasabi::{
+    Engine, Error, Extern, FuncType, Global, GlobalType, Instance, Linker, Memory, MemoryType,
+    Module, Store, Table, TableType, Trap, TrapCode, Val, ValType,
+};
 use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
+
+/// Turns module bytes (and a name for messages) into a module: how the
+/// runner compiles, so one script can be run in every execution mode.
+pub type Compile<'a> = dyn Fn(&[u8], &str) -> Result<Module, Error> + 'a;
 
 /// One failed directive.
 #[derive(Debug, Clone)]
@@ -32,8 +37,24 @@ pub struct Report {
     pub skipped: Vec<(usize, String)>,
 }
 
-/// Runs a script's text. `Err` only when the script itself does not parse.
+/// Runs a script's text, compiling with `engine`. `Err` only when the
+/// script itself does not parse.
 pub fn run_script(engine: &Engine, name: &str, text: &str) -> Result<Report, Error> {
+    run_script_with(
+        engine,
+        &|bytes, name| Module::with_name(engine, bytes, name),
+        name,
+        text,
+    )
+}
+
+/// Runs a script's text, compiling every module with `compile`.
+pub fn run_script_with(
+    engine: &Engine,
+    compile: &Compile<'_>,
+    name: &str,
+    text: &str,
+) -> Result<Report, Error> {
     // The spec's names.wast deliberately uses bidi and zero-width characters.
     let mut lexer = wast::lexer::Lexer::new(text);
     lexer.allow_confusing_unicode(true);
@@ -45,7 +66,7 @@ pub fn run_script(engine: &Engine, name: &str, text: &str) -> Result<Report, Err
         e.set_text(text);
         Error::Text(e.to_string())
     })?;
-    let mut runner = Runner::new(engine);
+    let mut runner = Runner::new(engine, compile);
     let mut report = Report::default();
     for directive in wast.directives {
         let line = directive.span().linecol_in(text).0 + 1;
@@ -67,68 +88,64 @@ enum Outcome {
 use Outcome::{Fail, Pass, Skip};
 
 struct Runner<'e> {
-    engine: &'e Engine,
-    store: Store,
-    spectest: HashMap<&'static str, Extern>,
-    named: HashMap<String, InstanceHandle>,
-    registered: HashMap<String, InstanceHandle>,
-    current: Option<InstanceHandle>,
+    compile: &'e Compile<'e>,
+    store: Store<()>,
+    /// `spectest` and every registered instance, by module name.
+    linker: Linker<()>,
+    named: HashMap<String, Instance>,
+    current: Option<Instance>,
     modules: usize,
 }
 
-fn spectest(store: &mut Store) -> HashMap<&'static str, Extern> {
-    let mut m: HashMap<&'static str, Extern> = HashMap::new();
-    let print = |params: &[ValType]| {
-        Extern::Func(Func::host(
-            FuncType::new(params.to_vec(), vec![]),
+/// Defines the spec suite's `spectest` host module.
+fn spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> Result<(), Error> {
+    let prints: [(&str, &[ValType]); 7] = [
+        ("print", &[]),
+        ("print_i32", &[ValType::I32]),
+        ("print_i64", &[ValType::I64]),
+        ("print_f32", &[ValType::F32]),
+        ("print_f64", &[ValType::F64]),
+        ("print_i32_f32", &[ValType::I32, ValType::F32]),
+        ("print_f64_f64", &[ValType::F64, ValType::F64]),
+    ];
+    for (name, params) in prints {
+        linker.func_new(
+            "spectest",
+            name,
+            FuncType::new(params, []),
             |_, _, _| Ok(()),
-        ))
-    };
-    m.insert("print", print(&[]));
-    m.insert("print_i32", print(&[ValType::I32]));
-    m.insert("print_i64", print(&[ValType::I64]));
-    m.insert("print_f32", print(&[ValType::F32]));
-    m.insert("print_f64", print(&[ValType::F64]));
-    m.insert("print_i32_f32", print(&[ValType::I32, ValType::F32]));
-    m.insert("print_f64_f64", print(&[ValType::F64, ValType::F64]));
-    let g = |store: &mut Store, t: ValType, v: Val| {
-        Extern::Global(store.new_global(
-            GlobalType {
-                content: t,
-                mutable: false,
-            },
-            v,
-        ))
-    };
-    m.insert("global_i32", g(store, ValType::I32, Val::I32(666)));
-    m.insert("global_i64", g(store, ValType::I64, Val::I64(666)));
-    m.insert(
-        "global_f32",
-        g(store, ValType::F32, Val::F32(666.6f32.to_bits())),
-    );
-    m.insert(
-        "global_f64",
-        g(store, ValType::F64, Val::F64(666.6f64.to_bits())),
-    );
-    if let Ok(t) = store.new_table(
-        TableType {
-            element: ValType::FuncRef,
-            minimum: 10,
-            maximum: Some(20),
-        },
-        Val::FuncRef(0),
-    ) {
-        m.insert("table", Extern::Table(t));
+        )?;
     }
-    if let Ok(mem) = store.new_memory(MemoryType {
+    let globals = [
+        ("global_i32", Val::I32(666)),
+        ("global_i64", Val::I64(666)),
+        ("global_f32", Val::f32(666.6)),
+        ("global_f64", Val::f64(666.6)),
+    ];
+    for (name, v) in globals {
+        let ty = GlobalType {
+            content: v.ty(),
+            mutable: false,
+        };
+        let g = Global::new(&mut *store, ty, v)?;
+        linker.define("spectest", name, g)?;
+    }
+    let table = TableType {
+        element: ValType::FuncRef,
+        minimum: 10,
+        maximum: Some(20),
+    };
+    let t = Table::new(&mut *store, table, Val::FuncRef(None))?;
+    linker.define("spectest", "table", t)?;
+    let memory = MemoryType {
         minimum: 1,
         maximum: Some(2),
         memory64: false,
         shared: false,
-    }) {
-        m.insert("memory", Extern::Memory(mem));
-    }
-    m
+    };
+    let m = Memory::new(&mut *store, memory)?;
+    linker.define("spectest", "memory", m)?;
+    Ok(())
 }
 
 /// A compile/instantiate failure, classified for the assertions.
@@ -137,82 +154,46 @@ enum ModuleFailure {
     Invalid(String),
     Unsupported(String),
     Link(String),
-    Trap(crate::Trap),
+    Trap(Trap),
     Other(String),
 }
 
 impl<'e> Runner<'e> {
-    fn new(engine: &'e Engine) -> Self {
-        let mut store = Store::default();
-        let spectest = spectest(&mut store);
+    fn new(engine: &Engine, compile: &'e Compile<'e>) -> Self {
+        let mut store = Store::new(engine, ());
+        let mut linker = Linker::new(engine);
+        linker.allow_shadowing(true);
+        spectest(&mut store, &mut linker).expect("the spectest module can be defined");
         Runner {
-            engine,
+            compile,
             store,
-            spectest,
+            linker,
             named: HashMap::new(),
-            registered: HashMap::new(),
             current: None,
             modules: 0,
         }
     }
 
-    fn compile(&mut self, bytes: &[u8]) -> Result<Arc<crate::CompiledModule>, ModuleFailure> {
+    fn compile(&mut self, bytes: &[u8]) -> Result<Module, ModuleFailure> {
         self.modules += 1;
-        match self
-            .engine
-            .compile(bytes, &format!("module{}", self.modules))
-        {
+        match (self.compile)(bytes, &format!("module{}", self.modules)) {
             Ok(m) => Ok(m),
-            Err(Error::Module(e)) => {
-                // wasmparser reports decoding errors and validation errors
-                // alike; the spec's malformed messages are about encoding.
-                Err(ModuleFailure::Invalid(e.to_string()))
-            }
+            // wasmparser reports decoding errors and validation errors
+            // alike; the spec's malformed messages are about encoding.
+            Err(Error::Module(e)) => Err(ModuleFailure::Invalid(e.to_string())),
             Err(Error::Text(e)) => Err(ModuleFailure::Malformed(e)),
-            Err(Error::Compile(crate::CompileError::Unsupported(w))) => {
-                Err(ModuleFailure::Unsupported(w))
-            }
+            Err(Error::Unsupported(w)) => Err(ModuleFailure::Unsupported(w)),
             Err(e) => Err(ModuleFailure::Other(e.to_string())),
         }
     }
 
-    fn imports_for(&self, m: &crate::CompiledModule) -> Result<Vec<Extern>, ModuleFailure> {
-        let mut out = Vec::new();
-        for imp in &m.info.imports {
-            let ext = if imp.module == "spectest" {
-                self.spectest.get(imp.name.as_str()).cloned()
-            } else {
-                self.registered
-                    .get(&imp.module)
-                    .and_then(|i| i.get_export(&imp.name))
-            };
-            match ext {
-                Some(e) => out.push(e),
-                None => {
-                    let what = match &imp.kind {
-                        ImportKind::Func(t) => format!("function {}", m.info.types[*t as usize]),
-                        ImportKind::Table(_) => "table".into(),
-                        ImportKind::Memory(_) => "memory".into(),
-                        ImportKind::Global(_) => "global".into(),
-                    };
-                    return Err(ModuleFailure::Link(format!(
-                        "unknown import `{}::{}` ({what})",
-                        imp.module, imp.name
-                    )));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn instantiate(&mut self, bytes: &[u8]) -> Result<InstanceHandle, ModuleFailure> {
+    fn instantiate(&mut self, bytes: &[u8]) -> Result<Instance, ModuleFailure> {
         let m = self.compile(bytes)?;
-        let imports = self.imports_for(&m)?;
-        match self.store.instantiate(&m, &imports) {
+        match self.linker.instantiate(&mut self.store, &m) {
             Ok(i) => Ok(i),
-            Err(crate::InstantiationError::Link(e)) => Err(ModuleFailure::Link(e)),
-            Err(crate::InstantiationError::Trap(t)) => Err(ModuleFailure::Trap(t)),
-            Err(crate::InstantiationError::Resource(e)) => Err(ModuleFailure::Other(e)),
+            Err(Error::Link(e)) => Err(ModuleFailure::Link(e.to_string())),
+            Err(Error::Trap(t)) => Err(ModuleFailure::Trap(t)),
+            Err(e) => Err(ModuleFailure::Other(e.to_string())),
         }
     }
 
@@ -255,10 +236,10 @@ impl<'e> Runner<'e> {
                     None => self.current,
                 };
                 match inst {
-                    Some(i) => {
-                        self.registered.insert(name.to_string(), i);
-                        Pass
-                    }
+                    Some(i) => match self.linker.instance(&mut self.store, name, i) {
+                        Ok(_) => Pass,
+                        Err(e) => Fail(format!("register: {e}")),
+                    },
                     None => Fail("register: no such module".into()),
                 }
             }
@@ -372,7 +353,7 @@ impl<'e> Runner<'e> {
         }
     }
 
-    fn instance_for(&self, id: Option<wast::token::Id<'_>>) -> Result<InstanceHandle, String> {
+    fn instance_for(&self, id: Option<wast::token::Id<'_>>) -> Result<Instance, String> {
         match id {
             Some(id) => self
                 .named
@@ -383,10 +364,10 @@ impl<'e> Runner<'e> {
         }
     }
 
-    fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Result<Vec<Val>, crate::Trap>, String> {
+    fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Result<Vec<Val>, Trap>, String> {
         let inst = self.instance_for(inv.module)?;
         let func = inst
-            .get_func(inv.name)
+            .get_func(&mut self.store, inv.name)
             .ok_or_else(|| format!("no exported function `{}`", inv.name))?;
         let mut args = Vec::new();
         for a in &inv.args {
@@ -395,16 +376,20 @@ impl<'e> Runner<'e> {
             };
             args.push(arg_val(a).ok_or_else(|| format!("unsupported argument {a:?}"))?);
         }
-        Ok(self.store.call(&func, &args))
+        match func.call_vec(&mut self.store, &args) {
+            Ok(v) => Ok(Ok(v)),
+            Err(Error::Trap(t)) => Ok(Err(t)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
-    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Result<Vec<Val>, crate::Trap>, String> {
+    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Result<Vec<Val>, Trap>, String> {
         match exec {
             WastExecute::Invoke(inv) => self.invoke(&inv),
             WastExecute::Get { module, global, .. } => {
                 let inst = self.instance_for(module)?;
-                match inst.get_export(global) {
-                    Some(Extern::Global(g)) => Ok(Ok(vec![g.get()])),
+                match inst.get_export(&mut self.store, global) {
+                    Some(Extern::Global(g)) => Ok(Ok(vec![g.get(&mut self.store)])),
                     _ => Err(format!("no exported global `{global}`")),
                 }
             }
@@ -437,8 +422,8 @@ fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
         WastArgCore::F32(f) => Val::F32(f.bits),
         WastArgCore::F64(f) => Val::F64(f.bits),
         WastArgCore::RefNull(h) if is_extern_heap(h) => Val::ExternRef(None),
-        WastArgCore::RefNull(_) => Val::FuncRef(0),
-        WastArgCore::RefExtern(n) => Val::ExternRef(Some(crate::ExternRef(*n as u64))),
+        WastArgCore::RefNull(_) => Val::FuncRef(None),
+        WastArgCore::RefExtern(n) => Val::ExternRef(Some(wasabi::ExternRef(*n as u64))),
         _ => return None,
     })
 }
@@ -466,16 +451,16 @@ fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
         (Val::F32(g), WastRetCore::F32(p)) => f32_matches(*g, p),
         (Val::F64(g), WastRetCore::F64(p)) => f64_matches(*g, p),
         (Val::FuncRef(g), WastRetCore::RefNull(h)) => {
-            *g == 0 && !h.as_ref().is_some_and(is_extern_heap)
+            g.is_none() && !h.as_ref().is_some_and(is_extern_heap)
         }
         (Val::ExternRef(g), WastRetCore::RefNull(h)) => {
             g.is_none() && h.as_ref().is_none_or(is_extern_heap)
         }
         (Val::ExternRef(g), WastRetCore::RefExtern(None)) => g.is_some(),
         (Val::ExternRef(g), WastRetCore::RefExtern(Some(n))) => {
-            *g == Some(crate::ExternRef(*n as u64))
+            *g == Some(wasabi::ExternRef(*n as u64))
         }
-        (Val::FuncRef(g), WastRetCore::RefFunc(_)) => *g != 0,
+        (Val::FuncRef(g), WastRetCore::RefFunc(_)) => g.is_some(),
         (g, WastRetCore::Either(alts)) => alts.iter().any(|w| matches_ret(g, w)),
         _ => false,
     }

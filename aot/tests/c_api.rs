@@ -44,10 +44,10 @@ fn c_program_calls_an_aot_shared_library() {
     std::fs::create_dir_all(&dir).unwrap();
     let so = dir.join("libfib.so");
     let engine = wasabi::Engine::default();
-    wasabi::aot::build(
+    wasabi_aot::build(
         &engine,
         MODULE.as_bytes(),
-        &wasabi::aot::AotOptions {
+        &wasabi_aot::AotOptions {
             output: so.clone(),
             shared: true,
             progress: false,

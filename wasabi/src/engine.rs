@@ -1,0 +1,189 @@
+//! [`Config`] and [`Engine`]: how modules are compiled.
+//!
+//! An engine is cheap to clone and holds only configuration (and, with the
+//! `compiler` feature, the LLVM code generator set up from it). Stores and
+//! modules made from one engine may be used together freely.
+
+use std::sync::Arc;
+
+/// How much LLVM optimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum OptLevel {
+    /// Fastest compile: LLVM's fast instruction selector, no IR passes.
+    O0,
+    /// Wasabi's short JIT pipeline (the default for JIT modes).
+    #[default]
+    O1,
+    /// LLVM's `default<O2>`.
+    O2,
+    /// LLVM's `default<O3>` (the AOT default).
+    O3,
+}
+
+impl std::str::FromStr for OptLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim_start_matches(['O', 'o']) {
+            "0" => Ok(OptLevel::O0),
+            "1" => Ok(OptLevel::O1),
+            "2" => Ok(OptLevel::O2),
+            "3" => Ok(OptLevel::O3),
+            _ => Err(format!(
+                "unknown optimisation level `{s}` (use 0, 1, 2 or 3)"
+            )),
+        }
+    }
+}
+
+/// Which CPU the code is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum TargetCpu {
+    /// This machine's CPU and all its features.
+    #[default]
+    Native,
+    /// Baseline x86-64: runs on any x86-64 machine.
+    Generic,
+}
+
+/// When functions are compiled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CompileMode {
+    /// Every function, in parallel, before the module can be instantiated.
+    #[default]
+    Regular,
+    /// Only the trampolines up front; each function on its first call.
+    /// Functions never called are never compiled.
+    Lazy,
+}
+
+impl CompileMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CompileMode::Regular => "regular",
+            CompileMode::Lazy => "lazy",
+        }
+    }
+}
+
+impl std::str::FromStr for CompileMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "regular" => Ok(CompileMode::Regular),
+            "lazy" => Ok(CompileMode::Lazy),
+            _ => Err(format!("unknown mode `{s}` (use regular or lazy)")),
+        }
+    }
+}
+
+/// Engine configuration. Start from `Config::default()` and set what you
+/// need.
+///
+/// ```
+/// use wasabi::{CompileMode, Config, Engine, OptLevel};
+/// let engine = Engine::new(Config::default().opt_level(OptLevel::O0).mode(CompileMode::Lazy));
+/// assert_eq!(engine.config().mode, CompileMode::Lazy);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub opt_level: OptLevel,
+    pub target_cpu: TargetCpu,
+    pub mode: CompileMode,
+    /// Bytes of native stack wasm may use before it traps with
+    /// "call stack exhausted" (default 4 MiB). Applies to stores made with
+    /// this engine.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            opt_level: OptLevel::default(),
+            target_cpu: TargetCpu::default(),
+            mode: CompileMode::default(),
+            max_wasm_stack: wasabi_runtime::StoreConfig::default().max_wasm_stack,
+        }
+    }
+}
+
+impl Config {
+    pub fn new() -> Config {
+        Config::default()
+    }
+    pub fn opt_level(mut self, level: OptLevel) -> Config {
+        self.opt_level = level;
+        self
+    }
+    pub fn target_cpu(mut self, cpu: TargetCpu) -> Config {
+        self.target_cpu = cpu;
+        self
+    }
+    pub fn mode(mut self, mode: CompileMode) -> Config {
+        self.mode = mode;
+        self
+    }
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Config {
+        self.max_wasm_stack = bytes;
+        self
+    }
+}
+
+/// Compiles modules; the root of everything. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Default)]
+struct EngineInner {
+    config: Config,
+    #[cfg(feature = "compiler")]
+    compiler: Arc<wasabi_compiler::LlvmCompiler>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                #[cfg(feature = "compiler")]
+                compiler: Arc::new(wasabi_compiler::LlvmCompiler::new(compiler_config(&config))),
+                config,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The LLVM code generator configured like this engine.
+    #[cfg(feature = "compiler")]
+    pub fn compiler(&self) -> &Arc<wasabi_compiler::LlvmCompiler> {
+        &self.inner.compiler
+    }
+}
+
+#[cfg(feature = "compiler")]
+fn compiler_config(c: &Config) -> wasabi_compiler::CompilerConfig {
+    use wasabi_compiler as wc;
+    wc::CompilerConfig {
+        opt_level: match c.opt_level {
+            OptLevel::O0 => wc::OptLevel::O0,
+            OptLevel::O1 => wc::OptLevel::O1,
+            OptLevel::O2 => wc::OptLevel::O2,
+            OptLevel::O3 => wc::OptLevel::O3,
+        },
+        target_cpu: match c.target_cpu {
+            TargetCpu::Native => wc::TargetCpu::Native,
+            TargetCpu::Generic => wc::TargetCpu::Generic,
+        },
+    }
+}

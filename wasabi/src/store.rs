@@ -1,0 +1,251 @@
+//! [`Store<T>`]: the owner of every instance, memory, table, global and
+//! function, plus the embedder's data `T`; and the context traits through
+//! which every handle reaches its store.
+//!
+//! What must stay true (this is what makes handles sound):
+//! - A handle ([`crate::Func`], [`crate::Memory`], ...) is a store id plus an
+//!   index. Every use goes through [`AsContext`]/[`AsContextMut`] and checks
+//!   the id first ([`StoreOpaque`]'s objects are only reached after
+//!   [`check_store`]): a handle used with another store panics with a clear
+//!   message, and a handle whose store was dropped has no store to be used
+//!   with.
+//! - `StoreInner<T>` is `#[repr(C)]` with the untyped store first, and it is
+//!   boxed, so its address never changes: while wasm runs, host functions
+//!   reach it through the pointer published for the activation and cast it
+//!   back to `StoreInner<T>` (see `func.rs`).
+//! - Slices of linear memory borrow the store, so no wasm can run (it needs
+//!   the store mutably) while the host holds one.
+
+use crate::engine::Engine;
+use crate::func::Caller;
+use wasabi_runtime::{StoreConfig, StoreId, StoreOpaque};
+
+/// The store as host functions see it: the untyped store, then the data.
+#[repr(C)]
+pub(crate) struct StoreInner<T> {
+    pub(crate) opaque: StoreOpaque,
+    pub(crate) engine: Engine,
+    pub(crate) data: T,
+}
+
+/// Owns everything wasm code can touch, and the host's data `T`.
+///
+/// Everything created in a store lives until the store is dropped. A store
+/// is `Send` when `T` is, so it can move between threads between calls.
+///
+/// ```
+/// use wasabi::{Engine, Store};
+/// let mut store = Store::new(&Engine::default(), 0u32);
+/// *store.data_mut() += 1;
+/// assert_eq!(*store.data(), 1);
+/// ```
+pub struct Store<T> {
+    inner: Box<StoreInner<T>>,
+}
+
+impl<T> Store<T> {
+    /// A new, empty store holding `data`.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let config = StoreConfig {
+            max_wasm_stack: engine.config().max_wasm_stack,
+        };
+        Store {
+            inner: Box::new(StoreInner {
+                opaque: StoreOpaque::new(config),
+                engine: engine.clone(),
+                data,
+            }),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.inner.data
+    }
+
+    /// Gives the data back, dropping everything else the store owns.
+    pub fn into_data(self) -> T {
+        let StoreInner { opaque, data, .. } = *self.inner;
+        drop(opaque);
+        data
+    }
+}
+
+impl Default for Store<()> {
+    fn default() -> Self {
+        Store::new(&Engine::default(), ())
+    }
+}
+
+impl<T> std::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("id", &self.inner.opaque.id())
+            .finish()
+    }
+}
+
+/// A shared borrow of a store (or of the store behind a [`crate::Caller`]).
+pub struct StoreContext<'a, T>(pub(crate) &'a StoreInner<T>);
+
+/// An exclusive borrow of a store (or of the store behind a
+/// [`crate::Caller`]).
+pub struct StoreContextMut<'a, T>(pub(crate) &'a mut StoreInner<T>);
+
+impl<T> StoreContext<'_, T> {
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+}
+
+impl<T> StoreContextMut<'_, T> {
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.0.data
+    }
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+}
+
+/// Anything that can lend a store for reading: `&Store<T>`, `&mut
+/// Store<T>`, a [`crate::Caller`], a context.
+pub trait AsContext {
+    type Data;
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+/// Anything that can lend a store for writing (and calling wasm).
+pub trait AsContextMut: AsContext {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(&self.inner)
+    }
+}
+
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(&mut self.inner)
+    }
+}
+
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.0)
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
+        (**self).as_context_mut()
+    }
+}
+
+/// Panics unless `id` (a handle's store) is `store`'s id: using a handle
+/// with a store it does not belong to is a bug in the embedder, and going
+/// on would touch another store's objects.
+#[track_caller]
+pub(crate) fn check_store(id: StoreId, store: &StoreOpaque, what: &str) {
+    if id != store.id() {
+        panic!(
+            "wasabi: a {what} was used with a Store it does not belong to \
+             (handles are only valid with the store that created them)"
+        );
+    }
+}
+
+/// Raw access for the handles' implementations.
+impl<T> StoreInner<T> {
+    /// A raw pointer to the whole store with the provenance host functions
+    /// need (they cast it back to `StoreInner<T>`).
+    pub(crate) fn as_raw(&mut self) -> *mut StoreOpaque {
+        self as *mut StoreInner<T> as *mut StoreOpaque
+    }
+}
+
+// Conversions for `Memory::data` and friends, which take
+// `impl Into<StoreContext<'a, T>>` so their slices borrow the store for 'a.
+impl<'a, T> From<&'a StoreContext<'_, T>> for StoreContext<'a, T> {
+    fn from(c: &'a StoreContext<'_, T>) -> Self {
+        StoreContext(c.0)
+    }
+}
+impl<'a, T> From<&'a Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a Store<T>) -> Self {
+        StoreContext(&s.inner)
+    }
+}
+impl<'a, T> From<&'a mut Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContext(&s.inner)
+    }
+}
+impl<'a, T> From<&'a Caller<'_, T>> for StoreContext<'a, T> {
+    fn from(c: &'a Caller<'_, T>) -> Self {
+        StoreContext(c.store)
+    }
+}
+impl<'a, T> From<&'a mut Caller<'_, T>> for StoreContext<'a, T> {
+    fn from(c: &'a mut Caller<'_, T>) -> Self {
+        StoreContext(c.store)
+    }
+}
+impl<'a, T> From<&'a mut Store<T>> for StoreContextMut<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContextMut(&mut s.inner)
+    }
+}
+impl<'a, T> From<&'a mut Caller<'_, T>> for StoreContextMut<'a, T> {
+    fn from(c: &'a mut Caller<'_, T>) -> Self {
+        c.as_context_mut()
+    }
+}
+impl<'a, T> From<&'a mut StoreContextMut<'_, T>> for StoreContextMut<'a, T> {
+    fn from(c: &'a mut StoreContextMut<'_, T>) -> Self {
+        c.as_context_mut()
+    }
+}
