@@ -157,7 +157,20 @@ impl Memory {
         ctx.0.opaque.memory(self.index).byte_len()
     }
 
-    /// The memory's bytes.
+    /// The memory's bytes. The slice borrows the store, so it cannot be
+    /// kept across a call into wasm or past the store's end:
+    ///
+    /// ```compile_fail
+    /// use wasabi::{Engine, Instance, Module, Store};
+    /// let engine = Engine::default();
+    /// let module = Module::new(&engine, r#"(module (memory (export "m") 1))"#).unwrap();
+    /// let mut store = Store::new(&engine, ());
+    /// let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    /// let memory = instance.get_memory(&mut store, "m").unwrap();
+    /// let bytes = memory.data(&store);
+    /// drop(store); // error: `store` is still borrowed by `bytes`
+    /// assert_eq!(bytes[0], 0);
+    /// ```
     pub fn data<'a, T: 'a>(&self, store: impl Into<crate::StoreContext<'a, T>>) -> &'a [u8] {
         let ctx = store.into();
         let store: &'a crate::store::StoreInner<T> = ctx.0;
