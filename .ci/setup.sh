@@ -25,7 +25,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-# tests/run.sh checks formatting; a minimal toolchain lacks rustfmt.
+# tests/run.sh checks formatting and lints; a minimal toolchain lacks both.
 if ! cargo fmt --version >/dev/null 2>&1; then
   rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add clippy
 fi

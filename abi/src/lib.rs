@@ -24,6 +24,8 @@
 //!   outside the caller's linear memory: every guest pointer is
 //!   bounds-checked (see [`wasi`]'s guest-memory helper).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod command;
 pub mod wasi;
 

@@ -13,6 +13,8 @@
 //! the AOT tables among its exported symbols) before `dlopen` runs any of
 //! its code.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

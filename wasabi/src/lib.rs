@@ -105,6 +105,8 @@
 //!   LLVM and runs code compiled ahead of time ([`Module::from_compiled`]).
 //! - `wat` (default): accept the text format wherever a module is.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod engine;
 mod error;
 mod externals;

@@ -7,6 +7,8 @@
 //! its line and why. Nothing here panics on a bad script or a bad result:
 //! whatever the module under test does, the runner reports and continues.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::HashMap;
 use wasabi::{
     Engine, Error, Extern, FuncType, Global, GlobalType, Instance, Linker, Memory, MemoryType,

@@ -331,8 +331,8 @@ pub(crate) fn fd_filestat_set_times(c: &mut Call) -> WasiResult {
     let (fd, atim, mtim, fst) = (c.u32(0), c.u64(1), c.u64(2), c.u32(3));
     let times = timespecs(atim, mtim, fst)?;
     let e = c.ctx.fds.with(fd, rights::FD_FILESTAT_SET_TIMES)?;
-    // SAFETY: two valid timespecs, an fd we own.
     with_host_fd(e, |host| {
+        // SAFETY: two valid timespecs, an fd we own.
         check_host(unsafe { libc::futimens(host, times.as_ptr()) })
     })??;
     Ok(())

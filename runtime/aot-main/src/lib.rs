@@ -11,6 +11,8 @@
 //! `wasabi_aot_run` runs the module as a command; `wasabi_instantiate`,
 //! `wasabi_call` and `wasabi_instance_free` call its exports.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
 use wasabi::internals::runtime::code::AotTables;
