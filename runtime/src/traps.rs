@@ -250,7 +250,20 @@ pub fn current_sp() -> usize {
 }
 
 /// Lowest usable address of this thread's stack, if the system can tell.
+///
+/// Asked once per thread and cached: a thread's stack never moves, and on
+/// the main thread glibc answers by parsing `/proc/self/maps` (about 0.1 ms,
+/// which every call from the host into wasm would otherwise pay).
 pub fn thread_stack_low() -> Option<usize> {
+    thread_local! {
+        static LOW: std::cell::OnceCell<Option<usize>> = const { std::cell::OnceCell::new() };
+    }
+    LOW.with(|low| *low.get_or_init(query_thread_stack_low))
+}
+
+fn query_thread_stack_low() -> Option<usize> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
+    // read and destroyed exactly once; the out-pointers are valid locals.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
         if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
