@@ -179,6 +179,17 @@ fn lookup_follow(flags: u32) -> bool {
     flags & LOOKUP_SYMLINK_FOLLOW != 0
 }
 
+/// `path` without trailing slashes (`"dir/"` -> `"dir"`), unless nothing
+/// else is left (`"/"` stays, and fails as absolute).
+fn trim_trailing_slashes(path: &str) -> &str {
+    let t = path.trim_end_matches('/');
+    if t.is_empty() {
+        path
+    } else {
+        t
+    }
+}
+
 // ---- fd_* ------------------------------------------------------------------
 
 pub(crate) fn fd_advise(c: &mut Call) -> WasiResult {
@@ -659,9 +670,10 @@ pub(crate) fn path_link(c: &mut Call) -> WasiResult {
     let old_dir = c.ctx.fds.dir(old_fd, rights::PATH_LINK_SOURCE)?;
     let new_dir = c.ctx.fds.dir(new_fd, rights::PATH_LINK_TARGET)?;
     // Hard links are made to the path itself; following a final symlink
-    // (AT_SYMLINK_FOLLOW) is not supported.
-    if lookup_follow(old_flags) && old_dir.symlink_metadata(old)?.is_symlink() {
-        return Err(Errno::NOTSUP.into());
+    // (AT_SYMLINK_FOLLOW) is refused with `INVAL` whatever the path names,
+    // as wasmtime does.
+    if lookup_follow(old_flags) {
+        return Err(Errno::INVAL.into());
     }
     old_dir.hard_link(old, new_dir, new)?;
     Ok(())
@@ -814,10 +826,12 @@ pub(crate) fn path_remove_directory(c: &mut Call) -> WasiResult {
     let (fd, p, pl) = (c.u32(0), c.u32(1), c.u32(2));
     let m = c.mem()?;
     let path = m.str(p, pl)?;
+    // `rmdir("dir/")` names `dir` (cap-std would see `dir/.` and refuse
+    // with `INVAL`); a file with a slash still fails `NOTDIR`.
     c.ctx
         .fds
         .dir(fd, rights::PATH_REMOVE_DIRECTORY)?
-        .remove_dir(path)?;
+        .remove_dir(trim_trailing_slashes(path))?;
     Ok(())
 }
 
