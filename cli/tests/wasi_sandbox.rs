@@ -20,6 +20,7 @@ use std::process::Command;
 const OK: u8 = 0;
 const INVAL: u8 = 28;
 const NOTDIR: u8 = 54;
+const PERM: u8 = 63;
 
 const SENTINEL: &str = "sentinel, outside the sandbox\n";
 
@@ -46,6 +47,11 @@ impl Sandbox {
 
     fn dir(&self) -> PathBuf {
         self.base.join("scratch")
+    }
+
+    /// A symlink the host plants in the scratch directory before the run.
+    fn plant(&self, target: &str, name: &str) {
+        std::os::unix::fs::symlink(target, self.dir().join(name)).unwrap();
     }
 
     /// Runs the guest on `steps` (operation, expected errno) and checks
@@ -84,6 +90,13 @@ impl Sandbox {
             fs::symlink_metadata(&p).is_err(),
             "{rel} exists (-> {:?})",
             fs::read_link(&p).ok()
+        );
+    }
+
+    fn assert_present(&self, rel: &str) {
+        assert!(
+            fs::symlink_metadata(self.dir().join(rel)).is_ok(),
+            "{rel} is missing"
         );
     }
 
@@ -149,6 +162,163 @@ fn normalize(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Problem 5, creating symlinks: absolute targets and relative ones that
+/// climb above the preopen are refused with `PERM` — measured from where
+/// the link really is (created from the preopen, from a subdirectory fd,
+/// or through a path with `..`), and with a `..` after a name counted as
+/// possibly climbing from the preopen itself. Links that stay inside work.
+#[test]
+fn symlinks_leading_out_are_refused() {
+    let sb = Sandbox::new("symlink");
+    sb.run(&[
+        ("m sub", OK),
+        ("m sub/deeper", OK),
+        // From the preopen.
+        ("s ../../../../etc up", PERM),
+        ("s /etc abs", PERM),
+        ("s ../sentinel.txt rel", PERM),
+        ("s .. dotdot", PERM),
+        ("s x plain", OK),
+        ("s ./sub/. dotted", OK),
+        // `self` is the preopen, so `self/..` is its parent.
+        ("s . self", OK),
+        ("s self/../sentinel.txt trick", PERM),
+        ("s sub/../x lexical", PERM),
+        // In a subdirectory, named from the preopen.
+        ("s ../x sub/ok1", OK),
+        ("s ../../x sub/bad1", PERM),
+        ("s ../../x sub/deeper/ok2", OK),
+        ("s ../../../x sub/deeper/bad2", PERM),
+        // Through a path containing `..`: the link lands in `sub`.
+        ("s ../x sub/deeper/../ok3", OK),
+        ("s ../../x sub/deeper/../bad3", PERM),
+        // Through a symlinked parent: `self/sub` is `sub`.
+        ("s ../../x self/sub/bad4", PERM),
+        // Relative to a directory fd for `sub`.
+        ("d sub", OK),
+        ("s ../x ok5", OK),
+        ("s ../../x bad5", PERM),
+        ("s ../../../x deeper/bad6", PERM),
+        ("D", OK),
+    ]);
+    for bad in [
+        "up",
+        "abs",
+        "rel",
+        "dotdot",
+        "trick",
+        "lexical",
+        "sub/bad1",
+        "sub/deeper/bad2",
+        "sub/bad3",
+        "sub/bad4",
+        "sub/bad5",
+        "sub/deeper/bad6",
+    ] {
+        sb.assert_absent(bad);
+    }
+    for ok in [
+        "plain",
+        "self",
+        "sub/ok1",
+        "sub/deeper/ok2",
+        "sub/ok3",
+        "sub/ok5",
+    ] {
+        sb.assert_present(ok);
+    }
+    sb.assert_sealed(&[]);
+}
+
+/// Problem 5, hard links: a hard link to a symlink is a symlink at the new
+/// place, so one that would lead out from there is refused, including
+/// copies of host-planted links pointing outside.
+#[test]
+fn hard_links_of_symlinks_leading_out_are_refused() {
+    let sb = Sandbox::new("link");
+    sb.plant("../sentinel.txt", "hostout");
+    sb.plant("/etc", "hostabs");
+    sb.plant("x", "hostin");
+    sb.run(&[
+        ("m sub", OK),
+        ("s ../x sub/ok1", OK),
+        ("f file", OK),
+        ("l hostout copy1", PERM),
+        ("l hostabs copy2", PERM),
+        // From `sub`, `../sentinel.txt` stays inside.
+        ("l hostout sub/copy3", OK),
+        // Allowed in `sub`, not one level up.
+        ("l sub/ok1 copy4", PERM),
+        ("l sub/ok1 sub/okcopy", OK),
+        ("l hostin sub/incopy", OK),
+        ("l file sub/filecopy", OK),
+    ]);
+    for bad in ["copy1", "copy2", "copy4"] {
+        sb.assert_absent(bad);
+    }
+    for ok in ["sub/copy3", "sub/okcopy", "sub/incopy", "sub/filecopy"] {
+        sb.assert_present(ok);
+    }
+    sb.assert_sealed(&["hostout", "hostabs"]);
+}
+
+/// Problem 5, renames: moving a symlink, or a directory holding symlinks,
+/// to a place where a link would lead out is refused; moves that keep
+/// every link inside work.
+#[test]
+fn renames_that_would_lead_out_are_refused() {
+    let sb = Sandbox::new("rename");
+    sb.run(&[
+        ("m sub", OK),
+        ("m sub/deeper", OK),
+        ("m sub/a", OK),
+        ("s ../x sub/ok1", OK),
+        ("s ../../x sub/deeper/ok2", OK),
+        ("s ../x sub/ok3", OK),
+        // A symlink moved up a level.
+        ("r sub/ok1 moved1", PERM),
+        ("r sub/deeper/ok2 moved2", PERM),
+        // ... or down, or sideways: fine.
+        ("r sub/ok3 sub/a/ok3", OK),
+        ("r sub/deeper/ok2 sub/deeper/ok2b", OK),
+        // A directory holding one, moved up.
+        ("r sub/deeper deeper", PERM),
+        // Moved down: fine; then links nested further in.
+        ("r sub/deeper sub/a/deeper", OK),
+        ("m sub/a/deeper/inner", OK),
+        ("s ../../../x sub/a/deeper/inner/l", OK),
+        // Up one level: every link still lands inside.
+        ("r sub/a a2", OK),
+        // Up one more: both ok2b and inner/l would lead out.
+        ("r a2/deeper top", PERM),
+        // Measured from a directory fd too.
+        ("d a2", OK),
+        ("r deeper/ok2b ok2c", PERM),
+        ("r deeper/inner/l deeper/l", PERM),
+        ("r deeper/ok2b deeper/inner/ok2b", OK),
+        ("D", OK),
+    ]);
+    for bad in [
+        "moved1",
+        "moved2",
+        "deeper",
+        "top",
+        "a2/ok2c",
+        "a2/deeper/l",
+    ] {
+        sb.assert_absent(bad);
+    }
+    for ok in [
+        "sub/ok1",
+        "a2/ok3",
+        "a2/deeper/inner/ok2b",
+        "a2/deeper/inner/l",
+    ] {
+        sb.assert_present(ok);
+    }
+    sb.assert_sealed(&[]);
 }
 
 /// Problem 7: `path_remove_directory` accepts a trailing slash (a file
