@@ -15,16 +15,22 @@
 //! was dropped), otherwise with `BADF`, like reading or writing an fd not
 //! opened for it, or seeking a directory.
 //!
+//! Every directory fd knows the preopened directory it lies beneath (its
+//! sandbox root, [`FdTable::root`]): a preopen is its own root, and a
+//! directory opened through `path_open` inherits its parent's. The symlink
+//! checks in [`super::fs`] measure how deep a link sits below that root.
+//!
 //! What must stay true: an fd whose rights lack `FD_READ` (`FD_WRITE`) is
 //! never read from (written to); the table is the only place fds are
-//! allocated; fd numbers are reused lowest-first, as POSIX does.
+//! allocated; fd numbers are reused lowest-first, as POSIX does; a
+//! directory entry that is not a preopen has `root` set.
 
 use super::ctx::OutputBuffer;
 use super::types::{filetype, rights, Errno};
 use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// The guest's stdin.
@@ -165,18 +171,51 @@ fn host_stdio_type(fd: i32) -> u8 {
 /// `O_PATH` (enough to resolve paths beneath them), which cannot be read,
 /// synced or have its times set; this opens `.` beneath it for that.
 pub(crate) fn readable_dir_fd(dir: &cap_std::fs::Dir) -> io::Result<OwnedFd> {
-    // SAFETY: openat on a live directory fd with a constant path; the
+    open_dir_at(dir.as_fd(), c".", libc::O_RDONLY)
+}
+
+/// Opens the directory `name` beneath the directory `at` with `mode`
+/// (`O_RDONLY` or `O_PATH`), never following a final symlink. Host-side
+/// only: `name` is `.`, `..` or a single entry name the host read itself,
+/// never a guest path (those go through cap-std).
+pub(crate) fn open_dir_at(at: BorrowedFd<'_>, name: &CStr, mode: i32) -> io::Result<OwnedFd> {
+    // SAFETY: openat on a live directory fd with a NUL-terminated name; the
     // result is owned here.
     unsafe {
         let fd = libc::openat(
-            dir.as_raw_fd(),
-            c".".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOCTTY,
+            at.as_raw_fd(),
+            name.as_ptr(),
+            mode | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY,
         );
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// A directory's identity on the host: device and inode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct DirId {
+    dev: u64,
+    ino: u64,
+}
+
+impl DirId {
+    pub(crate) fn of(fd: BorrowedFd<'_>) -> io::Result<DirId> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat fills the buffer on success (checked before it is
+        // read); the fd is live for the call.
+        unsafe {
+            if libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let st = st.assume_init();
+            Ok(DirId {
+                dev: st.st_dev,
+                ino: st.st_ino,
+            })
+        }
     }
 }
 
@@ -203,7 +242,11 @@ pub(crate) struct RawDirEntry {
 
 impl DirStream {
     pub(crate) fn open(dir: &cap_std::fs::Dir) -> io::Result<DirStream> {
-        let fd = readable_dir_fd(dir)?;
+        DirStream::from_fd(readable_dir_fd(dir)?)
+    }
+
+    /// A stream over `fd`, a directory opened for reading.
+    pub(crate) fn from_fd(fd: OwnedFd) -> io::Result<DirStream> {
         // SAFETY: fdopendir takes ownership of the fd on success (closedir
         // closes it); on failure it is still ours and dropped here.
         unsafe {
@@ -228,6 +271,13 @@ impl DirStream {
                 libc::seekdir(self.dir.as_ptr(), cookie as libc::c_long);
             }
         }
+    }
+
+    /// The fd the stream reads (valid while the stream lives).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: dirfd of a live DIR* is an open fd owned by the stream,
+        // which outlives the borrow.
+        unsafe { BorrowedFd::borrow_raw(libc::dirfd(self.dir.as_ptr())) }
     }
 
     pub(crate) fn next_entry(&mut self) -> io::Result<Option<RawDirEntry>> {
@@ -287,6 +337,9 @@ pub(crate) struct Entry {
     pub inheriting: u64,
     /// `fdflags` as the guest set them.
     pub fdflags: u16,
+    /// For a directory opened through `path_open`: the preopen it lies
+    /// beneath (see [`FdTable::root`]).
+    pub root: Option<DirId>,
 }
 
 impl Entry {
@@ -297,6 +350,7 @@ impl Entry {
             base,
             inheriting,
             fdflags: 0,
+            root: None,
         }
     }
 
@@ -366,6 +420,21 @@ impl FdTable {
         };
         e.need(needed)?;
         Ok(dir)
+    }
+
+    /// The sandbox root of the directory `fd`: the preopen itself, or the
+    /// preopen it was opened beneath. `BADF`/`NOTDIR` as [`FdTable::dir`];
+    /// `PERM` if unknown (fails closed).
+    pub(crate) fn root(&self, fd: u32) -> Result<DirId, Errno> {
+        let e = self.get(fd)?;
+        let Kind::Dir { dir, preopen, .. } = &e.kind else {
+            return Err(Errno::NOTDIR);
+        };
+        match (preopen, e.root) {
+            (Some(_), _) => Ok(DirId::of(dir.as_fd())?),
+            (None, Some(root)) => Ok(root),
+            (None, None) => Err(Errno::PERM),
+        }
     }
 
     /// Adds `entry` at the lowest free fd.

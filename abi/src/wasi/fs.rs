@@ -10,8 +10,25 @@
 //!
 //! Every path is resolved by cap-std relative to a directory fd; see the
 //! crate docs for what that guarantees.
+//!
+//! Links: cap-std keeps the guest itself from following a symlink out of
+//! its preopen, but a host program that later walks the directory would
+//! follow it. So no guest operation may leave a symlink that leads out:
+//! `path_symlink`, `path_link` (of a symlink), and `path_rename` (of a
+//! symlink, or of a directory holding symlinks, to a shallower place) fail
+//! with `PERM` if the result would be a symlink whose target is absolute
+//! or climbs more levels (`..`) than the link's directory lies below the
+//! preopen (see [`link_target_fits`] for the exact rule, and why a `..`
+//! after a name is refused). Depths are measured on the host (walking
+//! `..` up to the preopen, [`depth_below_root`]), never from the guest's
+//! path text, so `a/../b`, symlinked parents and renamed directories are
+//! all seen as they really are.
+//!
+//! What must stay true: every symlink a guest creates or moves satisfies
+//! [`link_target_fits`] at its new place, and stays so after any rename
+//! the guest can make.
 
-use super::fdtable::{readable_dir_fd, DirStream, Entry, Kind};
+use super::fdtable::{open_dir_at, readable_dir_fd, DirId, DirStream, Entry, FdTable, Kind};
 use super::memory::{GuestMemory, IoVec};
 use super::types::*;
 use super::{Call, WasiResult};
@@ -19,8 +36,9 @@ use cap_fs_ext::{
     DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt, OpenOptionsSyncExt,
 };
 use cap_std::fs::{Dir, File, FileExt, FileTypeExt, Metadata, MetadataExt};
+use std::ffi::{CStr, CString};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
@@ -177,6 +195,193 @@ fn partial(total: usize, e: io::Error) -> Result<usize, Errno> {
 
 fn lookup_follow(flags: u32) -> bool {
     flags & LOOKUP_SYMLINK_FOLLOW != 0
+}
+
+/// `path` without trailing slashes (`"dir/"` -> `"dir"`), unless nothing
+/// else is left (`"/"` stays, and fails as absolute).
+fn trim_trailing_slashes(path: &str) -> &str {
+    let t = path.trim_end_matches('/');
+    if t.is_empty() {
+        path
+    } else {
+        t
+    }
+}
+
+// ---- symlinks that would lead out of the preopen ---------------------------
+
+/// Whether a symlink with `target`, in a directory `depth` levels below its
+/// preopen, can only resolve inside the preopen, whatever the rest of the
+/// tree looks like when it is followed.
+///
+/// The rule: the target is relative, and its `..` components all come
+/// first (ignoring `.` and empty ones), at most `depth` of them. A `..`
+/// after a name is refused because the name may be (or later become) a
+/// symlink to the preopen itself: `s -> .` then `l -> s/../x` looks like
+/// `x` lexically, but the kernel resolves `s/..` to the preopen's parent.
+/// After the leading `..`s the target only descends, and every symlink it
+/// passes through obeys this same rule, so it never climbs out.
+fn link_target_fits(target: &[u8], depth: usize) -> bool {
+    if target.first() == Some(&b'/') {
+        return false;
+    }
+    let mut ups = 0usize;
+    let mut named = false;
+    for part in target.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." if named => return false,
+            b".." => ups += 1,
+            _ => named = true,
+        }
+    }
+    ups <= depth
+}
+
+/// How many levels the directory `dir` lies below the directory `root`,
+/// found by walking `..` on the host (as the kernel will when it follows a
+/// link there). `PERM` if `root` is not an ancestor (the walk reaches the
+/// file system root) or the walk is absurdly long.
+fn depth_below_root(dir: BorrowedFd<'_>, root: DirId) -> Result<usize, Errno> {
+    const MAX_DEPTH: usize = 1 << 16;
+    let mut id = DirId::of(dir)?;
+    if id == root {
+        return Ok(0);
+    }
+    let mut cur = open_dir_at(dir, c"..", libc::O_PATH)?;
+    for depth in 1..MAX_DEPTH {
+        let parent_id = DirId::of(cur.as_fd())?;
+        if parent_id == root {
+            return Ok(depth);
+        }
+        if parent_id == id {
+            // `..` of `/` is itself: the root was not on the way up.
+            return Err(Errno::PERM);
+        }
+        id = parent_id;
+        cur = open_dir_at(cur.as_fd(), c"..", libc::O_PATH)?;
+    }
+    Err(Errno::PERM)
+}
+
+/// The depth below its preopen of the directory that will hold the entry
+/// `path` (relative to the directory fd `fd`): the directory named by
+/// everything before the last component, opened through cap-std (so
+/// symlinked and `..` parents resolve as they will for the operation).
+fn entry_depth(fds: &FdTable, fd: u32, dir: &Dir, path: &str) -> Result<usize, Errno> {
+    let root = fds.root(fd)?;
+    let path = trim_trailing_slashes(path);
+    match path.rfind('/') {
+        None => depth_below_root(dir.as_fd(), root),
+        Some(0) => Err(Errno::PERM), // absolute: cap-std refuses it anyway
+        Some(i) => {
+            let parent = dir.open_dir(&path[..i])?;
+            depth_below_root(parent.as_fd(), root)
+        }
+    }
+}
+
+/// `PERM` unless a symlink with `target` may be placed at `path` (relative
+/// to the directory fd `fd`).
+fn check_link_at(
+    fds: &FdTable,
+    fd: u32,
+    dir: &Dir,
+    path: &str,
+    target: &[u8],
+) -> Result<(), Errno> {
+    let depth = entry_depth(fds, fd, dir, path)?;
+    if link_target_fits(target, depth) {
+        Ok(())
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// `PERM` if any symlink beneath the directory `top` (a readable fd) would
+/// lead out of the preopen once `top` lies `depth` levels below it.
+/// Directories are walked without following symlinks; one fd per level of
+/// nesting is held (running out fails the check, closed).
+fn check_links_beneath(top: std::os::fd::OwnedFd, depth: usize) -> Result<(), Errno> {
+    let mut stack = vec![(DirStream::from_fd(top)?, depth)];
+    while let Some((stream, depth)) = stack.last_mut() {
+        let depth = *depth;
+        let Some(ent) = stream.next_entry()? else {
+            stack.pop();
+            continue;
+        };
+        if ent.name == b"." || ent.name == b".." {
+            continue;
+        }
+        let name = CString::new(ent.name).map_err(|_| Errno::ILSEQ)?;
+        let at = stream.fd();
+        let is_link = match ent.d_type {
+            libc::DT_LNK => true,
+            libc::DT_DIR => false,
+            libc::DT_UNKNOWN => lstat_mode(at, &name)? == libc::S_IFLNK,
+            _ => continue,
+        };
+        if is_link {
+            if !link_target_fits(&read_link_at(at, &name)?, depth) {
+                return Err(Errno::PERM);
+            }
+        } else {
+            match open_dir_at(at, &name, libc::O_RDONLY) {
+                Ok(sub) => stack.push((DirStream::from_fd(sub)?, depth + 1)),
+                // Not a directory after all (DT_UNKNOWN): nothing beneath.
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The file type bits (`S_IFMT`) of `name` in the directory `at`, not
+/// following a symlink.
+fn lstat_mode(at: BorrowedFd<'_>, name: &CStr) -> Result<libc::mode_t, Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstatat fills the buffer on success (checked before it is
+    // read); the fd is live and the name NUL-terminated.
+    unsafe {
+        if libc::fstatat(
+            at.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(st.assume_init().st_mode & libc::S_IFMT)
+    }
+}
+
+/// The target of the symlink `name` in the directory `at`.
+fn read_link_at(at: BorrowedFd<'_>, name: &CStr) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: readlinkat writes at most buf.len() bytes into buf; the
+        // fd is live and the name NUL-terminated.
+        let n = unsafe {
+            libc::readlinkat(
+                at.as_raw_fd(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        let n = n as usize;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // Possibly cut short: try again with more room.
+        buf.resize(buf.len() * 2, 0);
+    }
 }
 
 // ---- fd_* ------------------------------------------------------------------
@@ -656,12 +861,21 @@ pub(crate) fn path_link(c: &mut Call) -> WasiResult {
     let (new_fd, np, npl) = (c.u32(4), c.u32(5), c.u32(6));
     let m = c.mem()?;
     let (old, new) = (m.str(op, opl)?, m.str(np, npl)?);
-    let old_dir = c.ctx.fds.dir(old_fd, rights::PATH_LINK_SOURCE)?;
-    let new_dir = c.ctx.fds.dir(new_fd, rights::PATH_LINK_TARGET)?;
+    let fds = &c.ctx.fds;
+    let old_dir = fds.dir(old_fd, rights::PATH_LINK_SOURCE)?;
+    let new_dir = fds.dir(new_fd, rights::PATH_LINK_TARGET)?;
     // Hard links are made to the path itself; following a final symlink
-    // (AT_SYMLINK_FOLLOW) is not supported.
-    if lookup_follow(old_flags) && old_dir.symlink_metadata(old)?.is_symlink() {
-        return Err(Errno::NOTSUP.into());
+    // (AT_SYMLINK_FOLLOW) is refused with `INVAL` whatever the path names,
+    // as wasmtime does.
+    if lookup_follow(old_flags) {
+        return Err(Errno::INVAL.into());
+    }
+    // A hard link to a symlink is a second symlink with the same target,
+    // at the new place: it must not lead out from there. (A host-planted
+    // absolute link fails here too: cap-std's read_link refuses it.)
+    if matches!(old_dir.symlink_metadata(old), Ok(md) if md.is_symlink()) {
+        let target = old_dir.read_link(old)?;
+        check_link_at(fds, new_fd, new_dir, new, target.as_os_str().as_bytes())?;
     }
     old_dir.hard_link(old, new_dir, new)?;
     Ok(())
@@ -768,16 +982,22 @@ pub(crate) fn path_open(c: &mut Call) -> WasiResult {
         }
     };
     let mut entry = match opened {
-        Opened::Dir(d) => Entry::new(
-            Kind::Dir {
-                dir: d,
-                preopen: None,
-                stream: None,
-            },
-            filetype::DIRECTORY,
-            rights::DIRECTORY & inheriting,
-            inheriting,
-        ),
+        Opened::Dir(d) => {
+            let mut e = Entry::new(
+                Kind::Dir {
+                    dir: d,
+                    preopen: None,
+                    stream: None,
+                },
+                filetype::DIRECTORY,
+                rights::DIRECTORY & inheriting,
+                inheriting,
+            );
+            // Unknown only if the table's invariant broke; then links made
+            // through this fd fail (closed) rather than the open.
+            e.root = c.ctx.fds.root(fd).ok();
+            e
+        }
         Opened::File(f, ft) => {
             let mut base = rights::FILE & inheriting;
             if !read {
@@ -814,10 +1034,12 @@ pub(crate) fn path_remove_directory(c: &mut Call) -> WasiResult {
     let (fd, p, pl) = (c.u32(0), c.u32(1), c.u32(2));
     let m = c.mem()?;
     let path = m.str(p, pl)?;
+    // `rmdir("dir/")` names `dir` (cap-std would see `dir/.` and refuse
+    // with `INVAL`); a file with a slash still fails `NOTDIR`.
     c.ctx
         .fds
         .dir(fd, rights::PATH_REMOVE_DIRECTORY)?
-        .remove_dir(path)?;
+        .remove_dir(trim_trailing_slashes(path))?;
     Ok(())
 }
 
@@ -826,8 +1048,30 @@ pub(crate) fn path_rename(c: &mut Call) -> WasiResult {
         (c.u32(0), c.u32(1), c.u32(2), c.u32(3), c.u32(4), c.u32(5));
     let m = c.mem()?;
     let (old, new) = (m.str(op, opl)?, m.str(np, npl)?);
-    let old_dir = c.ctx.fds.dir(fd, rights::PATH_RENAME_SOURCE)?;
-    let new_dir = c.ctx.fds.dir(new_fd, rights::PATH_RENAME_TARGET)?;
+    let fds = &c.ctx.fds;
+    let old_dir = fds.dir(fd, rights::PATH_RENAME_SOURCE)?;
+    let new_dir = fds.dir(new_fd, rights::PATH_RENAME_TARGET)?;
+    // Whatever the rename moves must not lead out from its new place: a
+    // symlink is checked like a new one; a directory moved closer to the
+    // root (or to another preopen) has the symlinks beneath it checked (a
+    // walk of the moved tree, paid only by such moves). Errors looking at
+    // `old` are left for the rename itself to report.
+    match old_dir.symlink_metadata(old) {
+        Ok(md) if md.is_symlink() => {
+            let target = old_dir.read_link(old)?;
+            check_link_at(fds, new_fd, new_dir, new, target.as_os_str().as_bytes())?;
+        }
+        Ok(md) if md.is_dir() => {
+            let new_depth = entry_depth(fds, new_fd, new_dir, new)?;
+            let shallower = fds.root(fd)? != fds.root(new_fd)?
+                || new_depth < entry_depth(fds, fd, old_dir, old)?;
+            if shallower {
+                let moved = old_dir.open_dir_nofollow(old)?;
+                check_links_beneath(readable_dir_fd(&moved)?, new_depth + 1)?;
+            }
+        }
+        _ => {}
+    }
     old_dir.rename(old, new_dir, new)?;
     Ok(())
 }
@@ -836,12 +1080,11 @@ pub(crate) fn path_symlink(c: &mut Call) -> WasiResult {
     let (op, opl, fd, np, npl) = (c.u32(0), c.u32(1), c.u32(2), c.u32(3), c.u32(4));
     let m = c.mem()?;
     let (target, link) = (m.str(op, opl)?, m.str(np, npl)?);
-    // cap-std refuses absolute targets (PERM), so a guest can never plant a
-    // link that leads a host program out of the sandbox.
-    c.ctx
-        .fds
-        .dir(fd, rights::PATH_SYMLINK)?
-        .symlink(target, link)?;
+    // No link that could lead a host program out of the preopen (see the
+    // module docs); cap-std would refuse only absolute targets.
+    let dir = c.ctx.fds.dir(fd, rights::PATH_SYMLINK)?;
+    check_link_at(&c.ctx.fds, fd, dir, link, target.as_bytes())?;
+    dir.symlink(target, link)?;
     Ok(())
 }
 
@@ -862,4 +1105,42 @@ pub(crate) fn file_bytes_left(f: &File) -> u64 {
     // SAFETY: lseek with SEEK_CUR 0 only reads the position.
     let pos = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_CUR) };
     size.saturating_sub(pos.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_target_fits;
+
+    #[test]
+    fn link_targets() {
+        // (target, depth of the link's directory, fits)
+        let cases: &[(&str, usize, bool)] = &[
+            ("x", 0, true),
+            ("a/b/c", 0, true),
+            ("./a/./b/", 0, true),
+            (".", 0, true),
+            ("", 0, true),
+            ("..", 0, false),
+            ("..", 1, true),
+            ("../x", 0, false),
+            ("../x", 1, true),
+            ("../../x", 1, false),
+            (".././../x", 2, true),
+            ("..//..//x", 2, true),
+            ("/etc", 5, false),
+            ("//x", 5, false),
+            // A `..` after a name: refused at any depth.
+            ("a/..", 5, false),
+            ("a/../x", 5, false),
+            ("../a/../x", 5, false),
+            ("a/b/../../..", 9, false),
+        ];
+        for &(target, depth, fits) in cases {
+            assert_eq!(
+                link_target_fits(target.as_bytes(), depth),
+                fits,
+                "{target:?} at depth {depth}"
+            );
+        }
+    }
 }
