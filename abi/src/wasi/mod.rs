@@ -28,7 +28,10 @@
 //! - No guest path reaches the host file system except relative to a
 //!   preopened directory's `cap_std::fs::Dir`: `..` above it, absolute paths
 //!   and symlinks leading out fail with `PERM` (cap-std's "a path led
-//!   outside of the filesystem", as in wasmtime).
+//!   outside of the filesystem", as in wasmtime). Nor can the guest leave
+//!   a way out for someone else: creating, hard-linking or moving a
+//!   symlink whose target would lead outside its preopen fails with `PERM`
+//!   (see [`fs`]).
 //! - Output to stdout/stderr is flushed by every `fd_write`, so nothing is
 //!   lost when the guest traps or exits.
 
