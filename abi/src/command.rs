@@ -8,7 +8,7 @@
 //! `wasabi: <trap>` on stderr and exits with [`TRAP_EXIT_STATUS`].
 
 use crate::wasi::{self, command_status, WasiCtx};
-use wasabi::{Engine, Linker, Module, Store};
+use wasabi::{Engine, Func, Instance, Linker, Module, Store};
 
 /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
 pub const TRAP_EXIT_STATUS: u8 = 134;
@@ -59,7 +59,7 @@ pub fn run_command(
     let mut linker = Linker::new(engine);
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
     let result = match linker.instantiate(&mut store, module) {
-        Ok(instance) => match instance.get_func(&mut store, "_start") {
+        Ok(instance) => match start_function(&mut store, instance)? {
             Some(start) => start.call(&mut store, &[], &mut []),
             None => Ok(()),
         },
@@ -67,6 +67,29 @@ pub fn run_command(
         Err(e) => return Err(e.to_string()),
     };
     Ok(status_of(result))
+}
+
+/// The command's `_start`: `None` when the module exports none (it is run
+/// for its start function alone), an error phrased for the user when the
+/// export is not a function taking and returning nothing. `wasabi run`
+/// and AOT executables both decide through this, so they exit alike.
+pub fn start_function<T>(store: &mut Store<T>, instance: Instance) -> Result<Option<Func>, String> {
+    let Some(export) = instance.get_export(&mut *store, "_start") else {
+        return Ok(None);
+    };
+    let Some(func) = export.into_func() else {
+        return Err(format!(
+            "export `_start` is a {}, not a function",
+            export.kind_name()
+        ));
+    };
+    let ty = func.ty(&*store);
+    if !ty.params.is_empty() || !ty.results.is_empty() {
+        return Err(format!(
+            "`_start` must take and return nothing, but has type {ty}"
+        ));
+    }
+    Ok(Some(func))
 }
 
 /// The exit status of a finished command, printing the trap if it trapped.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use wasabi::{
     CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val, ValType,
 };
-use wasabi_abi::command::TRAP_EXIT_STATUS;
+use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{self, command_status, WasiCtx};
 
 #[derive(Parser)]
@@ -292,14 +292,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Err(e) => bail!("{e}"),
         };
     }
-    if module.info().export("_start").is_some() {
-        let func = instance
-            .get_func(&mut store, "_start")
-            .ok_or_else(|| anyhow!("export `_start` is not a function"))?;
-        let ty = func.ty(&store);
-        if !ty.params.is_empty() || !ty.results.is_empty() {
-            bail!("`_start` must take and return nothing, but has type {ty}");
-        }
+    if let Some(func) = start_function(&mut store, instance).map_err(|e| anyhow!("{e}"))? {
         entered.set(export_func_index(&module, "_start").map(|f| (f, Instant::now())));
         return finish(func.call(&mut store, &[], &mut []));
     }

@@ -61,9 +61,42 @@ pub struct FrameInfo {
 }
 
 impl fmt::Display for FrameInfo {
+    /// `module::function`, with both names escaped: they come from the
+    /// module (file name, name section), and a newline or a terminal escape
+    /// in them must not reach the user's screen as such.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}::{}", self.module, self.func_name)
+        write!(
+            f,
+            "{}::{}",
+            escape_name(&self.module),
+            escape_name(&self.func_name)
+        )
     }
+}
+
+/// `name` with control characters (newlines, escapes, ...) and other
+/// unprintable characters written as Rust escapes (`\n`, `\u{1b}`).
+pub fn escape_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || is_invisible(c))
+    {
+        return name.into();
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if c.is_control() || c == '\\' || is_invisible(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// Format and bidi control characters that would reorder or hide text.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// A trap, as the embedder sees it: its kind, where it happened (every wasm

@@ -1,0 +1,148 @@
+//! What the `wasabi` command prints and how it exits, for inputs that try
+//! to confuse it: names that would forge output lines or drive the
+//! terminal, values that are host addresses, and every shape of `_start`,
+//! which `wasabi run` and AOT executables must treat alike.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wasabi() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasabi"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasabi-output-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
+    let p = dir.join(file);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn names_from_the_module_are_escaped_when_printed() {
+    let dir = scratch("names");
+    let m = write(
+        &dir,
+        "evil.wat",
+        r#"(module (func $"x\nwasabi: forged line \1b[31mred" (export "f") unreachable))"#,
+    );
+    let o = wasabi()
+        .args(["run", "--invoke", "f"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(134), "{err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line, no forged second line: {err:?}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no raw escape reaches the terminal: {err:?}"
+    );
+    assert!(
+        err.contains(r"x\nwasabi: forged line \u{1b}[31mred"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_function_reference_result_prints_no_host_address() {
+    let dir = scratch("funcref");
+    let m = write(
+        &dir,
+        "refs.wat",
+        r#"(module (func $f (export "f") (result funcref) ref.func $f)
+                   (func (export "null") (result funcref) ref.null func))"#,
+    );
+    let o = wasabi()
+        .args(["run", "--invoke", "f"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.trim(), "function:funcref");
+    let o = wasabi()
+        .args(["run", "--invoke", "null"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert_eq!(text(&o).0.trim(), "null:funcref");
+}
+
+/// `wasabi run` and the AOT executable of the same module: same status,
+/// and the same message.
+fn run_both(dir: &Path, name: &str, wat: &str) -> [(Option<i32>, String); 2] {
+    let m = write(dir, &format!("{name}.wat"), wat);
+    let run = wasabi().arg("run").arg(&m).output().unwrap();
+    let exe = dir.join(name);
+    let built = wasabi()
+        .args(["aot", "-O0"])
+        .arg(&m)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built).1);
+    let aot = Command::new(&exe).output().unwrap();
+    [
+        (run.status.code(), text(&run).1),
+        (aot.status.code(), text(&aot).1),
+    ]
+}
+
+#[test]
+fn aot_executables_exit_as_wasabi_run_for_every_start_shape() {
+    let dir = scratch("start");
+    let cases = [
+        ("returns", r#"(module (func (export "_start")))"#, 0, ""),
+        (
+            "exits",
+            r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32)))
+                           (func (export "_start") (call $e (i32.const 3))))"#,
+            3,
+            "",
+        ),
+        (
+            "traps",
+            r#"(module (func (export "_start") unreachable))"#,
+            134,
+            "unreachable",
+        ),
+        (
+            "typed",
+            r#"(module (func (export "_start") (param i32)))"#,
+            1,
+            "must take and return nothing",
+        ),
+        (
+            "global",
+            r#"(module (global (export "_start") i32 (i32.const 0)))"#,
+            1,
+            "is a global, not a function",
+        ),
+        ("none", r#"(module (func (export "main")))"#, 0, ""),
+    ];
+    for (name, wat, status, message) in cases {
+        let [run, aot] = run_both(&dir, name, wat);
+        assert_eq!(run.0, Some(status), "{name}: wasabi run: {}", run.1);
+        assert_eq!(aot.0, Some(status), "{name}: aot: {}", aot.1);
+        assert!(run.1.contains(message), "{name}: {}", run.1);
+        assert!(aot.1.contains(message), "{name}: {}", aot.1);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
