@@ -224,8 +224,12 @@ struct HostCtx {
 /// A function the store knows.
 enum FuncKind {
     /// Compiled wasm, or a host function bound into an instance: the slot
-    /// compiled code calls through.
-    Wasm { funcref: *const VMFuncRef },
+    /// compiled code calls through, and the entry trampoline of its
+    /// signature (found once, so a call from the host does no lookup).
+    Wasm {
+        funcref: *const VMFuncRef,
+        entry: usize,
+    },
     /// A host function not (yet) given a funcref of its own.
     Host {
         func: Arc<HostFunc>,
@@ -467,10 +471,12 @@ impl StoreOpaque {
             self.funcref_index.insert(fr, f);
             return f;
         }
+        let entry = self.entry_trampolines.get(&type_id).copied().unwrap_or(0);
         self.funcs.push(FuncEntry {
             ty: SigId(type_id).func_type(),
             kind: FuncKind::Wasm {
                 funcref: fr as *const VMFuncRef,
+                entry,
             },
         });
         let i = self.funcs.len() - 1;
@@ -485,7 +491,7 @@ impl StoreOpaque {
     pub fn funcref_of(&mut self, func: usize) -> Result<usize, String> {
         let ty = self.funcs[func].ty.clone();
         match &self.funcs[func].kind {
-            FuncKind::Wasm { funcref } => Ok(*funcref as usize),
+            FuncKind::Wasm { funcref, .. } => Ok(*funcref as usize),
             FuncKind::Host {
                 funcref: Some(r), ..
             } => Ok(&**r as *const VMFuncRef as usize),
@@ -643,7 +649,7 @@ impl StoreOpaque {
                     let type_id = SigId::intern(&info.types[t as usize]).0;
                     let slot = inst.funcref(func_index) as *mut VMFuncRef;
                     let value = match &self.funcs[f].kind {
-                        FuncKind::Wasm { funcref } => {
+                        FuncKind::Wasm { funcref, .. } => {
                             // SAFETY: a funcref owned by this store.
                             let src = unsafe { &**funcref };
                             VMFuncRef {
@@ -838,12 +844,18 @@ impl StoreOpaque {
             let f = &s.funcs[func];
             match &f.kind {
                 FuncKind::Host { func, .. } => (0, 0, std::ptr::null_mut(), Some(func.clone())),
-                FuncKind::Wasm { funcref } => {
+                FuncKind::Wasm { funcref, entry } => {
                     let fr = &**funcref;
-                    let Some(&tramp) = s.entry_trampolines.get(&fr.type_id) else {
-                        return Err(Trap::host(
-                            format!("no entry trampoline for signature {}", f.ty).into(),
-                        ));
+                    let tramp = match *entry {
+                        0 => match s.entry_trampolines.get(&fr.type_id) {
+                            Some(&t) => t,
+                            None => {
+                                return Err(Trap::host(
+                                    format!("no entry trampoline for signature {}", f.ty).into(),
+                                ))
+                            }
+                        },
+                        t => t,
                     };
                     (
                         tramp,
