@@ -86,6 +86,10 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub trap_blocks: HashMap<TrapCode, BasicBlock<'ctx>>,
     /// Whether the function calls anything (then it checks the stack limit).
     pub makes_calls: bool,
+    /// Set by [`Self::trap_if`] when the trap is certain (its condition
+    /// folded to `true`): the current operator finishes in a block nothing
+    /// reaches, and the code after it is unreachable.
+    pub certain_trap: bool,
 }
 
 impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
@@ -149,6 +153,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             memory_bases: HashMap::new(),
             trap_blocks: HashMap::new(),
             makes_calls: false,
+            certain_trap: false,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -264,7 +269,22 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     }
 
     /// Branches to a cold trap block when `cond` is true.
+    ///
+    /// A condition the builder already folded to a constant (the operands
+    /// were constants) is decided here: `false` emits nothing, `true` jumps
+    /// to the trap and makes the rest of the code unreachable. The operation
+    /// the check guards must never be built reachable with operands that
+    /// make it trap: LLVM folds `1 / 0` or `fptosi` of NaN to poison, which
+    /// nothing downstream may see.
     pub fn trap_if(&mut self, cond: IntValue<'ctx>, code: TrapCode) -> BResult<()> {
+        let known = if cond.is_const() {
+            cond.get_zero_extended_constant()
+        } else {
+            None
+        };
+        if known == Some(0) {
+            return Ok(());
+        }
         let trap_bb = match self.trap_blocks.get(&code) {
             Some(bb) => *bb,
             None => {
@@ -278,10 +298,17 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             }
         };
         let cont = self.append_block("ok");
-        let cond = self.expect_false(cond)?;
-        self.env
-            .builder
-            .build_conditional_branch(cond, trap_bb, cont)?;
+        if known.is_some() {
+            // Certain: `cont` has no predecessor. The operator finishes
+            // there and `operator` then closes it (see `certain_trap`).
+            self.env.builder.build_unconditional_branch(trap_bb)?;
+            self.certain_trap = true;
+        } else {
+            let cond = self.expect_false(cond)?;
+            self.env
+                .builder
+                .build_conditional_branch(cond, trap_bb, cont)?;
+        }
         self.env.builder.position_at_end(cont);
         Ok(())
     }
@@ -433,6 +460,20 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         if !self.reachable {
             return self.dead_operator(op);
         }
+        self.live_operator(op)?;
+        if std::mem::take(&mut self.certain_trap) {
+            // The operator trapped unconditionally: what it built after the
+            // trap sits in a block nothing reaches (its values may be
+            // poison). Close that block; what follows is dead code, as after
+            // `unreachable`.
+            self.env.builder.build_unreachable()?;
+            self.reachable = false;
+        }
+        Ok(())
+    }
+
+    /// Translates one operator in reachable code.
+    fn live_operator(&mut self, op: Operator<'_>) -> BResult<()> {
         use Operator::*;
         match op {
             // control
