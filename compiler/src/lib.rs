@@ -24,6 +24,7 @@ mod translate;
 use inkwell::context::Context;
 use rayon::prelude::*;
 use std::fmt;
+use wasabi_runtime::code::TrampolinePlan;
 use wasabi_runtime::module::ModuleInfo;
 use wasabi_runtime::CodeGenerator;
 use wasmparser::{BinaryReader, FunctionBody};
@@ -142,16 +143,31 @@ impl LlvmCompiler {
         codegen::emit_object(&env.module, &tm, &self.config)
     }
 
-    /// Compiles the entry and host trampolines of every type into one object.
+    /// Compiles the trampolines the module needs into one object: an entry
+    /// trampoline per distinct signature of its functions, a host trampoline
+    /// per distinct signature of its imported functions
+    /// ([`TrampolinePlan`]); unused and repeated types cost nothing.
     pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<Vec<u8>, CompileError> {
         let ctx = Context::create();
         let env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
-        for t in 0..info.types.len() as u32 {
+        let plan = TrampolinePlan::new(info);
+        for &t in &plan.entry {
             trampolines::build_entry(&env, t)?;
+        }
+        for &t in &plan.host {
             trampolines::build_host(&env, t)?;
         }
-        let tm = codegen::target_machine(&self.config)?;
-        codegen::emit_object(&env.module, &tm, &self.config)
+        // Trampolines are glue, straight-line code with nothing to optimise,
+        // but one per signature, and a signature may have thousands of
+        // values: LLVM's instruction schedulers (-O1 and up) are quadratic in
+        // the length of a block (1,000 params: 12 s). The fast instruction
+        // selector is linear (0.4 s) and makes the same loads, stores and call.
+        let config = CompilerConfig {
+            opt_level: OptLevel::O0,
+            ..self.config.clone()
+        };
+        let tm = codegen::target_machine(&config)?;
+        codegen::emit_object(&env.module, &tm, &config)
     }
 
     /// Splits defined functions into batches of about [`BATCH_BYTES`].

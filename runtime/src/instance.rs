@@ -550,9 +550,11 @@ impl Store {
         for (t, ty) in info.types.iter().enumerate() {
             let id = SigId::intern(ty).0;
             unsafe { (vmctx.add(offsets.type_id(t as u32) as usize) as *mut u32).write(id) };
-            self.entry_trampolines
-                .entry(id)
-                .or_insert(module.entry_trampoline(t as u32));
+            // 0: no function of this module has the signature.
+            let entry = module.entry_trampoline(t as u32);
+            if entry != 0 {
+                self.entry_trampolines.entry(id).or_insert(entry);
+            }
         }
 
         // Imports.
