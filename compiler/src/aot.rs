@@ -28,7 +28,7 @@ impl LlvmCompiler {
         wasm: &[u8],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<Vec<u8>>, CompileError> {
-        let batches = Self::batches(info);
+        let batches = Self::batches(info, wasm);
         let done = std::sync::atomic::AtomicUsize::new(0);
         let mut objects: Vec<Vec<u8>> = batches
             .par_iter()

@@ -7,6 +7,7 @@
 
 use super::FuncTranslator;
 use crate::env::BResult;
+use inkwell::values::{BasicValue, BasicValueEnum};
 use inkwell::IntPredicate;
 use wasabi_runtime::vmcontext::{BuiltinIndex, TrapCode, VMTableDefinition};
 
@@ -14,19 +15,30 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_local_get(&mut self, i: u32) -> BResult<()> {
         let (slot, t) = self.locals[i as usize];
         let v = self.env.builder.build_load(self.llvm_type(t), slot, "")?;
+        if self.locals_in_memory {
+            v.as_instruction_value()
+                .expect("a load is an instruction")
+                .set_volatile(true)
+                .ok();
+        }
         self.push(v);
         Ok(())
     }
 
     pub(super) fn op_local_set(&mut self, i: u32) -> BResult<()> {
         let v = self.pop();
-        self.env.builder.build_store(self.locals[i as usize].0, v)?;
-        Ok(())
+        self.store_local(i, v)
     }
 
     pub(super) fn op_local_tee(&mut self, i: u32) -> BResult<()> {
         let v = *self.stack.last().unwrap();
-        self.env.builder.build_store(self.locals[i as usize].0, v)?;
+        self.store_local(i, v)
+    }
+
+    fn store_local(&mut self, i: u32, v: BasicValueEnum<'ctx>) -> BResult<()> {
+        let st = self.env.builder.build_store(self.locals[i as usize].0, v)?;
+        // See `FuncTranslator::locals_in_memory`.
+        st.set_volatile(self.locals_in_memory).ok();
         Ok(())
     }
 
