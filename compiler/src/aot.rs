@@ -2,8 +2,9 @@
 //! object* that a system linker combines with the runtime library.
 //!
 //! The table object defines the symbols in `vmcontext::symbols::AOT_*`:
-//! pointer tables of the defined functions and of each type's trampolines,
-//! and the serialised module description. It also holds a pointer to the
+//! pointer tables of the defined functions and of each type's trampolines
+//! (one entry per type index, null where `TrampolinePlan` has none), and
+//! the serialised module description. It also holds a pointer to the
 //! ABI marker symbol (`wasabi_abi_<hash>`), which only a runtime built from
 //! the same compiled-code contract defines: a mismatched object and runtime
 //! fail at link time.
@@ -13,6 +14,7 @@ use inkwell::context::Context;
 use inkwell::module::Linkage;
 use inkwell::values::BasicValue;
 use rayon::prelude::*;
+use wasabi_runtime::code::TrampolinePlan;
 use wasabi_runtime::module::ModuleInfo;
 use wasabi_runtime::vmcontext::symbols;
 
@@ -26,7 +28,7 @@ impl LlvmCompiler {
         wasm: &[u8],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<Vec<u8>>, CompileError> {
-        let batches = Self::batches(info);
+        let batches = Self::batches(info, wasm);
         let done = std::sync::atomic::AtomicUsize::new(0);
         let mut objects: Vec<Vec<u8>> = batches
             .par_iter()
@@ -50,15 +52,19 @@ impl LlvmCompiler {
         let env = ModuleEnv::new(&ctx, "wasabi_aot_tables", info);
         let ptr = env.ptr_type();
         let void_fn = ctx.void_type().fn_type(&[], false);
-        let table = |name: &str, targets: Vec<String>| {
+        // `None`: a null entry.
+        let table = |name: &str, targets: Vec<Option<String>>| {
             let ptrs: Vec<_> = targets
                 .iter()
-                .map(|t| {
-                    let f = env
-                        .module
-                        .get_function(t)
-                        .unwrap_or_else(|| env.module.add_function(t, void_fn, None));
-                    f.as_global_value().as_pointer_value()
+                .map(|t| match t {
+                    None => ptr.const_null(),
+                    Some(t) => {
+                        let f = env
+                            .module
+                            .get_function(t)
+                            .unwrap_or_else(|| env.module.add_function(t, void_fn, None));
+                        f.as_global_value().as_pointer_value()
+                    }
                 })
                 .collect();
             let init = ptr.const_array(&ptrs);
@@ -69,19 +75,20 @@ impl LlvmCompiler {
         table(
             symbols::AOT_FUNCS,
             (info.num_imported_funcs..info.functions.len() as u32)
-                .map(symbols::func)
+                .map(|f| Some(symbols::func(f)))
                 .collect(),
         );
+        let plan = TrampolinePlan::new(info);
         table(
             symbols::AOT_ENTRY_TRAMPOLINES,
             (0..info.types.len() as u32)
-                .map(symbols::entry_trampoline)
+                .map(|t| plan.entry_for(t).map(symbols::entry_trampoline))
                 .collect(),
         );
         table(
             symbols::AOT_HOST_TRAMPOLINES,
             (0..info.types.len() as u32)
-                .map(symbols::host_trampoline)
+                .map(|t| plan.host_for(t).map(symbols::host_trampoline))
                 .collect(),
         );
 

@@ -24,6 +24,7 @@ mod translate;
 use inkwell::context::Context;
 use rayon::prelude::*;
 use std::fmt;
+use wasabi_runtime::code::TrampolinePlan;
 use wasabi_runtime::module::ModuleInfo;
 use wasabi_runtime::CodeGenerator;
 use wasmparser::{BinaryReader, FunctionBody};
@@ -138,33 +139,84 @@ impl LlvmCompiler {
                 }
             })?;
         }
-        let tm = codegen::target_machine(&self.config)?;
-        codegen::emit_object(&env.module, &tm, &self.config)
+        // A function whose locals stay in memory gets a batch of its own
+        // (see `batches`) and the fast instruction selector: the scheduler
+        // of -O1 and up is quadratic in the length of a block, and such a
+        // function has a huge one.
+        let config = match funcs {
+            [f] if Self::locals_in_memory(info, wasm, *f) => CompilerConfig {
+                opt_level: OptLevel::O0,
+                ..self.config.clone()
+            },
+            _ => self.config.clone(),
+        };
+        let tm = codegen::target_machine(&config)?;
+        codegen::emit_object(&env.module, &tm, &config)
     }
 
-    /// Compiles the entry and host trampolines of every type into one object.
+    /// Whether defined function `f` is so large for its number of locals
+    /// that they are not promoted to registers
+    /// (`translate::LOCALS_PROMOTION_LIMIT`).
+    fn locals_in_memory(info: &ModuleInfo, wasm: &[u8], f: u32) -> bool {
+        let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
+        let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
+        let mut n = info.func_type(f).params.len() as u64;
+        let Ok(mut reader) = body.get_locals_reader() else {
+            return false;
+        };
+        for _ in 0..reader.get_count() {
+            match reader.read() {
+                Ok((count, _)) => n += count as u64,
+                Err(_) => return false,
+            }
+        }
+        translate::locals_in_memory(n, range.len() as u64)
+    }
+
+    /// Compiles the trampolines the module needs into one object: an entry
+    /// trampoline per distinct signature of its functions, a host trampoline
+    /// per distinct signature of its imported functions
+    /// ([`TrampolinePlan`]); unused and repeated types cost nothing.
     pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<Vec<u8>, CompileError> {
         let ctx = Context::create();
         let env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
-        for t in 0..info.types.len() as u32 {
+        let plan = TrampolinePlan::new(info);
+        for &t in &plan.entry {
             trampolines::build_entry(&env, t)?;
+        }
+        for &t in &plan.host {
             trampolines::build_host(&env, t)?;
         }
-        let tm = codegen::target_machine(&self.config)?;
-        codegen::emit_object(&env.module, &tm, &self.config)
+        // Trampolines are glue, straight-line code with nothing to optimise,
+        // but one per signature, and a signature may have thousands of
+        // values: LLVM's instruction schedulers (-O1 and up) are quadratic in
+        // the length of a block (1,000 params: 12 s). The fast instruction
+        // selector is linear (0.4 s) and makes the same loads, stores and call.
+        let config = CompilerConfig {
+            opt_level: OptLevel::O0,
+            ..self.config.clone()
+        };
+        let tm = codegen::target_machine(&config)?;
+        codegen::emit_object(&env.module, &tm, &config)
     }
 
-    /// Splits defined functions into batches of about [`BATCH_BYTES`].
-    pub fn batches(info: &ModuleInfo) -> Vec<Vec<u32>> {
+    /// Splits defined functions into batches of about [`BATCH_BYTES`]; a
+    /// function whose locals stay in memory is a batch of its own.
+    pub fn batches(info: &ModuleInfo, wasm: &[u8]) -> Vec<Vec<u32>> {
         let mut batches = Vec::new();
         let mut cur = Vec::new();
         let mut bytes = 0;
         for (k, r) in info.function_bodies.iter().enumerate() {
+            let f = info.num_imported_funcs + k as u32;
+            if Self::locals_in_memory(info, wasm, f) {
+                batches.push(vec![f]);
+                continue;
+            }
             if !cur.is_empty() && bytes + r.len() > BATCH_BYTES {
                 batches.push(std::mem::take(&mut cur));
                 bytes = 0;
             }
-            cur.push(info.num_imported_funcs + k as u32);
+            cur.push(f);
             bytes += r.len();
         }
         if !cur.is_empty() {
@@ -179,7 +231,7 @@ impl LlvmCompiler {
         info: &ModuleInfo,
         wasm: &[u8],
     ) -> Result<Vec<Vec<u8>>, CompileError> {
-        let batches = Self::batches(info);
+        let batches = Self::batches(info, wasm);
         let mut objects: Vec<Vec<u8>> = batches
             .par_iter()
             .map(|b| self.compile_functions(info, wasm, b))

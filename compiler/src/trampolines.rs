@@ -6,6 +6,10 @@
 //! - Host: has the wasm signature; spills the arguments into a stack array,
 //!   calls `VMHostContext.dispatch(ctx, array)` and on a non-zero status
 //!   calls `VMHostContext.raise()`, which does not return.
+//!
+//! Which types get which trampoline is decided by
+//! `wasabi_runtime::code::TrampolinePlan` (only signatures in use, once
+//! each); the functions here build one trampoline for one type index.
 
 use crate::env::{BResult, ModuleEnv};
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum};
@@ -74,6 +78,13 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let n = ty.params.len().max(ty.results.len()).max(1) as u32;
     let array_ty = env.ctx.i128_type().array_type(n);
     let values = env.builder.build_alloca(array_ty, "values")?;
+    // The host reads it as `[u128]`, 16-byte aligned in Rust. The alloca's
+    // default comes from the data layout, which is set only at emission.
+    values
+        .as_instruction()
+        .expect("an alloca is an instruction")
+        .set_alignment(16)
+        .map_err(|e| crate::CompileError::Llvm(e.to_string()))?;
     for i in 0..ty.params.len() as u32 {
         let slot = env.gep(values, i * SLOT)?;
         // Zero the slot first so narrow values are zero-extended.

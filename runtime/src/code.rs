@@ -2,15 +2,20 @@
 //! interface through which the runtime asks a code generator for code.
 //!
 //! What must stay true: every defined function has a code pointer (in lazy
-//! mode, its thunk until it is compiled; see [`crate::lazy`]), and every
-//! type has an entry and a host trampoline, before an instance is made. The
-//! runtime never depends on the compiler crate; it sees it only through
-//! [`CodeGenerator`].
+//! mode, its thunk until it is compiled; see [`crate::lazy`]) before an
+//! instance is made, and trampolines exist exactly as [`TrampolinePlan`]
+//! says: an entry trampoline for the signature of every function (imported
+//! or defined), a host trampoline for that of every imported function, one
+//! per distinct signature, so that no unused or repeated type costs any
+//! compilation. The runtime never depends on the compiler crate; it sees it
+//! only through [`CodeGenerator`].
 
 use crate::lazy::{LazyCode, LazyStats};
 use crate::loader::{load_object, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
+use crate::types::FuncType;
 use crate::vmcontext::symbols;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,8 +36,61 @@ pub trait CodeGenerator: Send + Sync {
         func_index: u32,
     ) -> Result<Vec<u8>, String>;
 
-    /// Compiles the entry and host trampolines of every type into one object.
+    /// Compiles the trampolines of [`TrampolinePlan::new`] into one object.
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
+}
+
+/// Which trampolines a module has: the one contract between the code
+/// generator, which compiles them, and [`CompiledModule`], which finds them.
+///
+/// Types are deduplicated by structure: the trampolines of type `t` are
+/// those of `canonical[t]`, the first type index with the same signature,
+/// and are named after it (`symbols::entry_trampoline(canonical[t])`).
+/// Work is linear in the size of the type section.
+#[derive(Clone, Debug)]
+pub struct TrampolinePlan {
+    /// For each type index, the first type index with the same signature.
+    pub canonical: Vec<u32>,
+    /// Canonical type indices with an entry trampoline (the signatures of
+    /// all functions, imported and defined), ascending.
+    pub entry: Vec<u32>,
+    /// Canonical type indices with a host trampoline (the signatures of
+    /// imported functions), ascending.
+    pub host: Vec<u32>,
+}
+
+impl TrampolinePlan {
+    pub fn new(info: &ModuleInfo) -> TrampolinePlan {
+        let mut first: HashMap<&FuncType, u32> = HashMap::with_capacity(info.types.len());
+        let canonical: Vec<u32> = (0..info.types.len() as u32)
+            .map(|t| *first.entry(&info.types[t as usize]).or_insert(t))
+            .collect();
+        let signatures = |funcs: &[u32]| {
+            let mut v: Vec<u32> = funcs.iter().map(|&t| canonical[t as usize]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let entry = signatures(&info.functions);
+        let host = signatures(&info.functions[..info.num_imported_funcs as usize]);
+        TrampolinePlan {
+            canonical,
+            entry,
+            host,
+        }
+    }
+
+    /// The type index naming the entry trampoline of type `t`, if it has one.
+    pub fn entry_for(&self, t: u32) -> Option<u32> {
+        let c = self.canonical[t as usize];
+        self.entry.binary_search(&c).is_ok().then_some(c)
+    }
+
+    /// The type index naming the host trampoline of type `t`, if it has one.
+    pub fn host_for(&self, t: u32) -> Option<u32> {
+        let c = self.canonical[t as usize];
+        self.host.binary_search(&c).is_ok().then_some(c)
+    }
 }
 
 /// Where the symbols of an AOT table object are in memory.
@@ -60,6 +118,7 @@ pub struct CompiledModule {
     _keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
     /// Code of each defined function (index - num_imported_funcs).
     pub(crate) func_code: Vec<usize>,
+    /// Per type index: its trampolines, 0 where [`TrampolinePlan`] has none.
     entry_trampolines: Vec<usize>,
     host_trampolines: Vec<usize>,
     /// Thunks, compiled-on-demand code and their bookkeeping, in lazy mode.
@@ -76,14 +135,15 @@ impl Drop for CompiledModule {
 
 impl CompiledModule {
     /// The entry trampoline (host to wasm) for type index `t`:
-    /// `extern "C" fn(callee_vmctx, code, values: *mut u128)`.
+    /// `extern "C" fn(callee_vmctx, code, values: *mut u128)`; 0 when no
+    /// function of the module has that signature (see [`TrampolinePlan`]).
     pub fn entry_trampoline(&self, t: u32) -> usize {
         self.entry_trampolines[t as usize]
     }
 
     /// The host trampoline (wasm to host) for type index `t`; it has the
     /// wasm signature of `t` and expects a [`crate::vmcontext::VMHostContext`]
-    /// as its vmctx.
+    /// as its vmctx. 0 when no imported function has that signature.
     pub fn host_trampoline(&self, t: u32) -> usize {
         self.host_trampolines[t as usize]
     }
@@ -108,10 +168,16 @@ impl CompiledModule {
             .iter()
             .map(|o| load_object(o))
             .collect::<Result<_, _>>()?;
+        // One map for all lookups: linear, however many symbols there are.
+        let by_name: HashMap<&str, usize> = loaded
+            .iter()
+            .flat_map(|o| o.symbols())
+            .map(|s| (s.name.as_str(), s.address))
+            .collect();
         let find = |sym: &str| -> Result<usize, LoadError> {
-            loaded
-                .iter()
-                .find_map(|o| o.symbol(sym))
+            by_name
+                .get(sym)
+                .copied()
                 .ok_or_else(|| LoadError(format!("compiled code lacks symbol `{sym}`")))
         };
         let func_code = match funcs {
@@ -120,12 +186,14 @@ impl CompiledModule {
                 .collect::<Result<Vec<_>, _>>()?,
             false => Vec::new(),
         };
-        let entry_trampolines = (0..info.types.len() as u32)
-            .map(|t| find(&symbols::entry_trampoline(t)))
-            .collect::<Result<_, _>>()?;
-        let host_trampolines = (0..info.types.len() as u32)
-            .map(|t| find(&symbols::host_trampoline(t)))
-            .collect::<Result<_, _>>()?;
+        let plan = TrampolinePlan::new(&info);
+        let per_type = |which: fn(&TrampolinePlan, u32) -> Option<u32>, name: fn(u32) -> String| {
+            (0..info.types.len() as u32)
+                .map(|t| which(&plan, t).map_or(Ok(0), |c| find(&name(c))))
+                .collect::<Result<Vec<usize>, LoadError>>()
+        };
+        let entry_trampolines = per_type(TrampolinePlan::entry_for, symbols::entry_trampoline)?;
+        let host_trampolines = per_type(TrampolinePlan::host_for, symbols::host_trampoline)?;
         Ok(CompiledModule {
             info,
             name,
@@ -252,6 +320,7 @@ impl CompiledModule {
         let info = ModuleInfo::from_bytes(meta)?;
         let table = |p: *const usize, n: usize| std::slice::from_raw_parts(p, n).to_vec();
         let funcs = table(tables.funcs, info.num_defined_funcs() as usize);
+        // One entry per type index, null where the module has no trampoline.
         let entry = table(tables.entry_trampolines, info.types.len());
         let host = table(tables.host_trampolines, info.types.len());
         let bounds = (*tables.text_bounds, *tables.text_bounds.add(1));

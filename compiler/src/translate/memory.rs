@@ -1,9 +1,20 @@
 //! Loads, stores, `memory.size`/`grow` and bulk memory.
 //!
-//! What must stay true: the effective address is `zext(addr) + offset` in
-//! 64 bits, never a sign extension, and is added to the memory base with no
-//! bounds check: the runtime's 8 GiB reservation makes every such address
-//! either valid or a guaranteed fault (see `wasabi_runtime::memory`).
+//! What must stay true:
+//! - The effective address is `zext(addr) + offset` in 64 bits, never a sign
+//!   extension, and is added to the memory base with no bounds check: the
+//!   runtime's 8 GiB reservation makes every such address either valid or a
+//!   guaranteed fault (see `wasabi_runtime::memory`).
+//! - Every load and store is `volatile`. With guard pages the access *is* the
+//!   bounds check, so it must execute exactly as the program orders it, and
+//!   LLVM treats a plain access as free of side effects: it deletes loads
+//!   whose value is dead or computable without them (`x * 0`, `x == x`),
+//!   merges adjacent stores into one wider store that faults as a whole, and
+//!   reorders or vectorises accesses across one another, so a trap would lose
+//!   earlier stores or keep later ones. Volatile accesses are never removed,
+//!   merged, widened or reordered among themselves, which is exactly wasm's
+//!   trap semantics; LLVM still optimises the address arithmetic around them.
+//!   `tests/hostile/trap-exact-memory.wast` holds the cases.
 
 use super::FuncTranslator;
 use crate::env::BResult;
@@ -94,9 +105,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let addr = self.pop_int();
         let p = self.effective_address(addr, memarg)?;
         let v = self.env.builder.build_load(mem_ty, p, "")?;
-        if let Some(i) = v.as_instruction_value() {
-            i.set_alignment(1).ok();
-        }
+        let i = v
+            .as_instruction_value()
+            .expect("a load from a computed address is an instruction");
+        i.set_alignment(1).ok();
+        // Volatile: see the module docs (the access is the bounds check).
+        i.set_volatile(true).ok();
         let v: BasicValueEnum = match ext {
             Ext::None => v,
             Ext::Signed => self
@@ -132,6 +146,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         };
         let st = self.env.builder.build_store(p, v)?;
         st.set_alignment(1).ok();
+        // Volatile: see the module docs (the access is the bounds check).
+        st.set_volatile(true).ok();
         Ok(())
     }
 

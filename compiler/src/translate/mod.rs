@@ -15,6 +15,9 @@
 //!   is unreachable: it is skipped, only its nesting is counted.
 //! - Every trap goes through [`FuncTranslator::trap_if`], which calls the
 //!   `Trap` builtin with this function's index, so a trap names its function.
+//! - Work is linear in the size of the body: locals are allocas that LLVM
+//!   promotes, except in functions so large that promotion would be
+//!   quadratic ([`LOCALS_PROMOTION_LIMIT`]).
 
 mod control;
 mod memory;
@@ -86,6 +89,30 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub trap_blocks: HashMap<TrapCode, BasicBlock<'ctx>>,
     /// Whether the function calls anything (then it checks the stack limit).
     pub makes_calls: bool,
+    /// Set by [`Self::trap_if`] when the trap is certain (its condition
+    /// folded to `true`): the current operator finishes in a block nothing
+    /// reaches, and the code after it is unreachable.
+    pub certain_trap: bool,
+    /// Whether locals stay in their stack slots (volatile accesses, which
+    /// `mem2reg`/`sroa` leave alone) instead of being promoted to registers;
+    /// see [`LOCALS_PROMOTION_LIMIT`].
+    pub locals_in_memory: bool,
+}
+
+/// Above this product of a function's number of locals and its body size in
+/// bytes, its locals are not promoted to SSA registers. LLVM's promotion is
+/// quadratic in that product (for each local it scans a block from its start
+/// to the local's first access): 50,000 locals used once each took minutes.
+/// (about 1 s at this limit). Real functions are below it (1,000 locals in
+/// a 100 KB body is 1e8); above it the function's code is slower, and it is
+/// compiled alone with the fast instruction selector (see
+/// `LlvmCompiler::compile_functions`), so compile time stays linear.
+pub(crate) const LOCALS_PROMOTION_LIMIT: u64 = 1 << 30;
+
+/// Whether a function with `num_locals` locals (params included) and a body
+/// of `body_len` bytes keeps its locals in memory.
+pub(crate) fn locals_in_memory(num_locals: u64, body_len: u64) -> bool {
+    num_locals.saturating_mul(body_len) > LOCALS_PROMOTION_LIMIT
 }
 
 impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
@@ -116,21 +143,31 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         env.builder.position_at_end(entry);
 
         // Locals: params, then declared locals, zero-initialised.
-        let mut locals = Vec::new();
-        for (i, t) in ty.params.iter().enumerate() {
-            let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
-            env.builder
-                .build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
-            locals.push((slot, *t));
-        }
+        let mut declared = Vec::new();
         let mut reader = body.get_locals_reader()?;
         for _ in 0..reader.get_count() {
             let (count, t) = reader.read()?;
             let t = ValType::from_wasmparser(t)
                 .ok_or_else(|| CompileError::Unsupported("typed references".into()))?;
+            declared.push((count, t));
+        }
+        let num_locals = ty.params.len() as u64 + declared.iter().map(|d| d.0 as u64).sum::<u64>();
+        let body_len = body.range().end - body.range().start;
+        let locals_in_memory = locals_in_memory(num_locals, body_len);
+        let mut locals = Vec::new();
+        for (i, t) in ty.params.iter().enumerate() {
+            let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
+            let st = env
+                .builder
+                .build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
+            st.set_volatile(locals_in_memory).ok();
+            locals.push((slot, *t));
+        }
+        for (count, t) in declared {
             for _ in 0..count {
                 let slot = env.builder.build_alloca(env.val_type(t), "local")?;
-                env.builder.build_store(slot, env.zero(t))?;
+                let st = env.builder.build_store(slot, env.zero(t))?;
+                st.set_volatile(locals_in_memory).ok();
                 locals.push((slot, t));
             }
         }
@@ -149,6 +186,8 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             memory_bases: HashMap::new(),
             trap_blocks: HashMap::new(),
             makes_calls: false,
+            certain_trap: false,
+            locals_in_memory,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -264,7 +303,22 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     }
 
     /// Branches to a cold trap block when `cond` is true.
+    ///
+    /// A condition the builder already folded to a constant (the operands
+    /// were constants) is decided here: `false` emits nothing, `true` jumps
+    /// to the trap and makes the rest of the code unreachable. The operation
+    /// the check guards must never be built reachable with operands that
+    /// make it trap: LLVM folds `1 / 0` or `fptosi` of NaN to poison, which
+    /// nothing downstream may see.
     pub fn trap_if(&mut self, cond: IntValue<'ctx>, code: TrapCode) -> BResult<()> {
+        let known = if cond.is_const() {
+            cond.get_zero_extended_constant()
+        } else {
+            None
+        };
+        if known == Some(0) {
+            return Ok(());
+        }
         let trap_bb = match self.trap_blocks.get(&code) {
             Some(bb) => *bb,
             None => {
@@ -278,10 +332,17 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             }
         };
         let cont = self.append_block("ok");
-        let cond = self.expect_false(cond)?;
-        self.env
-            .builder
-            .build_conditional_branch(cond, trap_bb, cont)?;
+        if known.is_some() {
+            // Certain: `cont` has no predecessor. The operator finishes
+            // there and `operator` then closes it (see `certain_trap`).
+            self.env.builder.build_unconditional_branch(trap_bb)?;
+            self.certain_trap = true;
+        } else {
+            let cond = self.expect_false(cond)?;
+            self.env
+                .builder
+                .build_conditional_branch(cond, trap_bb, cont)?;
+        }
         self.env.builder.position_at_end(cont);
         Ok(())
     }
@@ -433,6 +494,20 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         if !self.reachable {
             return self.dead_operator(op);
         }
+        self.live_operator(op)?;
+        if std::mem::take(&mut self.certain_trap) {
+            // The operator trapped unconditionally: what it built after the
+            // trap sits in a block nothing reaches (its values may be
+            // poison). Close that block; what follows is dead code, as after
+            // `unreachable`.
+            self.env.builder.build_unreachable()?;
+            self.reachable = false;
+        }
+        Ok(())
+    }
+
+    /// Translates one operator in reachable code.
+    fn live_operator(&mut self, op: Operator<'_>) -> BResult<()> {
         use Operator::*;
         match op {
             // control

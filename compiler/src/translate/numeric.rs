@@ -12,6 +12,10 @@
 //! - Trapping float-to-int conversions trap on NaN ("invalid conversion")
 //!   and out-of-range values ("integer overflow"); the saturating ones use
 //!   `llvm.fpto[su]i.sat`.
+//! - A trapping operation on constants that would trap becomes a plain trap
+//!   (see `FuncTranslator::trap_if`) before the operation itself is built
+//!   where it is reachable: LLVM folds it to poison. Constants are read only
+//!   through [`float_constant`], which refuses poison.
 
 use super::FuncTranslator;
 use crate::env::BResult;
@@ -61,6 +65,26 @@ enum FUn {
     Floor,
     Trunc,
     Nearest,
+}
+
+/// The value of `v` if it is a floating-point constant. Not inkwell's
+/// `get_constant`, which reads any constant as a `ConstantFP`: a poison or
+/// undef value (what LLVM folds a trapping operation on constants to) or a
+/// constant expression would crash LLVM.
+fn float_constant(v: FloatValue<'_>) -> Option<f64> {
+    use inkwell::llvm_sys::core::{LLVMConstRealGetDouble, LLVMIsAConstantFP};
+    use inkwell::values::AsValueRef;
+    let r = v.as_value_ref();
+    // SAFETY: `r` is a live value of this function's context; LLVMIsAConstantFP
+    // only inspects its kind, and LLVMConstRealGetDouble is called only on a
+    // value that is a ConstantFP, which is what it requires.
+    unsafe {
+        if LLVMIsAConstantFP(r).is_null() {
+            return None;
+        }
+        let mut lossy = 0;
+        Some(LLVMConstRealGetDouble(r, &mut lossy))
+    }
 }
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
@@ -220,8 +244,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         // setting the quiet bit of a NaN result restores wasm's arithmetic-NaN
         // rule.
         let identity_operand = |v: FloatValue<'ctx>| {
-            v.get_constant()
-                .is_some_and(|(c, _)| c == 0.0 || c == 1.0 || c == -1.0)
+            float_constant(v).is_some_and(|c| c == 0.0 || c == 1.0 || c == -1.0)
         };
         let v = if matches!(op, FBin::Add | FBin::Sub | FBin::Mul | FBin::Div)
             && (identity_operand(a) || identity_operand(b))

@@ -1,4 +1,9 @@
 //! Locals, globals, `select`, references and table access.
+//!
+//! What must stay true: state a trap leaves visible to the host (globals and
+//! table elements, like linear memory) is written with volatile stores, so
+//! that LLVM keeps those writes in program order with the memory accesses
+//! that may trap (see `memory.rs`).
 
 use super::FuncTranslator;
 use crate::env::BResult;
@@ -10,19 +15,30 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_local_get(&mut self, i: u32) -> BResult<()> {
         let (slot, t) = self.locals[i as usize];
         let v = self.env.builder.build_load(self.llvm_type(t), slot, "")?;
+        if self.locals_in_memory {
+            v.as_instruction_value()
+                .expect("a load is an instruction")
+                .set_volatile(true)
+                .ok();
+        }
         self.push(v);
         Ok(())
     }
 
     pub(super) fn op_local_set(&mut self, i: u32) -> BResult<()> {
         let v = self.pop();
-        self.env.builder.build_store(self.locals[i as usize].0, v)?;
-        Ok(())
+        self.store_local(i, v)
     }
 
     pub(super) fn op_local_tee(&mut self, i: u32) -> BResult<()> {
         let v = *self.stack.last().unwrap();
-        self.env.builder.build_store(self.locals[i as usize].0, v)?;
+        self.store_local(i, v)
+    }
+
+    fn store_local(&mut self, i: u32, v: BasicValueEnum<'ctx>) -> BResult<()> {
+        let st = self.env.builder.build_store(self.locals[i as usize].0, v)?;
+        // See `FuncTranslator::locals_in_memory`.
+        st.set_volatile(self.locals_in_memory).ok();
         Ok(())
     }
 
@@ -50,42 +66,19 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn op_global_set(&mut self, g: u32) -> BResult<()> {
         let v = self.pop();
         let p = self.global_ptr(g)?;
-        self.env.builder.build_store(p, v)?;
+        let st = self.env.builder.build_store(p, v)?;
+        // Ordered with the (volatile) memory accesses around it: a global
+        // set before a trapping access is visible after the trap, one after
+        // it is not, whatever LLVM can prove about aliasing.
+        st.set_volatile(true).ok();
         Ok(())
     }
 
-    /// `drop` keeps its operand alive through an empty side-effecting asm:
-    /// otherwise LLVM deletes an unused load, and a load that should trap
-    /// (out of bounds) silently would not.
+    /// `drop` discards its operand. Nothing needs keeping alive: memory
+    /// accesses are volatile (see `memory.rs`), and every other operator
+    /// that can trap does so through an explicit branch.
     pub(super) fn op_drop(&mut self) -> BResult<()> {
-        let v = self.pop();
-        let is_const = match v {
-            BasicValueEnum::IntValue(i) => i.is_const(),
-            BasicValueEnum::FloatValue(f) => f.is_const(),
-            BasicValueEnum::PointerValue(p) => p.is_const(),
-            _ => true,
-        };
-        if is_const || v.as_instruction_value().is_none() {
-            return Ok(());
-        }
-        let constraint = if v.is_float_value() { "x" } else { "r" };
-        let fn_ty = self
-            .env
-            .ctx
-            .void_type()
-            .fn_type(&[v.get_type().into()], false);
-        let sink = self.env.ctx.create_inline_asm(
-            fn_ty,
-            String::new(),
-            constraint.into(),
-            true,
-            false,
-            None,
-            false,
-        );
-        self.env
-            .builder
-            .build_indirect_call(fn_ty, sink, &[v.into()], "")?;
+        self.pop();
         Ok(())
     }
 
@@ -136,7 +129,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let v = self.pop();
         let index = self.pop_int();
         let p = self.table_element(t, index, TrapCode::TableOutOfBounds)?;
-        self.env.builder.build_store(p, v)?;
+        let st = self.env.builder.build_store(p, v)?;
+        // Ordered with memory accesses, as `global.set` is.
+        st.set_volatile(true).ok();
         Ok(())
     }
 
