@@ -57,6 +57,7 @@ pub enum CompileMode {
 }
 
 impl CompileMode {
+    /// The name `--mode` takes: `regular` or `lazy`.
     pub fn name(self) -> &'static str {
         match self {
             CompileMode::Regular => "regular",
@@ -86,8 +87,11 @@ impl std::str::FromStr for CompileMode {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// How much LLVM optimises (default `O1`).
     pub opt_level: OptLevel,
+    /// Which CPU the code is for (default: this machine).
     pub target_cpu: TargetCpu,
+    /// When functions are compiled (default: all up front).
     pub mode: CompileMode,
     /// Bytes of native stack wasm may use before it traps with
     /// "call stack exhausted" (default 4 MiB). Applies to stores made with
@@ -107,21 +111,26 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The default configuration.
     pub fn new() -> Config {
         Config::default()
     }
+    /// Sets the optimisation level.
     pub fn opt_level(mut self, level: OptLevel) -> Config {
         self.opt_level = level;
         self
     }
+    /// Sets the CPU the code is compiled for.
     pub fn target_cpu(mut self, cpu: TargetCpu) -> Config {
         self.target_cpu = cpu;
         self
     }
+    /// Sets when functions are compiled.
     pub fn mode(mut self, mode: CompileMode) -> Config {
         self.mode = mode;
         self
     }
+    /// Sets how many bytes of native stack wasm may use.
     pub fn max_wasm_stack(mut self, bytes: usize) -> Config {
         self.max_wasm_stack = bytes;
         self
@@ -150,6 +159,7 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// An engine with this configuration.
     pub fn new(config: Config) -> Engine {
         Engine {
             inner: Arc::new(EngineInner {
@@ -160,6 +170,7 @@ impl Engine {
         }
     }
 
+    /// The configuration this engine was made with.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

@@ -35,6 +35,7 @@ pub enum Error {
     Type(String),
     /// An export or a definition was not found.
     NotFound(String),
+    /// A file could not be read.
     Io(std::io::Error),
 }
 
@@ -121,8 +122,11 @@ impl From<wasabi_runtime::InstantiationError> for Error {
 /// or wrong type. The message names `module::field` and the type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkError {
+    /// The import's module name.
     pub module: String,
+    /// The import's field name.
     pub field: String,
+    /// The whole message, naming module, field and types.
     pub message: String,
 }
 

@@ -15,9 +15,13 @@ use wasabi_runtime::{RawExport, RawImport, StoreId, ValType};
 /// Anything an instance can import or export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Extern {
+    /// A function.
     Func(Func),
+    /// A linear memory.
     Memory(Memory),
+    /// A table.
     Table(Table),
+    /// A global.
     Global(Global),
 }
 
@@ -59,24 +63,28 @@ impl Extern {
         }
     }
 
+    /// The function, if this is one.
     pub fn into_func(self) -> Option<Func> {
         match self {
             Extern::Func(f) => Some(f),
             _ => None,
         }
     }
+    /// The memory, if this is one.
     pub fn into_memory(self) -> Option<Memory> {
         match self {
             Extern::Memory(m) => Some(m),
             _ => None,
         }
     }
+    /// The table, if this is one.
     pub fn into_table(self) -> Option<Table> {
         match self {
             Extern::Table(t) => Some(t),
             _ => None,
         }
     }
+    /// The global, if this is one.
     pub fn into_global(self) -> Option<Global> {
         match self {
             Extern::Global(g) => Some(g),
@@ -375,6 +383,7 @@ impl Global {
         })
     }
 
+    /// Its type: value type and mutability.
     pub fn ty(&self, store: impl AsContext) -> GlobalType {
         let ctx = store.as_context();
         check_store(self.store, &ctx.0.opaque, "Global");

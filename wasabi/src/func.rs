@@ -240,14 +240,17 @@ pub struct Caller<'a, T> {
 }
 
 impl<'a, T> Caller<'a, T> {
+    /// The store's data.
     pub fn data(&self) -> &T {
         &self.store.data
     }
 
+    /// The store's data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.store.data
     }
 
+    /// The engine of the store.
     pub fn engine(&self) -> &crate::Engine {
         &self.store.engine
     }

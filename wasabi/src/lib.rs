@@ -106,6 +106,7 @@
 //! - `wat` (default): accept the text format wherever a module is.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
 
 mod engine;
 mod error;

@@ -20,9 +20,13 @@ pub use wasabi_runtime::{FuncType, ValType};
 /// The type of something imported or exported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExternType {
+    /// A function of this type.
     Func(FuncType),
+    /// A memory with these limits.
     Memory(MemoryType),
+    /// A table with this element type and limits.
     Table(TableType),
+    /// A global of this type.
     Global(GlobalType),
 }
 
@@ -63,15 +67,20 @@ impl std::fmt::Display for ExternType {
 /// One import of a module: `module::name` and what it must be.
 #[derive(Clone, Debug)]
 pub struct ImportType<'m> {
+    /// The import's module name.
     pub module: &'m str,
+    /// The import's field name.
     pub name: &'m str,
+    /// What the import must be.
     pub ty: ExternType,
 }
 
 /// One export of a module.
 #[derive(Clone, Debug)]
 pub struct ExportType<'m> {
+    /// The export's name.
     pub name: &'m str,
+    /// What is exported.
     pub ty: ExternType,
 }
 

@@ -58,14 +58,17 @@ impl<T> Store<T> {
         }
     }
 
+    /// The engine this store was made with.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 
+    /// The host data.
     pub fn data(&self) -> &T {
         &self.inner.data
     }
 
+    /// The host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner.data
     }
@@ -100,21 +103,26 @@ pub struct StoreContext<'a, T>(pub(crate) &'a StoreInner<T>);
 pub struct StoreContextMut<'a, T>(pub(crate) &'a mut StoreInner<T>);
 
 impl<T> StoreContext<'_, T> {
+    /// The host data.
     pub fn data(&self) -> &T {
         &self.0.data
     }
+    /// The engine of the store.
     pub fn engine(&self) -> &Engine {
         &self.0.engine
     }
 }
 
 impl<T> StoreContextMut<'_, T> {
+    /// The host data.
     pub fn data(&self) -> &T {
         &self.0.data
     }
+    /// The host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.0.data
     }
+    /// The engine of the store.
     pub fn engine(&self) -> &Engine {
         &self.0.engine
     }
@@ -123,12 +131,15 @@ impl<T> StoreContextMut<'_, T> {
 /// Anything that can lend a store for reading: `&Store<T>`, `&mut
 /// Store<T>`, a [`crate::Caller`], a context.
 pub trait AsContext {
+    /// The type of the store's host data.
     type Data;
+    /// Borrows the store for reading.
     fn as_context(&self) -> StoreContext<'_, Self::Data>;
 }
 
 /// Anything that can lend a store for writing (and calling wasm).
 pub trait AsContextMut: AsContext {
+    /// Borrows the store for writing.
     fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
 }
 

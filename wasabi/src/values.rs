@@ -19,12 +19,15 @@ pub use wasabi_runtime::ExternRef;
 /// floats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Val {
+    /// A 32-bit integer.
     I32(i32),
+    /// A 64-bit integer.
     I64(i64),
     /// The bits of an `f32`.
     F32(u32),
     /// The bits of an `f64`.
     F64(u64),
+    /// A 128-bit vector, as its bits.
     V128(u128),
     /// A function reference (`None` is `ref.null func`).
     FuncRef(Option<Func>),
@@ -33,13 +36,16 @@ pub enum Val {
 }
 
 impl Val {
+    /// An `f32` value.
     pub fn f32(v: f32) -> Val {
         Val::F32(v.to_bits())
     }
+    /// An `f64` value.
     pub fn f64(v: f64) -> Val {
         Val::F64(v.to_bits())
     }
 
+    /// The value's type.
     pub fn ty(&self) -> ValType {
         match self {
             Val::I32(_) => ValType::I32,
@@ -65,24 +71,28 @@ impl Val {
         }
     }
 
+    /// The integer, if this is an `i32`.
     pub fn i32(&self) -> Option<i32> {
         match self {
             Val::I32(v) => Some(*v),
             _ => None,
         }
     }
+    /// The integer, if this is an `i64`.
     pub fn i64(&self) -> Option<i64> {
         match self {
             Val::I64(v) => Some(*v),
             _ => None,
         }
     }
+    /// The float, if this is an `f32`.
     pub fn as_f32(&self) -> Option<f32> {
         match self {
             Val::F32(v) => Some(f32::from_bits(*v)),
             _ => None,
         }
     }
+    /// The float, if this is an `f64`.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Val::F64(v) => Some(f64::from_bits(*v)),
@@ -202,6 +212,7 @@ impl From<Func> for Val {
 /// functions: `i32`, `u32` (as i32), `i64`, `u64` (as i64), `f32`, `f64`,
 /// `u128` (as v128) and `Option<ExternRef>`.
 pub trait WasmTy: Copy + Send + 'static {
+    /// The wasm value type this Rust type stands for.
     const TYPE: ValType;
     #[doc(hidden)]
     fn into_raw(self) -> u128;
