@@ -838,7 +838,12 @@ fn take_host_error() -> Option<HostError> {
 
 /// Called by host trampolines with the arguments spilled into `buf`; writes
 /// results back into `buf`. Returns 0, or 1 with a host error pending.
-unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u32 {
+unsafe extern "C" fn host_dispatch(
+    ctx: *mut VMHostContext,
+    buf: *mut u128,
+    exit_fp: *mut u8,
+) -> u32 {
+    let _host = traps::enter_host(exit_fp);
     let ctx = &*(ctx as *const HostCtx);
     let ty = &ctx.func.ty;
     let args: Vec<Val> = ty
@@ -884,11 +889,6 @@ unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u
     1
 }
 
-unsafe extern "C" fn host_raise() -> ! {
-    traps::raise(RawTrap {
-        code: TrapCode::HostError,
-        pc: None,
-        func_index: None,
-        vmctx: 0,
-    })
+unsafe extern "C" fn host_raise(exit_fp: *mut u8) -> ! {
+    traps::raise(RawTrap::new(TrapCode::HostError), exit_fp)
 }
