@@ -4,7 +4,7 @@
 //!
 //! This is the one place that defines these layouts. Every offset and size
 //! below is derived from a `#[repr(C)]` struct with `offset_of!`/`size_of`
-//! (never typed in), and the builtin list exists once, in [`builtins!`]'s
+//! (never typed in), and the builtin list exists once, in the `builtins!`
 //! invocation: it generates [`BuiltinIndex`], its signatures and the
 //! [`BuiltinTable`] the runtime fills, so a builtin missing from the runtime,
 //! or implemented with another signature, does not compile. The compiler
@@ -27,6 +27,14 @@
 //!   ...  funcrefs: [VMFuncRef; nfuncs]             one per function index
 //!   ...  call_counts: [u32; ndefinedfuncs]         reserved for tiering: calls
 //!                                                  of each defined function
+//!
+//! VMRuntimeLimits (one per store; vmctx.limits of all its instances)
+//!   +0   stack_limit: AtomicUsize       compiled code traps when sp is below
+//!   +8   epoch_deadline: AtomicU64      reserved: interrupt once the epoch
+//!                                       reaches it
+//!   +16  epoch_counter: *const AtomicU64 reserved: the engine-wide epoch
+//!                                       counter, null when unused
+//!   +24  fuel: AtomicI64                reserved: fuel left (out below 0)
 //! ```
 //!
 //! Calling convention of every compiled wasm function:
@@ -202,8 +210,13 @@ impl VMRuntimeLimits {
     pub const OFFSET_EPOCH_COUNTER: u32 = offset_of!(VMRuntimeLimits, epoch_counter) as u32;
     pub const OFFSET_FUEL: u32 = offset_of!(VMRuntimeLimits, fuel) as u32;
 }
-// Compiled code compares the stack limit with the stack pointer as an i64.
-const _: () = assert!(size_of::<AtomicUsize>() == 8);
+// The layout diagram at the top of this file.
+const _: () = assert!(
+    VMRuntimeLimits::OFFSET_STACK_LIMIT == 0
+        && VMRuntimeLimits::OFFSET_EPOCH_DEADLINE == 8
+        && VMRuntimeLimits::OFFSET_EPOCH_COUNTER == 16
+        && VMRuntimeLimits::OFFSET_FUEL == 24
+);
 
 /// How a host trampoline reaches the runtime: `dispatch(ctx, values,
 /// exit_fp)` with the arguments spilled into `values` (results are written
@@ -249,6 +262,13 @@ pub const VMCTX_OFFSET_BUILTINS: u32 = offset_of!(VMContextHeader, builtins) as 
 pub const VMCTX_OFFSET_LIMITS: u32 = offset_of!(VMContextHeader, limits) as u32;
 pub const VMCTX_OFFSET_INSTANCE: u32 = offset_of!(VMContextHeader, instance) as u32;
 const VMCTX_HEADER_SIZE: u32 = size_of::<VMContextHeader>() as u32;
+// The layout diagram at the top of this file.
+const _: () = assert!(
+    VMCTX_OFFSET_BUILTINS == 8
+        && VMCTX_OFFSET_LIMITS == 16
+        && VMCTX_OFFSET_INSTANCE == 24
+        && VMCTX_HEADER_SIZE == 32
+);
 // The magic is the first word: a vmctx and a host context are told apart by
 // it, and the runtime checks it through a plain `*const u64`.
 const _: () = assert!(VMCTX_OFFSET_MAGIC == 0 && offset_of!(VMHostContext, magic) == 0);
