@@ -2,7 +2,11 @@
 //! and emission of relocatable objects.
 //!
 //! What must stay true: objects are position independent with the small
-//! code model, which is what `wasabi_runtime::loader` relocates.
+//! code model, which is what `wasabi_runtime::loader` relocates; and every
+//! function emitted (wasm functions and trampolines) keeps a frame pointer
+//! (`"frame-pointer"="all"`), so each of its frames starts with the record
+//! `[fp] = caller's fp, [fp + 8] = return address` the runtime walks for
+//! wasm backtraces (`wasabi_runtime::traps`).
 //!
 //! Developer knobs, for measuring compile time against code quality (not a
 //! user interface): `WASABI_LLVM_PASSES` replaces the IR pipeline (a new-PM
@@ -11,6 +15,7 @@
 //! of `-O`.
 
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
+use inkwell::attributes::AttributeLoc;
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
@@ -78,6 +83,7 @@ pub(crate) fn emit_object(
     tm: &TargetMachine,
     config: &CompilerConfig,
 ) -> Result<Vec<u8>, CompileError> {
+    keep_frame_pointers(module);
     module.set_triple(&tm.get_triple());
     module.set_data_layout(&tm.get_target_data().get_data_layout());
     module
@@ -97,4 +103,18 @@ pub(crate) fn emit_object(
         .write_to_memory_buffer(module, FileType::Object)
         .map_err(|e| CompileError::Llvm(e.to_string()))?;
     Ok(buf.as_slice().to_vec())
+}
+
+/// Gives every function defined in `module` a frame pointer (see the module
+/// docs): done here, where every object passes, so no function can miss it.
+fn keep_frame_pointers(module: &Module<'_>) {
+    let ctx = module.get_context();
+    for f in module.get_functions() {
+        if f.count_basic_blocks() > 0 {
+            f.add_attribute(
+                AttributeLoc::Function,
+                ctx.create_string_attribute("frame-pointer", "all"),
+            );
+        }
+    }
 }

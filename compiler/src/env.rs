@@ -2,8 +2,9 @@
 //! it: LLVM types for wasm values and signatures, builtin declarations, and
 //! helpers that read the vmctx through [`VMOffsets`].
 //!
-//! What must stay true: every vmctx access goes through an offset from
-//! `wasabi_runtime::vmcontext`; no offset is written here by hand.
+//! What must stay true: every vmctx access goes through an offset or size
+//! from `wasabi_runtime::vmcontext`; no layout number is written here by
+//! hand.
 
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::builder::Builder;
@@ -179,15 +180,29 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
         args: &[inkwell::values::BasicMetadataValueEnum<'ctx>],
     ) -> BResult<Option<BasicValueEnum<'ctx>>> {
         let table = self.load_ptr(vmctx, VMCTX_OFFSET_BUILTINS, "builtins")?;
-        let f = self.load_ptr(table, b as u32 * 8, "builtin")?;
+        let f = self.load_ptr(table, b.offset(), "builtin")?;
         let call = self
             .builder
             .build_indirect_call(self.builtin_type(b), f, args, "")?;
-        if b == BuiltinIndex::Trap {
+        if b.noreturn() {
             call.add_attribute(AttributeLoc::Function, self.enum_attr("noreturn"));
             call.add_attribute(AttributeLoc::Function, self.enum_attr("cold"));
         }
         Ok(call.try_as_basic_value().basic())
+    }
+
+    /// This function's frame pointer (`llvm.frameaddress(0)`): where the
+    /// frame record `{caller's fp, return address}` is, for backtraces.
+    pub fn frame_address(&self) -> BResult<PointerValue<'ctx>> {
+        let f = self.intrinsic("llvm.frameaddress", &[self.ptr_type().into()])?;
+        let fp = self
+            .builder
+            .build_call(f, &[self.i32().const_zero().into()], "fp")?;
+        Ok(fp
+            .try_as_basic_value()
+            .basic()
+            .unwrap()
+            .into_pointer_value())
     }
 
     pub fn enum_attr(&self, name: &str) -> Attribute {

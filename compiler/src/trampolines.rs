@@ -4,8 +4,9 @@
 //! - Entry: `extern "C" fn(callee_vmctx, code, values: *mut u128)` loads the
 //!   arguments from `values`, calls `code`, stores the results back.
 //! - Host: has the wasm signature; spills the arguments into a stack array,
-//!   calls `VMHostContext.dispatch(ctx, array)` and on a non-zero status
-//!   calls `VMHostContext.raise()`, which does not return.
+//!   calls `VMHostContext.dispatch(ctx, array, fp)` and on a non-zero status
+//!   calls `VMHostContext.raise(fp)`, which does not return; `fp` is the
+//!   trampoline's own frame pointer, where a backtrace leaves wasm.
 //!
 //! Which types get which trampoline is decided by
 //! `wasabi_runtime::code::TrampolinePlan` (only signatures in use, once
@@ -14,9 +15,9 @@
 use crate::env::{BResult, ModuleEnv};
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum};
 use inkwell::IntPredicate;
-use wasabi_runtime::vmcontext::{symbols, VMHostContext};
+use wasabi_runtime::vmcontext::{symbols, VMHostContext, VM_VAL_ALIGN, VM_VAL_SIZE};
 
-const SLOT: u32 = 16;
+const SLOT: u32 = VM_VAL_SIZE;
 
 pub(crate) fn build_entry(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let ty = &env.info.types[t as usize];
@@ -78,12 +79,12 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     let n = ty.params.len().max(ty.results.len()).max(1) as u32;
     let array_ty = env.ctx.i128_type().array_type(n);
     let values = env.builder.build_alloca(array_ty, "values")?;
-    // The host reads it as `[u128]`, 16-byte aligned in Rust. The alloca's
-    // default comes from the data layout, which is set only at emission.
+    // The runtime reads the slots as `VMVal`s: give the array their
+    // alignment, whatever the data layout says about i128.
     values
         .as_instruction()
-        .expect("an alloca is an instruction")
-        .set_alignment(16)
+        .expect("an alloca")
+        .set_alignment(VM_VAL_ALIGN)
         .map_err(|e| crate::CompileError::Llvm(e.to_string()))?;
     for i in 0..ty.params.len() as u32 {
         let slot = env.gep(values, i * SLOT)?;
@@ -95,13 +96,14 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     }
     let dispatch = env.load_ptr(ctx, VMHostContext::OFFSET_DISPATCH, "dispatch")?;
     let p = env.ptr_type();
-    let dispatch_ty = env.i32().fn_type(&[p.into(), p.into()], false);
+    let dispatch_ty = env.i32().fn_type(&[p.into(), p.into(), p.into()], false);
+    let fp = env.frame_address()?;
     let status = env
         .builder
         .build_indirect_call(
             dispatch_ty,
             dispatch,
-            &[ctx.into(), values.into()],
+            &[ctx.into(), values.into(), fp.into()],
             "status",
         )?
         .try_as_basic_value()
@@ -117,9 +119,12 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
         .build_conditional_branch(failed, raise_bb, ok_bb)?;
     env.builder.position_at_end(raise_bb);
     let raise = env.load_ptr(ctx, VMHostContext::OFFSET_RAISE, "raise")?;
-    let call =
-        env.builder
-            .build_indirect_call(env.ctx.void_type().fn_type(&[], false), raise, &[], "")?;
+    let call = env.builder.build_indirect_call(
+        env.ctx.void_type().fn_type(&[p.into()], false),
+        raise,
+        &[fp.into()],
+        "",
+    )?;
     call.add_attribute(
         inkwell::attributes::AttributeLoc::Function,
         env.enum_attr("noreturn"),

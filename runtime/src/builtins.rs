@@ -1,29 +1,16 @@
 //! The helper functions compiled code calls through `vmctx.builtins`.
 //!
-//! What must stay true: [`BUILTINS`] lists the helpers in [`BuiltinIndex`]
-//! order with exactly the signatures `BuiltinIndex::signature` gives. Helpers
-//! that can fail return a trap code and never unwind themselves; only
-//! `trap` raises, and it owns nothing when it does.
+//! What must stay true: [`BUILTINS`] fills the table generated from the one
+//! builtin list in `vmcontext` (`builtins!`), so every helper exists with
+//! exactly the signature the compiler calls it with, or this file does not
+//! compile. Helpers that can fail return a trap code and never unwind
+//! themselves; only `trap` raises, and it owns nothing when it does. Every
+//! helper receives a live instance vmctx (compiled code passes its own) and
+//! indices the validator checked against the module.
 
 use crate::instance::Instance;
 use crate::traps::{self, RawTrap};
-use crate::vmcontext::TrapCode;
-
-/// The builtin table, in `BuiltinIndex` order.
-#[repr(C)]
-pub struct BuiltinTable {
-    pub trap: unsafe extern "C" fn(*mut u8, u32, u32) -> !,
-    pub memory_grow: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
-    pub memory_fill: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32) -> u32,
-    pub memory_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
-    pub memory_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
-    pub data_drop: unsafe extern "C" fn(*mut u8, u32),
-    pub table_grow: unsafe extern "C" fn(*mut u8, u32, usize, u32) -> u32,
-    pub table_fill: unsafe extern "C" fn(*mut u8, u32, u32, usize, u32) -> u32,
-    pub table_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
-    pub table_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
-    pub elem_drop: unsafe extern "C" fn(*mut u8, u32),
-}
+use crate::vmcontext::{BuiltinTable, TrapCode};
 
 pub static BUILTINS: BuiltinTable = BuiltinTable {
     trap,
@@ -43,8 +30,14 @@ const OK: u32 = 0;
 const MEM_OOB: u32 = TrapCode::MemoryOutOfBounds as u32;
 const TABLE_OOB: u32 = TrapCode::TableOutOfBounds as u32;
 
+/// The instance of `vmctx`.
+///
+/// # Safety
+/// `vmctx` must be a live instance vmctx, and the caller must not hold
+/// another reference to the instance while using this one.
 unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
-    &mut *Instance::ptr_from_vmctx(vmctx)
+    // SAFETY: per this function's contract.
+    unsafe { &mut *Instance::ptr_from_vmctx(vmctx) }
 }
 
 /// `start + len <= bound`, without overflow.
@@ -52,29 +45,38 @@ fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
     (start as u64 + len as u64) <= bound as u64
 }
 
-unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32) -> ! {
+unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32, fp: *mut u8) -> ! {
     let code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
-    traps::raise(RawTrap {
-        code,
-        pc: None,
+    let trap = RawTrap {
         func_index: Some(func),
         vmctx: vmctx as usize,
-    })
+        ..RawTrap::new(code)
+    };
+    // SAFETY: called by compiled code running under `catch_traps`, with
+    // `fp` its own frame pointer; this function owns nothing once `raise`
+    // takes the trap.
+    unsafe { traps::raise(trap, fp) }
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
-    match instance(vmctx).memory(mem).grow(delta as u64) {
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    match inst.memory(mem).grow(delta as u64) {
         Some(old) => old as u32,
         None => u32::MAX,
     }
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u32, val: u32, len: u32) -> u32 {
-    let m = instance(vmctx).memory(mem);
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    let m = inst.memory(mem);
     if !in_bounds(dst, len, m.byte_len()) {
         return MEM_OOB;
     }
-    std::ptr::write_bytes(m.base().add(dst as usize), val as u8, len as usize);
+    // SAFETY: `dst + len` is within the memory's accessible length, and
+    // the memory is mapped read-write up to it.
+    unsafe { std::ptr::write_bytes(m.base().add(dst as usize), val as u8, len as usize) };
     OK
 }
 
@@ -86,16 +88,21 @@ unsafe extern "C" fn memory_copy(
     src: u32,
     len: u32,
 ) -> u32 {
-    let inst = instance(vmctx);
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
     let (d, s) = (inst.memory(dst_mem), inst.memory(src_mem));
     if !in_bounds(dst, len, d.byte_len()) || !in_bounds(src, len, s.byte_len()) {
         return MEM_OOB;
     }
-    std::ptr::copy(
-        s.base().add(src as usize),
-        d.base().add(dst as usize),
-        len as usize,
-    );
+    // SAFETY: both ranges are within their memories' accessible lengths;
+    // `copy` allows them to overlap (same memory).
+    unsafe {
+        std::ptr::copy(
+            s.base().add(src as usize),
+            d.base().add(dst as usize),
+            len as usize,
+        )
+    };
     OK
 }
 
@@ -107,7 +114,8 @@ unsafe extern "C" fn memory_init(
     src: u32,
     len: u32,
 ) -> u32 {
-    let inst = instance(vmctx);
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
     let bytes: &[u8] = if inst.data_dropped[data as usize] {
         &[]
     } else {
@@ -117,31 +125,47 @@ unsafe extern "C" fn memory_init(
     if !in_bounds(dst, len, m.byte_len()) || !in_bounds(src, len, bytes.len()) {
         return MEM_OOB;
     }
-    std::ptr::copy_nonoverlapping(
-        bytes.as_ptr().add(src as usize),
-        m.base().add(dst as usize),
-        len as usize,
-    );
+    // SAFETY: the source range is within the segment's bytes, the
+    // destination within the memory's accessible length; a data segment
+    // (owned by the module) never overlaps linear memory.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr().add(src as usize),
+            m.base().add(dst as usize),
+            len as usize,
+        )
+    };
     OK
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
-    instance(vmctx).data_dropped[data as usize] = true;
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    inst.data_dropped[data as usize] = true;
 }
 
-unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: usize, delta: u32) -> u32 {
-    instance(vmctx)
-        .table(table)
-        .grow(delta, init)
+unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: *mut u8, delta: u32) -> u32 {
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    inst.table(table)
+        .grow(delta, init as usize)
         .unwrap_or(u32::MAX)
 }
 
-unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {
-    let t = instance(vmctx).table(table);
+unsafe extern "C" fn table_fill(
+    vmctx: *mut u8,
+    table: u32,
+    dst: u32,
+    val: *mut u8,
+    len: u32,
+) -> u32 {
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    let t = inst.table(table);
     if !in_bounds(dst, len, t.len() as usize) {
         return TABLE_OOB;
     }
-    t.elements_mut()[dst as usize..(dst + len) as usize].fill(val);
+    t.elements_mut()[dst as usize..(dst + len) as usize].fill(val as usize);
     OK
 }
 
@@ -153,7 +177,8 @@ unsafe extern "C" fn table_copy(
     src: u32,
     len: u32,
 ) -> u32 {
-    let inst = instance(vmctx);
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
     let (dl, sl) = (inst.table(dst_t).len(), inst.table(src_t).len());
     if !in_bounds(dst, len, dl as usize) || !in_bounds(src, len, sl as usize) {
         return TABLE_OOB;
@@ -178,9 +203,10 @@ unsafe extern "C" fn table_init(
     src: u32,
     len: u32,
 ) -> u32 {
-    let inst = instance(vmctx);
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
     let items = &inst.elements[elem as usize];
-    let t = &mut *(inst.table(table) as *mut crate::table::Table);
+    let t = inst.table(table);
     if !in_bounds(dst, len, t.len() as usize) || !in_bounds(src, len, items.len()) {
         return TABLE_OOB;
     }
@@ -190,5 +216,7 @@ unsafe extern "C" fn table_init(
 }
 
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
-    instance(vmctx).elements[elem as usize] = Vec::new();
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let inst = unsafe { instance(vmctx) };
+    inst.elements[elem as usize] = Vec::new();
 }

@@ -316,23 +316,25 @@ impl CompiledModule {
         name: String,
         keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
     ) -> Result<CompiledModule, String> {
-        let meta = std::slice::from_raw_parts(tables.metadata, tables.metadata_len);
+        // SAFETY: per the contract, the metadata table holds
+        // `metadata_len` bytes, mapped as long as the module lives.
+        let meta = unsafe { std::slice::from_raw_parts(tables.metadata, tables.metadata_len) };
         let info = ModuleInfo::from_bytes(meta)?;
-        let table = |p: *const usize, n: usize| std::slice::from_raw_parts(p, n).to_vec();
+        // SAFETY: an AOT table object compiled for this module holds one
+        // pointer per defined function (funcs) and per type (trampolines).
+        let table =
+            |p: *const usize, n: usize| unsafe { std::slice::from_raw_parts(p, n) }.to_vec();
         let funcs = table(tables.funcs, info.num_defined_funcs() as usize);
         // One entry per type index, null where the module has no trampoline.
         let entry = table(tables.entry_trampolines, info.types.len());
         let host = table(tables.host_trampolines, info.types.len());
-        let bounds = (*tables.text_bounds, *tables.text_bounds.add(1));
-        Ok(Self::from_static(
-            Arc::new(info),
-            name,
-            funcs,
-            entry,
-            host,
-            bounds,
-            keep_alive,
-        ))
+        // SAFETY: `AOT_TEXT_BOUNDS` is two pointers.
+        let bounds = unsafe { (*tables.text_bounds, *tables.text_bounds.add(1)) };
+        // SAFETY: the pointers come from the AOT tables of code compiled
+        // for `info` under this contract (this function's contract).
+        Ok(unsafe {
+            Self::from_static(Arc::new(info), name, funcs, entry, host, bounds, keep_alive)
+        })
     }
 
     /// The function index whose code contains `pc`.

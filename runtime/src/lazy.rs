@@ -19,7 +19,9 @@
 //! address of the one universal resolver, `wasabi_lazy_trampoline`, written
 //! in assembly below. It saves every argument register of the x86-64 SysV
 //! convention (rdi, rsi, rdx, rcx, r8, r9, xmm0-xmm7, and rax), calls
-//! [`wasabi_lazy_resolve`] with the record from r10, restores everything,
+//! [`wasabi_lazy_resolve`] with the record from r10 (and its own frame
+//! pointer, where the backtrace of a failed compilation starts: the
+//! resolver keeps a frame record like compiled code), restores everything,
 //! puts the stack pointer back exactly where the caller left it and jumps
 //! to the code it got back (through r11). The callee then runs as if it had
 //! been called directly: same argument registers, same return address, same
@@ -83,8 +85,11 @@ pub struct LazyFunc {
     func_index: u32,
 }
 
-// Only read (by the resolver); the state it points to is Sync.
+// SAFETY: a record is immutable after creation and only read (by the
+// resolver); the state it points to is Sync and outlives it (both are owned
+// by the same `LazyCode`).
 unsafe impl Send for LazyFunc {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for LazyFunc {}
 
 /// A lazily compiled function: its object and where its code is.
@@ -128,9 +133,11 @@ struct LazyState {
     compile_nanos: AtomicU64,
 }
 
-// The raw pointer is to the thunk mapping, owned next to the state and only
-// accessed atomically.
+// SAFETY: the raw pointer is to the thunk mapping's slots, owned next to the
+// state (by the same `LazyCode`) and only accessed atomically; every other
+// field is Send and Sync.
 unsafe impl Send for LazyState {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for LazyState {}
 
 impl LazyState {
@@ -190,10 +197,15 @@ impl LazyState {
     /// Points the thunk and every live instance's funcref at `code`.
     fn publish(&self, f: u32, code: usize) {
         let k = self.defined(f);
+        // SAFETY: `k` is a defined function of this module, so slot `k` is
+        // in the thunk mapping, which lives as long as this state.
         unsafe { (*self.slots.add(k)).store(code, Ordering::Release) };
         let instances = self.instances.lock().unwrap_or_else(|e| e.into_inner());
         for &vmctx in instances.iter() {
             let fr = (vmctx + self.offsets.funcref(f) as usize) as *const VMFuncRef;
+            // SAFETY: `vmctx` is registered, so its instance is alive (it
+            // detaches, under this lock, before freeing the vmctx), and the
+            // vmctx was laid out by `self.offsets`.
             unsafe { (*fr).code.store(code as *mut u8, Ordering::Release) };
         }
     }
@@ -232,22 +244,27 @@ where
 
 /// Called by `wasabi_lazy_trampoline` with the thunk's record; returns the
 /// function's code or raises a `HostError` trap.
-unsafe extern "C" fn wasabi_lazy_resolve(record: *const LazyFunc) -> *const u8 {
+///
+/// `fp` is the resolver's frame pointer: its frame record holds the return
+/// address into the wasm caller, where a trap's backtrace starts.
+unsafe extern "C" fn wasabi_lazy_resolve(record: *const LazyFunc, fp: *const u8) -> *const u8 {
     // Everything that owns memory lives and dies inside `resolve`.
     match resolve(record) {
         Some(code) => code as *const u8,
-        None => traps::raise(RawTrap {
-            code: TrapCode::HostError,
-            pc: None,
-            func_index: None,
-            vmctx: 0,
-        }),
+        // SAFETY: the resolver runs on behalf of a wasm call under
+        // `catch_traps`; nothing on this frame or the resolver's owns
+        // anything; `fp` is the resolver's live frame.
+        None => unsafe { traps::raise(RawTrap::new(TrapCode::HostError), fp) },
     }
 }
 
 fn resolve(record: *const LazyFunc) -> Option<usize> {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `record` comes from a thunk of a module still in use (a
+        // call through it is in progress); records and state live as long
+        // as the module.
         let rec = unsafe { &*record };
+        // SAFETY: as above.
         let state = unsafe { &*rec.state };
         state.ensure_compiled(rec.func_index)
     }));
@@ -299,6 +316,7 @@ core::arch::global_asm!(
     "movdqa [rsp + 96], xmm6",
     "movdqa [rsp + 112], xmm7",
     "mov rdi, r10",
+    "mov rsi, rbp",
     "call {resolve}",
     "mov r11, rax",
     "movdqa xmm0, [rsp]",
@@ -337,7 +355,10 @@ struct ThunkPage {
     code_len: usize,
 }
 
+// SAFETY: the mapping is owned by the page and, after `new`, only its slots
+// are written, atomically (`LazyState::publish`).
 unsafe impl Send for ThunkPage {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for ThunkPage {}
 
 impl ThunkPage {
@@ -355,6 +376,8 @@ impl ThunkPage {
         for (k, rec) in records.iter().enumerate() {
             let thunk = page.thunk(k) as *mut u8;
             let slot = page.slot_addr(k);
+            // SAFETY: thunk `k` and slot `k` lie inside the fresh read-write
+            // mapping sized for `n` of each; nothing else uses it yet.
             unsafe {
                 (slot as *mut usize).write(resolver);
                 // mov r10, imm64
@@ -368,6 +391,8 @@ impl ThunkPage {
                 (thunk.add(12) as *mut i32).write_unaligned(disp as i32);
             }
         }
+        // SAFETY: the first `code_len` bytes of our own mapping, which only
+        // the thunks just written occupy.
         if unsafe {
             libc::mprotect(
                 base as *mut libc::c_void,
@@ -395,6 +420,8 @@ impl ThunkPage {
 
 impl Drop for ThunkPage {
     fn drop(&mut self) {
+        // SAFETY: our own mapping; the module owning it is being dropped, so
+        // no instance can call a thunk any more.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
     }
 }

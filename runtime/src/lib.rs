@@ -16,6 +16,8 @@
 //! - [`traps`]: signal handling and trap propagation.
 //! - [`builtins`]: the helpers compiled code calls.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod builtins;
 pub mod code;
 pub mod instance;

@@ -49,7 +49,11 @@ pub struct LoadedObject {
     code_range: (usize, usize),
 }
 
+// SAFETY: the mapping is owned by the object and immutable (protected
+// read-only or read+execute, data sections aside, which only compiled code
+// touches) once `load_object` returns.
 unsafe impl Send for LoadedObject {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for LoadedObject {}
 
 impl LoadedObject {
@@ -74,6 +78,8 @@ impl LoadedObject {
 impl Drop for LoadedObject {
     fn drop(&mut self) {
         crate::traps::unregister_code(self.code_range.0);
+        // SAFETY: our own mapping; whoever owns the object keeps it alive as
+        // long as its code can run, so nothing runs it any more.
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, self.len);
         }
@@ -149,6 +155,7 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
 /// A fresh private read+write mapping of `len` bytes, for code to be
 /// written and then protected (the caller unmaps it).
 pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
+    // SAFETY: a fresh anonymous mapping; it aliases nothing.
     let base = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -247,6 +254,8 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         if let Some(&off) = placement.get(&s.index()) {
             if s.kind() != SectionKind::UninitializedData {
                 let data = s.data().map_err(|e| LoadError(e.to_string()))?;
+                // SAFETY: the section was placed at `off` with its full size
+                // inside the fresh mapping (`placement`, `total`).
                 unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(off), data.len()) };
             }
         }
@@ -256,6 +265,8 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     for (i, (name, addr)) in externs.iter().enumerate() {
         let slot = base as usize + stubs_start + i * stub_size;
         let stub = slot + 8;
+        // SAFETY: slot and stub `i` lie in the stub pages reserved for
+        // `externs.len()` of them at the end of the mapping, still writable.
         unsafe {
             *(slot as *mut u64) = *addr as u64;
             // jmp qword ptr [rip - (6 + 8)] : FF 25 disp32, where rip = stub + 6.
@@ -317,6 +328,16 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
             let RelocationFlags::Elf { r_type } = rel.flags() else {
                 return Err(LoadError("non-ELF relocation".into()));
             };
+            let width = match r_type {
+                elf::R_X86_64_64 | elf::R_X86_64_PC64 => 8,
+                _ => 4,
+            };
+            if offset.saturating_add(width) > s.size() {
+                return Err(LoadError("relocation outside its section".into()));
+            }
+            // SAFETY: the `width` bytes written at `p` lie inside the section
+            // (checked just above), which is placed inside the mapping, still
+            // writable; writes are unaligned.
             unsafe {
                 match r_type {
                     elf::R_X86_64_64 => (p as *mut u64).write_unaligned((s_addr as i64 + a) as u64),
@@ -368,6 +389,8 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     }
 
     // Protect: code and stubs executable, read-only data read-only.
+    // SAFETY: every range is inside our own mapping, and page aligned
+    // (`boundaries` and `stubs_start` are); nothing runs from it yet.
     unsafe {
         let prot = |start: usize, end: usize, p: i32| -> Result<(), LoadError> {
             if end > start

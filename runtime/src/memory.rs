@@ -26,8 +26,11 @@ pub struct LinearMemory {
     grow_lock: Mutex<()>,
 }
 
-// The raw pointers are to an mmap region owned by this value.
+// SAFETY: the raw pointers are to an mmap region owned by this value; the
+// length is atomic and growth is serialised by `grow_lock`; the bytes
+// themselves are wasm's shared memory, which `data_mut`'s contract covers.
 unsafe impl Send for LinearMemory {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for LinearMemory {}
 
 #[derive(Debug)]
@@ -44,6 +47,7 @@ impl LinearMemory {
                 ty.minimum
             )));
         }
+        // SAFETY: a fresh anonymous reservation; it aliases nothing.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -121,6 +125,9 @@ impl LinearMemory {
         if delta > 0 {
             let start = old as usize * WASM_PAGE_SIZE;
             let len = delta as usize * WASM_PAGE_SIZE;
+            // SAFETY: `start + len` is at most the maximum size, inside our
+            // reservation; the pages were inaccessible, nothing refers to
+            // them.
             let rc = unsafe {
                 libc::mprotect(
                     self.base().add(start) as *mut libc::c_void,
@@ -145,12 +152,16 @@ impl LinearMemory {
     /// anything else that may write or grow the same memory.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn data_mut(&self) -> &mut [u8] {
-        std::slice::from_raw_parts_mut(self.base(), self.byte_len())
+        // SAFETY: the first `byte_len` bytes of the reservation are mapped
+        // read-write; exclusivity is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.base(), self.byte_len()) }
     }
 }
 
 impl Drop for LinearMemory {
     fn drop(&mut self) {
+        // SAFETY: our own reservation; the store owning the memory is being
+        // dropped, so no instance can access it any more.
         unsafe {
             libc::munmap(self.base() as *mut libc::c_void, RESERVATION);
         }

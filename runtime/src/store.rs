@@ -105,6 +105,8 @@ pub struct Trap {
     pub code: TrapCode,
     /// Wasm frames, innermost first (empty when nothing is known).
     pub frames: Vec<FrameInfo>,
+    /// Frames beyond the deepest one recorded (very deep recursion).
+    pub frames_cut: usize,
     /// The host function's error, for `HostError` traps.
     pub host_error: Option<HostError>,
 }
@@ -114,6 +116,7 @@ impl Trap {
         Trap {
             code,
             frames: Vec::new(),
+            frames_cut: 0,
             host_error: None,
         }
     }
@@ -123,6 +126,7 @@ impl Trap {
         Trap {
             code: TrapCode::HostError,
             frames: Vec::new(),
+            frames_cut: 0,
             host_error: Some(e),
         }
     }
@@ -157,6 +161,9 @@ impl fmt::Display for Trap {
             write!(f, "\nwasm backtrace:")?;
             for (i, frame) in self.frames.iter().enumerate() {
                 write!(f, "\n  {i:>3}: {frame}")?;
+            }
+            if self.frames_cut > 0 {
+                write!(f, "\n       ... {} more frames", self.frames_cut)?;
             }
         }
         Ok(())
@@ -882,7 +889,8 @@ impl StoreOpaque {
         r.map_err(|raw| (*store).describe_trap(raw))
     }
 
-    /// Turns a raw trap into a [`Trap`] naming the functions it happened in.
+    /// Turns a raw trap into a [`Trap`] naming every wasm frame it
+    /// happened in, innermost first.
     fn describe_trap(&self, raw: RawTrap) -> Trap {
         let mut trap = Trap::new(raw.code);
         if raw.code == TrapCode::HostError {
@@ -893,18 +901,19 @@ impl StoreOpaque {
             func_index: f,
             func_name: inst.module.info.func_display_name(f),
         };
-        if let Some(f) = raw.func_index {
-            if raw.vmctx != 0 {
-                // SAFETY: an explicit trap records the vmctx of the running
-                // instance, which this store owns.
-                let inst = unsafe { Instance::from_vmctx(raw.vmctx as *mut u8) };
-                trap.frames.push(frame(inst, f));
-            }
-        } else if let Some(pc) = raw.pc {
-            if let Some(fr) = self.frame_at_pc(pc, &frame) {
-                trap.frames.push(fr);
-            }
+        if let (Some(f), true) = (raw.func_index, raw.vmctx != 0) {
+            // SAFETY: an explicit trap records the vmctx of the running
+            // instance, which this store owns.
+            let inst = unsafe { Instance::from_vmctx(raw.vmctx as *mut u8) };
+            trap.frames.push(frame(inst, f));
+        } else if let (Some(pc), true) = (raw.pc, raw.backtrace.is_empty()) {
+            trap.frames.extend(self.frame_at_pc(pc, &frame));
         }
+        // Pcs in trampolines (or in another store's code) name no frame.
+        for &pc in &raw.backtrace {
+            trap.frames.extend(self.frame_at_pc(pc, &frame));
+        }
+        trap.frames_cut = raw.backtrace_cut;
         trap
     }
 
@@ -914,9 +923,18 @@ impl StoreOpaque {
         pc: usize,
         frame: &dyn Fn(&Instance, u32) -> FrameInfo,
     ) -> Option<FrameInfo> {
-        self.instances
-            .iter()
-            .find_map(|inst| inst.module.func_at_pc(pc).map(|f| frame(inst, f)))
+        let mut seen: Vec<*const CompiledModule> = Vec::new();
+        for inst in &self.instances {
+            let m = Arc::as_ptr(&inst.module);
+            if seen.contains(&m) {
+                continue;
+            }
+            seen.push(m);
+            if let Some(f) = inst.module.func_at_pc(pc) {
+                return Some(frame(inst, f));
+            }
+        }
+        None
     }
 }
 
@@ -945,9 +963,15 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 /// Called by host trampolines with the arguments spilled into `buf`; the
 /// host function writes its results back into `buf`. Returns 0, or 1 with
 /// a host error pending (the trampoline then calls `raise`).
-unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u32 {
+unsafe extern "C" fn host_dispatch(
+    ctx: *mut VMHostContext,
+    buf: *mut u128,
+    exit_fp: *mut u8,
+) -> u32 {
+    // A trap in wasm this host function calls continues its backtrace here.
+    let _host = traps::enter_host(exit_fp);
     // SAFETY: host trampolines are only ever given a `HostCtx` as vmctx.
-    let ctx = &*(ctx as *const HostCtx);
+    let ctx = unsafe { &*(ctx as *const HostCtx) };
     let store = CURRENT_STORE.with(|c| c.get());
     if store.is_null() {
         set_host_error("host function called outside of a wasm call".into());
@@ -965,11 +989,8 @@ unsafe extern "C" fn host_dispatch(ctx: *mut VMHostContext, buf: *mut u128) -> u
     1
 }
 
-unsafe extern "C" fn host_raise() -> ! {
-    traps::raise(RawTrap {
-        code: TrapCode::HostError,
-        pc: None,
-        func_index: None,
-        vmctx: 0,
-    })
+unsafe extern "C" fn host_raise(exit_fp: *mut u8) -> ! {
+    // SAFETY: called by a host trampoline, i.e. from wasm under
+    // `catch_traps`, with the trampoline's own frame pointer.
+    unsafe { traps::raise(RawTrap::new(TrapCode::HostError), exit_fp) }
 }

@@ -17,7 +17,10 @@ pub struct Table {
     ty: TableType,
 }
 
+// SAFETY: the only raw pointer is the definition's `base`, which points into
+// `elements`, owned by this table; the definition is kept in step with it.
 unsafe impl Send for Table {}
+// SAFETY: as for `Send`; mutation needs `&mut Table`.
 unsafe impl Sync for Table {}
 
 impl Table {

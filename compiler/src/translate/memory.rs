@@ -20,7 +20,7 @@ use super::FuncTranslator;
 use crate::env::BResult;
 use inkwell::types::BasicTypeEnum;
 use inkwell::values::{BasicValue, BasicValueEnum, IntValue, PointerValue};
-use wasabi_runtime::vmcontext::{BuiltinIndex, VMMemoryDefinition};
+use wasabi_runtime::vmcontext::{BuiltinIndex, VMMemoryDefinition, WASM_PAGE_SHIFT};
 use wasmparser::{MemArg, Operator};
 
 pub(super) fn is_load_or_store(op: &Operator<'_>) -> bool {
@@ -188,9 +188,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let len = env
             .load(env.i64(), def, VMMemoryDefinition::OFFSET_LENGTH, "memlen")?
             .into_int_value();
-        let pages =
-            env.builder
-                .build_right_shift(len, env.i64().const_int(16, false), false, "")?;
+        let pages = env.builder.build_right_shift(
+            len,
+            env.i64().const_int(WASM_PAGE_SHIFT as u64, false),
+            false,
+            "",
+        )?;
         let pages = env.builder.build_int_truncate(pages, env.i32(), "pages")?;
         self.push(pages);
         Ok(())

@@ -33,6 +33,7 @@ use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
 use wasabi_runtime::vmcontext::{
     symbols, BuiltinIndex, TrapCode, VMRuntimeLimits, VMTableDefinition, VMCTX_OFFSET_LIMITS,
+    VM_TABLE_ELEMENT_SIZE,
 };
 use wasmparser::{BlockType, FunctionBody, Operator};
 
@@ -429,9 +430,11 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         self.trap_if(out, oob)?;
         let base = env.load_ptr(def, VMTableDefinition::OFFSET_BASE, "elems")?;
         let index64 = env.builder.build_int_z_extend(index, env.i64(), "")?;
-        let off = env
-            .builder
-            .build_int_mul(index64, env.i64().const_int(8, false), "")?;
+        let off = env.builder.build_int_mul(
+            index64,
+            env.i64().const_int(VM_TABLE_ELEMENT_SIZE as u64, false),
+            "",
+        )?;
         env.gep_dyn(base, off)
     }
 
@@ -446,13 +449,16 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         Ok(v.try_as_basic_value().basic().unwrap().into_int_value())
     }
 
-    /// Calls the trap builtin and terminates the block.
+    /// Calls the trap builtin (with this function's index and frame
+    /// pointer, where the backtrace of its callers starts) and terminates
+    /// the block.
     pub fn emit_trap_call(&self, code: IntValue<'ctx>) -> BResult<()> {
         let idx = self.env.i32().const_int(self.func_index as u64, false);
+        let fp = self.env.frame_address()?;
         self.env.call_builtin(
             self.vmctx,
             BuiltinIndex::Trap,
-            &[self.vmctx.into(), code.into(), idx.into()],
+            &[self.vmctx.into(), code.into(), idx.into(), fp.into()],
         )?;
         self.env.builder.build_unreachable()?;
         Ok(())
