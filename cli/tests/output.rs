@@ -146,3 +146,67 @@ fn aot_executables_exit_as_wasabi_run_for_every_start_shape() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn native_libraries_run_only_when_asked_and_only_if_they_are_ours() {
+    let dir = scratch("precompiled");
+    // A real AOT library, under a name that hides what it is.
+    let m = write(
+        &dir,
+        "fib.wat",
+        r#"(module (func (export "seven") (result i32) i32.const 7))"#,
+    );
+    let so = dir.join("looks-like.wasm");
+    let built = wasabi()
+        .args(["aot", "--shared", "-O0"])
+        .arg(&m)
+        .arg("-o")
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built).1);
+    let o = wasabi()
+        .args(["run", "--invoke", "seven"])
+        .arg(&so)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--allow-precompiled"), "{err}");
+    let o = wasabi()
+        .args(["run", "--allow-precompiled", "--invoke", "seven"])
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert_eq!(text(&o).0.trim(), "7", "{}", text(&o).1);
+
+    // A foreign shared library whose constructor would leave a mark: it is
+    // refused before any of its code runs, even with the flag.
+    let mark = dir.join("constructor-ran");
+    let c = write(
+        &dir,
+        "evil.c",
+        &format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void f(void) {{ FILE *f = fopen(\"{}\", \"w\"); if (f) fclose(f); }}\n",
+            mark.display()
+        ),
+    );
+    let evil = dir.join("evil.wasm");
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&evil)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(cc.success());
+    let o = wasabi()
+        .args(["run", "--allow-precompiled"])
+        .arg(&evil)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a wasabi AOT library"), "{err}");
+    assert!(!mark.exists(), "the library's constructor ran");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -313,7 +313,7 @@ pub fn function(name: &str) -> Option<&'static WasiFunction> {
 /// let instance = linker.instantiate(&mut store, &module).unwrap();
 /// let start = instance.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
 /// let result = start.call(&mut store, ());
-/// assert_eq!(wasi::command_status(result), Ok(3));
+/// assert_eq!(wasi::command_status(result).unwrap(), 3);
 /// ```
 pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
