@@ -9,7 +9,8 @@
 //! and `.txt` in the output directory.
 
 use crate::exec::{
-    run_compiled, run_oracle, run_wasabi, Mismatch, OracleRun, Outcome, TrapKind, Verdict, Wasabi,
+    oracle_validate, run_compiled, run_oracle, run_wasabi, Mismatch, OracleRun, Outcome, TrapKind,
+    Verdict, Wasabi,
 };
 use crate::gen::{generate, Limits, Rng};
 use crate::known;
@@ -109,14 +110,22 @@ pub fn classify(
 
 /// Runs mode `w` on `wasm` and returns its mismatch and class, if any (a
 /// panic counts as no mismatch: shrinking must not chase crashes).
+///
+/// Unless `allow_memory_traps`, a module whose oracle run traps out of
+/// bounds is refused without running wasabi: wasabi may lose that trap
+/// (the known class) and run on into a loop the oracle never entered.
 fn check(
     w: &Wasabi,
     eng: &Engines,
     wasm: &[u8],
     seed: u64,
     opts: &Options,
+    allow_memory_traps: bool,
 ) -> Option<(Mismatch, Option<String>)> {
     let oracle = run_oracle(&eng.oracle, wasm, seed, opts.fuel, &[]).ok()?;
+    if !allow_memory_traps && has_memory_trap(&oracle) {
+        return None;
+    }
     let v = catch_unwind(AssertUnwindSafe(|| {
         run_wasabi(w, wasm, &oracle, &mut |_| {})
     }))
@@ -126,6 +135,11 @@ fn check(
     };
     let class = classify(&m, w, &eng.oracle, &oracle, wasm, seed, opts);
     Some((*m, class))
+}
+
+fn has_memory_trap(o: &OracleRun) -> bool {
+    let oob = Outcome::Trap(TrapKind::MemoryOutOfBounds);
+    o.instantiate == oob || o.calls.iter().any(|c| c.outcome == oob)
 }
 
 fn describe_oracle(o: &OracleRun) -> String {
@@ -256,14 +270,18 @@ pub fn diff_case(
         );
         let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &wasm);
         let _ = std::fs::write(opts.out.join(format!("{base}.txt")), &txt);
-        if opts.shrink {
+        // Known mismatches are kept as they are: shrinking them means
+        // running wasabi on modules whose out-of-bounds traps it loses,
+        // which can hang it.
+        if opts.shrink && class.is_none() {
             stage(&mismatches[0].1.mode, "shrink");
             // Shrink against the first unexplained mode (or the first mode).
             let (w, m, c) = mismatches
                 .iter()
                 .find(|(_, _, c)| c.is_none())
                 .unwrap_or(&mismatches[0]);
-            let mut pred = |cand: &[u8]| match check(w, eng, cand, seed, opts) {
+            let allow_memory_traps = has_memory_trap(&oracle);
+            let mut pred = |cand: &[u8]| match check(w, eng, cand, seed, opts, allow_memory_traps) {
                 Some((m2, c2)) => m2.signature == m.signature && c2 == *c,
                 None => false,
             };
@@ -280,7 +298,7 @@ pub fn diff_case(
                 let _ = writeln!(txt, "  {step}");
             }
             if let Ok(o) = run_oracle(&eng.oracle, &s.wasm, seed, opts.fuel, &[]) {
-                if let Some((m2, _)) = check(w, eng, &s.wasm, seed, opts) {
+                if let Some((m2, _)) = check(w, eng, &s.wasm, seed, opts, allow_memory_traps) {
                     let _ = writeln!(txt, "\nthe shrunk module:\n{m2}");
                 }
                 let _ = writeln!(
@@ -373,7 +391,10 @@ pub fn mutate_case(
     inflight(&wasm);
     stage("wasmi", "");
     let t = Instant::now();
-    let oracle_module = wasmi::Module::new(&eng.oracle, &wasm[..]);
+    // `None`: wasmi panicked on it, so it cannot judge this module.
+    let Some(oracle_module) = oracle_validate(&eng.oracle, &wasm) else {
+        return mutate_without_oracle(seed, eng, &wasm, times, stage, opts);
+    };
     let oracle = match &oracle_module {
         Ok(_) => run_oracle(&eng.oracle, &wasm, seed, opts.fuel, &[]).ok(),
         Err(_) => None,
@@ -487,6 +508,62 @@ pub fn mutate_case(
             class,
             modes: vec![mode],
         },
+        times,
+    }
+}
+
+/// A mutant wasmi panics on: wasabi must still reject it cleanly or compile
+/// it without crashing; nothing can be compared.
+fn mutate_without_oracle(
+    seed: u64,
+    eng: &Engines,
+    wasm: &[u8],
+    times: Vec<(String, Duration)>,
+    stage: &mut dyn FnMut(&str, &str),
+    opts: &Options,
+) -> Report {
+    for w in &eng.modes {
+        let name = w.mode.name();
+        stage(&name, "compile");
+        match catch_unwind(AssertUnwindSafe(|| w.compile(wasm))) {
+            Err(p) => {
+                let message = panic_message(p);
+                write_crash(opts, seed, wasm, &name, &message);
+                return Report {
+                    status: Status::Crash {
+                        mode: name,
+                        message,
+                    },
+                    times,
+                };
+            }
+            Ok(Ok(_)) => {
+                return Report {
+                    status: Status::Skip("oracle-panic".into()),
+                    times,
+                }
+            }
+            Ok(Err(
+                wasabi::Error::Module(_) | wasabi::Error::Text(_) | wasabi::Error::Unsupported(_),
+            )) => {}
+            Ok(Err(e)) => {
+                let _ = std::fs::write(opts.out.join(format!("mutant-{seed}.wasm")), wasm);
+                let _ = std::fs::write(
+                    opts.out.join(format!("mutant-{seed}.txt")),
+                    format!("mode {name}: not a clean rejection: {e:?}\n"),
+                );
+                return Report {
+                    status: Status::Mismatch {
+                        class: None,
+                        modes: vec![name],
+                    },
+                    times,
+                };
+            }
+        }
+    }
+    Report {
+        status: Status::Rejected,
         times,
     }
 }

@@ -22,8 +22,8 @@
 //! and the exit status, and restarts the rest of the batch in a new
 //! worker. A worker silent for longer than `--case-timeout` is killed and
 //! the case recorded as `hang-<seed>`; so is one that spends longer than
-//! `--call-timeout` in a single call (the oracle finished that call within
-//! its fuel, so wasabi needs milliseconds).
+//! `--call-timeout` in a single call or instantiation (the oracle finished
+//! it within its fuel, so wasabi needs milliseconds).
 //!
 //! What must stay true: every seed of the run is either reported by a
 //! worker or recorded as a crash or hang; nothing a case does can stop the
@@ -159,10 +159,12 @@ pub fn worker(args: WorkerArgs) {
         modes: args.modes.iter().map(|m| Wasabi::new(*m)).collect(),
     };
     let out = std::io::stdout();
+    // A coordinator that went away leaves nobody to report to: stop.
     let say = |s: String| {
         let mut o = out.lock();
-        let _ = writeln!(o, "{s}");
-        let _ = o.flush();
+        if writeln!(o, "{s}").and_then(|_| o.flush()).is_err() {
+            std::process::exit(3);
+        }
     };
     let inflight_path = args.opts.out.join(format!("inflight-{}.wasm", args.slot));
     for seed in args.from..args.from.saturating_add(args.count) {
@@ -174,6 +176,16 @@ pub fn worker(args: WorkerArgs) {
         let mut inflight = |wasm: &[u8]| {
             let _ = std::fs::write(&inflight_path, wasm);
         };
+        // Test hooks: die or hang as a bad case would (see tests/smoke.rs).
+        if std::env::var("WASABI_FUZZ_ABORT_AT").is_ok_and(|s| s == seed.to_string()) {
+            inflight(b"\0asm\x01\0\0\0");
+            std::process::abort();
+        }
+        if std::env::var("WASABI_FUZZ_HANG_AT").is_ok_and(|s| s == seed.to_string()) {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         let report = if args.mutate {
             mutate_case(seed, &eng, &args.opts, &mut stage, &mut inflight)
         } else {
@@ -415,17 +427,25 @@ pub fn coordinate(args: &RunArgs) -> std::io::Result<Summary> {
                     continue;
                 };
                 let status = r.child.wait()?;
-                let known_hang = (r.hung && !args.opts.strict)
-                    .then(|| crate::known::hang(&r.stage))
-                    .flatten();
-                if let (Some(seed), Some(class)) = (r.current, known_hang) {
-                    // A hang the known rules explain: a mismatch of that class.
+                let known = if args.opts.strict || r.current.is_none() {
+                    None
+                } else if r.hung {
+                    crate::known::hang(&r.stage)
+                } else {
+                    let inflight =
+                        std::fs::read(args.opts.out.join(format!("inflight-{slot}.wasm")))
+                            .unwrap_or_default();
+                    crate::known::crash(&r.stage, &inflight)
+                };
+                let kind = if r.hung { "hang" } else { "crash" };
+                if let (Some(seed), Some(class)) = (r.current, known) {
+                    // A hang or crash the known rules explain: a mismatch of that class.
                     sum.cases += 1;
                     sum.mismatches += 1;
                     *sum.known.entry(class.into()).or_default() += 1;
                     if args.opts.keep_known {
-                        let detail = format!("hung in stage {}", r.stage);
-                        record_dead(args, slot, seed, &format!("known-{class}-hang"), &detail);
+                        let detail = format!("{kind} ({status}) in stage {}", r.stage);
+                        record_dead(args, slot, seed, &format!("known-{class}-{kind}"), &detail);
                     }
                     if seed + 1 < r.end {
                         pending.push_front((seed + 1, r.end - seed - 1));
@@ -479,7 +499,7 @@ pub fn coordinate(args: &RunArgs) -> std::io::Result<Summary> {
         for r in slots.iter_mut().flatten() {
             // A call the oracle finished within its fuel takes wasabi
             // milliseconds: one that runs for seconds is stuck.
-            let in_call = r.stage.split(' ').nth(1) == Some("call");
+            let in_call = matches!(r.stage.split(' ').nth(1), Some("call" | "instantiate"));
             let limit = if in_call {
                 args.call_timeout.min(args.case_timeout)
             } else {

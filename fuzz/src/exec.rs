@@ -262,7 +262,16 @@ pub fn oracle_engine() -> wasmi::Engine {
 fn oracle_trap(e: &wasmi::Error) -> Outcome {
     use wasmi::TrapCode as W;
     let Some(code) = e.as_trap_code() else {
-        return Outcome::Error(e.to_string());
+        // Segment initialisation at instantiation fails with wasmi's own
+        // errors, not trap codes; the spec calls both traps.
+        let msg = e.to_string();
+        if msg.starts_with("out of bounds table access") {
+            return Outcome::Trap(TrapKind::TableOutOfBounds);
+        }
+        if msg.starts_with("out of bounds memory access") {
+            return Outcome::Trap(TrapKind::MemoryOutOfBounds);
+        }
+        return Outcome::Error(msg);
     };
     Outcome::Trap(match code {
         W::UnreachableCodeReached => TrapKind::Unreachable,
@@ -319,12 +328,40 @@ fn from_wasmi(v: &wasmi::Val) -> V {
 pub enum OracleRefused {
     /// wasmi rejected the module (its validator, or an unsupported feature).
     Invalid(String),
+    /// wasmi panicked (a bug of the oracle, not of wasabi).
+    Panic,
 }
 
 /// Runs `wasm` in wasmi: instantiate, call each exported function in
 /// export order (but those in `exclude`), read the exported state. `fuel` bounds each call (and the
 /// start function) separately.
+///
+/// A panic inside wasmi (it has a few on malformed input) is caught and
+/// reported as [`OracleRefused::Panic`].
 pub fn run_oracle(
+    engine: &wasmi::Engine,
+    wasm: &[u8],
+    seed: u64,
+    fuel: u64,
+    exclude: &[String],
+) -> Result<OracleRun, OracleRefused> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_oracle_inner(engine, wasm, seed, fuel, exclude)
+    }))
+    .unwrap_or(Err(OracleRefused::Panic))
+}
+
+/// Validates `wasm` with wasmi; a panic counts as "cannot say" (`None`).
+pub fn oracle_validate(engine: &wasmi::Engine, wasm: &[u8]) -> Option<Result<(), String>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wasmi::Module::new(engine, wasm)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }))
+    .ok()
+}
+
+fn run_oracle_inner(
     engine: &wasmi::Engine,
     wasm: &[u8],
     seed: u64,
@@ -653,7 +690,7 @@ pub fn run_compiled(
             _ => {}
         }
     }
-    stage("instantiate");
+    stage(&format!("instantiate expect={}", oracle.instantiate.tag()));
     let mut store = wasabi::Store::new(&w.engine, ());
     let inst = match wasabi::Instance::new(&mut store, module, &[]) {
         Ok(i) => i,
