@@ -1,0 +1,309 @@
+//! A bounded fuzzing run as part of the tests: differential cases in
+//! regular-O1 and lazy-O1 and a small mutation run must end with no
+//! unexplained mismatch, crash or hang. Plus the fuzzer's own machinery:
+//! its comparison can fail, its trap mapping and NaN rule hold, a crashing
+//! or hanging case is recorded with its input, and the stored known
+//! reproducers are still classified.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use wasabi_fuzz::exec::{
+    oracle_engine, run_oracle, run_wasabi, same_value, Mode, Verdict, Wasabi, V,
+};
+
+fn fuzz() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasabi-fuzz"))
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Runs the fuzzer; returns (exit code, the final summary line, stderr).
+fn run(args: &[&str], out: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let o = fuzz()
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let line = stdout.lines().last().unwrap_or("").to_string();
+    (o.status.code().unwrap_or(-1), line, stderr)
+}
+
+/// The number before `what` in the summary line (`1234 cases, ...`).
+fn count(line: &str, what: &str) -> u64 {
+    let i = line
+        .find(what)
+        .unwrap_or_else(|| panic!("no `{what}` in {line}"));
+    line[..i]
+        .trim_end()
+        .rsplit([' ', '('])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before `{what}` in {line}"))
+}
+
+#[test]
+fn bounded_differential_run_has_no_unexplained_mismatch() {
+    let out = out_dir("smoke-diff");
+    let (code, line, stderr) = run(
+        &[
+            "--cases",
+            "2000",
+            "--duration",
+            "45s",
+            "--seed",
+            "20261123",
+            "--modes",
+            "regular-O1,lazy-O1",
+            "--shrink-budget",
+            "10s",
+        ],
+        &out,
+        &[],
+    );
+    eprintln!("{stderr}\n{line}");
+    let cases = count(&line, " cases");
+    assert!(cases >= 100, "too few cases ran to mean anything: {line}");
+    assert_eq!(
+        count(&line, " unexplained"),
+        0,
+        "{line}; see {}",
+        out.display()
+    );
+    assert_eq!(count(&line, " crashes"), 0, "{line}; see {}", out.display());
+    assert_eq!(count(&line, " hangs"), 0, "{line}; see {}", out.display());
+    // Most cases must really be compared, not skipped.
+    assert!(count(&line, " skipped") * 4 < cases, "{line}");
+    assert_eq!(code, 0, "{line}");
+}
+
+#[test]
+fn bounded_mutation_run_rejects_cleanly_or_runs_correctly() {
+    let out = out_dir("smoke-mutate");
+    let (code, line, stderr) = run(
+        &[
+            "mutate",
+            "--cases",
+            "1500",
+            "--duration",
+            "30s",
+            "--seed",
+            "77",
+        ],
+        &out,
+        &[],
+    );
+    eprintln!("{stderr}\n{line}");
+    assert!(count(&line, " cases") >= 100, "{line}");
+    assert!(count(&line, " rejected cleanly") > 0, "{line}");
+    assert_eq!(
+        count(&line, " unexplained"),
+        0,
+        "{line}; see {}",
+        out.display()
+    );
+    assert_eq!(count(&line, " crashes"), 0, "{line}; see {}", out.display());
+    assert_eq!(count(&line, " hangs"), 0, "{line}; see {}", out.display());
+    assert_eq!(code, 0, "{line}");
+}
+
+#[test]
+fn a_crashing_or_hanging_case_is_recorded_and_the_run_goes_on() {
+    let out = out_dir("smoke-crash");
+    let (code, line, _) = run(
+        &["--cases", "4", "--seed", "500", "--modes", "regular-O0"],
+        &out,
+        &[("WASABI_FUZZ_ABORT_AT", "501")],
+    );
+    assert_eq!(code, 1, "{line}");
+    assert_eq!(
+        count(&line, " cases"),
+        4,
+        "every seed is accounted for: {line}"
+    );
+    assert_eq!(count(&line, " crashes"), 1, "{line}");
+    assert!(out.join("crash-501.wasm").exists());
+    let txt = std::fs::read_to_string(out.join("crash-501.txt")).unwrap();
+    assert!(txt.contains("SIGABRT"), "{txt}");
+
+    let out = out_dir("smoke-hang");
+    let (code, line, _) = run(
+        &[
+            "--cases",
+            "3",
+            "--seed",
+            "600",
+            "--modes",
+            "regular-O0",
+            "--case-timeout",
+            "2s",
+        ],
+        &out,
+        &[("WASABI_FUZZ_HANG_AT", "600")],
+    );
+    assert_eq!(code, 1, "{line}");
+    assert_eq!(count(&line, " cases"), 3, "{line}");
+    assert_eq!(count(&line, " hangs"), 1, "{line}");
+    assert!(out.join("hang-600.txt").exists());
+}
+
+fn wat(s: &str) -> Vec<u8> {
+    wat::parse_str(s).unwrap()
+}
+
+#[test]
+fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
+    let oracle = oracle_engine();
+    let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
+    let one = wat(r#"(module (func (export "f") (result i32) i32.const 1))"#);
+    let two = wat(r#"(module (func (export "f") (result i32) i32.const 2))"#);
+    let expected = run_oracle(&oracle, &one, 1, 100_000, &[]).unwrap();
+    assert!(matches!(
+        run_wasabi(&w, &one, &expected, &mut |_| {}),
+        Verdict::Same
+    ));
+    match run_wasabi(&w, &two, &expected, &mut |_| {}) {
+        Verdict::Differ(m) => assert_eq!(m.signature, "call:values->values"),
+        v => panic!("{v:?}"),
+    }
+
+    // call_indirect past the table: wasmi's TableOutOfBounds is wasabi's
+    // UndefinedElement; a null entry is UninitializedElement.
+    let indirect = wat(r#"(module (type (func)) (table 2 funcref)
+          (func (export "past") (call_indirect (type 0) (i32.const 5)))
+          (func (export "null") (call_indirect (type 0) (i32.const 1))))"#);
+    let o = run_oracle(&oracle, &indirect, 1, 100_000, &[]).unwrap();
+    assert!(matches!(
+        run_wasabi(&w, &indirect, &o, &mut |_| {}),
+        Verdict::Same
+    ));
+
+    // An element segment out of bounds traps at instantiation in both;
+    // wasmi says so with an instantiation error, not a trap code.
+    let elem = wat(r#"(module (table 1 funcref) (func) (elem (i32.const 5) 0))"#);
+    let o = run_oracle(&oracle, &elem, 1, 100_000, &[]).unwrap();
+    assert!(
+        matches!(run_wasabi(&w, &elem, &o, &mut |_| {}), Verdict::Same),
+        "{:?}",
+        o.instantiate
+    );
+    let data = wat(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#);
+    let o = run_oracle(&oracle, &data, 1, 100_000, &[]).unwrap();
+    assert!(
+        matches!(run_wasabi(&w, &data, &o, &mut |_| {}), Verdict::Same),
+        "{:?}",
+        o.instantiate
+    );
+
+    // Memory state is compared after the calls.
+    let store = |v: i32| {
+        wat(&format!(
+            r#"(module (memory (export "m") 1)
+              (func (export "f") (i32.store (i32.const 8) (i32.const {v}))))"#
+        ))
+    };
+    let o = run_oracle(&oracle, &store(7), 1, 100_000, &[]).unwrap();
+    match run_wasabi(&w, &store(8), &o, &mut |_| {}) {
+        Verdict::Differ(m) => assert_eq!(m.signature, "state:memory"),
+        v => panic!("{v:?}"),
+    }
+
+    // A loop the oracle cannot finish is never run by wasabi.
+    let spin = wat(r#"(module (func (export "f") (loop (br 0))))"#);
+    let o = run_oracle(&oracle, &spin, 1, 10_000, &[]).unwrap();
+    assert!(matches!(
+        run_wasabi(&w, &spin, &o, &mut |_| {}),
+        Verdict::Skip("timeout")
+    ));
+}
+
+#[test]
+fn nans_are_equal_only_by_bits_or_when_both_canonical() {
+    assert!(same_value(&V::F32(0x7fc0_0000), &V::F32(0xffc0_0000)));
+    assert!(!same_value(&V::F32(0x7fc0_0000), &V::F32(0x7fc0_0001)));
+    assert!(same_value(&V::F32(0x7fc0_0001), &V::F32(0x7fc0_0001)));
+    assert!(!same_value(&V::F64(0), &V::F64(0x8000_0000_0000_0000)));
+    assert!(same_value(
+        &V::F64(0x7ff8_0000_0000_0000),
+        &V::F64(0xfff8_0000_0000_0000)
+    ));
+}
+
+#[test]
+fn known_reproducers_are_classified_never_unexplained() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm" || e == "wat"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no reproducers in {}", dir.display());
+    let o = fuzz()
+        .arg("check")
+        .args(&files)
+        .args(["--modes", "regular-O0,regular-O1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stdout}");
+    assert!(!stdout.contains("unexplained"), "{stdout}");
+}
+
+#[test]
+fn crash_reproducers_are_recognised_by_the_crash_rule() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known/crash");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let wasm = wasabi::wat_to_wasm(&bytes).unwrap();
+        assert_eq!(
+            wasabi_fuzz::known::crash("regular-O1 compile", &wasm),
+            Some(wasabi_fuzz::known::CONST_TRAP_CRASH),
+            "{}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+#[test]
+fn an_oracle_panic_is_the_oracle_s_problem() {
+    // wasmi 2.0 panics (control stack assertion) on this mutant.
+    let wasm = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/inputs/wasmi-panics-917.wasm"),
+    )
+    .unwrap();
+    let oracle = oracle_engine();
+    assert!(matches!(
+        run_oracle(&oracle, &wasm, 917, 1000, &[]),
+        Err(wasabi_fuzz::exec::OracleRefused::Panic)
+    ));
+    assert_eq!(wasabi_fuzz::exec::oracle_validate(&oracle, &wasm), None);
+}
+
+#[test]
+fn a_hang_in_a_start_function_that_should_trap_is_known() {
+    use wasabi_fuzz::known::{hang, MEMORY_TRAP_LOST};
+    assert_eq!(
+        hang("regular-O0 instantiate expect=trap(memory out of bounds)"),
+        Some(MEMORY_TRAP_LOST)
+    );
+    assert_eq!(
+        hang("regular-O0 call 3 \"f\" expect=trap(memory out of bounds)"),
+        Some(MEMORY_TRAP_LOST)
+    );
+    assert_eq!(hang("regular-O0 call 3 \"f\" expect=values"), None);
+    assert_eq!(hang("regular-O0 compile"), None);
+}
