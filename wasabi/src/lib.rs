@@ -125,7 +125,9 @@ pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
 pub use module::{wat_to_wasm, CompileTimings, ExportType, ExternType, ImportType, Module};
-pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use store::{
+    AsContext, AsContextMut, InterruptHandle, Store, StoreContext, StoreContextMut, StoreLimits,
+};
 pub use values::{ExternRef, Val, WasmTy, WasmTyList};
 pub use wasabi_runtime::module::{GlobalType, MemoryType, TableType};
 pub use wasabi_runtime::{FuncType, ValType};
