@@ -126,6 +126,36 @@ impl LlvmCompiler {
         LlvmCompiler { config }
     }
 
+    /// Everything that decides the code this compiler generates, as text:
+    /// its settings, its build (a hash of the compiler's and runtime's
+    /// sources), the LLVM version, the target triple, and the CPU and its
+    /// features. Two compilers with equal fingerprints make the same code
+    /// for the same module, so this is the compiler's part of a cache key.
+    pub fn fingerprint(&self) -> String {
+        let (major, minor, patch) = inkwell::support::get_llvm_version();
+        let c = &self.config;
+        let (cpu, features) = match c.target_cpu {
+            TargetCpu::Native => (
+                inkwell::targets::TargetMachine::get_host_cpu_name().to_string(),
+                inkwell::targets::TargetMachine::get_host_cpu_features().to_string(),
+            ),
+            TargetCpu::Generic => ("x86-64".to_string(), String::new()),
+        };
+        // The developer overrides of `codegen` change the code too.
+        let passes = std::env::var("WASABI_LLVM_PASSES").ok();
+        let level = std::env::var("WASABI_LLVM_CODEGEN").ok();
+        format!(
+            "wasabi-compiler {} build {}; llvm {major}.{minor}.{patch}; target {}; cpu {cpu} \
+             [{features}]; opt {:?}; fuel {}; epoch {}; passes {passes:?}; codegen {level:?}",
+            env!("CARGO_PKG_VERSION"),
+            env!("WASABI_COMPILER_BUILD_ID"),
+            inkwell::targets::TargetMachine::get_default_triple(),
+            c.opt_level,
+            c.consume_fuel,
+            c.epoch_interruption,
+        )
+    }
+
     /// Compiles the given defined functions into one object.
     pub fn compile_functions(
         &self,

@@ -124,7 +124,9 @@ pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
-pub use module::{wat_to_wasm, CompileTimings, ExportType, ExternType, ImportType, Module};
+pub use module::{
+    wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,
+};
 pub use store::{
     AsContext, AsContextMut, InterruptHandle, Store, StoreContext, StoreContextMut, StoreLimits,
 };
