@@ -121,6 +121,9 @@ pub struct LlvmCompiler {
 /// module, compiled on one thread).
 const BATCH_BYTES: usize = 64 * 1024;
 
+/// Below this many bytes of function bodies a module compiles as one batch.
+const MIN_PARALLEL_BYTES: usize = 8 * 1024;
+
 impl LlvmCompiler {
     pub fn new(config: CompilerConfig) -> Self {
         LlvmCompiler { config }
@@ -242,9 +245,20 @@ impl LlvmCompiler {
         codegen::emit_object(&env.module, &tm, &config)
     }
 
-    /// Splits defined functions into batches of about [`BATCH_BYTES`]; a
-    /// function whose locals stay in memory is a batch of its own.
+    /// Splits defined functions into batches: about one per thread (so a
+    /// small module still compiles on every core), at most
+    /// [`BATCH_BYTES`] of wasm each, and one batch for a module under
+    /// [`MIN_PARALLEL_BYTES`] (where setting up another LLVM context costs
+    /// more than it saves). A function whose locals stay in memory is a
+    /// batch of its own.
     pub fn batches(info: &ModuleInfo, wasm: &[u8]) -> Vec<Vec<u32>> {
+        let total: usize = info.function_bodies.iter().map(|r| r.len()).sum();
+        let threads = rayon::current_num_threads().max(1);
+        let per_batch = if total < MIN_PARALLEL_BYTES {
+            usize::MAX
+        } else {
+            BATCH_BYTES.min(total.div_ceil(threads))
+        };
         let mut batches = Vec::new();
         let mut cur = Vec::new();
         let mut bytes = 0;
@@ -254,7 +268,7 @@ impl LlvmCompiler {
                 batches.push(vec![f]);
                 continue;
             }
-            if !cur.is_empty() && bytes + r.len() > BATCH_BYTES {
+            if !cur.is_empty() && bytes + r.len() > per_batch {
                 batches.push(std::mem::take(&mut cur));
                 bytes = 0;
             }
