@@ -7,7 +7,8 @@
 //!
 //! What must stay true:
 //! - wasabi never runs anything the oracle did not finish within its fuel
-//!   (wasabi has no fuel: a runaway loop would hang the worker);
+//!   (wasabi's regular and lazy modes have no fuel, and the metered modes
+//!   get fuel that never runs out: a runaway loop would hang the worker);
 //! - values are compared engine-neutrally ([`V`]); floats by bits, except
 //!   that two NaNs both carrying the canonical payload are equal whatever
 //!   their signs;
@@ -333,7 +334,7 @@ pub enum OracleRefused {
 }
 
 /// Runs `wasm` in wasmi: instantiate, call each exported function in
-/// export order (but those in `exclude`), read the exported state. `fuel` bounds each call (and the
+/// export order, read the exported state. `fuel` bounds each call (and the
 /// start function) separately.
 ///
 /// A panic inside wasmi (it has a few on malformed input) is caught and
@@ -343,10 +344,9 @@ pub fn run_oracle(
     wasm: &[u8],
     seed: u64,
     fuel: u64,
-    exclude: &[String],
 ) -> Result<OracleRun, OracleRefused> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_oracle_inner(engine, wasm, seed, fuel, exclude)
+        run_oracle_inner(engine, wasm, seed, fuel)
     }))
     .unwrap_or(Err(OracleRefused::Panic))
 }
@@ -366,7 +366,6 @@ fn run_oracle_inner(
     wasm: &[u8],
     seed: u64,
     fuel: u64,
-    exclude: &[String],
 ) -> Result<OracleRun, OracleRefused> {
     let module =
         wasmi::Module::new(engine, wasm).map_err(|e| OracleRefused::Invalid(e.to_string()))?;
@@ -405,9 +404,6 @@ fn run_oracle_inner(
         let wasmi::ExternType::Func(fty) = ty else {
             continue;
         };
-        if exclude.contains(name) {
-            continue;
-        }
         let params: Vec<Ty> = fty.params().iter().map(ty_of_wasmi).collect();
         let args = args_for(seed, name, &params);
         let inputs: Vec<wasmi::Val> = args
@@ -617,9 +613,6 @@ pub struct Mismatch {
     /// A stable summary for shrinking and classification:
     /// `<where-kind>:<expected-tag>-><got-tag>`.
     pub signature: String,
-    /// Whether any oracle call before or at this point trapped with an
-    /// out-of-bounds memory access (see `known.rs`).
-    pub oracle_memory_trap_before: bool,
 }
 
 impl fmt::Display for Mismatch {
@@ -658,7 +651,6 @@ pub fn run_wasabi(
             at,
             expected: exp.to_string(),
             got: got.to_string(),
-            oracle_memory_trap_before: false,
         }))
     };
     stage("compile");
@@ -681,18 +673,13 @@ pub fn run_compiled(
     stage: &mut dyn FnMut(&str),
 ) -> Verdict {
     let mode = w.mode.name();
-    let mut memory_trap = matches!(
-        oracle.instantiate,
-        Outcome::Trap(TrapKind::MemoryOutOfBounds)
-    );
-    let differ = |at: String, kind: &str, exp: &Outcome, got: &Outcome, mt: bool| {
+    let differ = |at: String, kind: &str, exp: &Outcome, got: &Outcome| {
         Verdict::Differ(Box::new(Mismatch {
             mode: mode.clone(),
             signature: format!("{kind}:{}->{}", exp.tag(), got.tag()),
             at,
             expected: exp.to_string(),
             got: got.to_string(),
-            oracle_memory_trap_before: mt,
         }))
     };
     // Never run wasabi where the oracle did not finish: a start function
@@ -722,7 +709,6 @@ pub fn run_compiled(
                     "instantiate",
                     &oracle.instantiate,
                     &got,
-                    memory_trap,
                 ),
             };
         }
@@ -736,7 +722,6 @@ pub fn run_compiled(
             "instantiate",
             &oracle.instantiate,
             &Outcome::Values(vec![]),
-            memory_trap,
         );
     }
     for (n, call) in oracle.calls.iter().enumerate() {
@@ -749,7 +734,6 @@ pub fn run_compiled(
             call.export,
             call.outcome.tag()
         ));
-        memory_trap |= matches!(call.outcome, Outcome::Trap(TrapKind::MemoryOutOfBounds));
         let func = inst
             .get_func(&mut store, &call.export)
             .expect("the oracle found this export");
@@ -774,7 +758,7 @@ pub fn run_compiled(
             _ => {}
         }
         if !same_outcome(&call.outcome, &got) {
-            return differ(at, "call", &call.outcome, &got, memory_trap);
+            return differ(at, "call", &call.outcome, &got);
         }
     }
     match oracle.stop {
@@ -809,7 +793,6 @@ pub fn run_compiled(
                 expected: format!("{} bytes", bytes.len()),
                 got,
                 signature: "state:memory".into(),
-                oracle_memory_trap_before: memory_trap,
             }));
         }
     }
@@ -823,7 +806,6 @@ pub fn run_compiled(
                 expected: v.to_string(),
                 got: got.to_string(),
                 signature: "state:global".into(),
-                oracle_memory_trap_before: memory_trap,
             }));
         }
     }
@@ -843,7 +825,6 @@ pub fn run_compiled(
                 expected: format!("size {}, non-null at {:?}", elems.len(), non_null(elems)),
                 got: format!("size {}, non-null at {:?}", got.len(), non_null(&got)),
                 signature: "state:table".into(),
-                oracle_memory_trap_before: memory_trap,
             }));
         }
     }

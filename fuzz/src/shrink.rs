@@ -1,7 +1,7 @@
 //! Greedy reduction of a mismatching module.
 //!
 //! Given a predicate "this module still shows the mismatch" (same mode,
-//! same signature, same known/unexplained class), [`shrink`] applies
+//! same signature), [`shrink`] applies
 //! reductions and keeps each one the predicate accepts, until a full pass
 //! changes nothing or the budget is spent:
 //!

@@ -1,9 +1,9 @@
 //! A bounded fuzzing run as part of the tests: differential cases in
 //! regular-O1 and lazy-O1 and a small mutation run must end with no
-//! unexplained mismatch, crash or hang. Plus the fuzzer's own machinery:
-//! its comparison can fail, its trap mapping and NaN rule hold, a crashing
-//! or hanging case is recorded with its input, and the stored known
-//! reproducers are still classified.
+//! mismatch, crash or hang. Plus the fuzzer's own machinery: its comparison
+//! can fail, its trap mapping and NaN rule hold, a crashing or hanging case
+//! is recorded with its input; and every stored regression input
+//! (`fuzz/regressions/`) compares `same` in every default mode.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,7 +51,7 @@ fn count(line: &str, what: &str) -> u64 {
 }
 
 #[test]
-fn bounded_differential_run_has_no_unexplained_mismatch() {
+fn bounded_differential_run_has_no_mismatch() {
     let out = out_dir("smoke-diff");
     let (code, line, stderr) = run(
         &[
@@ -73,7 +73,7 @@ fn bounded_differential_run_has_no_unexplained_mismatch() {
     let cases = count(&line, " cases");
     assert!(cases >= 100, "too few cases ran to mean anything: {line}");
     assert_eq!(
-        count(&line, " unexplained"),
+        count(&line, " mismatches"),
         0,
         "{line}; see {}",
         out.display()
@@ -105,7 +105,7 @@ fn bounded_mutation_run_rejects_cleanly_or_runs_correctly() {
     assert!(count(&line, " cases") >= 100, "{line}");
     assert!(count(&line, " rejected cleanly") > 0, "{line}");
     assert_eq!(
-        count(&line, " unexplained"),
+        count(&line, " mismatches"),
         0,
         "{line}; see {}",
         out.display()
@@ -165,7 +165,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
     let one = wat(r#"(module (func (export "f") (result i32) i32.const 1))"#);
     let two = wat(r#"(module (func (export "f") (result i32) i32.const 2))"#);
-    let expected = run_oracle(&oracle, &one, 1, 100_000, &[]).unwrap();
+    let expected = run_oracle(&oracle, &one, 1, 100_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &one, &expected, &mut |_| {}),
         Verdict::Same
@@ -180,7 +180,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     let indirect = wat(r#"(module (type (func)) (table 2 funcref)
           (func (export "past") (call_indirect (type 0) (i32.const 5)))
           (func (export "null") (call_indirect (type 0) (i32.const 1))))"#);
-    let o = run_oracle(&oracle, &indirect, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &indirect, 1, 100_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &indirect, &o, &mut |_| {}),
         Verdict::Same
@@ -189,14 +189,14 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     // An element segment out of bounds traps at instantiation in both;
     // wasmi says so with an instantiation error, not a trap code.
     let elem = wat(r#"(module (table 1 funcref) (func) (elem (i32.const 5) 0))"#);
-    let o = run_oracle(&oracle, &elem, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &elem, 1, 100_000).unwrap();
     assert!(
         matches!(run_wasabi(&w, &elem, &o, &mut |_| {}), Verdict::Same),
         "{:?}",
         o.instantiate
     );
     let data = wat(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#);
-    let o = run_oracle(&oracle, &data, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &data, 1, 100_000).unwrap();
     assert!(
         matches!(run_wasabi(&w, &data, &o, &mut |_| {}), Verdict::Same),
         "{:?}",
@@ -210,7 +210,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
               (func (export "f") (i32.store (i32.const 8) (i32.const {v}))))"#
         ))
     };
-    let o = run_oracle(&oracle, &store(7), 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &store(7), 1, 100_000).unwrap();
     match run_wasabi(&w, &store(8), &o, &mut |_| {}) {
         Verdict::Differ(m) => assert_eq!(m.signature, "state:memory"),
         v => panic!("{v:?}"),
@@ -218,7 +218,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
 
     // A loop the oracle cannot finish is never run by wasabi.
     let spin = wat(r#"(module (func (export "f") (loop (br 0))))"#);
-    let o = run_oracle(&oracle, &spin, 1, 10_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &spin, 1, 10_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &spin, &o, &mut |_| {}),
         Verdict::Skip("timeout")
@@ -237,45 +237,42 @@ fn nans_are_equal_only_by_bits_or_when_both_canonical() {
     ));
 }
 
+/// The default modes of a differential run (`exec::DEFAULT_MODES`).
+const DEFAULT_MODES: [&str; 4] = ["regular-O0", "regular-O1", "regular-O3", "lazy-O1"];
+
 #[test]
-fn known_reproducers_are_classified_never_unexplained() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known");
+fn regression_inputs_compare_same_in_every_default_mode() {
+    assert_eq!(wasabi_fuzz::exec::DEFAULT_MODES, DEFAULT_MODES.join(","));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "wasm" || e == "wat"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no reproducers in {}", dir.display());
-    let o = fuzz()
-        .arg("check")
-        .args(&files)
-        .args(["--modes", "regular-O0,regular-O1"])
-        .output()
-        .unwrap();
+    assert!(
+        files.len() >= 7,
+        "regression inputs missing from {}",
+        dir.display()
+    );
+    let o = fuzz().arg("check").args(&files).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{stdout}");
-    assert!(!stdout.contains("unexplained"), "{stdout}");
-}
-
-#[test]
-fn crash_reproducers_are_recognised_by_the_crash_rule() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known/crash");
-    let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let path = e.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        let wasm = wasabi::wat_to_wasm(&bytes).unwrap();
-        assert_eq!(
-            wasabi_fuzz::known::crash("regular-O1 compile", &wasm),
-            Some(wasabi_fuzz::known::CONST_TRAP_CRASH),
-            "{}",
-            path.display()
-        );
-        n += 1;
+    for file in &files {
+        for mode in DEFAULT_MODES {
+            let line = format!("{} [{mode}]: same", file.display());
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "no `{line}` in:\n{stdout}"
+            );
+        }
     }
-    assert!(n > 0);
+    assert_eq!(
+        stdout.lines().count(),
+        files.len() * DEFAULT_MODES.len(),
+        "{stdout}"
+    );
+    assert!(o.status.success(), "{stdout}");
 }
 
 #[test]
@@ -287,23 +284,8 @@ fn an_oracle_panic_is_the_oracle_s_problem() {
     .unwrap();
     let oracle = oracle_engine();
     assert!(matches!(
-        run_oracle(&oracle, &wasm, 917, 1000, &[]),
+        run_oracle(&oracle, &wasm, 917, 1000),
         Err(wasabi_fuzz::exec::OracleRefused::Panic)
     ));
     assert_eq!(wasabi_fuzz::exec::oracle_validate(&oracle, &wasm), None);
-}
-
-#[test]
-fn a_hang_in_a_start_function_that_should_trap_is_known() {
-    use wasabi_fuzz::known::{hang, MEMORY_TRAP_LOST};
-    assert_eq!(
-        hang("regular-O0 instantiate expect=trap(memory out of bounds)"),
-        Some(MEMORY_TRAP_LOST)
-    );
-    assert_eq!(
-        hang("regular-O0 call 3 \"f\" expect=trap(memory out of bounds)"),
-        Some(MEMORY_TRAP_LOST)
-    );
-    assert_eq!(hang("regular-O0 call 3 \"f\" expect=values"), None);
-    assert_eq!(hang("regular-O0 compile"), None);
 }
