@@ -193,15 +193,20 @@ pub fn diff_case(
         // Shrink against the first mode that differs.
         let (w, m) = &mismatches[0];
         let name = w.mode.name();
-        let mut attempt = 0;
         let mut pred = |cand: &[u8]| {
-            // One stage line per attempt: the coordinator's silence limit
-            // applies to each attempt, not to the whole shrink.
-            attempt += 1;
-            stage(&name, &format!("shrink {attempt}"));
             check(w, eng, cand, seed, opts).is_some_and(|m2| m2.signature == m.signature)
         };
-        let s = shrink(seed, limits, wasm.clone(), &mut pred, opts.shrink_budget);
+        // One stage line per attempt: the coordinator's silence limit
+        // applies to each attempt, not to the whole shrink.
+        let mut attempt = |n: usize| stage(&name, &format!("shrink {n}"));
+        let s = shrink(
+            seed,
+            limits,
+            wasm.clone(),
+            &mut pred,
+            &mut attempt,
+            opts.shrink_budget,
+        );
         let _ = writeln!(
             txt,
             "shrunk {} -> {} bytes in {} attempts (mode {name}):",
