@@ -311,9 +311,21 @@ pub fn mutate_case(
 }
 
 /// Judges one (possibly malformed) module `wasm` of mutation case `seed`
-/// in every mode: wasabi must reject it cleanly (`Error::Module` at an
-/// offset within the input, `Error::Text`, `Error::Unsupported`) when wasmi
-/// does, and otherwise run it exactly as wasmi does.
+/// in every mode. Clean outcomes:
+///
+/// - wasabi and wasmi both reject it (wasabi with `Error::Module` at an
+///   offset within the input, or `Error::Text`): [`Status::Rejected`];
+/// - wasmi accepts it and wasabi reports `Error::Unsupported` (a SIMD
+///   instruction: wasabi validates SIMD but does not compile it yet), at
+///   compile time or, in lazy mode, when the function is first called:
+///   [`Status::Skip`] `unsupported`;
+/// - both accept it and wasabi runs it as wasmi does: [`Status::Ok`] (or a
+///   skip the comparison explains).
+///
+/// Anything else is a mismatch: one engine accepts what the other rejects
+/// (wasabi's `Unsupported` counts as accepting: its validator passed the
+/// module), an error offset past the end, another kind of error, or a run
+/// that differs.
 pub fn judge_mutant(
     seed: u64,
     wasm: &[u8],
@@ -366,7 +378,16 @@ pub fn judge_mutant(
                     None
                 }
             }
-            Ok(Err(wasabi::Error::Text(_) | wasabi::Error::Unsupported(_))) => None,
+            Ok(Err(wasabi::Error::Text(_))) => None,
+            Ok(Err(wasabi::Error::Unsupported(what))) => match &oracle_module {
+                Ok(()) => {
+                    skip.get_or_insert("unsupported");
+                    None
+                }
+                Err(e) => Some(format!(
+                    "wasabi validates it (then: unsupported: {what}), wasmi rejects: {e}"
+                )),
+            },
             Ok(Err(e)) => Some(format!("not a clean rejection: {e:?}")),
             Ok(Ok(module)) => {
                 accepted = true;

@@ -22,13 +22,15 @@
 use crate::gen::{args_for, Ty};
 use std::fmt;
 
-/// A value, engine-neutral. Floats are bits; references only null-ness.
+/// A value, engine-neutral. Floats and v128 are bits; references only
+/// null-ness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum V {
     I32(i32),
     I64(i64),
     F32(u32),
     F64(u64),
+    V128(u128),
     Ref { null: bool },
 }
 
@@ -39,6 +41,7 @@ impl fmt::Display for V {
             V::I64(v) => write!(f, "i64:{v}"),
             V::F32(b) => write!(f, "f32:{}({b:#010x})", f32::from_bits(b)),
             V::F64(b) => write!(f, "f64:{}({b:#018x})", f64::from_bits(b)),
+            V::V128(b) => write!(f, "v128:{b:#034x}"),
             V::Ref { null: true } => write!(f, "ref:null"),
             V::Ref { null: false } => write!(f, "ref:non-null"),
         }
@@ -245,14 +248,20 @@ impl wasmi::ResourceLimiter for Limiter {
     }
 }
 
-/// The wasmi engine configured for WebAssembly 2.0 (what wasabi accepts),
-/// with fuel. (memory64 and SIMD are off: their crate features are not
-/// enabled.)
+/// The wasmi engine configured to accept what wasabi's validator accepts
+/// (`wasabi_runtime::module::supported_features`: WebAssembly 2.0, SIMD
+/// included, plus extended constant expressions), with fuel. Relaxed SIMD
+/// is off; memory64 is off because its crate feature is not enabled.
+/// Generated modules use none of SIMD and extended constants (see
+/// `gen.rs`); mutants can, and must not differ merely because the oracle
+/// rejects them.
 pub fn oracle_engine() -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.consume_fuel(true)
+        .wasm_simd(true)
+        .wasm_relaxed_simd(false)
         .wasm_tail_call(false)
-        .wasm_extended_const(false)
+        .wasm_extended_const(true)
         .wasm_multi_memory(false)
         .wasm_custom_page_sizes(false)
         .wasm_wide_arithmetic(false)
@@ -295,9 +304,9 @@ fn ty_of_wasmi(t: &wasmi::ValType) -> Ty {
         wasmi::ValType::I64 => Ty::I64,
         wasmi::ValType::F32 => Ty::F32,
         wasmi::ValType::F64 => Ty::F64,
+        wasmi::ValType::V128 => Ty::V128,
         wasmi::ValType::FuncRef => Ty::FuncRef,
-        // v128 cannot occur (SIMD is off in both engines).
-        _ => Ty::ExternRef,
+        wasmi::ValType::ExternRef => Ty::ExternRef,
     }
 }
 
@@ -307,6 +316,7 @@ fn to_wasmi(v: &V, t: Ty) -> wasmi::Val {
         (V::I64(x), _) => wasmi::Val::I64(x),
         (V::F32(b), _) => wasmi::Val::F32(wasmi::F32::from_bits(b)),
         (V::F64(b), _) => wasmi::Val::F64(wasmi::F64::from_bits(b)),
+        (V::V128(b), _) => wasmi::Val::V128(wasmi::V128::from(b)),
         (V::Ref { .. }, Ty::FuncRef) => wasmi::Val::FuncRef(wasmi::Nullable::Null),
         (V::Ref { .. }, _) => wasmi::Val::ExternRef(wasmi::Nullable::Null),
     }
@@ -320,7 +330,7 @@ fn from_wasmi(v: &wasmi::Val) -> V {
         wasmi::Val::F64(x) => V::F64(x.to_bits()),
         wasmi::Val::FuncRef(r) => V::Ref { null: r.is_null() },
         wasmi::Val::ExternRef(r) => V::Ref { null: r.is_null() },
-        wasmi::Val::V128(_) => V::Ref { null: true },
+        wasmi::Val::V128(x) => V::V128(x.as_u128()),
     }
 }
 
@@ -561,6 +571,22 @@ impl Wasabi {
     }
 }
 
+/// Whether `e` is lazy mode's way of saying `Error::Unsupported`: the
+/// function's compilation on first call failed with "unsupported" (a
+/// host-error trap whose message says so, see `runtime/src/lazy.rs`).
+/// Regular mode reports the same thing as `Error::Unsupported` at compile
+/// time.
+pub fn is_lazy_unsupported(e: &wasabi::Error) -> bool {
+    match e {
+        wasabi::Error::Trap(t) if t.code == wasabi::TrapCode::HostError => {
+            // "lazy compilation of m::f failed: in function 1 (f): unsupported: ..."
+            let msg = t.to_string();
+            msg.contains("lazy compilation of") && msg.contains(": unsupported: ")
+        }
+        _ => false,
+    }
+}
+
 fn wasabi_outcome(e: wasabi::Error) -> Outcome {
     use wasabi::TrapCode as C;
     match e {
@@ -586,6 +612,7 @@ fn to_wasabi(v: &V, t: wasabi::ValType) -> wasabi::Val {
         V::I64(x) => wasabi::Val::I64(x),
         V::F32(b) => wasabi::Val::F32(b),
         V::F64(b) => wasabi::Val::F64(b),
+        V::V128(b) => wasabi::Val::V128(b),
         V::Ref { .. } => wasabi::Val::default_for(t),
     }
 }
@@ -598,7 +625,7 @@ fn from_wasabi(v: &wasabi::Val) -> V {
         wasabi::Val::F64(b) => V::F64(*b),
         wasabi::Val::FuncRef(f) => V::Ref { null: f.is_none() },
         wasabi::Val::ExternRef(e) => V::Ref { null: e.is_none() },
-        wasabi::Val::V128(_) => V::Ref { null: true },
+        wasabi::Val::V128(b) => V::V128(*b),
     }
 }
 
@@ -698,6 +725,7 @@ pub fn run_compiled(
     }
     let inst = match wasabi::Instance::new(&mut store, module, &[]) {
         Ok(i) => i,
+        Err(e) if is_lazy_unsupported(&e) => return Verdict::Skip("unsupported"),
         Err(e) => {
             let got = wasabi_outcome(e);
             return match (oracle.instantiate.is_stack(), got.is_stack()) {
@@ -746,6 +774,7 @@ pub fn run_compiled(
             .collect();
         let got = match func.call_vec(&mut store, &args) {
             Ok(vals) => Outcome::Values(vals.iter().map(from_wasabi).collect()),
+            Err(e) if is_lazy_unsupported(&e) => return Verdict::Skip("unsupported"),
             Err(e) => wasabi_outcome(e),
         };
         let at = format!("call {n} `{}`({})", call.export, {

@@ -2,13 +2,16 @@
 //! regular-O1 and lazy-O1 and a small mutation run must end with no
 //! mismatch, crash or hang. Plus the fuzzer's own machinery: its comparison
 //! can fail, its trap mapping and NaN rule hold, a crashing or hanging case
-//! is recorded with its input; and every stored regression input
-//! (`fuzz/regressions/`) compares `same` in every default mode.
+//! is recorded with its input; every stored regression input
+//! (`fuzz/regressions/`) compares `same` in every default mode; the oracle
+//! accepts what wasabi validates (SIMD included), and mutants with v128
+//! values or SIMD instructions are judged cleanly.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use wasabi_fuzz::case::{judge_mutant, Engines, Options, Status};
 use wasabi_fuzz::exec::{
-    oracle_engine, run_oracle, run_wasabi, same_value, Mode, Verdict, Wasabi, V,
+    oracle_engine, oracle_validate, run_oracle, run_wasabi, same_value, Mode, Verdict, Wasabi, V,
 };
 
 fn fuzz() -> Command {
@@ -288,4 +291,112 @@ fn an_oracle_panic_is_the_oracle_s_problem() {
         Err(wasabi_fuzz::exec::OracleRefused::Panic)
     ));
     assert_eq!(wasabi_fuzz::exec::oracle_validate(&oracle, &wasm), None);
+}
+
+/// Whether wasabi's validator accepts `wasm` (`Unsupported` comes after it).
+fn wasabi_validates(wasm: &[u8]) -> bool {
+    let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
+    !matches!(
+        w.compile(wasm),
+        Err(wasabi::Error::Module(_) | wasabi::Error::Text(_))
+    )
+}
+
+#[test]
+fn the_oracle_accepts_exactly_what_wasabi_validates() {
+    let oracle = oracle_engine();
+    // (what, module, accepted by both)
+    let probes = [
+        (
+            "v128 values",
+            r#"(module (func (param v128) (result v128) (local v128) local.get 0))"#,
+            true,
+        ),
+        (
+            "a SIMD instruction",
+            r#"(module (func (result i32) (i32x4.extract_lane 1 (v128.const i32x4 1 2 3 4))))"#,
+            true,
+        ),
+        (
+            "an extended constant",
+            r#"(module (global i32 (i32.add (i32.const 1) (i32.const 2))))"#,
+            true,
+        ),
+        (
+            "relaxed SIMD",
+            r#"(module (func (param v128) (result v128) (i32x4.relaxed_trunc_f32x4_s (local.get 0))))"#,
+            false,
+        ),
+        (
+            "a tail call",
+            r#"(module (func $f (return_call $f)))"#,
+            false,
+        ),
+        ("two memories", r#"(module (memory 1) (memory 1))"#, false),
+    ];
+    for (what, text, both) in probes {
+        let wasm = wat(text);
+        let by_wasmi = oracle_validate(&oracle, &wasm) == Some(Ok(()));
+        assert_eq!(by_wasmi, both, "wasmi on {what}");
+        assert_eq!(wasabi_validates(&wasm), both, "wasabi on {what}");
+    }
+}
+
+#[test]
+fn simd_mutants_are_judged_cleanly_in_regular_and_lazy_mode() {
+    let out = out_dir("smoke-simd");
+    std::fs::create_dir_all(&out).unwrap();
+    let opts = Options {
+        fuel: 100_000,
+        out: out.clone(),
+        shrink: false,
+        shrink_budget: std::time::Duration::from_secs(1),
+    };
+    let values = wat(r#"(module
+          (global (export "g") (mut v128) (v128.const i64x2 0x0123456789abcdef -1))
+          (func (export "id") (param v128) (result v128) (local v128)
+            (local.set 1 (local.get 0))
+            (block (result v128) (local.get 1)))
+          (func (export "swap") (param v128 i32) (result i32 v128)
+            (local.get 1) (global.get 0))
+          (func (export "set") (param v128) (global.set 0 (local.get 0))))"#);
+    let simd = wat(r#"(module
+          (func (export "ok") (result i32) (i32.const 7))
+          (func (export "lane") (result i32)
+            (i32x4.extract_lane 2 (v128.const i32x4 1 2 3 4))))"#);
+    for mode in [
+        Mode::Regular(wasabi::OptLevel::O1),
+        Mode::Lazy(wasabi::OptLevel::O1),
+    ] {
+        let eng = Engines {
+            oracle: oracle_engine(),
+            modes: vec![Wasabi::new(mode)],
+        };
+        // v128 values without SIMD instructions: accepted by both, run
+        // and compared.
+        let r = judge_mutant(1, &values, &eng, &opts, &mut |_, _| {});
+        assert_eq!(r.status, Status::Ok, "{mode:?}");
+        // A SIMD instruction wasmi runs: wasabi's `Unsupported` is clean.
+        let r = judge_mutant(1, &simd, &eng, &opts, &mut |_, _| {});
+        assert_eq!(r.status, Status::Skip("unsupported".into()), "{mode:?}");
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no findings");
+
+    // v128 results and globals are compared by bits.
+    let oracle = oracle_engine();
+    let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
+    let global = |v: &str| {
+        wat(&format!(
+            r#"(module (global (export "g") v128 (v128.const i64x2 {v} 0)))"#
+        ))
+    };
+    let o = run_oracle(&oracle, &global("1"), 1, 100_000).unwrap();
+    assert!(matches!(
+        run_wasabi(&w, &global("1"), &o, &mut |_| {}),
+        Verdict::Same
+    ));
+    match run_wasabi(&w, &global("2"), &o, &mut |_| {}) {
+        Verdict::Differ(m) => assert_eq!(m.signature, "state:global", "{m}"),
+        v => panic!("{v:?}"),
+    }
 }
