@@ -1,19 +1,17 @@
 //! One test case, start to finish: generate (and, in mutation mode,
-//! mutate), run the oracle, run every wasabi mode, classify what differs,
-//! shrink it, and write the reproducer.
+//! mutate), run the oracle, run every wasabi mode, shrink what differs,
+//! and write the reproducer.
 //!
 //! What must stay true: a case's outcome depends only on its seed and the
 //! options; a panic anywhere in wasabi is caught here and reported as a
 //! crash of the case (signals are the worker process's business: see
-//! `driver.rs`); every unexplained mismatch leaves `mismatch-<seed>.wasm`
-//! and `.txt` in the output directory.
+//! `driver.rs`); every mismatch leaves `mismatch-<seed>.wasm` (or
+//! `mutant-<seed>.wasm`) and `.txt` in the output directory.
 
 use crate::exec::{
-    oracle_validate, run_compiled, run_oracle, run_wasabi, Mismatch, OracleRun, Outcome, TrapKind,
-    Verdict, Wasabi,
+    oracle_validate, run_compiled, run_oracle, run_wasabi, Mismatch, OracleRun, Verdict, Wasabi,
 };
 use crate::gen::{generate, Limits, Rng};
-use crate::known;
 use crate::shrink::shrink;
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,12 +23,8 @@ use std::time::{Duration, Instant};
 pub struct Options {
     pub fuel: u64,
     pub out: PathBuf,
-    /// Treat known classes as unexplained.
-    pub strict: bool,
     pub shrink: bool,
     pub shrink_budget: Duration,
-    /// Also write reproducers of known classes (as `known-<class>-<seed>`).
-    pub keep_known: bool,
 }
 
 /// The engines a worker builds once.
@@ -46,10 +40,9 @@ pub enum Status {
     /// Mutation mode: every mode rejected the module cleanly.
     Rejected,
     Skip(String),
-    /// Some mode differs from the oracle. `class` is the known class, or
-    /// `None` when unexplained.
+    /// Some mode differs from the oracle (in mutation mode: or does not
+    /// reject cleanly).
     Mismatch {
-        class: Option<String>,
         modes: Vec<String>,
     },
     /// wasabi panicked (caught).
@@ -72,74 +65,18 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-/// The known class of `m` (mode `w`, module `wasm`, case `seed`), if any.
-pub fn classify(
-    m: &Mismatch,
-    w: &Wasabi,
-    oracle_engine: &wasmi::Engine,
-    oracle: &OracleRun,
-    wasm: &[u8],
-    seed: u64,
-    opts: &Options,
-) -> Option<String> {
-    if opts.strict {
-        return None;
-    }
-    if let Some(c) = known::direct(m) {
-        return Some(c.into());
-    }
-    if known::needs_exclusion_check(m) {
-        let exclude: Vec<String> = oracle
-            .calls
-            .iter()
-            .filter(|c| c.outcome == Outcome::Trap(TrapKind::MemoryOutOfBounds))
-            .map(|c| c.export.clone())
-            .collect();
-        let Ok(again) = run_oracle(oracle_engine, wasm, seed, opts.fuel, &exclude) else {
-            return None;
-        };
-        let v = catch_unwind(AssertUnwindSafe(|| {
-            run_wasabi(w, wasm, &again, &mut |_| {})
-        }));
-        if let Ok(Verdict::Same | Verdict::Skip(_)) = v {
-            return Some(known::MEMORY_TRAP_LOST.into());
-        }
-    }
-    None
-}
-
-/// Runs mode `w` on `wasm` and returns its mismatch and class, if any (a
-/// panic counts as no mismatch: shrinking must not chase crashes).
-///
-/// Unless `allow_memory_traps`, a module whose oracle run traps out of
-/// bounds is refused without running wasabi: wasabi may lose that trap
-/// (the known class) and run on into a loop the oracle never entered.
-fn check(
-    w: &Wasabi,
-    eng: &Engines,
-    wasm: &[u8],
-    seed: u64,
-    opts: &Options,
-    allow_memory_traps: bool,
-) -> Option<(Mismatch, Option<String>)> {
-    let oracle = run_oracle(&eng.oracle, wasm, seed, opts.fuel, &[]).ok()?;
-    if !allow_memory_traps && has_memory_trap(&oracle) {
-        return None;
-    }
+/// Runs mode `w` on `wasm` and returns its mismatch, if any (a panic
+/// counts as no mismatch: shrinking must not chase crashes).
+fn check(w: &Wasabi, eng: &Engines, wasm: &[u8], seed: u64, opts: &Options) -> Option<Mismatch> {
+    let oracle = run_oracle(&eng.oracle, wasm, seed, opts.fuel).ok()?;
     let v = catch_unwind(AssertUnwindSafe(|| {
         run_wasabi(w, wasm, &oracle, &mut |_| {})
     }))
     .ok()?;
-    let Verdict::Differ(m) = v else {
-        return None;
-    };
-    let class = classify(&m, w, &eng.oracle, &oracle, wasm, seed, opts);
-    Some((*m, class))
-}
-
-fn has_memory_trap(o: &OracleRun) -> bool {
-    let oob = Outcome::Trap(TrapKind::MemoryOutOfBounds);
-    o.instantiate == oob || o.calls.iter().any(|c| c.outcome == oob)
+    match v {
+        Verdict::Differ(m) => Some(*m),
+        _ => None,
+    }
 }
 
 fn describe_oracle(o: &OracleRun) -> String {
@@ -185,7 +122,7 @@ pub fn diff_case(
     inflight(&wasm);
     stage("wasmi", "");
     let t = Instant::now();
-    let oracle = match run_oracle(&eng.oracle, &wasm, seed, opts.fuel, &[]) {
+    let oracle = match run_oracle(&eng.oracle, &wasm, seed, opts.fuel) {
         Ok(o) => o,
         Err(_) => {
             return Report {
@@ -220,11 +157,7 @@ pub fn diff_case(
             Ok(Verdict::Skip(r)) => {
                 skip.get_or_insert(r);
             }
-            Ok(Verdict::Differ(m)) => {
-                stage(&name, "classify");
-                let class = classify(&m, w, &eng.oracle, &oracle, &wasm, seed, opts);
-                mismatches.push((w, *m, class));
-            }
+            Ok(Verdict::Differ(m)) => mismatches.push((w, *m)),
         }
     }
     if mismatches.is_empty() {
@@ -236,85 +169,71 @@ pub fn diff_case(
             times,
         };
     }
-    // The case is known only if every mode's mismatch is.
-    let class = if mismatches.iter().all(|(_, _, c)| c.is_some()) {
-        mismatches[0].2.clone()
-    } else {
-        None
-    };
-    let modes: Vec<String> = mismatches.iter().map(|(_, m, _)| m.mode.clone()).collect();
-    if class.is_none() || opts.keep_known {
-        let base = match &class {
-            None => format!("mismatch-{seed}"),
-            Some(c) => format!("known-{c}-{seed}"),
+    let modes: Vec<String> = mismatches.iter().map(|(_, m)| m.mode.clone()).collect();
+    let base = format!("mismatch-{seed}");
+    // Write the unshrunk case first: shrinking may crash the worker.
+    let mut txt = String::new();
+    let _ = writeln!(txt, "case seed {seed}, generated with {limits:?}");
+    let _ = writeln!(
+        txt,
+        "reproduce: wasabi-fuzz --seed {seed} --cases 1 --modes {}\n",
+        modes.join(",")
+    );
+    for (_, m) in &mismatches {
+        let _ = writeln!(txt, "{m}\n");
+    }
+    let _ = writeln!(
+        txt,
+        "wasmi's run of the original module:\n{}",
+        describe_oracle(&oracle)
+    );
+    let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &wasm);
+    let _ = std::fs::write(opts.out.join(format!("{base}.txt")), &txt);
+    if opts.shrink {
+        // Shrink against the first mode that differs.
+        let (w, m) = &mismatches[0];
+        let name = w.mode.name();
+        let mut pred = |cand: &[u8]| {
+            check(w, eng, cand, seed, opts).is_some_and(|m2| m2.signature == m.signature)
         };
-        // Write the unshrunk case first: shrinking may crash the worker.
-        let mut txt = String::new();
-        let _ = writeln!(txt, "case seed {seed}, generated with {limits:?}");
+        // One stage line per attempt: the coordinator's silence limit
+        // applies to each attempt, not to the whole shrink.
+        let mut attempt = |n: usize| stage(&name, &format!("shrink {n}"));
+        let s = shrink(
+            seed,
+            limits,
+            wasm.clone(),
+            &mut pred,
+            &mut attempt,
+            opts.shrink_budget,
+        );
         let _ = writeln!(
             txt,
-            "reproduce: wasabi-fuzz --seed {seed} --cases 1 --modes {}\n",
-            modes.join(",")
+            "shrunk {} -> {} bytes in {} attempts (mode {name}):",
+            wasm.len(),
+            s.wasm.len(),
+            s.attempts,
         );
-        for (_, m, c) in &mismatches {
+        for step in &s.steps {
+            let _ = writeln!(txt, "  {step}");
+        }
+        if let Ok(o) = run_oracle(&eng.oracle, &s.wasm, seed, opts.fuel) {
+            if let Some(m2) = check(w, eng, &s.wasm, seed, opts) {
+                let _ = writeln!(txt, "\nthe shrunk module:\n{m2}");
+            }
             let _ = writeln!(
                 txt,
-                "{m}\nclass:     {}\n",
-                c.as_deref().unwrap_or("unexplained")
+                "\nwasmi's run of the shrunk module:\n{}",
+                describe_oracle(&o)
             );
         }
-        let _ = writeln!(
-            txt,
-            "wasmi's run of the original module:\n{}",
-            describe_oracle(&oracle)
-        );
-        let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &wasm);
+        let _ = writeln!(txt, "{}", wat_of(&s.wasm));
+        let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &s.wasm);
+        let _ = std::fs::write(opts.out.join(format!("{base}.orig.wasm")), &wasm);
         let _ = std::fs::write(opts.out.join(format!("{base}.txt")), &txt);
-        // Known mismatches are kept as they are: shrinking them means
-        // running wasabi on modules whose out-of-bounds traps it loses,
-        // which can hang it.
-        if opts.shrink && class.is_none() {
-            stage(&mismatches[0].1.mode, "shrink");
-            // Shrink against the first unexplained mode (or the first mode).
-            let (w, m, c) = mismatches
-                .iter()
-                .find(|(_, _, c)| c.is_none())
-                .unwrap_or(&mismatches[0]);
-            let allow_memory_traps = has_memory_trap(&oracle);
-            let mut pred = |cand: &[u8]| match check(w, eng, cand, seed, opts, allow_memory_traps) {
-                Some((m2, c2)) => m2.signature == m.signature && c2 == *c,
-                None => false,
-            };
-            let s = shrink(seed, limits, wasm.clone(), &mut pred, opts.shrink_budget);
-            let _ = writeln!(
-                txt,
-                "shrunk {} -> {} bytes in {} attempts (mode {}):",
-                wasm.len(),
-                s.wasm.len(),
-                s.attempts,
-                w.mode.name()
-            );
-            for step in &s.steps {
-                let _ = writeln!(txt, "  {step}");
-            }
-            if let Ok(o) = run_oracle(&eng.oracle, &s.wasm, seed, opts.fuel, &[]) {
-                if let Some((m2, _)) = check(w, eng, &s.wasm, seed, opts, allow_memory_traps) {
-                    let _ = writeln!(txt, "\nthe shrunk module:\n{m2}");
-                }
-                let _ = writeln!(
-                    txt,
-                    "\nwasmi's run of the shrunk module:\n{}",
-                    describe_oracle(&o)
-                );
-            }
-            let _ = writeln!(txt, "{}", wat_of(&s.wasm));
-            let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &s.wasm);
-            let _ = std::fs::write(opts.out.join(format!("{base}.orig.wasm")), &wasm);
-            let _ = std::fs::write(opts.out.join(format!("{base}.txt")), &txt);
-        }
     }
     Report {
-        status: Status::Mismatch { class, modes },
+        status: Status::Mismatch { modes },
         times,
     }
 }
@@ -369,7 +288,7 @@ pub fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
 }
 
 /// A mutation case: a generated module, mutated; wasabi must reject it
-/// cleanly or run it exactly as the oracle does.
+/// cleanly or run it exactly as the oracle does (see [`judge_mutant`]).
 pub fn mutate_case(
     seed: u64,
     eng: &Engines,
@@ -377,41 +296,67 @@ pub fn mutate_case(
     stage: &mut dyn FnMut(&str, &str),
     inflight: &mut dyn FnMut(&[u8]),
 ) -> Report {
-    let mut times = Vec::new();
     let limits = Limits::for_seed(seed);
     stage("generate", "");
     let Some(base) = generate(seed, &limits) else {
         return Report {
             status: Status::Skip("generator".into()),
-            times,
+            times: Vec::new(),
         };
     };
     let mut rng = Rng::new(seed ^ 0x6d75_7461_7465);
     let wasm = mutate(&base, &mut rng);
     inflight(&wasm);
+    judge_mutant(seed, &wasm, eng, opts, stage)
+}
+
+/// Judges one (possibly malformed) module `wasm` of mutation case `seed`
+/// in every mode. Clean outcomes:
+///
+/// - wasabi and wasmi both reject it (wasabi with `Error::Module` at an
+///   offset within the input, or `Error::Text`): [`Status::Rejected`];
+/// - wasmi accepts it and wasabi reports `Error::Unsupported` (a SIMD
+///   instruction: wasabi validates SIMD but does not compile it yet), at
+///   compile time or, in lazy mode, when the function is first called:
+///   [`Status::Skip`] `unsupported`;
+/// - both accept it and wasabi runs it as wasmi does: [`Status::Ok`] (or a
+///   skip the comparison explains).
+///
+/// Anything else is a mismatch: one engine accepts what the other rejects
+/// (wasabi's `Unsupported` counts as accepting: its validator passed the
+/// module), an error offset past the end, another kind of error, or a run
+/// that differs.
+pub fn judge_mutant(
+    seed: u64,
+    wasm: &[u8],
+    eng: &Engines,
+    opts: &Options,
+    stage: &mut dyn FnMut(&str, &str),
+) -> Report {
+    let mut times = Vec::new();
     stage("wasmi", "");
     let t = Instant::now();
     // `None`: wasmi panicked on it, so it cannot judge this module.
-    let Some(oracle_module) = oracle_validate(&eng.oracle, &wasm) else {
-        return mutate_without_oracle(seed, eng, &wasm, times, stage, opts);
+    let Some(oracle_module) = oracle_validate(&eng.oracle, wasm) else {
+        return mutate_without_oracle(seed, eng, wasm, times, stage, opts);
     };
     let oracle = match &oracle_module {
-        Ok(_) => run_oracle(&eng.oracle, &wasm, seed, opts.fuel, &[]).ok(),
+        Ok(_) => run_oracle(&eng.oracle, wasm, seed, opts.fuel).ok(),
         Err(_) => None,
     };
     times.push(("wasmi".into(), t.elapsed()));
-    let mut finding: Option<(String, String, Option<String>)> = None; // (mode, text, class)
+    let mut finding: Option<(String, String)> = None; // (mode, text)
     let mut skip = None;
     let mut accepted = false;
     for w in &eng.modes {
         let name = w.mode.name();
         let t = Instant::now();
         stage(&name, "compile");
-        let compiled = catch_unwind(AssertUnwindSafe(|| w.compile(&wasm)));
+        let compiled = catch_unwind(AssertUnwindSafe(|| w.compile(wasm)));
         let result = match compiled {
             Err(p) => {
                 let message = panic_message(p);
-                write_crash(opts, seed, &wasm, &name, &message);
+                write_crash(opts, seed, wasm, &name, &message);
                 return Report {
                     status: Status::Crash {
                         mode: name,
@@ -433,7 +378,16 @@ pub fn mutate_case(
                     None
                 }
             }
-            Ok(Err(wasabi::Error::Text(_) | wasabi::Error::Unsupported(_))) => None,
+            Ok(Err(wasabi::Error::Text(_))) => None,
+            Ok(Err(wasabi::Error::Unsupported(what))) => match &oracle_module {
+                Ok(()) => {
+                    skip.get_or_insert("unsupported");
+                    None
+                }
+                Err(e) => Some(format!(
+                    "wasabi validates it (then: unsupported: {what}), wasmi rejects: {e}"
+                )),
+            },
             Ok(Err(e)) => Some(format!("not a clean rejection: {e:?}")),
             Ok(Ok(module)) => {
                 accepted = true;
@@ -447,7 +401,7 @@ pub fn mutate_case(
                         match v {
                             Err(p) => {
                                 let message = panic_message(p);
-                                write_crash(opts, seed, &wasm, &name, &message);
+                                write_crash(opts, seed, wasm, &name, &message);
                                 return Report {
                                     status: Status::Crash {
                                         mode: name,
@@ -461,11 +415,7 @@ pub fn mutate_case(
                                 skip.get_or_insert(r);
                                 None
                             }
-                            Ok(Verdict::Differ(m)) => {
-                                let class = classify(&m, w, &eng.oracle, o, &wasm, seed, opts);
-                                finding = Some((name.clone(), m.to_string(), class));
-                                None
-                            }
+                            Ok(Verdict::Differ(m)) => Some(m.to_string()),
                         }
                     }
                 }
@@ -473,13 +423,11 @@ pub fn mutate_case(
         };
         times.push((name.clone(), t.elapsed()));
         if let Some(text) = result {
-            finding = Some((name, text, None));
-        }
-        if finding.is_some() {
+            finding = Some((name, text));
             break;
         }
     }
-    let Some((mode, text, class)) = finding else {
+    let Some((mode, text)) = finding else {
         return Report {
             status: match skip {
                 Some(r) => Status::Skip(r.into()),
@@ -489,25 +437,16 @@ pub fn mutate_case(
             times,
         };
     };
-    if class.is_none() || opts.keep_known {
-        let base = match &class {
-            None => format!("mutant-{seed}"),
-            Some(c) => format!("known-{c}-mutant-{seed}"),
-        };
-        let _ = std::fs::write(opts.out.join(format!("{base}.wasm")), &wasm);
-        let _ = std::fs::write(
-            opts.out.join(format!("{base}.txt")),
-            format!(
-                "mutation case seed {seed} (base generated with {limits:?})\nreproduce: wasabi-fuzz mutate --seed {seed} --cases 1 --modes {mode}\nmode {mode}:\n{text}\nclass: {}\n",
-                class.as_deref().unwrap_or("unexplained")
-            ),
-        );
-    }
+    let limits = Limits::for_seed(seed);
+    let _ = std::fs::write(opts.out.join(format!("mutant-{seed}.wasm")), wasm);
+    let _ = std::fs::write(
+        opts.out.join(format!("mutant-{seed}.txt")),
+        format!(
+            "mutation case seed {seed} (base generated with {limits:?})\nreproduce: wasabi-fuzz mutate --seed {seed} --cases 1 --modes {mode}\nmode {mode}:\n{text}\n",
+        ),
+    );
     Report {
-        status: Status::Mismatch {
-            class,
-            modes: vec![mode],
-        },
+        status: Status::Mismatch { modes: vec![mode] },
         times,
     }
 }
@@ -553,10 +492,7 @@ fn mutate_without_oracle(
                     format!("mode {name}: not a clean rejection: {e:?}\n"),
                 );
                 return Report {
-                    status: Status::Mismatch {
-                        class: None,
-                        modes: vec![name],
-                    },
+                    status: Status::Mismatch { modes: vec![name] },
                     times,
                 };
             }

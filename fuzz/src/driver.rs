@@ -11,7 +11,7 @@
 //! begin <seed>
 //! stage <seed> <mode> <what>       (before compile, instantiate, each call, ...)
 //! time <mode> <microseconds>
-//! end <seed> ok | skip <reason> | mismatch <class|unexplained> <modes> | crash <mode>
+//! end <seed> ok | rejected | skip <reason> | mismatch <modes> | crash <mode>
 //! done
 //! ```
 //!
@@ -65,15 +65,13 @@ pub struct Summary {
     /// Mutation mode: cases every mode rejected cleanly.
     pub rejected: u64,
     pub mismatches: u64,
-    pub unexplained: u64,
-    pub known: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
     pub crashes: u64,
     pub hangs: u64,
     /// Per mode (and `wasmi`): total time and number of timed cases.
     pub times: BTreeMap<String, (Duration, u64)>,
     pub elapsed: Duration,
-    /// Seeds of unexplained mismatches, crashes and hangs.
+    /// Seeds of mismatches, crashes and hangs.
     pub bad_seeds: Vec<u64>,
 }
 
@@ -82,8 +80,8 @@ impl Summary {
         self.skipped.values().sum()
     }
 
-    /// The final line: `N cases, M mismatches, K skipped (...)`, then the
-    /// breakdown of mismatches and the crash and hang counts.
+    /// The final line: `N cases, M mismatches, K skipped (...); C crashes,
+    /// H hangs`.
     pub fn line(&self) -> String {
         let list = |m: &BTreeMap<String, u64>| {
             m.iter()
@@ -97,14 +95,11 @@ impl Summary {
             String::new()
         };
         format!(
-            "{} cases{rejected}, {} mismatches, {} skipped ({}); {} unexplained, {} known ({}); {} crashes, {} hangs",
+            "{} cases{rejected}, {} mismatches, {} skipped ({}); {} crashes, {} hangs",
             self.cases,
             self.mismatches,
             self.skipped_total(),
             list(&self.skipped),
-            self.unexplained,
-            self.known.values().sum::<u64>(),
-            list(&self.known),
             self.crashes,
             self.hangs,
         )
@@ -127,7 +122,7 @@ impl Summary {
     }
 
     pub fn clean(&self) -> bool {
-        self.unexplained == 0 && self.crashes == 0 && self.hangs == 0
+        self.mismatches == 0 && self.crashes == 0 && self.hangs == 0
     }
 }
 
@@ -198,11 +193,7 @@ pub fn worker(args: WorkerArgs) {
             Status::Ok => format!("end {seed} ok"),
             Status::Rejected => format!("end {seed} rejected"),
             Status::Skip(r) => format!("end {seed} skip {r}"),
-            Status::Mismatch { class, modes } => format!(
-                "end {seed} mismatch {} {}",
-                class.as_deref().unwrap_or("unexplained"),
-                modes.join(",")
-            ),
+            Status::Mismatch { modes } => format!("end {seed} mismatch {}", modes.join(",")),
             Status::Crash { mode, .. } => format!("end {seed} crash {mode}"),
         });
     }
@@ -259,14 +250,8 @@ fn spawn(
     if args.mutate {
         cmd.arg("--mutate");
     }
-    if args.opts.strict {
-        cmd.arg("--strict");
-    }
     if !args.opts.shrink {
         cmd.arg("--no-shrink");
-    }
-    if args.opts.keep_known {
-        cmd.arg("--keep-known");
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -394,19 +379,13 @@ pub fn coordinate(args: &RunArgs) -> std::io::Result<Summary> {
                             }
                             Some("mismatch") => {
                                 sum.mismatches += 1;
-                                match w.next() {
-                                    Some("unexplained") | None => {
-                                        sum.unexplained += 1;
-                                        sum.bad_seeds.push(seed);
-                                        if args.progress {
-                                            eprintln!(
-                                                "mismatch: seed {seed} ({}), see {}",
-                                                w.next().unwrap_or(""),
-                                                args.opts.out.display()
-                                            );
-                                        }
-                                    }
-                                    Some(class) => *sum.known.entry(class.into()).or_default() += 1,
+                                sum.bad_seeds.push(seed);
+                                if args.progress {
+                                    eprintln!(
+                                        "mismatch: seed {seed} ({}), see {}",
+                                        w.next().unwrap_or(""),
+                                        args.opts.out.display()
+                                    );
                                 }
                             }
                             Some("crash") => {
@@ -427,30 +406,7 @@ pub fn coordinate(args: &RunArgs) -> std::io::Result<Summary> {
                     continue;
                 };
                 let status = r.child.wait()?;
-                let known = if args.opts.strict || r.current.is_none() {
-                    None
-                } else if r.hung {
-                    crate::known::hang(&r.stage)
-                } else {
-                    let inflight =
-                        std::fs::read(args.opts.out.join(format!("inflight-{slot}.wasm")))
-                            .unwrap_or_default();
-                    crate::known::crash(&r.stage, &inflight)
-                };
-                let kind = if r.hung { "hang" } else { "crash" };
-                if let (Some(seed), Some(class)) = (r.current, known) {
-                    // A hang or crash the known rules explain: a mismatch of that class.
-                    sum.cases += 1;
-                    sum.mismatches += 1;
-                    *sum.known.entry(class.into()).or_default() += 1;
-                    if args.opts.keep_known {
-                        let detail = format!("{kind} ({status}) in stage {}", r.stage);
-                        record_dead(args, slot, seed, &format!("known-{class}-{kind}"), &detail);
-                    }
-                    if seed + 1 < r.end {
-                        pending.push_front((seed + 1, r.end - seed - 1));
-                    }
-                } else if let Some(seed) = r.current {
+                if let Some(seed) = r.current {
                     sum.cases += 1;
                     sum.bad_seeds.push(seed);
                     if r.hung {
@@ -514,12 +470,11 @@ pub fn coordinate(args: &RunArgs) -> std::io::Result<Summary> {
             last_progress = Instant::now();
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "[{:.0}s] {} cases ({:.1}/s), {} mismatches ({} unexplained), {} skipped, {} crashes, {} hangs",
+                "[{:.0}s] {} cases ({:.1}/s), {} mismatches, {} skipped, {} crashes, {} hangs",
                 secs,
                 sum.cases,
                 sum.cases as f64 / secs,
                 sum.mismatches,
-                sum.unexplained,
                 sum.skipped_total(),
                 sum.crashes,
                 sum.hangs

@@ -207,6 +207,8 @@ pub enum Ty {
     I64,
     F32,
     F64,
+    /// Only in mutants: generated modules have no SIMD.
+    V128,
     FuncRef,
     ExternRef,
 }
@@ -240,6 +242,9 @@ pub fn args_for(seed: u64, name: &str, params: &[Ty]) -> Vec<V> {
                 } else {
                     r.next_u64()
                 }
+            })),
+            Ty::V128 => V::V128(pick(&mut rng, &[0, u128::MAX, 1 << 127], |r| {
+                (r.next_u64() as u128) << 64 | r.next_u64() as u128
             })),
             Ty::FuncRef | Ty::ExternRef => V::Ref { null: true },
         })

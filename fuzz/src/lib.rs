@@ -5,10 +5,9 @@
 //!   compiles, and the arguments every export is called with;
 //! - [`exec`]: the oracle (the `wasmi` interpreter, under fuel) and wasabi in
 //!   each mode, compared call by call and then on exported state;
-//! - [`known`]: rules recognising known bug classes (see `KNOWN.md`);
 //! - [`shrink`]: greedy reduction of a mismatching module;
-//! - [`case`]: one case end to end (generate or mutate, run, classify,
-//!   shrink, write the reproducer);
+//! - [`case`]: one case end to end (generate or mutate, run, shrink, write
+//!   the reproducer);
 //! - [`driver`]: the coordinator and its re-executed worker processes, so
 //!   that a crashing or hanging case is recorded with its input instead of
 //!   ending the run.
@@ -21,5 +20,4 @@ pub mod case;
 pub mod driver;
 pub mod exec;
 pub mod gen;
-pub mod known;
 pub mod shrink;

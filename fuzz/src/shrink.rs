@@ -1,7 +1,7 @@
 //! Greedy reduction of a mismatching module.
 //!
 //! Given a predicate "this module still shows the mismatch" (same mode,
-//! same signature, same known/unexplained class), [`shrink`] applies
+//! same signature), [`shrink`] applies
 //! reductions and keeps each one the predicate accepts, until a full pass
 //! changes nothing or the budget is spent:
 //!
@@ -191,12 +191,16 @@ pub struct Shrunk {
 }
 
 /// Greedily reduces `wasm` (case `seed`, generated with `limits`) while
-/// `still_fails` holds, within `budget` wall time.
+/// `still_fails` holds, within `budget` wall time. `attempt` is told the
+/// number of each attempt before it runs (the worker reports it, so that
+/// the coordinator's silence limit applies per attempt, not to the whole
+/// budget).
 pub fn shrink(
     seed: u64,
     limits: Limits,
     wasm: Vec<u8>,
     still_fails: &mut dyn FnMut(&[u8]) -> bool,
+    attempt: &mut dyn FnMut(usize),
     budget: Duration,
 ) -> Shrunk {
     let deadline = Instant::now() + budget;
@@ -208,6 +212,7 @@ pub fn shrink(
     };
     let mut try_it = |best: &mut Shrunk, cand: Vec<u8>, what: String| -> bool {
         best.attempts += 1;
+        attempt(best.attempts);
         if still_fails(&cand) {
             best.wasm = cand;
             best.steps.push(what);
@@ -306,8 +311,19 @@ mod tests {
         // "Fails" while an export named `bad` remains.
         let mut pred = |w: &[u8]| String::from_utf8_lossy(w).contains("bad");
         let limits = Limits::for_seed(1);
-        let s = shrink(1, limits, wasm, &mut pred, Duration::from_secs(10));
+        let mut reported = vec![];
+        let s = shrink(
+            1,
+            limits,
+            wasm,
+            &mut pred,
+            &mut |n| reported.push(n),
+            Duration::from_secs(10),
+        );
         assert_eq!(export_count(&s.wasm), 1, "{:?}", s.steps);
         assert!(String::from_utf8_lossy(&s.wasm).contains("bad"));
+        // Every attempt is reported, in order, before it runs.
+        assert!(s.attempts >= 3, "{}", s.attempts);
+        assert_eq!(reported, (1..=s.attempts).collect::<Vec<_>>());
     }
 }

@@ -1,14 +1,17 @@
 //! A bounded fuzzing run as part of the tests: differential cases in
 //! regular-O1 and lazy-O1 and a small mutation run must end with no
-//! unexplained mismatch, crash or hang. Plus the fuzzer's own machinery:
-//! its comparison can fail, its trap mapping and NaN rule hold, a crashing
-//! or hanging case is recorded with its input, and the stored known
-//! reproducers are still classified.
+//! mismatch, crash or hang. Plus the fuzzer's own machinery: its comparison
+//! can fail, its trap mapping and NaN rule hold, a crashing or hanging case
+//! is recorded with its input; every stored regression input
+//! (`fuzz/regressions/`) compares `same` in every default mode; the oracle
+//! accepts what wasabi validates (SIMD included), and mutants with v128
+//! values or SIMD instructions are judged cleanly.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use wasabi_fuzz::case::{judge_mutant, Engines, Options, Status};
 use wasabi_fuzz::exec::{
-    oracle_engine, run_oracle, run_wasabi, same_value, Mode, Verdict, Wasabi, V,
+    oracle_engine, oracle_validate, run_oracle, run_wasabi, same_value, Mode, Verdict, Wasabi, V,
 };
 
 fn fuzz() -> Command {
@@ -51,7 +54,7 @@ fn count(line: &str, what: &str) -> u64 {
 }
 
 #[test]
-fn bounded_differential_run_has_no_unexplained_mismatch() {
+fn bounded_differential_run_has_no_mismatch() {
     let out = out_dir("smoke-diff");
     let (code, line, stderr) = run(
         &[
@@ -73,7 +76,7 @@ fn bounded_differential_run_has_no_unexplained_mismatch() {
     let cases = count(&line, " cases");
     assert!(cases >= 100, "too few cases ran to mean anything: {line}");
     assert_eq!(
-        count(&line, " unexplained"),
+        count(&line, " mismatches"),
         0,
         "{line}; see {}",
         out.display()
@@ -105,7 +108,7 @@ fn bounded_mutation_run_rejects_cleanly_or_runs_correctly() {
     assert!(count(&line, " cases") >= 100, "{line}");
     assert!(count(&line, " rejected cleanly") > 0, "{line}");
     assert_eq!(
-        count(&line, " unexplained"),
+        count(&line, " mismatches"),
         0,
         "{line}; see {}",
         out.display()
@@ -165,7 +168,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
     let one = wat(r#"(module (func (export "f") (result i32) i32.const 1))"#);
     let two = wat(r#"(module (func (export "f") (result i32) i32.const 2))"#);
-    let expected = run_oracle(&oracle, &one, 1, 100_000, &[]).unwrap();
+    let expected = run_oracle(&oracle, &one, 1, 100_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &one, &expected, &mut |_| {}),
         Verdict::Same
@@ -180,7 +183,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     let indirect = wat(r#"(module (type (func)) (table 2 funcref)
           (func (export "past") (call_indirect (type 0) (i32.const 5)))
           (func (export "null") (call_indirect (type 0) (i32.const 1))))"#);
-    let o = run_oracle(&oracle, &indirect, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &indirect, 1, 100_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &indirect, &o, &mut |_| {}),
         Verdict::Same
@@ -189,14 +192,14 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
     // An element segment out of bounds traps at instantiation in both;
     // wasmi says so with an instantiation error, not a trap code.
     let elem = wat(r#"(module (table 1 funcref) (func) (elem (i32.const 5) 0))"#);
-    let o = run_oracle(&oracle, &elem, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &elem, 1, 100_000).unwrap();
     assert!(
         matches!(run_wasabi(&w, &elem, &o, &mut |_| {}), Verdict::Same),
         "{:?}",
         o.instantiate
     );
     let data = wat(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#);
-    let o = run_oracle(&oracle, &data, 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &data, 1, 100_000).unwrap();
     assert!(
         matches!(run_wasabi(&w, &data, &o, &mut |_| {}), Verdict::Same),
         "{:?}",
@@ -210,7 +213,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
               (func (export "f") (i32.store (i32.const 8) (i32.const {v}))))"#
         ))
     };
-    let o = run_oracle(&oracle, &store(7), 1, 100_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &store(7), 1, 100_000).unwrap();
     match run_wasabi(&w, &store(8), &o, &mut |_| {}) {
         Verdict::Differ(m) => assert_eq!(m.signature, "state:memory"),
         v => panic!("{v:?}"),
@@ -218,7 +221,7 @@ fn the_comparison_finds_a_difference_and_maps_trap_kinds() {
 
     // A loop the oracle cannot finish is never run by wasabi.
     let spin = wat(r#"(module (func (export "f") (loop (br 0))))"#);
-    let o = run_oracle(&oracle, &spin, 1, 10_000, &[]).unwrap();
+    let o = run_oracle(&oracle, &spin, 1, 10_000).unwrap();
     assert!(matches!(
         run_wasabi(&w, &spin, &o, &mut |_| {}),
         Verdict::Skip("timeout")
@@ -237,45 +240,42 @@ fn nans_are_equal_only_by_bits_or_when_both_canonical() {
     ));
 }
 
+/// The default modes of a differential run (`exec::DEFAULT_MODES`).
+const DEFAULT_MODES: [&str; 4] = ["regular-O0", "regular-O1", "regular-O3", "lazy-O1"];
+
 #[test]
-fn known_reproducers_are_classified_never_unexplained() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known");
+fn regression_inputs_compare_same_in_every_default_mode() {
+    assert_eq!(wasabi_fuzz::exec::DEFAULT_MODES, DEFAULT_MODES.join(","));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "wasm" || e == "wat"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no reproducers in {}", dir.display());
-    let o = fuzz()
-        .arg("check")
-        .args(&files)
-        .args(["--modes", "regular-O0,regular-O1"])
-        .output()
-        .unwrap();
+    assert!(
+        files.len() >= 7,
+        "regression inputs missing from {}",
+        dir.display()
+    );
+    let o = fuzz().arg("check").args(&files).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{stdout}");
-    assert!(!stdout.contains("unexplained"), "{stdout}");
-}
-
-#[test]
-fn crash_reproducers_are_recognised_by_the_crash_rule() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("known/crash");
-    let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let path = e.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        let wasm = wasabi::wat_to_wasm(&bytes).unwrap();
-        assert_eq!(
-            wasabi_fuzz::known::crash("regular-O1 compile", &wasm),
-            Some(wasabi_fuzz::known::CONST_TRAP_CRASH),
-            "{}",
-            path.display()
-        );
-        n += 1;
+    for file in &files {
+        for mode in DEFAULT_MODES {
+            let line = format!("{} [{mode}]: same", file.display());
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "no `{line}` in:\n{stdout}"
+            );
+        }
     }
-    assert!(n > 0);
+    assert_eq!(
+        stdout.lines().count(),
+        files.len() * DEFAULT_MODES.len(),
+        "{stdout}"
+    );
+    assert!(o.status.success(), "{stdout}");
 }
 
 #[test]
@@ -287,23 +287,116 @@ fn an_oracle_panic_is_the_oracle_s_problem() {
     .unwrap();
     let oracle = oracle_engine();
     assert!(matches!(
-        run_oracle(&oracle, &wasm, 917, 1000, &[]),
+        run_oracle(&oracle, &wasm, 917, 1000),
         Err(wasabi_fuzz::exec::OracleRefused::Panic)
     ));
     assert_eq!(wasabi_fuzz::exec::oracle_validate(&oracle, &wasm), None);
 }
 
+/// Whether wasabi's validator accepts `wasm` (`Unsupported` comes after it).
+fn wasabi_validates(wasm: &[u8]) -> bool {
+    let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
+    !matches!(
+        w.compile(wasm),
+        Err(wasabi::Error::Module(_) | wasabi::Error::Text(_))
+    )
+}
+
 #[test]
-fn a_hang_in_a_start_function_that_should_trap_is_known() {
-    use wasabi_fuzz::known::{hang, MEMORY_TRAP_LOST};
-    assert_eq!(
-        hang("regular-O0 instantiate expect=trap(memory out of bounds)"),
-        Some(MEMORY_TRAP_LOST)
-    );
-    assert_eq!(
-        hang("regular-O0 call 3 \"f\" expect=trap(memory out of bounds)"),
-        Some(MEMORY_TRAP_LOST)
-    );
-    assert_eq!(hang("regular-O0 call 3 \"f\" expect=values"), None);
-    assert_eq!(hang("regular-O0 compile"), None);
+fn the_oracle_accepts_exactly_what_wasabi_validates() {
+    let oracle = oracle_engine();
+    // (what, module, accepted by both)
+    let probes = [
+        (
+            "v128 values",
+            r#"(module (func (param v128) (result v128) (local v128) local.get 0))"#,
+            true,
+        ),
+        (
+            "a SIMD instruction",
+            r#"(module (func (result i32) (i32x4.extract_lane 1 (v128.const i32x4 1 2 3 4))))"#,
+            true,
+        ),
+        (
+            "an extended constant",
+            r#"(module (global i32 (i32.add (i32.const 1) (i32.const 2))))"#,
+            true,
+        ),
+        (
+            "relaxed SIMD",
+            r#"(module (func (param v128) (result v128) (i32x4.relaxed_trunc_f32x4_s (local.get 0))))"#,
+            false,
+        ),
+        (
+            "a tail call",
+            r#"(module (func $f (return_call $f)))"#,
+            false,
+        ),
+        ("two memories", r#"(module (memory 1) (memory 1))"#, false),
+    ];
+    for (what, text, both) in probes {
+        let wasm = wat(text);
+        let by_wasmi = oracle_validate(&oracle, &wasm) == Some(Ok(()));
+        assert_eq!(by_wasmi, both, "wasmi on {what}");
+        assert_eq!(wasabi_validates(&wasm), both, "wasabi on {what}");
+    }
+}
+
+#[test]
+fn simd_mutants_are_judged_cleanly_in_regular_and_lazy_mode() {
+    let out = out_dir("smoke-simd");
+    std::fs::create_dir_all(&out).unwrap();
+    let opts = Options {
+        fuel: 100_000,
+        out: out.clone(),
+        shrink: false,
+        shrink_budget: std::time::Duration::from_secs(1),
+    };
+    let values = wat(r#"(module
+          (global (export "g") (mut v128) (v128.const i64x2 0x0123456789abcdef -1))
+          (func (export "id") (param v128) (result v128) (local v128)
+            (local.set 1 (local.get 0))
+            (block (result v128) (local.get 1)))
+          (func (export "swap") (param v128 i32) (result i32 v128)
+            (local.get 1) (global.get 0))
+          (func (export "set") (param v128) (global.set 0 (local.get 0))))"#);
+    let simd = wat(r#"(module
+          (func (export "ok") (result i32) (i32.const 7))
+          (func (export "lane") (result i32)
+            (i32x4.extract_lane 2 (v128.const i32x4 1 2 3 4))))"#);
+    for mode in [
+        Mode::Regular(wasabi::OptLevel::O1),
+        Mode::Lazy(wasabi::OptLevel::O1),
+    ] {
+        let eng = Engines {
+            oracle: oracle_engine(),
+            modes: vec![Wasabi::new(mode)],
+        };
+        // v128 values without SIMD instructions: accepted by both, run
+        // and compared.
+        let r = judge_mutant(1, &values, &eng, &opts, &mut |_, _| {});
+        assert_eq!(r.status, Status::Ok, "{mode:?}");
+        // A SIMD instruction wasmi runs: wasabi's `Unsupported` is clean.
+        let r = judge_mutant(1, &simd, &eng, &opts, &mut |_, _| {});
+        assert_eq!(r.status, Status::Skip("unsupported".into()), "{mode:?}");
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no findings");
+
+    // v128 results and globals are compared by bits.
+    let oracle = oracle_engine();
+    let w = Wasabi::new(Mode::Regular(wasabi::OptLevel::O0));
+    let global = |v: &str| {
+        wat(&format!(
+            r#"(module (global (export "g") v128 (v128.const i64x2 {v} 0)))"#
+        ))
+    };
+    let o = run_oracle(&oracle, &global("1"), 1, 100_000).unwrap();
+    assert!(matches!(
+        run_wasabi(&w, &global("1"), &o, &mut |_| {}),
+        Verdict::Same
+    ));
+    match run_wasabi(&w, &global("2"), &o, &mut |_| {}) {
+        Verdict::Differ(m) => assert_eq!(m.signature, "state:global", "{m}"),
+        v => panic!("{v:?}"),
+    }
 }

@@ -1,6 +1,0 @@
-;; Issue 10, item 1: a load whose result is never used must still trap.
-;; wasmi traps (memory out of bounds); wasabi returns normally at every -O.
-(module
-  (memory 0)
-  (func (export "f") (local i32)
-    (local.set 0 (i32.load (i32.const 0)))))
