@@ -115,6 +115,8 @@ mod func;
 mod instance;
 mod linker;
 mod module;
+#[cfg(feature = "wat")]
+mod session;
 mod store;
 mod values;
 
@@ -125,6 +127,8 @@ pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
 pub use module::{wat_to_wasm, CompileTimings, ExportType, ExternType, ImportType, Module};
+#[cfg(feature = "wat")]
+pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use values::{ExternRef, Val, WasmTy, WasmTyList};
 pub use wasabi_runtime::module::{GlobalType, MemoryType, TableType};
