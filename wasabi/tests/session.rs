@@ -1,0 +1,212 @@
+//! `Session`: definitions added to a live instance, and redefinitions seen
+//! by every caller, in both compilation modes.
+
+use wasabi::{CompileMode, Config, Engine, Error, Session, Val};
+
+fn engines() -> Vec<(&'static str, Engine)> {
+    vec![
+        (
+            "regular",
+            Engine::new(Config::new().mode(CompileMode::Regular)),
+        ),
+        ("lazy", Engine::new(Config::new().mode(CompileMode::Lazy))),
+    ]
+}
+
+fn i32s(v: Vec<Val>) -> Vec<i32> {
+    v.into_iter()
+        .map(|v| match v {
+            Val::I32(x) => x,
+            other => panic!("not an i32: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_compiled_caller_runs_the_new_body() {
+    for (mode, engine) in engines() {
+        let mut s = Session::new(&engine);
+        s.define(
+            "(func $sq (export \"sq\") (param i32) (result i32) local.get 0 local.get 0 i32.mul)",
+        )
+        .unwrap();
+        s.define(
+            "(func $quad (export \"quad\") (param i32) (result i32) local.get 0 call $sq call $sq)",
+        )
+        .unwrap();
+        // Called once: in lazy mode both are compiled now.
+        assert_eq!(
+            i32s(s.invoke("quad", &[Val::I32(3)]).unwrap()),
+            [81],
+            "{mode}"
+        );
+        let d = s
+            .define("(func $sq (param i32) (result i32) local.get 0 i32.const 1 i32.add)")
+            .unwrap();
+        assert!(d[0].replaced, "{mode}");
+        assert_eq!(
+            i32s(s.invoke("quad", &[Val::I32(3)]).unwrap()),
+            [5],
+            "{mode}"
+        );
+        // The old name, the export and a $id all reach the new body.
+        assert_eq!(i32s(s.invoke("sq", &[Val::I32(3)]).unwrap()), [4], "{mode}");
+        assert_eq!(
+            i32s(s.invoke("$sq", &[Val::I32(3)]).unwrap()),
+            [4],
+            "{mode}"
+        );
+        assert_eq!(s.stats().replacements, 1);
+    }
+}
+
+#[test]
+fn an_import_copied_before_the_first_call_follows_a_redefinition() {
+    // In lazy mode the importer's slot holds the old function's thunk,
+    // not its code: that must be recognised and repointed too.
+    for (mode, engine) in engines() {
+        let mut s = Session::new(&engine);
+        s.define("(func $f (result i32) i32.const 1)").unwrap();
+        s.define("(func (export \"g\") (result i32) call $f)")
+            .unwrap();
+        s.define("(func $f (result i32) i32.const 2)").unwrap();
+        assert_eq!(i32s(s.invoke("g", &[]).unwrap()), [2], "{mode}");
+        s.define("(func $f (result i32) i32.const 3)").unwrap();
+        assert_eq!(i32s(s.invoke("g", &[]).unwrap()), [3], "{mode}");
+        assert_eq!(i32s(s.invoke("f", &[]).unwrap()), [3], "{mode}");
+        if mode == "lazy" {
+            let st = s.stats();
+            // g and the second and third f: the first f never ran.
+            assert_eq!((st.functions_compiled, st.functions_total), (3, 4));
+        }
+    }
+}
+
+#[test]
+fn a_table_entry_follows_a_redefinition() {
+    for (mode, engine) in engines() {
+        let mut s = Session::new(&engine);
+        s.define("(type $t (func (result i32)))").unwrap();
+        s.define("(func $a (result i32) i32.const 10)").unwrap();
+        s.define("(table $tab 2 funcref)").unwrap();
+        s.define("(elem (table $tab) (i32.const 1) func $a)")
+            .unwrap();
+        s.define(
+            "(func (export \"at\") (param i32) (result i32) local.get 0 call_indirect $tab (type $t))",
+        )
+        .unwrap();
+        assert_eq!(
+            i32s(s.invoke("at", &[Val::I32(1)]).unwrap()),
+            [10],
+            "{mode}"
+        );
+        s.define("(func $a (result i32) i32.const 20)").unwrap();
+        assert_eq!(
+            i32s(s.invoke("at", &[Val::I32(1)]).unwrap()),
+            [20],
+            "{mode}"
+        );
+        // The slot never held anything else: a null entry still traps.
+        let e = s.invoke("at", &[Val::I32(0)]).unwrap_err();
+        assert!(e.to_string().contains("uninitialized element"), "{e}");
+    }
+}
+
+#[test]
+fn memory_and_globals_keep_their_contents() {
+    for (mode, engine) in engines() {
+        let mut s = Session::new(&engine);
+        s.define("(memory $m 1) (global $n (mut i32) (i32.const 5))")
+            .unwrap();
+        s.define("(func (export \"poke\") i32.const 100 i32.const 42 i32.store global.get $n i32.const 1 i32.add global.set $n)")
+            .unwrap();
+        s.invoke("poke", &[]).unwrap();
+        s.define("(func (export \"peek\") (result i32) i32.const 100 i32.load)")
+            .unwrap();
+        s.define("(data (i32.const 200) \"\\07\")").unwrap();
+        assert_eq!(i32s(s.invoke("peek", &[]).unwrap()), [42], "{mode}");
+        let (_, mem) = &s.memories()[0];
+        assert_eq!(mem.data(s.store())[200], 7);
+        let (name, g) = s.globals()[0].clone();
+        assert_eq!(name, "$n");
+        assert_eq!(g.get(s.store_mut()), Val::I32(6));
+    }
+}
+
+#[test]
+fn numeric_references_keep_their_meaning() {
+    let engine = Engine::default();
+    let mut s = Session::new(&engine);
+    s.define("(func (result i32) i32.const 7)").unwrap();
+    s.define("(func (result i32) i32.const 8)").unwrap();
+    s.define("(global i32 (i32.const 9))").unwrap();
+    s.define("(func (export \"two\") (result i32 i32) call 1 global.get 0)")
+        .unwrap();
+    assert_eq!(i32s(s.invoke("two", &[]).unwrap()), [8, 9]);
+}
+
+#[test]
+fn a_redefinition_with_another_type_changes_nothing() {
+    let mut s = Session::new(&Engine::default());
+    s.define("(func $f (export \"f\") (param i32) (result i32) local.get 0)")
+        .unwrap();
+    let e = s
+        .define("(func $f (param i64) (result i64) local.get 0)")
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("$f has type (func (param i32) (result i32))"),
+        "{msg}"
+    );
+    assert!(msg.contains("(func (param i64) (result i64))"), "{msg}");
+    assert_eq!(i32s(s.invoke("f", &[Val::I32(4)]).unwrap()), [4]);
+    assert_eq!(s.stats().definitions, 1);
+    // Other kinds cannot be redefined.
+    s.define("(global $g i32 (i32.const 1))").unwrap();
+    let e = s.define("(global $g i32 (i32.const 2))").unwrap_err();
+    assert!(
+        e.to_string().contains("only functions can be redefined"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_point_into_the_input() {
+    let mut s = Session::new(&Engine::default());
+    s.define("(func $f (result i32) i32.const 1)").unwrap();
+    let e = s
+        .define("(func $g (result i32)\n  i32.const 1\n  i32.frob)")
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Text(_)));
+    assert!(msg.contains("line 3, column 3"), "{msg}");
+    let e = s
+        .define("(func $h (result i32) i64.const 1)")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("invalid $h: type mismatch"), "{e}");
+    assert!(e.contains("line 1, column 1"), "{e}");
+    let e = s.define("(func $k call $nope)").unwrap_err().to_string();
+    assert!(e.contains("unknown func"), "{e}");
+    let e = s.define("(frob)").unwrap_err().to_string();
+    assert!(e.contains("`frob` is not a module field"), "{e}");
+    // Nothing was defined by the failures.
+    assert_eq!(s.stats().definitions, 1);
+    assert!(s.func("g").is_none());
+}
+
+#[test]
+fn a_whole_module_and_reset() {
+    let mut s = Session::new(&Engine::default());
+    let d = s
+        .define("(module $m (func $a (export \"a\") (result i32) i32.const 1) (func $b (result i32) call $a))")
+        .unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(i32s(s.invoke("b", &[]).unwrap()), [1]);
+    assert_eq!(s.type_of("a").unwrap(), "(func (result i32))");
+    assert_eq!(s.exports().len(), 1);
+    s.reset().unwrap();
+    assert!(s.func("a").is_none());
+    s.define("(func $a (result i64) i64.const 2)").unwrap();
+    assert_eq!(s.invoke("a", &[]).unwrap(), vec![Val::I64(2)]);
+}
