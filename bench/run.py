@@ -14,6 +14,9 @@ Engines (see README.md for the exact command lines):
   wasabi        `wasabi run app.wasm -- args`
   wasabi-lazy   `wasabi run --mode lazy app.wasm -- args`
   wasabi-aot    `wasabi aot app.wasm -o app.exe`, then `./app.exe args`
+  wasabi-metered `wasabi run --fuel MAX --timeout 24h app.wasm -- args`: fuel
+                metering and epoch checks compiled in (their cost; not run
+                by default)
 
 A wasabi mode whose command fails on a trivial probe program is shown as n/a.
 
@@ -48,7 +51,8 @@ DEFAULT_WASABI = os.path.join(os.path.dirname(BENCH), "target", "release", "wasa
 
 PROGRAM_ORDER = ["matmul", "stencil", "nbody", "fannkuch", "sha256", "lzss", "sort", "interp",
                  "manyfuncs", "regex_bench", "json_bench"]
-ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-aot"]
+ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-aot",
+               "wasabi-metered"]
 DEFAULT_ENGINES = ["native", "wasmtime", "node", "wasabi", "wasabi-lazy", "wasabi-aot"]
 ENGINE_LABEL = {
     "native": "native (clang -O2)",
@@ -58,10 +62,12 @@ ENGINE_LABEL = {
     "wasabi": "wasabi run",
     "wasabi-lazy": "wasabi run --mode lazy",
     "wasabi-aot": "wasabi aot",
+    "wasabi-metered": "wasabi run --fuel --timeout",
 }
 COLORS = {
     "native": "#7f7f7f", "wasmtime": "#1f77b4", "node": "#2ca02c", "node-tierup": "#98df8a",
     "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-aot": "#9467bd",
+    "wasabi-metered": "#e377c2",
 }
 NODE_OPT_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation"]
 TIMINGS_RE = re.compile(r"^BENCH_TIMINGS (\{.*\})\s*$", re.M)
@@ -221,6 +227,10 @@ class Engines:
         cmd = [self.wasabi, "run"]
         if engine == "wasabi-lazy":
             cmd += ["--mode", "lazy"]
+        if engine == "wasabi-metered":
+            # Fuel that never runs out and a deadline never reached: only
+            # the cost of the checks is measured.
+            cmd += ["--fuel", str(2**63 - 1), "--timeout", "24h"]
         if timings:
             cmd.append("--timings")
         return cmd + [wasm, "--"] + list(args)
@@ -294,7 +304,7 @@ class Engines:
         elif engine in ("node", "node-tierup"):
             r = run_process(self.node_cmd(engine, wasm, args), self.timeout)
             s.update(parse_harness_timings(r["stderr"]))
-        elif engine in ("wasabi", "wasabi-lazy"):
+        elif engine in ("wasabi", "wasabi-lazy", "wasabi-metered"):
             r = run_process(self.wasabi_run_cmd(engine, wasm, args, self.wasabi_timings.get(engine)), self.timeout)
             t = parse_wasabi_timings(r["stderr"])
             s.update(t)
@@ -571,6 +581,24 @@ def make_markdown(res):
         L.append("| " + " | ".join(gm) + " |")
         L.append("")
 
+    # cost of interruption
+    if "wasabi-metered" in engines and "wasabi" in engines:
+        L.append("## Cost of fuel and epoch checks (wasabi-metered / wasabi)\n")
+        L.append("Execution time (without compilation) with `--fuel` and `--timeout` over plain "
+                 "`wasabi run`; 1.00 means free.\n")
+        L.append("| program | exec ratio | wall ratio |")
+        L.append("|---|---:|---:|")
+        ex = ratios_vs(cells, programs, "wasabi-metered", "wasabi", key="exec_s", base_key="exec_s")
+        wa = ratios_vs(cells, programs, "wasabi-metered", "wasabi")
+        for p in programs:
+            f = lambda v: "n/a" if v is None else f"{v:.3f}"
+            L.append(f"| {p} | {f(ex[p])} | {f(wa[p])} |")
+        gx = geomean([v for v in ex.values() if v is not None])
+        gw = geomean([v for v in wa.values() if v is not None])
+        L.append(f"| **geomean** | **{'n/a' if gx is None else f'{gx:.3f}'}** | "
+                 f"**{'n/a' if gw is None else f'{gw:.3f}'}** |")
+        L.append("")
+
     # phases
     L.append("## Phases (median ms): compile / instantiate / execute\n")
     phased = [e for e in others if any(cells[p][e].get("compile_s") is not None for p in programs)]
@@ -821,6 +849,7 @@ def main():
             "node-tierup": "node --no-warnings harness/node_run.mjs build/wasm/PROG.wasm",
             "wasabi": "$WASABI run [--timings] build/wasm/PROG.wasm --",
             "wasabi-lazy": "$WASABI run --mode lazy [--timings] build/wasm/PROG.wasm --",
+            "wasabi-metered": "$WASABI run --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-aot": "$WASABI aot build/wasm/PROG.wasm -o build/aot/PROG.exe; build/aot/PROG.exe",
         },
         "wasm_sizes": {p: os.path.getsize(os.path.join(WASM_DIR, p + ".wasm")) for p in programs},

@@ -18,6 +18,9 @@ use wasabi::{
 use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{self, command_status, WasiCtx};
 
+mod limits;
+use limits::LimitOpts;
+
 #[derive(Parser)]
 #[command(name = "wasabi", version, about = "A WebAssembly compiler and runtime built on LLVM", long_about = None)]
 struct Cli {
@@ -53,13 +56,15 @@ fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
 }
 
 impl CompileOpts {
+    fn config(&self) -> Config {
+        Config::new()
+            .opt_level(self.opt_level)
+            .target_cpu(self.target_cpu)
+            .mode(self.mode)
+    }
+
     fn engine(&self) -> Engine {
-        Engine::new(
-            Config::new()
-                .opt_level(self.opt_level)
-                .target_cpu(self.target_cpu)
-                .mode(self.mode),
-        )
+        Engine::new(self.config())
     }
 }
 
@@ -100,6 +105,8 @@ enum Command {
         envs: Vec<String>,
         #[command(flatten)]
         compile: CompileOpts,
+        #[command(flatten)]
+        limits: LimitOpts,
         /// Arguments: the program's argv[1..] (argv[0] is the module's file
         /// stem), or for --invoke the function's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -188,6 +195,7 @@ struct RunOptions {
     dirs: Vec<String>,
     envs: Vec<String>,
     compile: CompileOpts,
+    limits: LimitOpts,
     args: Vec<String>,
 }
 
@@ -195,7 +203,7 @@ struct RunOptions {
 /// status, truncated to 8 bits like `exit(3)`, or 0 when `_start` returns;
 /// 134 after a trap), or `--invoke`'s export.
 fn run(o: RunOptions) -> Result<ExitCode> {
-    let engine = o.compile.engine();
+    let engine = Engine::new(o.limits.configure(o.compile.config()));
     let t_start = Instant::now();
     let (bytes, name) = read_module(&o.module)?;
     let t0 = Instant::now();
@@ -204,6 +212,13 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             bail!(
                 "{} is a native shared library, not a wasm module; running one executes its \
                  native code, so wasabi loads it only with --allow-precompiled",
+                o.module.display()
+            );
+        }
+        if o.limits.fuel.is_some() || o.limits.timeout.is_some() {
+            bail!(
+                "--fuel and --timeout need code compiled with their checks, and {} was \
+                 compiled ahead of time without them",
                 o.module.display()
             );
         }
@@ -234,6 +249,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let mut store = Store::new(&engine, wasi);
     let mut linker = Linker::new(&engine);
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();
     // Set just before the entry function is called; its first instruction
@@ -449,6 +465,7 @@ fn main() -> ExitCode {
             dirs,
             envs,
             compile,
+            limits,
             args,
         } => run(RunOptions {
             module,
@@ -459,6 +476,7 @@ fn main() -> ExitCode {
             dirs,
             envs,
             compile,
+            limits,
             args,
         }),
         Command::Wast { files, compile } => wast(files, compile),

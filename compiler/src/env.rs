@@ -27,6 +27,16 @@ impl From<inkwell::builder::BuilderError> for CompileError {
     }
 }
 
+/// Checks compiled into every function so that a host can bound or stop
+/// a guest (see `translate::interrupt`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Instrumentation {
+    /// Fuel metering.
+    pub fuel: bool,
+    /// Epoch deadline checks.
+    pub epoch: bool,
+}
+
 /// One LLVM module being filled with functions of one wasm module.
 pub(crate) struct ModuleEnv<'ctx, 'a> {
     pub ctx: &'ctx Context,
@@ -34,6 +44,7 @@ pub(crate) struct ModuleEnv<'ctx, 'a> {
     pub builder: Builder<'ctx>,
     pub info: &'a ModuleInfo,
     pub offsets: VMOffsets,
+    pub instrument: Instrumentation,
 }
 
 impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
@@ -44,6 +55,7 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             builder: ctx.create_builder(),
             info,
             offsets: VMOffsets::new(info),
+            instrument: Instrumentation::default(),
         }
     }
 
@@ -89,9 +101,55 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
         }
     }
 
+    /// The struct a function with several results returns. Floats travel
+    /// in it as integers of the same width: with three or more float fields
+    /// the x86-64 convention returns one on the x87 stack, and loading a
+    /// signalling NaN there quiets it (its bits must survive, as `f64.const`
+    /// and `reinterpret` promise). See [`Self::result_field_of`].
     pub fn results_struct(&self, ty: &FuncType) -> inkwell::types::StructType<'ctx> {
-        let fields: Vec<BasicTypeEnum> = ty.results.iter().map(|t| self.val_type(*t)).collect();
+        let fields: Vec<BasicTypeEnum> = ty
+            .results
+            .iter()
+            .map(|t| self.result_field_type(*t))
+            .collect();
         self.ctx.struct_type(&fields, false)
+    }
+
+    /// The type of a value of wasm type `t` as a field of a results struct.
+    pub fn result_field_type(&self, t: ValType) -> BasicTypeEnum<'ctx> {
+        match t {
+            ValType::F32 => self.i32().into(),
+            ValType::F64 => self.i64().into(),
+            t => self.val_type(t),
+        }
+    }
+
+    /// A value of wasm type `t` as a field of a results struct (floats as
+    /// their bits).
+    pub fn result_field_of(
+        &self,
+        v: BasicValueEnum<'ctx>,
+        t: ValType,
+    ) -> BResult<BasicValueEnum<'ctx>> {
+        Ok(match t {
+            ValType::F32 | ValType::F64 => {
+                self.builder
+                    .build_bit_cast(v, self.result_field_type(t), "bits")?
+            }
+            _ => v,
+        })
+    }
+
+    /// The inverse of [`Self::result_field_of`].
+    pub fn result_field_value(
+        &self,
+        v: BasicValueEnum<'ctx>,
+        t: ValType,
+    ) -> BResult<BasicValueEnum<'ctx>> {
+        Ok(match t {
+            ValType::F32 | ValType::F64 => self.builder.build_bit_cast(v, self.val_type(t), "")?,
+            _ => v,
+        })
     }
 
     /// The zero value of a wasm type.

@@ -73,7 +73,7 @@ impl From<wasmparser::BinaryReaderError> for CompileError {
 }
 
 /// Optimisation level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 pub enum OptLevel {
     /// `mem2reg` and the fast instruction selector: quickest to compile.
     O0,
@@ -88,7 +88,7 @@ pub enum OptLevel {
 }
 
 /// Which CPU to generate code for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 pub enum TargetCpu {
     /// This machine's CPU and all its features (JIT default).
     #[default]
@@ -97,10 +97,18 @@ pub enum TargetCpu {
     Generic,
 }
 
-#[derive(Clone, Debug, Default)]
+/// What the generated code looks like; every field changes the code (and
+/// so belongs in any cache key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CompilerConfig {
     pub opt_level: OptLevel,
     pub target_cpu: TargetCpu,
+    /// Count fuel (one unit per operator) and trap with "out of fuel" at
+    /// function entries and loop headers when the store's fuel is below 0.
+    pub consume_fuel: bool,
+    /// Check the store's epoch deadline at function entries and loop
+    /// headers (deadlines, timeouts, interrupting from another thread).
+    pub epoch_interruption: bool,
 }
 
 /// The LLVM code generator.
@@ -126,7 +134,11 @@ impl LlvmCompiler {
         funcs: &[u32],
     ) -> Result<Vec<u8>, CompileError> {
         let ctx = Context::create();
-        let env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
+        let mut env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
+        env.instrument = env::Instrumentation {
+            fuel: self.config.consume_fuel,
+            epoch: self.config.epoch_interruption,
+        };
         for &f in funcs {
             let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
             let body =

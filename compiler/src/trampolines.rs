@@ -131,11 +131,17 @@ pub(crate) fn build_host(env: &ModuleEnv<'_, '_>, t: u32) -> BResult<()> {
     );
     env.builder.build_unreachable()?;
     env.builder.position_at_end(ok_bb);
+    // Several results travel as a struct whose floats are integers
+    // (`ModuleEnv::results_struct`); the slots hold the same bits.
+    let field_type = |vt| match ty.results.len() {
+        1 => env.val_type(vt),
+        _ => env.result_field_type(vt),
+    };
     let results: Vec<BasicValueEnum> = ty
         .results
         .iter()
         .enumerate()
-        .map(|(i, vt)| env.load(env.val_type(*vt), values, i as u32 * SLOT, "result"))
+        .map(|(i, vt)| env.load(field_type(*vt), values, i as u32 * SLOT, "result"))
         .collect::<Result<_, _>>()?;
     match results.len() {
         0 => env.builder.build_return(None)?,

@@ -484,6 +484,10 @@ fn run_oracle_inner(
 pub enum Mode {
     Regular(wasabi::OptLevel),
     Lazy(wasabi::OptLevel),
+    /// Regular mode with fuel metering and epoch checks compiled in (and
+    /// fuel that never runs out): the instrumentation must not change what
+    /// a program computes.
+    Metered(wasabi::OptLevel),
     /// Compiled ahead of time into a shared library (at -O3) and loaded.
     Aot,
 }
@@ -494,6 +498,7 @@ impl Mode {
         match self {
             Mode::Regular(l) => format!("regular-{}", o(l)),
             Mode::Lazy(l) => format!("lazy-{}", o(l)),
+            Mode::Metered(l) => format!("metered-{}", o(l)),
             Mode::Aot => "aot".into(),
         }
     }
@@ -509,8 +514,9 @@ impl Mode {
         match kind {
             "regular" => Ok(Mode::Regular(level)),
             "lazy" => Ok(Mode::Lazy(level)),
+            "metered" => Ok(Mode::Metered(level)),
             _ => Err(format!(
-                "unknown mode `{s}` (e.g. regular-O1, lazy-O1, aot)"
+                "unknown mode `{s}` (e.g. regular-O1, lazy-O1, metered-O1, aot)"
             )),
         }
     }
@@ -519,9 +525,17 @@ impl Mode {
         let (mode, level) = match *self {
             Mode::Regular(l) => (wasabi::CompileMode::Regular, l),
             Mode::Lazy(l) => (wasabi::CompileMode::Lazy, l),
+            Mode::Metered(l) => (wasabi::CompileMode::Regular, l),
             Mode::Aot => (wasabi::CompileMode::Regular, wasabi::OptLevel::O3),
         };
-        wasabi::Engine::new(wasabi::Config::default().mode(mode).opt_level(level))
+        let metered = matches!(self, Mode::Metered(_));
+        wasabi::Engine::new(
+            wasabi::Config::default()
+                .mode(mode)
+                .opt_level(level)
+                .consume_fuel(metered)
+                .epoch_interruption(metered),
+        )
     }
 }
 
@@ -692,6 +706,9 @@ pub fn run_compiled(
     }
     stage(&format!("instantiate expect={}", oracle.instantiate.tag()));
     let mut store = wasabi::Store::new(&w.engine, ());
+    if w.engine.config().consume_fuel {
+        store.set_fuel(u64::MAX).expect("a metered engine");
+    }
     let inst = match wasabi::Instance::new(&mut store, module, &[]) {
         Ok(i) => i,
         Err(e) => {

@@ -21,7 +21,8 @@ usage:
   wasabi-fuzz check FILE.wasm... [--seed S] [--modes LIST] [--fuel F] [--strict]
   wasabi-fuzz wat FILE.wasm...     (print as text)
 
-modes: regular-O0, regular-O1, regular-O2, regular-O3, lazy-O0..lazy-O3, aot
+modes: regular-O0..regular-O3, lazy-O0..lazy-O3, metered-O0..metered-O3 (fuel and
+       epoch checks compiled in, fuel that never runs out), aot
        (default regular-O0,regular-O1,regular-O3,lazy-O1; mutate: regular-O1)
 Prints `N cases, M mismatches, K skipped (...)` and exits 1 if any mismatch
 is unexplained or any case crashed or hung. Reproducers go to DIR

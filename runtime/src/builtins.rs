@@ -11,6 +11,7 @@
 use crate::instance::Instance;
 use crate::traps::{self, RawTrap};
 use crate::vmcontext::{BuiltinTable, TrapCode};
+use std::sync::atomic::Ordering;
 
 pub static BUILTINS: BuiltinTable = BuiltinTable {
     trap,
@@ -46,7 +47,12 @@ fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
 }
 
 unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32, fp: *mut u8) -> ! {
-    let code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
+    let mut code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
+    if code == TrapCode::DeadlineExceeded {
+        // An epoch check failed: a deadline, or the host's interrupt request.
+        // SAFETY: compiled code passes its own instance vmctx (module docs).
+        code = unsafe { instance(vmctx) }.limits().epoch_trap_code();
+    }
     let trap = RawTrap {
         func_index: Some(func),
         vmctx: vmctx as usize,
@@ -61,7 +67,8 @@ unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32, fp: *mut u8) -> 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
     // SAFETY: compiled code passes its own instance vmctx (module docs).
     let inst = unsafe { instance(vmctx) };
-    match inst.memory(mem).grow(delta as u64) {
+    let limit = inst.limits().max_memory_bytes.load(Ordering::Relaxed);
+    match inst.memory(mem).grow(delta as u64, limit) {
         Some(old) => old as u32,
         None => u32::MAX,
     }
@@ -147,8 +154,9 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: *mut u8, delta: u32) -> u32 {
     // SAFETY: compiled code passes its own instance vmctx (module docs).
     let inst = unsafe { instance(vmctx) };
+    let limit = inst.limits().max_table_elements.load(Ordering::Relaxed);
     inst.table(table)
-        .grow(delta, init as usize)
+        .grow(delta, init as usize, limit)
         .unwrap_or(u32::MAX)
 }
 

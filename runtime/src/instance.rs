@@ -136,6 +136,15 @@ impl Instance {
         *(vmctx.add(VMCTX_OFFSET_INSTANCE as usize) as *const *mut Instance)
     }
 
+    /// The limits of the store this instance belongs to.
+    pub fn limits(&self) -> &VMRuntimeLimits {
+        // SAFETY: `allocate` wrote the store's limits pointer into the
+        // header; the store owns the limits and outlives its instances.
+        unsafe {
+            &*(*(self.vmctx.add(VMCTX_OFFSET_LIMITS as usize) as *const *const VMRuntimeLimits))
+        }
+    }
+
     /// Memory `i` (by memory index).
     pub fn memory(&self, i: u32) -> &LinearMemory {
         // SAFETY: the pointer is to a boxed memory owned by the same store as

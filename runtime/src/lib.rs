@@ -35,8 +35,8 @@ pub use code::{CodeGenerator, CompiledModule};
 pub use instance::Instance;
 pub use module::{ModuleError, ModuleInfo};
 pub use store::{
-    FrameInfo, HostError, HostFunc, InstantiationError, RawExport, RawImport, StoreConfig, StoreId,
-    StoreOpaque, Trap,
+    FrameInfo, HostError, HostFunc, InstantiationError, InterruptHandle, RawExport, RawImport,
+    StoreConfig, StoreId, StoreOpaque, Trap,
 };
 pub use types::{ExternRef, FuncType, SigId, Val, ValType};
 pub use vmcontext::TrapCode;

@@ -73,7 +73,7 @@ impl LinearMemory {
             ty,
             grow_lock: Mutex::new(()),
         };
-        if mem.grow(ty.minimum).is_none() {
+        if mem.grow(ty.minimum, usize::MAX).is_none() {
             return Err(MemoryError(format!(
                 "cannot commit {} pages of memory",
                 ty.minimum
@@ -114,12 +114,13 @@ impl LinearMemory {
     }
 
     /// Grows by `delta` pages; returns the old size in pages, or `None` when
-    /// the maximum would be exceeded or the pages cannot be committed.
-    pub fn grow(&self, delta: u64) -> Option<u64> {
+    /// the maximum (the declared one, or `limit_bytes` set by the embedder)
+    /// would be exceeded or the pages cannot be committed.
+    pub fn grow(&self, delta: u64, limit_bytes: usize) -> Option<u64> {
         let _guard = self.grow_lock.lock().unwrap();
         let old = self.pages();
         let new = old.checked_add(delta)?;
-        if new > self.maximum_pages {
+        if new > self.maximum_pages || new > (limit_bytes / WASM_PAGE_SIZE) as u64 {
             return None;
         }
         if delta > 0 {

@@ -261,13 +261,34 @@ struct GlobalEntry {
 pub struct StoreConfig {
     /// Bytes of native stack wasm may use before `call stack exhausted`.
     pub max_wasm_stack: usize,
+    /// The engine's epoch counter (see [`VMRuntimeLimits::epoch_counter`]);
+    /// `None` for a store no epoch will ever interrupt.
+    pub epoch_counter: Option<Arc<AtomicU64>>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             max_wasm_stack: 4 << 20,
+            epoch_counter: None,
         }
+    }
+}
+
+/// Interrupts wasm running in one store, from any thread. See
+/// [`StoreOpaque::interrupt_handle`].
+#[derive(Clone, Debug)]
+pub struct InterruptHandle {
+    limits: Arc<VMRuntimeLimits>,
+}
+
+impl InterruptHandle {
+    /// Makes the wasm call running in the store (or, if none is running,
+    /// the next one) trap with [`TrapCode::Interrupted`] at its next
+    /// function entry or loop header. Only code compiled with epoch checks
+    /// looks; the request stays pending until such code sees it.
+    pub fn interrupt(&self) {
+        self.limits.request_interrupt();
     }
 }
 
@@ -275,7 +296,9 @@ impl Default for StoreConfig {
 #[allow(clippy::vec_box)]
 pub struct StoreOpaque {
     id: StoreId,
-    limits: Box<VMRuntimeLimits>,
+    /// Shared with [`InterruptHandle`]s; compiled code reads it through
+    /// every instance's vmctx, so it never moves.
+    limits: Arc<VMRuntimeLimits>,
     config: StoreConfig,
     instances: Vec<Box<Instance>>,
     memories: Vec<Box<LinearMemory>>,
@@ -343,9 +366,14 @@ thread_local! {
 
 impl StoreOpaque {
     pub fn new(config: StoreConfig) -> StoreOpaque {
+        let mut limits = VMRuntimeLimits::default();
+        if let Some(counter) = &config.epoch_counter {
+            // The store keeps the counter alive through `config`.
+            limits.epoch_counter = Arc::as_ptr(counter);
+        }
         StoreOpaque {
             id: StoreId::next(),
-            limits: Box::default(),
+            limits: Arc::new(limits),
             config,
             instances: Vec::new(),
             memories: Vec::new(),
@@ -366,6 +394,27 @@ impl StoreOpaque {
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// The limits compiled code of this store reads (fuel, epoch
+    /// deadline, stack limit) and the size limits builtins enforce.
+    pub fn limits(&self) -> &VMRuntimeLimits {
+        &self.limits
+    }
+
+    /// A handle that interrupts wasm running in this store from any thread.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            limits: self.limits.clone(),
+        }
+    }
+
+    /// The current value of the epoch counter this store's code checks.
+    pub fn current_epoch(&self) -> u64 {
+        match &self.config.epoch_counter {
+            Some(c) => c.load(Ordering::SeqCst),
+            None => 0,
+        }
     }
 
     // ---- creating objects ----------------------------------------------
@@ -627,6 +676,27 @@ impl StoreOpaque {
             }
         }
 
+        // Size limits set by the embedder, before anything is created.
+        let max_bytes = self.limits.max_memory_bytes.load(Ordering::Relaxed);
+        for ty in &info.memories[info.num_imported_memories as usize..] {
+            if ty.minimum.saturating_mul(WASM_PAGE_SIZE as u64) > max_bytes as u64 {
+                return Err(InstantiationError::Resource(format!(
+                    "a memory of {} pages ({} bytes) exceeds the store's limit of {max_bytes} bytes",
+                    ty.minimum,
+                    ty.minimum.saturating_mul(WASM_PAGE_SIZE as u64)
+                )));
+            }
+        }
+        let max_elems = self.limits.max_table_elements.load(Ordering::Relaxed);
+        for ty in &info.tables[info.num_imported_tables as usize..] {
+            if ty.minimum > max_elems {
+                return Err(InstantiationError::Resource(format!(
+                    "a table of {} elements exceeds the store's limit of {max_elems} elements",
+                    ty.minimum
+                )));
+            }
+        }
+
         let index = self.instances.len();
         let mut inst = Instance::allocate(module, &*self.limits, index);
         let vmctx = inst.vmctx;
@@ -879,7 +949,8 @@ impl StoreOpaque {
         let outermost = !traps::in_wasm_call();
         if outermost {
             let limit = traps::compute_stack_limit((*store).config.max_wasm_stack);
-            (*store).limits.stack_limit.store(limit, Ordering::Relaxed);
+            let limits: &VMRuntimeLimits = &(*store).limits;
+            limits.stack_limit.store(limit, Ordering::Relaxed);
         }
         let entry: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128) = std::mem::transmute(entry);
         let prev = CURRENT_STORE.with(|c| c.replace(store));

@@ -88,15 +88,17 @@ impl Table {
         &mut self.elements
     }
 
-    /// Grows by `delta`; returns the old size or `None`.
-    pub fn grow(&mut self, delta: u32, init: usize) -> Option<u32> {
+    /// Grows by `delta`; returns the old size or `None` when the maximum
+    /// (declared, or `limit` set by the embedder) would be exceeded.
+    pub fn grow(&mut self, delta: u32, init: usize, limit: u64) -> Option<u32> {
         let old = self.elements.len() as u64;
         let new = old + delta as u64;
         let max = self
             .ty
             .maximum
             .unwrap_or(u32::MAX as u64)
-            .min(MAX_TABLE_ELEMENTS);
+            .min(MAX_TABLE_ELEMENTS)
+            .min(limit);
         if new > max {
             return None;
         }

@@ -16,8 +16,8 @@
 //!   header: VMContextHeader
 //!   +0   magic: u64                     VMCTX_MAGIC, for sanity checks
 //!   +8   builtins: *const BuiltinTable  helper functions (see BuiltinIndex)
-//!   +16  limits: *const VMRuntimeLimits per store: stack limit; reserved:
-//!                                       epoch deadline, epoch counter, fuel
+//!   +16  limits: *const VMRuntimeLimits per store: stack limit, epoch
+//!                                       deadline and counter, fuel
 //!   +24  instance: *mut Instance        back pointer for builtins
 //!   +32  type_ids: [u32; ntypes]        canonical SigId of each type index
 //!   ...  memories: [VMMemoryImport; nmemories]   {base, *def}
@@ -30,11 +30,11 @@
 //!
 //! VMRuntimeLimits (one per store; vmctx.limits of all its instances)
 //!   +0   stack_limit: AtomicUsize       compiled code traps when sp is below
-//!   +8   epoch_deadline: AtomicU64      reserved: interrupt once the epoch
-//!                                       reaches it
-//!   +16  epoch_counter: *const AtomicU64 reserved: the engine-wide epoch
-//!                                       counter, null when unused
-//!   +24  fuel: AtomicI64                reserved: fuel left (out below 0)
+//!   +8   epoch_deadline: AtomicU64      interrupt once the epoch reaches it
+//!   +16  epoch_counter: *const AtomicU64 the engine-wide epoch counter
+//!                                       (never null)
+//!   +24  fuel: AtomicI64                fuel left (out below 0)
+//!   ...  runtime-only words (saved deadline, interrupt flag, size limits)
 //! ```
 //!
 //! Calling convention of every compiled wasm function:
@@ -52,7 +52,7 @@
 
 use crate::module::ModuleInfo;
 use core::mem::{align_of, offset_of, size_of};
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// First word of every instance vmctx.
 pub const VMCTX_MAGIC: u64 = 0x5741_5341_4249_4354; // "WASABICT"
@@ -168,38 +168,65 @@ pub struct VMGlobal {
 }
 
 /// Per-store limits shared by all its instances.
+///
+/// The first four words are read by compiled code (see the layout diagram
+/// at the top of this file); the rest only by the runtime's builtins.
 #[repr(C)]
 #[derive(Debug)]
 pub struct VMRuntimeLimits {
     /// Compiled functions that call others trap with `StackOverflow` when the
     /// stack pointer is below this address.
     pub stack_limit: AtomicUsize,
-    /// Reserved for epoch interruption (not yet read by compiled code): wasm
-    /// is interrupted once `*epoch_counter` reaches this value.
+    /// Epoch interruption: code compiled with epoch checks traps with
+    /// [`TrapCode::DeadlineExceeded`] at a function entry or loop header
+    /// once `*epoch_counter >= epoch_deadline`. Another thread may lower it
+    /// to 0 to interrupt.
     pub epoch_deadline: AtomicU64,
-    /// Reserved for epoch interruption: the engine-wide epoch counter, which
-    /// outlives every store; null while epochs are not in use.
+    /// The engine-wide epoch counter, which outlives every store. Never
+    /// null: a store without an engine counter points at [`NO_EPOCH`].
     pub epoch_counter: *const AtomicU64,
-    /// Reserved for fuel metering (not yet used): fuel left; wasm runs out
-    /// when it drops below zero.
+    /// Fuel left. Code compiled with fuel metering subtracts one unit per
+    /// operator and traps with [`TrapCode::OutOfFuel`] at a function entry
+    /// or loop header when this is below zero. Compiled code keeps it in a
+    /// register and writes it back before calls, returns and traps.
     pub fuel: AtomicI64,
+    /// The deadline the host set, restored after an interrupt request
+    /// (which lowers `epoch_deadline` to 0) has been delivered.
+    pub epoch_deadline_set: AtomicU64,
+    /// Set by an interrupt request, cleared when the trap is raised.
+    pub interrupt_requested: AtomicBool,
+    /// The largest size in bytes any one memory of the store may have
+    /// (`memory.grow` beyond it fails; a module needing more at
+    /// instantiation is refused).
+    pub max_memory_bytes: AtomicUsize,
+    /// The largest number of elements any one table of the store may have.
+    pub max_table_elements: AtomicU64,
 }
+
+/// The epoch counter of stores that have none: always 0, so with the
+/// default deadline (`u64::MAX`) an epoch check never fires.
+pub static NO_EPOCH: AtomicU64 = AtomicU64::new(0);
 
 impl Default for VMRuntimeLimits {
     fn default() -> Self {
         VMRuntimeLimits {
             stack_limit: AtomicUsize::new(0),
             epoch_deadline: AtomicU64::new(u64::MAX),
-            epoch_counter: std::ptr::null(),
+            epoch_counter: &NO_EPOCH,
             fuel: AtomicI64::new(0),
+            epoch_deadline_set: AtomicU64::new(u64::MAX),
+            interrupt_requested: AtomicBool::new(false),
+            max_memory_bytes: AtomicUsize::new(usize::MAX),
+            max_table_elements: AtomicU64::new(u64::MAX),
         }
     }
 }
 
 // SAFETY: every field but `epoch_counter` is atomic; `epoch_counter` is only
 // ever read through (an `AtomicU64`, itself Sync) and points at a counter
-// the engine keeps alive for as long as any store exists, so sharing or
-// sending the limits across threads cannot create a data race.
+// that outlives every store using it (a static, or an engine's counter the
+// store keeps alive), so sharing or sending the limits across threads
+// cannot create a data race.
 unsafe impl Send for VMRuntimeLimits {}
 // SAFETY: as for `Send` above.
 unsafe impl Sync for VMRuntimeLimits {}
@@ -209,6 +236,35 @@ impl VMRuntimeLimits {
     pub const OFFSET_EPOCH_DEADLINE: u32 = offset_of!(VMRuntimeLimits, epoch_deadline) as u32;
     pub const OFFSET_EPOCH_COUNTER: u32 = offset_of!(VMRuntimeLimits, epoch_counter) as u32;
     pub const OFFSET_FUEL: u32 = offset_of!(VMRuntimeLimits, fuel) as u32;
+
+    /// Asks running (or the next) wasm code compiled with epoch checks to
+    /// trap with [`TrapCode::Interrupted`] at its next check. Any thread.
+    pub fn request_interrupt(&self) {
+        self.interrupt_requested.store(true, Ordering::SeqCst);
+        self.epoch_deadline.store(0, Ordering::SeqCst);
+    }
+
+    /// Sets the epoch deadline (and remembers it across interrupts).
+    pub fn set_epoch_deadline(&self, deadline: u64) {
+        self.epoch_deadline_set.store(deadline, Ordering::SeqCst);
+        if !self.interrupt_requested.load(Ordering::SeqCst) {
+            self.epoch_deadline.store(deadline, Ordering::SeqCst);
+        }
+    }
+
+    /// Called when an epoch check failed: the trap code to raise. Consumes
+    /// a pending interrupt request (and restores the host's deadline).
+    pub fn epoch_trap_code(&self) -> TrapCode {
+        if self.interrupt_requested.swap(false, Ordering::SeqCst) {
+            self.epoch_deadline.store(
+                self.epoch_deadline_set.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            );
+            TrapCode::Interrupted
+        } else {
+            TrapCode::DeadlineExceeded
+        }
+    }
 }
 // The layout diagram at the top of this file.
 const _: () = assert!(
@@ -423,6 +479,18 @@ pub enum TrapCode {
     StackOverflow = 10,
     /// A host function failed; the error is held by the runtime.
     HostError = 11,
+    /// Fuel metering is on and the store's fuel ran out.
+    OutOfFuel = 12,
+    /// Epoch interruption is on and the store's epoch deadline was reached
+    /// (compiled code raises this code for any epoch check that fails).
+    DeadlineExceeded = 13,
+    /// An [`InterruptHandle`]-style request: the epoch check failed because
+    /// the host asked to interrupt (the `Trap` builtin turns
+    /// [`TrapCode::DeadlineExceeded`] into this when
+    /// [`VMRuntimeLimits::interrupt_requested`] was set).
+    ///
+    /// [`InterruptHandle`]: crate::store::InterruptHandle
+    Interrupted = 14,
 }
 
 impl TrapCode {
@@ -440,6 +508,9 @@ impl TrapCode {
             9 => BadConversionToInteger,
             10 => StackOverflow,
             11 => HostError,
+            12 => OutOfFuel,
+            13 => DeadlineExceeded,
+            14 => Interrupted,
             _ => return None,
         })
     }
@@ -459,6 +530,9 @@ impl TrapCode {
             BadConversionToInteger => "invalid conversion to integer",
             StackOverflow => "call stack exhausted",
             HostError => "host error",
+            OutOfFuel => "interrupted: out of fuel",
+            DeadlineExceeded => "interrupted: deadline exceeded",
+            Interrupted => "interrupted",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `compiler` feature, the LLVM code generator set up from it). Stores and
 //! modules made from one engine may be used together freely.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How much LLVM optimises.
@@ -97,6 +98,18 @@ pub struct Config {
     /// "call stack exhausted" (default 4 MiB). Applies to stores made with
     /// this engine.
     pub max_wasm_stack: usize,
+    /// Compile fuel metering into the code (default off): each operator
+    /// costs one unit of the store's fuel ([`crate::Store::set_fuel`]), and
+    /// a call that runs out traps with "interrupted: out of fuel". Costs a
+    /// few percent of speed.
+    pub consume_fuel: bool,
+    /// Compile epoch checks into the code (default off): a call traps with
+    /// "interrupted: deadline exceeded" once the engine's epoch
+    /// ([`Engine::increment_epoch`]) reaches the store's deadline
+    /// ([`crate::Store::set_epoch_deadline`]), or with "interrupted" when
+    /// the host asks through an [`crate::InterruptHandle`]. Needed for
+    /// timeouts and for stopping a call from another thread.
+    pub epoch_interruption: bool,
 }
 
 impl Default for Config {
@@ -106,6 +119,8 @@ impl Default for Config {
             target_cpu: TargetCpu::default(),
             mode: CompileMode::default(),
             max_wasm_stack: wasabi_runtime::StoreConfig::default().max_wasm_stack,
+            consume_fuel: false,
+            epoch_interruption: false,
         }
     }
 }
@@ -135,6 +150,16 @@ impl Config {
         self.max_wasm_stack = bytes;
         self
     }
+    /// Turns fuel metering on or off (see [`Config::consume_fuel`]).
+    pub fn consume_fuel(mut self, on: bool) -> Config {
+        self.consume_fuel = on;
+        self
+    }
+    /// Turns epoch checks on or off (see [`Config::epoch_interruption`]).
+    pub fn epoch_interruption(mut self, on: bool) -> Config {
+        self.epoch_interruption = on;
+        self
+    }
 }
 
 /// Compiles modules; the root of everything. Cheap to clone.
@@ -146,6 +171,8 @@ pub struct Engine {
 #[derive(Default)]
 struct EngineInner {
     config: Config,
+    /// The epoch every store of this engine checks against its deadline.
+    epoch: Arc<AtomicU64>,
     #[cfg(feature = "compiler")]
     compiler: Arc<wasabi_compiler::LlvmCompiler>,
 }
@@ -166,8 +193,40 @@ impl Engine {
                 #[cfg(feature = "compiler")]
                 compiler: Arc::new(wasabi_compiler::LlvmCompiler::new(compiler_config(&config))),
                 config,
+                epoch: Arc::default(),
             }),
         }
+    }
+
+    /// Advances the epoch by one. Safe to call from any thread, typically a
+    /// timer: every store whose deadline ([`crate::Store::set_epoch_deadline`])
+    /// is now reached traps at the next check of code compiled with
+    /// [`Config::epoch_interruption`].
+    ///
+    /// ```
+    /// use wasabi::{Config, Engine, Instance, Module, Store};
+    /// let engine = Engine::new(Config::new().epoch_interruption(true));
+    /// let module = Module::new(&engine, r#"(module (func (export "spin") (loop (br 0))))"#)?;
+    /// let mut store = Store::new(&engine, ());
+    /// store.set_epoch_deadline(1);
+    /// let instance = Instance::new(&mut store, &module, &[])?;
+    /// let spin = instance.get_typed_func::<(), ()>(&mut store, "spin")?;
+    /// let timer = engine.clone();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(50));
+    ///     timer.increment_epoch();
+    /// });
+    /// let err = spin.call(&mut store, ()).unwrap_err();
+    /// assert!(err.to_string().contains("interrupted: deadline exceeded"), "{err}");
+    /// # Ok::<(), wasabi::Error>(())
+    /// ```
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The engine's epoch counter, which its stores' code reads.
+    pub(crate) fn epoch_counter(&self) -> &Arc<AtomicU64> {
+        &self.inner.epoch
     }
 
     /// The configuration this engine was made with.
@@ -196,5 +255,7 @@ fn compiler_config(c: &Config) -> wasabi_compiler::CompilerConfig {
             TargetCpu::Native => wc::TargetCpu::Native,
             TargetCpu::Generic => wc::TargetCpu::Generic,
         },
+        consume_fuel: c.consume_fuel,
+        epoch_interruption: c.epoch_interruption,
     }
 }

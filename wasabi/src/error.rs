@@ -37,6 +37,9 @@ pub enum Error {
     NotFound(String),
     /// A file could not be read.
     Io(std::io::Error),
+    /// The engine's configuration does not allow this (for example fuel on
+    /// an engine without fuel metering).
+    Config(String),
 }
 
 impl fmt::Display for Error {
@@ -53,6 +56,7 @@ impl fmt::Display for Error {
             Error::Type(m) => write!(f, "type error: {m}"),
             Error::NotFound(m) => write!(f, "{m}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::Config(m) => write!(f, "configuration: {m}"),
         }
     }
 }

@@ -246,12 +246,23 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let ctx = store.as_context_mut();
         check_store(self.store, &ctx.0.opaque, "Memory");
+        let limit = ctx
+            .0
+            .opaque
+            .limits()
+            .max_memory_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
         let m = ctx.0.opaque.memory(self.index);
-        m.grow(delta).ok_or_else(|| {
+        m.grow(delta, limit).ok_or_else(|| {
             Error::Resource(format!(
-                "cannot grow memory of {} pages by {delta} (maximum {} pages)",
+                "cannot grow memory of {} pages by {delta} (maximum {} pages{})",
                 m.pages(),
-                m.maximum_pages()
+                m.maximum_pages(),
+                if limit == usize::MAX {
+                    String::new()
+                } else {
+                    format!(", store limit {limit} bytes")
+                }
             ))
         })
     }
@@ -349,9 +360,13 @@ impl Table {
             )));
         }
         let raw = init.to_raw(opaque)? as usize;
+        let limit = opaque
+            .limits()
+            .max_table_elements
+            .load(std::sync::atomic::Ordering::Relaxed);
         let t = opaque.table_mut(self.index);
         let len = t.len();
-        t.grow(delta, raw).ok_or_else(|| {
+        t.grow(delta, raw, limit).ok_or_else(|| {
             Error::Resource(format!("cannot grow table of {len} elements by {delta}"))
         })
     }

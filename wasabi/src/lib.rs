@@ -129,7 +129,9 @@ pub use linker::Linker;
 pub use module::{wat_to_wasm, CompileTimings, ExportType, ExternType, ImportType, Module};
 #[cfg(feature = "wat")]
 pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};
-pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use store::{
+    AsContext, AsContextMut, InterruptHandle, Store, StoreContext, StoreContextMut, StoreLimits,
+};
 pub use values::{ExternRef, Val, WasmTy, WasmTyList};
 pub use wasabi_runtime::module::{GlobalType, MemoryType, TableType};
 pub use wasabi_runtime::{FuncType, ValType};

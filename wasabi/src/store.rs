@@ -48,6 +48,7 @@ impl<T> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         let config = StoreConfig {
             max_wasm_stack: engine.config().max_wasm_stack,
+            epoch_counter: Some(engine.epoch_counter().clone()),
         };
         Store {
             inner: Box::new(StoreInner {
@@ -79,6 +80,176 @@ impl<T> Store<T> {
         drop(opaque);
         data
     }
+
+    /// Sets the fuel left for wasm to spend (one unit per operator). A call
+    /// that runs out traps with "interrupted: out of fuel"; the store stays
+    /// usable, and more fuel lets the next call run. Needs an engine with
+    /// [`crate::Config::consume_fuel`]. A new store has 0 fuel.
+    ///
+    /// ```
+    /// use wasabi::{Config, Engine, Instance, Module, Store};
+    /// let engine = Engine::new(Config::new().consume_fuel(true));
+    /// let module = Module::new(&engine, r#"(module (func (export "spin") (loop (br 0))))"#)?;
+    /// let mut store = Store::new(&engine, ());
+    /// store.set_fuel(10_000)?;
+    /// let instance = Instance::new(&mut store, &module, &[])?;
+    /// let spin = instance.get_typed_func::<(), ()>(&mut store, "spin")?;
+    /// let err = spin.call(&mut store, ()).unwrap_err();
+    /// assert!(err.to_string().contains("interrupted: out of fuel"), "{err}");
+    /// assert_eq!(store.get_fuel()?, 0);
+    /// # Ok::<(), wasabi::Error>(())
+    /// ```
+    pub fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
+        set_fuel(&mut self.inner, fuel)
+    }
+
+    /// The fuel left (0 once a call ran out). Needs an engine with
+    /// [`crate::Config::consume_fuel`].
+    pub fn get_fuel(&self) -> crate::Result<u64> {
+        get_fuel(&self.inner)
+    }
+
+    /// Sets the epoch deadline `ticks` epochs after the engine's current
+    /// one: once [`Engine::increment_epoch`] has been called that many
+    /// times, wasm in this store traps with "interrupted: deadline
+    /// exceeded". Needs an engine with [`crate::Config::epoch_interruption`]
+    /// (without it, code has no epoch checks and this has no effect). A new
+    /// store has no deadline.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        let now = self.inner.opaque.current_epoch();
+        self.inner
+            .opaque
+            .limits()
+            .set_epoch_deadline(now.saturating_add(ticks));
+    }
+
+    /// A handle to interrupt wasm running in this store from another
+    /// thread (or a signal handler): see [`InterruptHandle`].
+    ///
+    /// ```
+    /// use wasabi::{Config, Engine, Instance, Module, Store};
+    /// let engine = Engine::new(Config::new().epoch_interruption(true));
+    /// let module = Module::new(&engine, r#"(module (func (export "spin") (loop (br 0))))"#)?;
+    /// let mut store = Store::new(&engine, ());
+    /// let instance = Instance::new(&mut store, &module, &[])?;
+    /// let spin = instance.get_typed_func::<(), ()>(&mut store, "spin")?;
+    /// let handle = store.interrupt_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(50));
+    ///     handle.interrupt();
+    /// });
+    /// let err = spin.call(&mut store, ()).unwrap_err();
+    /// assert!(err.to_string().contains("interrupted"), "{err}");
+    /// // The interruption was consumed: the store runs wasm again.
+    /// # Ok::<(), wasabi::Error>(())
+    /// ```
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle(self.inner.opaque.interrupt_handle())
+    }
+
+    /// Sets limits on the memories and tables of this store (see
+    /// [`StoreLimits`]). They apply to growth from now on and to every
+    /// later instantiation; what already exists is not shrunk.
+    pub fn set_limits(&mut self, limits: StoreLimits) {
+        let l = self.inner.opaque.limits();
+        l.max_memory_bytes.store(
+            limits.max_memory_bytes.unwrap_or(usize::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        l.max_table_elements.store(
+            limits.max_table_elements.unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+fn set_fuel<T>(inner: &mut StoreInner<T>, fuel: u64) -> crate::Result<()> {
+    fuel_enabled(&inner.engine)?;
+    let fuel = i64::try_from(fuel).unwrap_or(i64::MAX);
+    inner
+        .opaque
+        .limits()
+        .fuel
+        .store(fuel, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn get_fuel<T>(inner: &StoreInner<T>) -> crate::Result<u64> {
+    fuel_enabled(&inner.engine)?;
+    let fuel = inner
+        .opaque
+        .limits()
+        .fuel
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(fuel.max(0) as u64)
+}
+
+fn fuel_enabled(engine: &Engine) -> crate::Result<()> {
+    if engine.config().consume_fuel {
+        Ok(())
+    } else {
+        Err(crate::Error::Config(
+            "fuel is not enabled for this engine (Config::consume_fuel)".into(),
+        ))
+    }
+}
+
+impl<T> Caller<'_, T> {
+    /// The fuel left in the store (see [`Store::get_fuel`]).
+    pub fn get_fuel(&self) -> crate::Result<u64> {
+        get_fuel(self.store)
+    }
+
+    /// Sets the fuel left in the store (see [`Store::set_fuel`]): a host
+    /// function may charge for its own work or refuel the guest.
+    pub fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
+        set_fuel(self.store, fuel)
+    }
+}
+
+/// Interrupts wasm running in one store, from any thread. Cheap to clone;
+/// outlives the store harmlessly.
+///
+/// [`InterruptHandle::interrupt`] makes the running call (or, when none is
+/// running, the next one) trap with "interrupted" at its next function
+/// entry or loop header. Only code compiled with
+/// [`crate::Config::epoch_interruption`] has those checks.
+#[derive(Clone, Debug)]
+pub struct InterruptHandle(wasabi_runtime::InterruptHandle);
+
+impl InterruptHandle {
+    /// Requests the interruption (async-signal-safe: two atomic stores).
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+/// Size limits for a store's memories and tables; `None` is no limit
+/// beyond what the module declares.
+///
+/// A `memory.grow` or `table.grow` past a limit fails the way the spec
+/// lets growth fail (it returns -1); instantiating a module whose memory or
+/// table needs more from the start is an [`crate::Error::Resource`].
+///
+/// ```
+/// use wasabi::{Engine, Instance, Module, Store, StoreLimits};
+/// let engine = Engine::default();
+/// let module = Module::new(&engine, r#"(module (memory (export "m") 1)
+///     (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#)?;
+/// let mut store = Store::new(&engine, ());
+/// store.set_limits(StoreLimits { max_memory_bytes: Some(4 << 16), ..Default::default() });
+/// let instance = Instance::new(&mut store, &module, &[])?;
+/// let grow = instance.get_typed_func::<i32, i32>(&mut store, "grow")?;
+/// assert_eq!(grow.call(&mut store, 3)?, 1); // 4 pages: at the limit
+/// assert_eq!(grow.call(&mut store, 1)?, -1); // 5 pages: refused
+/// # Ok::<(), wasabi::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// The largest size in bytes of any one memory.
+    pub max_memory_bytes: Option<usize>,
+    /// The largest number of elements of any one table.
+    pub max_table_elements: Option<u64>,
 }
 
 impl Default for Store<()> {

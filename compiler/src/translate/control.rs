@@ -89,6 +89,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         self.env.builder.build_unconditional_branch(header)?;
         self.env.builder.position_at_end(header);
+        // Every iteration passes here: the place to stop a runaway loop.
+        self.check_interrupts()?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }
@@ -187,7 +189,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             }
             let vals: Vec<BasicValueEnum> =
                 frame.end_phis.iter().map(|p| p.as_basic_value()).collect();
-            self.build_return(&vals)?;
+            self.fuel_to_store()?;
+            self.build_return(&vals, &frame.results)?;
             return Ok(());
         }
         if frame.next_reached {
@@ -207,7 +210,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(())
     }
 
-    fn build_return(&self, vals: &[BasicValueEnum<'ctx>]) -> BResult<()> {
+    fn build_return(
+        &self,
+        vals: &[BasicValueEnum<'ctx>],
+        types: &[wasabi_runtime::ValType],
+    ) -> BResult<()> {
         match vals.len() {
             0 => {
                 self.env.builder.build_return(None)?;
@@ -216,7 +223,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 self.env.builder.build_return(Some(&vals[0]))?;
             }
             _ => {
-                self.env.builder.build_aggregate_return(vals)?;
+                let fields = vals
+                    .iter()
+                    .zip(types)
+                    .map(|(v, t)| self.env.result_field_of(*v, *t))
+                    .collect::<BResult<Vec<_>>>()?;
+                self.env.builder.build_aggregate_return(&fields)?;
             }
         }
         Ok(())
@@ -316,10 +328,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let mut call_args: Vec<BasicMetadataValueEnum> = vec![callee_vmctx.into()];
         call_args.extend(args.iter().map(|a| BasicMetadataValueEnum::from(*a)));
         let fn_type = self.env.func_type(ty);
+        // The callee (or a host function) uses the store's fuel.
+        self.fuel_to_store()?;
         let call = self
             .env
             .builder
             .build_indirect_call(fn_type, code, &call_args, "")?;
+        self.fuel_from_store()?;
         match ty.results.len() {
             0 => {}
             1 => self.push(call.try_as_basic_value().basic().unwrap()),
@@ -329,8 +344,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                     .basic()
                     .unwrap()
                     .into_struct_value();
-                for i in 0..n {
+                for (i, t) in ty.results.iter().enumerate().take(n) {
                     let v = self.env.builder.build_extract_value(agg, i as u32, "")?;
+                    let v = self.env.result_field_value(v, *t)?;
                     self.push(v);
                 }
             }

@@ -6,7 +6,8 @@
 //! The work is split by operator family, as WAVM does: [`control`] (blocks,
 //! branches, calls), [`variables`] (locals, globals, references, tables),
 //! [`memory`] (loads, stores, bulk memory) and [`numeric`] (everything
-//! arithmetic).
+//! arithmetic). [`interrupt`] adds fuel metering and epoch checks when the
+//! engine asks for them.
 //!
 //! What must stay true:
 //! - The input was validated, so stack underflow or type confusion here is a
@@ -20,6 +21,7 @@
 //!   quadratic ([`LOCALS_PROMOTION_LIMIT`]).
 
 mod control;
+mod interrupt;
 mod memory;
 mod numeric;
 mod variables;
@@ -98,6 +100,8 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// `mem2reg`/`sroa` leave alone) instead of being promoted to registers;
     /// see [`LOCALS_PROMOTION_LIMIT`].
     pub locals_in_memory: bool,
+    /// Fuel and epoch instrumentation state (empty when off).
+    pub meter: interrupt::Meter<'ctx>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -189,6 +193,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             makes_calls: false,
             certain_trap: false,
             locals_in_memory,
+            meter: interrupt::Meter::default(),
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -206,6 +211,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             next_reached: false,
         });
         env.builder.position_at_end(body_bb);
+        t.begin_instrumentation()?;
 
         let mut ops = body.get_operators_reader()?;
         while !t.control.is_empty() {
@@ -453,6 +459,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     /// pointer, where the backtrace of its callers starts) and terminates
     /// the block.
     pub fn emit_trap_call(&self, code: IntValue<'ctx>) -> BResult<()> {
+        self.fuel_to_store()?;
         let idx = self.env.i32().const_int(self.func_index as u64, false);
         let fp = self.env.frame_address()?;
         self.env.call_builtin(
@@ -500,6 +507,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         if !self.reachable {
             return self.dead_operator(op);
         }
+        self.meter_operator(&op)?;
         self.live_operator(op)?;
         if std::mem::take(&mut self.certain_trap) {
             // The operator trapped unconditionally: what it built after the
@@ -508,6 +516,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             // `unreachable`.
             self.env.builder.build_unreachable()?;
             self.reachable = false;
+        }
+        if !self.reachable {
+            self.meter_unreachable();
         }
         Ok(())
     }
