@@ -15,7 +15,8 @@
 //! What must stay true: nothing typed ends the session except `:quit` and
 //! end of input (Ctrl-D). A running call is interrupted by Ctrl-C (SIGINT)
 //! or `--timeout`, through the store's interrupt handle (code is compiled
-//! with epoch checks); a SIGINT while no call runs only discards the line.
+//! with epoch checks); at the prompt Ctrl-C only drops the line being
+//! edited.
 
 use anyhow::{anyhow, Result};
 use std::io::{BufRead, IsTerminal, Write};
@@ -67,12 +68,14 @@ Ctrl-C interrupts a running call; Input continues while parentheses are open.";
 
 /// Whether a call into wasm is running (SIGINT interrupts it).
 static IN_CALL: AtomicBool = AtomicBool::new(false);
-/// A SIGINT arrived while no call was running.
-static SIGINT_IDLE: AtomicBool = AtomicBool::new(false);
 /// The interrupt handle of the session's current store (leaked: one per
 /// store, and a store is only replaced by `:reset`).
 static HANDLE: AtomicPtr<InterruptHandle> = AtomicPtr::new(std::ptr::null_mut());
 
+/// SIGINT: interrupts the running call; ignored when none runs (at the
+/// prompt the terminal is in raw mode and Ctrl-C reaches rustyline as a key
+/// instead). A SIGINT landing just as a call returns may leave the request
+/// pending, and the next call then stops at once with "interrupted".
 extern "C" fn on_sigint(_: libc::c_int) {
     if IN_CALL.load(Ordering::SeqCst) {
         let h = HANDLE.load(Ordering::SeqCst);
@@ -81,20 +84,16 @@ extern "C" fn on_sigint(_: libc::c_int) {
             // `interrupt` is two atomic stores (async-signal-safe).
             unsafe { (*h).interrupt() };
         }
-    } else {
-        SIGINT_IDLE.store(true, Ordering::SeqCst);
     }
 }
 
 fn install_sigint() {
     // SAFETY: a plain sigaction with a handler that only touches atomics.
-    // No SA_RESTART: a blocking read of stdin returns EINTR, so the plain
-    // reader can drop the line being typed.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sigint as *const () as usize;
         libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0;
+        sa.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
     }
 }
@@ -165,11 +164,6 @@ fn plain(repl: &mut Repl) -> Result<()> {
         match lock.read_line(&mut line) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                SIGINT_IDLE.store(false, Ordering::SeqCst);
-                buf.clear();
-                continue;
-            }
             Err(e) => return Err(e.into()),
         }
         buf.push_str(&line);

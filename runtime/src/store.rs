@@ -1102,51 +1102,31 @@ impl StoreOpaque {
     /// unreachable (no slot holds it any more), so its resolver can never
     /// publish `old`'s code over the replacement.
     pub fn replace_func(&mut self, old: usize, new: usize) -> Result<usize, String> {
+        let target = self.replaceable(old)?;
         if self.funcs[old].ty != self.funcs[new].ty {
             return Err(format!(
                 "a function of type {} cannot be replaced by one of type {}",
                 self.funcs[old].ty, self.funcs[new].ty
             ));
         }
-        let slot = |f: usize| -> Result<*const VMFuncRef, String> {
-            match &self.funcs[f].kind {
-                FuncKind::Wasm { funcref, .. } => Ok(*funcref),
-                FuncKind::Host { .. } => Err("host functions cannot be replaced".into()),
-            }
+        let FuncKind::Wasm {
+            funcref: new_fr, ..
+        } = self.funcs[new].kind
+        else {
+            return Err("a host function cannot replace a wasm function".into());
         };
-        let (old_fr, new_fr) = (slot(old)?, slot(new)?);
         // SAFETY: funcrefs of wasm functions of this store point into vmctxs
-        // it owns; no wasm runs while `&mut self` is held.
-        let (old_code, old_vmctx, type_id) = unsafe {
-            let r = &*old_fr;
-            (r.code.load(Ordering::Acquire) as usize, r.vmctx, r.type_id)
-        };
-        // SAFETY: as above.
+        // (or host contexts) it owns; no wasm runs while `&mut self` is held.
         let (new_code, new_vmctx) = unsafe {
             let r = &*new_fr;
             (r.code.load(Ordering::Acquire), r.vmctx)
         };
-        // SAFETY: a funcref's vmctx is an instance vmctx or a `HostCtx`,
-        // both starting with a magic word.
-        if unsafe { *(old_vmctx as *const u64) } != VMCTX_MAGIC {
-            return Err("host functions cannot be replaced".into());
-        }
-        // The function of `old`'s instance that `old` is.
-        // SAFETY: checked above that this is a vmctx; its instance is owned
-        // by this store.
-        let owner = unsafe { Instance::from_vmctx(old_vmctx) };
-        let info = &owner.module.info;
-        let Some(f) = (info.num_imported_funcs..info.functions.len() as u32)
-            .find(|&f| owner.funcref(f) == old_fr)
-        else {
-            return Err(
-                "only a function's most recent definition can be replaced (this one is an \
-                 import, or was replaced already)"
-                    .into(),
-            );
-        };
-        // What its slot started with: the code, or in lazy mode the thunk.
-        let initial_code = owner.module.func_code[(f - info.num_imported_funcs) as usize];
+        let ReplaceTarget {
+            vmctx: old_vmctx,
+            code: old_code,
+            initial_code,
+            type_id,
+        } = target;
         let mut rewritten = 0;
         for inst in &self.instances {
             for g in 0..inst.module.info.functions.len() as u32 {
@@ -1169,4 +1149,60 @@ impl StoreOpaque {
         }
         Ok(rewritten)
     }
+
+    /// Checks that store function `old` can be replaced (see
+    /// [`StoreOpaque::replace_func`]) without changing anything: it is a
+    /// wasm function, the newest definition of itself.
+    pub fn check_replaceable(&self, old: usize) -> Result<(), String> {
+        self.replaceable(old).map(|_| ())
+    }
+
+    fn replaceable(&self, old: usize) -> Result<ReplaceTarget, String> {
+        let FuncKind::Wasm {
+            funcref: old_fr, ..
+        } = self.funcs[old].kind
+        else {
+            return Err("host functions cannot be replaced".into());
+        };
+        // SAFETY: funcrefs of wasm functions of this store point into vmctxs
+        // or host contexts it owns; no wasm runs while it is borrowed.
+        let (code, vmctx, type_id) = unsafe {
+            let r = &*old_fr;
+            (r.code.load(Ordering::Acquire) as usize, r.vmctx, r.type_id)
+        };
+        // SAFETY: a funcref's vmctx is an instance vmctx or a `HostCtx`,
+        // both starting with a magic word.
+        if unsafe { *(vmctx as *const u64) } != VMCTX_MAGIC {
+            return Err("host functions cannot be replaced".into());
+        }
+        // SAFETY: checked above that this is a vmctx; its instance is owned
+        // by this store.
+        let owner = unsafe { Instance::from_vmctx(vmctx) };
+        let info = &owner.module.info;
+        let Some(f) = (info.num_imported_funcs..info.functions.len() as u32)
+            .find(|&f| owner.funcref(f) == old_fr)
+        else {
+            return Err(
+                "only a function's most recent definition can be replaced (this one is an \
+                 import, or was replaced already)"
+                    .into(),
+            );
+        };
+        Ok(ReplaceTarget {
+            vmctx,
+            code,
+            // What its slot started with: the code, or in lazy mode the thunk.
+            initial_code: owner.module.func_code[(f - info.num_imported_funcs) as usize],
+            type_id,
+        })
+    }
+}
+
+/// What identifies a function to be replaced: its instance's vmctx, its
+/// current code and the code its slot started with, its signature.
+struct ReplaceTarget {
+    vmctx: *mut u8,
+    code: usize,
+    initial_code: usize,
+    type_id: u32,
 }

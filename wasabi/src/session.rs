@@ -18,7 +18,8 @@
 //!   (import "\00s" "m0" (memory $mem 1))           ; current size
 //!   <the fields as typed>
 //!   (export "\00f1" (func 1)) ...                  ; every new entity
-//! )
+//!   (export "memory" (memory 0))                   ; for WASI, unless the input
+//! )                                                ; names a "memory" itself
 //! ```
 //!
 //! so `$sq` and `$mem` resolve, validation sees everything defined so far,
@@ -488,6 +489,15 @@ impl<T: 'static> Session<T> {
             ));
             new_entities.push((kind, index, f));
         }
+        // Host ABIs such as WASI find the caller's memory by the export
+        // name "memory": every module of the session exports memory 0 so,
+        // unless the input names something "memory" itself.
+        let has_memory =
+            !self.memories.is_empty() || fields.iter().any(|f| f.kind == Some(EntityKind::Memory));
+        let memory_export = has_memory && !text.contains("\"memory\"");
+        if memory_export {
+            wat.push_str("(export \"memory\" (memory 0))\n");
+        }
         wat.push(')');
 
         // Compile: a text error points into the input.
@@ -507,7 +517,17 @@ impl<T: 'static> Session<T> {
             .collect();
         for (&(_, index, f), target) in new_funcs.iter().copied().zip(&replaces) {
             let Some(t) = *target else { continue };
-            let have = self.groups[self.funcs[t].group].ty(&self.store);
+            let current = self.groups[self.funcs[t].group];
+            let opaque = &crate::store::AsContext::as_context(&self.store).0.opaque;
+            if let Err(why) = opaque.check_replaceable(current.index) {
+                let name = self.display(EntityKind::Func, t);
+                return Err(text_error(
+                    text,
+                    f.span.0,
+                    &format!("{name} cannot be redefined: {why}"),
+                ));
+            }
+            let have = current.ty(&self.store);
             let want = module.info().func_type(index).clone();
             if have != want {
                 let name = self.display(EntityKind::Func, t);
@@ -598,14 +618,15 @@ impl<T: 'static> Session<T> {
                 self.types.push((f.id.clone(), text[a..b].to_string()));
             }
         }
-        self.add_exports(instance);
+        self.add_exports(instance, memory_export);
         Ok(defined)
     }
 
-    /// Records the user-visible exports of a new instance.
-    fn add_exports(&mut self, instance: crate::Instance) {
+    /// Records the user-visible exports of a new instance (not the hidden
+    /// ones, nor the `"memory"` export added for host ABIs).
+    fn add_exports(&mut self, instance: crate::Instance, memory_export: bool) {
         for (name, ext) in instance.exports(&mut self.store) {
-            if name.starts_with('\0') {
+            if name.starts_with('\0') || (memory_export && name == "memory") {
                 continue;
             }
             let kind = extern_kind(&ext);

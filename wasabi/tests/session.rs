@@ -210,3 +210,30 @@ fn a_whole_module_and_reset() {
     s.define("(func $a (result i64) i64.const 2)").unwrap();
     assert_eq!(s.invoke("a", &[]).unwrap(), vec![Val::I64(2)]);
 }
+
+#[test]
+fn an_imported_host_function_cannot_be_redefined_and_nothing_changes() {
+    let engine = Engine::default();
+    let mut s = Session::with_setup(&engine, |e| {
+        let mut linker = wasabi::Linker::new(e);
+        linker.func_wrap("env", "seven", || 7i32)?;
+        Ok((wasabi::Store::new(e, ()), linker))
+    })
+    .unwrap();
+    s.define("(import \"env\" \"seven\" (func $seven (result i32)))")
+        .unwrap();
+    s.define("(func (export \"call7\") (result i32) call $seven)")
+        .unwrap();
+    let e = s
+        .define("(func $seven (result i32) i32.const 8) (func $other)")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("$seven cannot be redefined: host functions cannot be replaced"),
+        "{e}"
+    );
+    // Rejected before instantiation: `$other` was not defined either.
+    assert!(s.func("other").is_none());
+    assert_eq!(s.stats().definitions, 2);
+    assert_eq!(i32s(s.invoke("call7", &[]).unwrap()), [7]);
+}
