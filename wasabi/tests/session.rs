@@ -237,3 +237,97 @@ fn an_imported_host_function_cannot_be_redefined_and_nothing_changes() {
     assert_eq!(s.stats().definitions, 2);
     assert_eq!(i32s(s.invoke("call7", &[]).unwrap()), [7]);
 }
+
+/// Resident memory of this process, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// The numbers the issue asks for (run with `--ignored --nocapture`):
+/// latency from a one-line definition to its first result, and memory
+/// growth over 10,000 definitions. The bounds are loose; the printed
+/// numbers are what matters.
+#[test]
+#[ignore = "a measurement: slow; run explicitly"]
+fn measure_latency_and_memory_growth() {
+    let engine = Engine::new(Config::new().mode(CompileMode::Lazy));
+    let mut s = Session::new(&engine);
+    s.define("(memory $mem 1)").unwrap();
+    // Latency: define a one-line function, then call it (lazy compilation
+    // happens in the call).
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let t = std::time::Instant::now();
+        s.define(&format!(
+            "(func $l{i} (export \"l{i}\") (param i32) (result i32) local.get 0 i32.const {i} i32.add)"
+        ))
+        .unwrap();
+        let d = t.elapsed();
+        let r = s.invoke(&format!("l{i}"), &[Val::I32(1)]).unwrap();
+        lat.push((d, t.elapsed()));
+        assert_eq!(r, vec![Val::I32(1 + i)]);
+    }
+    lat.sort_by_key(|l| l.1);
+    let (define, total) = lat[lat.len() / 2];
+    println!(
+        "one-line definition to first result: median {:.2} ms (define {:.2} ms, first call with its compilation {:.2} ms); max {:.2} ms",
+        total.as_secs_f64() * 1e3,
+        define.as_secs_f64() * 1e3,
+        (total - define).as_secs_f64() * 1e3,
+        lat.last().unwrap().1.as_secs_f64() * 1e3
+    );
+    assert!(total < std::time::Duration::from_secs(1));
+
+    // Memory: 10,000 more definitions, each referring to the one before.
+    let n = 10_000;
+    let before = rss();
+    let t0 = std::time::Instant::now();
+    let mut mid = 0.0;
+    for i in 0..n {
+        let body = if i == 0 {
+            "i32.const 0".to_string()
+        } else {
+            format!("call $d{} i32.const 1 i32.add", i - 1)
+        };
+        s.define(&format!(
+            "(func $d{i} (export \"d{i}\") (result i32) {body})"
+        ))
+        .unwrap();
+        if i == n / 2 {
+            mid = t0.elapsed().as_secs_f64();
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let after_define = rss();
+    // Call the last one: compiles all 10,000 (each calls the one before).
+    let r = s.invoke(&format!("d{}", n - 1), &[]).unwrap();
+    assert_eq!(r, vec![Val::I32(n - 1)]);
+    let after_calls = rss();
+    let st = s.stats();
+    println!(
+        "{n} definitions: {:.1} s ({:.2} ms each; first half {:.2} ms, second half {:.2} ms each)",
+        elapsed,
+        elapsed * 1e3 / n as f64,
+        mid * 1e3 / (n / 2) as f64,
+        (elapsed - mid) * 1e3 / (n / 2) as f64
+    );
+    println!(
+        "memory growth: {:.1} MiB after defining ({:.1} KiB per definition), {:.1} MiB after compiling all by one call ({:.1} KiB per definition)",
+        (after_define - before) as f64 / (1 << 20) as f64,
+        (after_define - before) as f64 / 1024.0 / n as f64,
+        (after_calls - before) as f64 / (1 << 20) as f64,
+        (after_calls - before) as f64 / 1024.0 / n as f64
+    );
+    println!(
+        "stats: {}/{} functions compiled, compile time {:.1} s",
+        st.functions_compiled,
+        st.functions_total,
+        st.compile_time.as_secs_f64()
+    );
+    assert!(
+        (after_calls - before) / (n as usize) < 1 << 20,
+        "over 1 MiB per definition"
+    );
+}
