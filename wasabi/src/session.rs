@@ -62,7 +62,7 @@ use crate::module::{ExternType, Module};
 use crate::store::Store;
 use crate::values::Val;
 use crate::Engine;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use wasabi_runtime::FuncType;
 
@@ -217,6 +217,8 @@ pub struct Session<T> {
     globals: Vec<Entity>,
     /// Text of every `(type ...)` field, with its `$id`.
     types: Vec<(Option<String>, String)>,
+    /// `$id` -> index, per kind (types included).
+    ids: HashMap<(EntityKind, String), usize>,
     /// Exported name -> entity, in the order of the kind's index space.
     exports: BTreeMap<String, (EntityKind, usize)>,
     /// Per redefinition group: the function its members currently run (the
@@ -259,6 +261,7 @@ impl<T: 'static> Session<T> {
             memories: Vec::new(),
             globals: Vec::new(),
             types: Vec::new(),
+            ids: HashMap::new(),
             exports: BTreeMap::new(),
             groups: Vec::new(),
             modules: Vec::new(),
@@ -278,6 +281,7 @@ impl<T: 'static> Session<T> {
         self.memories.clear();
         self.globals.clear();
         self.types.clear();
+        self.ids.clear();
         self.exports.clear();
         self.groups.clear();
         self.modules.clear();
@@ -327,15 +331,17 @@ impl<T: 'static> Session<T> {
     }
 
     fn find_id(&self, kind: EntityKind, id: &str) -> Option<usize> {
-        if kind == EntityKind::Type {
-            return self
-                .types
-                .iter()
-                .position(|(i, _)| i.as_deref() == Some(id));
+        self.ids.get(&(kind, id.to_string())).copied()
+    }
+
+    /// Adds entity `e` of `kind` (recording its `$id`); returns its index.
+    fn push(&mut self, kind: EntityKind, e: Entity) -> usize {
+        let i = self.list(kind).len();
+        if let Some(id) = &e.id {
+            self.ids.insert((kind, id.clone()), i);
         }
-        self.list(kind)
-            .iter()
-            .position(|e| e.id.as_deref() == Some(id))
+        self.list_mut(kind).push(e);
+        i
     }
 
     /// Adds module fields given in the text format (`(func ...)`,
@@ -442,13 +448,19 @@ impl<T: 'static> Session<T> {
         .enumerate()
         {
             let all = numeric || matches!(kind, EntityKind::Table | EntityKind::Memory);
-            for (i, e) in self.list(kind).iter().enumerate() {
-                let by_name =
-                    e.id.as_deref()
-                        .is_some_and(|id| named.contains(id) && !redefined.contains(&i));
-                if !all && !by_name {
-                    continue;
-                }
+            let chosen: Vec<usize> = if all {
+                (0..self.list(kind).len()).collect()
+            } else {
+                let mut v: Vec<usize> = named
+                    .iter()
+                    .filter_map(|id| self.find_id(kind, id))
+                    .filter(|i| !redefined.contains(i))
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            for i in chosen {
+                let e = &self.list(kind)[i];
                 let ty = e.ext.ty(&self.store).to_string();
                 // `(func ...` -> `(func $id ...`; redefined ones stay
                 // nameless (the new definition takes the name).
@@ -589,7 +601,7 @@ impl<T: 'static> Session<T> {
             }
             let link_name = format!("{}{index}", kind.letter());
             self.linker.define(NS, &link_name, ext)?;
-            self.list_mut(kind).push(Entity { id, ext, group });
+            self.push(kind, Entity { id, ext, group });
             defined.push(Defined {
                 kind,
                 name: match (&f.id, f.exports.first()) {
@@ -615,6 +627,10 @@ impl<T: 'static> Session<T> {
                     ty: text[a..b].to_string(),
                     replaced: false,
                 });
+                if let Some(id) = &f.id {
+                    self.ids
+                        .insert((EntityKind::Type, id.clone()), self.types.len());
+                }
                 self.types.push((f.id.clone(), text[a..b].to_string()));
             }
         }
@@ -630,7 +646,8 @@ impl<T: 'static> Session<T> {
                 continue;
             }
             let kind = extern_kind(&ext);
-            if let Some(i) = self.list(kind).iter().position(|e| e.ext == ext) {
+            // Usually one of the entities just added: search from the end.
+            if let Some(i) = self.list(kind).iter().rposition(|e| e.ext == ext) {
                 self.exports.insert(name, (kind, i));
             } else {
                 // Re-export of something the session does not hold yet.
@@ -674,7 +691,7 @@ impl<T: 'static> Session<T> {
             let group = self.new_group(&ext);
             self.linker
                 .define(NS, &format!("{}{index}", kind.letter()), ext)?;
-            self.list_mut(kind).push(Entity { id, ext, group });
+            self.push(kind, Entity { id, ext, group });
             self.exports.insert(name.clone(), (kind, index));
             defined.push(Defined {
                 kind,
