@@ -14,8 +14,8 @@
 //! ```text
 //! (module
 //!   (type $t ...)                                  ; every type so far
-//!   (import "\00s" "f0" (func $sq (param i32) (result i32)))
-//!   (import "\00s" "m0" (memory $mem 1))           ; current size
+//!   (import "wasabi:session" "f0" (func $sq (param i32) (result i32)))
+//!   (import "wasabi:session" "m0" (memory $mem 1)) ; current size
 //!   <the fields as typed>
 //!   (export "\00f1" (func 1)) ...                  ; every new entity
 //!   (export "memory" (memory 0))                   ; for WASI, unless the input
@@ -52,7 +52,8 @@
 //! in a start function or segment) leaves the namespace as it was; the
 //! store may keep objects of a module whose instantiation trapped, which
 //! costs memory but is harmless. The entity lists and the linker's
-//! `"\0s"` names always agree (entity `i` of kind `k` is `"\0s" "k{i}"`).
+//! `"wasabi:session"` names always agree (entity `i` of kind `k` is
+//! `"wasabi:session" "k{i}"`).
 
 use crate::error::{Error, Result};
 use crate::externals::{Extern, Global, Memory, Table};
@@ -66,10 +67,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use wasabi_runtime::FuncType;
 
-/// The import module name session entities are linked under.
-const NS: &str = "\0s";
+/// The import module name session entities are linked under (it shows in
+/// link errors' lists of defined modules, so it is readable).
+const NS: &str = "wasabi:session";
 /// The same, as a wat string.
-const NS_WAT: &str = "\\00s";
+const NS_WAT: &str = NS;
 
 /// The kinds of things a session defines, in the order of [`Session`]'s
 /// index spaces.
@@ -232,7 +234,7 @@ pub struct Session<T> {
 }
 
 /// Makes a fresh store and linker (for [`Session::reset`]).
-type Setup<T> = dyn FnMut(&Engine) -> Result<(Store<T>, Linker<T>)>;
+type Setup<T> = dyn FnMut(&Engine) -> Result<(Store<T>, Linker<T>)> + Send;
 
 impl Session<()> {
     /// An empty session: no host data, nothing in the linker.
@@ -248,7 +250,7 @@ impl<T: 'static> Session<T> {
     /// other instances there; inputs may import them by name.
     pub fn with_setup(
         engine: &Engine,
-        mut setup: impl FnMut(&Engine) -> Result<(Store<T>, Linker<T>)> + 'static,
+        mut setup: impl FnMut(&Engine) -> Result<(Store<T>, Linker<T>)> + Send + 'static,
     ) -> Result<Session<T>> {
         let (store, linker) = setup(engine)?;
         Ok(Session {

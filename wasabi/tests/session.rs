@@ -331,3 +331,16 @@ fn measure_latency_and_memory_growth() {
         "over 1 MiB per definition"
     );
 }
+
+#[test]
+fn a_session_can_move_to_another_thread() {
+    fn is_send<X: Send>(_: &X) {}
+    let mut s = Session::new(&Engine::default());
+    s.define("(func (export \"f\") (result i32) i32.const 3)")
+        .unwrap();
+    is_send(&s);
+    let r = std::thread::spawn(move || s.invoke("f", &[]).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(i32s(r), [3]);
+}
