@@ -388,11 +388,11 @@ impl Repl {
                     .file_stem()
                     .map_or("module".into(), |s| s.to_string_lossy().into_owned());
                 let m = Module::with_name(self.session.engine(), &bytes, &name)?;
-                self.session.load(&m)
+                self.interruptible(|s| s.load(&m))
             } else {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| Error::Text(format!("{file}: not UTF-8 text")))?;
-                self.session.define(&text)
+                self.interruptible(|s| s.define(&text))
             }
         })();
         match r {
@@ -403,8 +403,7 @@ impl Repl {
 
     fn link(&mut self, file: &str, name: &str) -> Result<()> {
         let m = Module::from_file(self.session.engine(), file).map_err(|e| anyhow!("{e}"))?;
-        self.session
-            .link_module(name, &m)
+        self.interruptible(|s| s.link_module(name, &m))
             .map_err(|e| anyhow!("{e}"))?;
         println!("linked {file} as \"{name}\"");
         Ok(())
@@ -484,7 +483,7 @@ impl Repl {
                 // Keep the text before the first field (blank it) so
                 // positions in errors are those of the input.
                 let text = format!("{}{}", blank(&input[..start]), &input[start..end]);
-                let defined = self.session.define(&text)?;
+                let defined = self.interruptible(|s| s.define(&text))?;
                 if defined.is_empty() {
                     println!("ok"); // segments, exports, start: nothing new to name
                 }
@@ -605,6 +604,14 @@ impl Repl {
             .session
             .func(name)
             .ok_or_else(|| Error::NotFound(format!("no function `{name}` is defined")))?;
+        self.interruptible(|s| func.call_vec(s.store_mut(), args))
+    }
+
+    /// Runs `f`, which may run wasm (a call; a definition's start function
+    /// or segments), so that Ctrl-C and `--timeout` interrupt it. (An
+    /// interruption requested while no wasm runs, e.g. a timeout expiring
+    /// during a long compilation, stays pending and stops the next call.)
+    fn interruptible<R>(&mut self, f: impl FnOnce(&mut Session<WasiCtx>) -> R) -> R {
         let watchdog = self.timeout.map(|t| {
             let handle = self.session.store().interrupt_handle();
             let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -616,7 +623,7 @@ impl Repl {
             (tx, th)
         });
         IN_CALL.store(true, Ordering::SeqCst);
-        let r = func.call_vec(self.session.store_mut(), args);
+        let r = f(&mut self.session);
         IN_CALL.store(false, Ordering::SeqCst);
         if let Some((tx, th)) = watchdog {
             drop(tx);

@@ -80,6 +80,9 @@ fn a_scripted_session_does_what_it_says() {
         "00000010  77 61 73 61 62 69",
         // an infinite loop is interrupted and the session goes on
         "trap: wasm trap: interrupted, in function repl::spin\n2 : i32\n",
+        // so is one in a start function, and the definition is not kept
+        "trap: wasm trap: interrupted, in function repl::spin_at_start\n\
+         error: nothing is called `$spin_at_start`\n2 : i32\n",
         "wasm backtrace:",
     ] {
         assert!(stdout.contains(must), "missing {must:?} in:\n{stdout}");
