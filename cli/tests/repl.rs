@@ -45,8 +45,20 @@ fn a_scripted_session_does_what_it_says() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
+    // Should --timeout not work, the loop would spin forever: kill it.
+    let pid = child.id() as i32;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(120)).is_err() {
+            // SAFETY: signalling our own child, which has not been reaped
+            // (we are still waiting for it).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
     child.stdin.take().unwrap().write_all(&script).unwrap();
     let out = child.wait_with_output().unwrap();
+    drop(done);
+    guard.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
@@ -109,11 +121,19 @@ fn ctrl_c_interrupts_a_running_call_and_the_session_goes_on() {
         .write_all(b"(func (export \"spin\") (loop (br 0)))\n(func (export \"one\") (result i32) i32.const 1)\nspin()\n")
         .unwrap();
     wait_for(&out, "defined func \"one\"", &mut child);
-    // Give the call time to start spinning, then press Ctrl-C.
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    wait_for(&out, "interrupted", &mut child);
+    // Press Ctrl-C until the call is interrupted: a SIGINT arriving before
+    // the call starts is ignored (nothing runs), so on a busy machine the
+    // first one may come too early.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.lock().unwrap().contains("interrupted") {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGINT never interrupted the call");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
     stdin.write_all(b"one()\n").unwrap();
     wait_for(&out, "1 : i32", &mut child);
     drop(stdin);
