@@ -49,7 +49,9 @@ fn a_scripted_session_does_what_it_says() {
     let pid = child.id() as i32;
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let guard = std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(120)).is_err() {
+        if finished.recv_timeout(Duration::from_secs(120))
+            == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        {
             // SAFETY: signalling our own child, which has not been reaped
             // (we are still waiting for it).
             unsafe { libc::kill(pid, libc::SIGKILL) };
