@@ -3,7 +3,8 @@
 //! One input is read (a whole multi-line form: until its parentheses
 //! balance), then handled: module fields are added to the session; spec
 //! script directives (`(invoke ...)`, `(assert_return ...)`,
-//! `(assert_trap ...)`, `(assert_exhaustion ...)`) are run; `name(1, 2)` or
+//! `(assert_trap ...)`, `(assert_exhaustion ...)`, `(assert_invalid ...)`,
+//! `(assert_malformed ...)`) are run; `name(1, 2)` or
 //! `name 1 2` calls a function; `:command`s inspect the session.
 //!
 //! On a terminal, input is edited with rustyline (history in the user's data
@@ -557,10 +558,31 @@ impl Repl {
                     ),
                     Err(e) => return Err(e),
                 },
+                WastDirective::AssertInvalid {
+                    mut module,
+                    message,
+                    ..
+                }
+                | WastDirective::AssertMalformed {
+                    mut module,
+                    message,
+                    ..
+                } => {
+                    // Checked on its own, not against the session.
+                    let rejected = match module.encode() {
+                        Err(_) => true,
+                        Ok(bytes) => Module::new(self.session.engine(), &bytes).is_err(),
+                    };
+                    if rejected {
+                        println!("ok");
+                    } else {
+                        println!("assertion failed: the module compiled, expected `{message}`");
+                    }
+                }
                 _ => {
                     return Err(Error::Text(
-                        "only invoke, assert_return, assert_trap and assert_exhaustion \
-                         directives are supported here"
+                        "only invoke, assert_return, assert_trap, assert_exhaustion, \
+                         assert_invalid and assert_malformed are supported here"
                             .into(),
                     ))
                 }
