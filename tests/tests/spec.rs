@@ -21,16 +21,20 @@ enum Mode {
     Lazy,
     /// Each module compiled by `wasabi aot --shared` (-O3) and `dlopen`ed.
     AotShared,
+    /// Regular mode with fuel metering and epoch checks compiled in (fuel
+    /// that never runs out, no deadline): the checks must change nothing.
+    Metered,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotShared];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotShared, Mode::Metered];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
             Mode::Lazy => "lazy",
             Mode::AotShared => "aot",
+            Mode::Metered => "metered",
         }
     }
 
@@ -39,6 +43,7 @@ impl Mode {
             Mode::Regular => Engine::default(),
             Mode::Lazy => Engine::new(Config::new().mode(CompileMode::Lazy)),
             Mode::AotShared => Engine::new(Config::new().opt_level(OptLevel::O3)),
+            Mode::Metered => Engine::new(Config::new().consume_fuel(true).epoch_interruption(true)),
         }
     }
 
@@ -46,7 +51,7 @@ impl Mode {
     /// a shared library by `wasabi aot --shared` and loaded back.
     fn compile(self, engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
         match self {
-            Mode::Regular | Mode::Lazy => Module::with_name(engine, bytes, name),
+            Mode::Regular | Mode::Lazy | Mode::Metered => Module::with_name(engine, bytes, name),
             // Validation errors come back as `Error::Module`, as in process.
             Mode::AotShared => wasabi_aot::build_and_load_shared(engine, bytes),
         }

@@ -163,6 +163,12 @@ enum ModuleFailure {
 impl<'e> Runner<'e> {
     fn new(engine: &Engine, compile: &'e Compile<'e>) -> Self {
         let mut store = Store::new(engine, ());
+        if engine.config().consume_fuel {
+            // Scripts test semantics, not budgets: fuel that never runs out.
+            store
+                .set_fuel(u64::MAX)
+                .expect("fuel is enabled on this engine");
+        }
         let mut linker = Linker::new(engine);
         linker.allow_shadowing(true);
         spectest(&mut store, &mut linker).expect("the spectest module can be defined");
