@@ -334,3 +334,56 @@ fn an_interactive_session_edits_lines_continues_forms_and_keeps_history() {
     t.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_binary_module_given_on_the_command_line_joins_the_session() {
+    let dir = std::env::temp_dir().join(format!("wasabi-repl-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join("lib.wasm");
+    let text = r#"(module
+      (memory (export "memory") 1)
+      (data (i32.const 0) "hi")
+      (func $inc (export "inc") (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+      (func (export "twice_inc") (param i32) (result i32) local.get 0 call $inc call $inc))"#;
+    std::fs::write(&wasm, wasabi::wat_to_wasm(text.as_bytes()).unwrap()).unwrap();
+    let mut child = wasabi()
+        .arg("repl")
+        .arg(&wasm)
+        .env("WASABI_REPL_HISTORY", "/nonexistent/never-written")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its exports are definitions named after them: `$inc` can be called
+    // from new code and redefined, and the module's own caller follows.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"twice_inc(1)\n\
+              (func (export \"use_inc\") (result i32) i32.const 10 call $inc)\n\
+              use_inc()\n\
+              (func $inc (param i32) (result i32) local.get 0 i32.const 100 i32.add)\n\
+              twice_inc(1)\n\
+              use_inc()\n\
+              :memory 0 2\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let want = "defined memory \"memory\": (memory 1)\n\
+                defined func \"inc\": (func (param i32) (result i32))\n\
+                defined func \"twice_inc\": (func (param i32) (result i32))\n\
+                3 : i32\n\
+                defined func \"use_inc\": (func (result i32))\n\
+                11 : i32\n\
+                replaced func $inc: (func (param i32) (result i32))\n\
+                201 : i32\n\
+                110 : i32\n\
+                00000000  68 69";
+    assert!(stdout.starts_with(want), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
