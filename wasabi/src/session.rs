@@ -440,6 +440,8 @@ impl<T: 'static> Session<T> {
             wat.push('\n');
         }
         let mut imported = [0u32; 4];
+        // The session function behind each imported function index.
+        let mut func_imports: Vec<usize> = Vec::new();
         for (k, kind) in [
             EntityKind::Func,
             EntityKind::Table,
@@ -461,6 +463,9 @@ impl<T: 'static> Session<T> {
                 v.sort_unstable();
                 v
             };
+            if kind == EntityKind::Func {
+                func_imports = chosen.clone();
+            }
             for i in chosen {
                 let e = &self.list(kind)[i];
                 let ty = e.ext.ty(&self.store).to_string();
@@ -636,15 +641,34 @@ impl<T: 'static> Session<T> {
                 self.types.push((f.id.clone(), text[a..b].to_string()));
             }
         }
-        self.add_exports(instance, memory_export);
+        // An export of an imported session function names that function
+        // (its funcref here is this instance's copy of the slot).
+        let reexports: HashMap<String, usize> = self.modules[self.modules.len() - 1]
+            .info()
+            .exports
+            .iter()
+            .filter(|e| e.kind == wasabi_runtime::module::ExportKind::Func)
+            .filter_map(|e| Some((e.name.clone(), *func_imports.get(e.index as usize)?)))
+            .collect();
+        self.add_exports(instance, memory_export, &reexports);
         Ok(defined)
     }
 
     /// Records the user-visible exports of a new instance (not the hidden
-    /// ones, nor the `"memory"` export added for host ABIs).
-    fn add_exports(&mut self, instance: crate::Instance, memory_export: bool) {
+    /// ones, nor the `"memory"` export added for host ABIs); `reexports`
+    /// maps names that export a session function to its index.
+    fn add_exports(
+        &mut self,
+        instance: crate::Instance,
+        memory_export: bool,
+        reexports: &HashMap<String, usize>,
+    ) {
         for (name, ext) in instance.exports(&mut self.store) {
             if name.starts_with('\0') || (memory_export && name == "memory") {
+                continue;
+            }
+            if let Some(&i) = reexports.get(&name) {
+                self.exports.insert(name, (EntityKind::Func, i));
                 continue;
             }
             let kind = extern_kind(&ext);

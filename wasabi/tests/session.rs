@@ -344,3 +344,21 @@ fn a_session_can_move_to_another_thread() {
         .unwrap();
     assert_eq!(i32s(r), [3]);
 }
+
+#[test]
+fn an_alias_export_names_the_same_function() {
+    let mut s = Session::new(&Engine::default());
+    s.define("(func $f (result i32) i32.const 1)").unwrap();
+    s.define("(export \"alias\" (func $f))").unwrap();
+    assert_eq!(i32s(s.invoke("alias", &[]).unwrap()), [1]);
+    // Redefined through the alias: the same function, so `$f` follows.
+    let d = s
+        .define("(func (export \"alias\") (result i32) i32.const 2)")
+        .unwrap();
+    assert!(d[0].replaced);
+    assert_eq!(i32s(s.invoke("f", &[]).unwrap()), [2]);
+    assert_eq!(i32s(s.invoke("alias", &[]).unwrap()), [2]);
+    // And again through the name.
+    s.define("(func $f (result i32) i32.const 3)").unwrap();
+    assert_eq!(i32s(s.invoke("alias", &[]).unwrap()), [3]);
+}
