@@ -20,9 +20,11 @@
 //! edited.
 
 use anyhow::{anyhow, Result};
+use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 use wasabi::{
@@ -193,8 +195,48 @@ fn complete(input: &str) -> bool {
     wasabi::open_parens(input).is_some_and(|open| open <= 0)
 }
 
-#[derive(rustyline::Helper, rustyline::Completer, rustyline::Hinter, rustyline::Highlighter)]
-struct FormHelper;
+/// What rustyline asks about the line being edited: whether it is complete
+/// (multi-line forms), completions (commands and the session's names), and
+/// matching-bracket highlighting.
+#[derive(rustyline::Helper, rustyline::Hinter, rustyline::Highlighter)]
+struct FormHelper {
+    /// The session's names, refreshed after every input.
+    names: Rc<RefCell<Vec<String>>>,
+    #[rustyline(Highlighter)]
+    brackets: rustyline::highlight::MatchingBracketHighlighter,
+}
+
+const COMMANDS: &[&str] = &[
+    ":help", ":load", ":exports", ":type", ":memory", ":globals", ":stats", ":reset", ":quit",
+];
+
+impl rustyline::completion::Completer for FormHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let start = line[..pos]
+            .rfind(|c: char| c.is_whitespace() || "()\",".contains(c))
+            .map_or(0, |i| i + 1);
+        let word = &line[start..pos];
+        let names = self.names.borrow();
+        let pool: Vec<&str> = if start == 0 && word.starts_with(':') {
+            COMMANDS.to_vec()
+        } else {
+            names.iter().map(|s| s.as_str()).collect()
+        };
+        let found = pool
+            .into_iter()
+            .filter(|c| c.starts_with(word))
+            .map(str::to_string)
+            .collect();
+        Ok((start, found))
+    }
+}
 
 impl rustyline::validate::Validator for FormHelper {
     fn validate(
@@ -222,7 +264,8 @@ fn history_path() -> Option<PathBuf> {
     Some(data.join("wasabi").join("repl_history"))
 }
 
-/// Line editing, history and multi-line forms on a terminal.
+/// Line editing, history, completion (Tab) and multi-line forms on a
+/// terminal.
 fn interactive(repl: &mut Repl) -> Result<()> {
     use rustyline::error::ReadlineError;
     let config = rustyline::Config::builder()
@@ -231,7 +274,11 @@ fn interactive(repl: &mut Repl) -> Result<()> {
         .build();
     let mut rl: rustyline::Editor<FormHelper, rustyline::history::DefaultHistory> =
         rustyline::Editor::with_config(config)?;
-    rl.set_helper(Some(FormHelper));
+    let names = Rc::new(RefCell::new(repl.session.names()));
+    rl.set_helper(Some(FormHelper {
+        names: names.clone(),
+        brackets: rustyline::highlight::MatchingBracketHighlighter::new(),
+    }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
@@ -247,6 +294,7 @@ fn interactive(repl: &mut Repl) -> Result<()> {
                 if repl.handle(&line) == Flow::Quit {
                     break;
                 }
+                *names.borrow_mut() = repl.session.names();
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,

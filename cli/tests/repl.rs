@@ -316,6 +316,13 @@ fn an_interactive_session_edits_lines_continues_forms_and_keeps_history() {
     t.expect("wasabi> ");
     t.send("f()\r");
     t.expect("42 : i32");
+    t.expect("wasabi> ");
+    // Tab completes commands and the session's names.
+    t.send(":glo\t\r");
+    t.expect("(no globals)");
+    t.expect("wasabi> ");
+    t.send("$\t()\r");
+    t.expect("42 : i32");
     t.finish();
 
     let saved = std::fs::read_to_string(&history).unwrap();
@@ -323,11 +330,14 @@ fn an_interactive_session_edits_lines_continues_forms_and_keeps_history() {
     assert!(saved.contains("i32.const 41"), "{saved}");
     assert!(!saved.contains("garbage"), "{saved}");
 
-    // A new session starts with that history: Up, Up, Up reaches the first
-    // definition (the multi-line form, recalled whole) in a fresh session.
+    // A new session starts with that history: six times Up reaches the
+    // first definition (the multi-line form, recalled whole); the history
+    // is `def 41, f(), def 42, f(), :globals, $f()` (the recalled `f()` is a
+    // repeat, not kept twice).
     let mut t = Pty::spawn(&history);
     t.expect("wasabi> ");
-    t.send("\x1b[A\x1b[A\x1b[A\x1b[A\r");
+    t.send(&"\x1b[A".repeat(6));
+    t.send("\r");
     t.expect("defined func $f: (func (result i32))");
     t.send("f()\r");
     t.expect("41 : i32");

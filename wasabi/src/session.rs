@@ -764,6 +764,16 @@ impl<T: 'static> Session<T> {
         .find_map(|k| self.find_id(k, id).map(|i| (k, i)))
     }
 
+    /// Every name something can be found by: exported names and `$id`s
+    /// (of functions, tables, memories, globals and types), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.exports.keys().cloned().collect();
+        v.extend(self.ids.keys().map(|(_, id)| format!("${id}")));
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The type of what `name` denotes, in the text format.
     pub fn type_of(&self, name: &str) -> Option<String> {
         if let Some(i) = name
