@@ -238,14 +238,6 @@ fn an_imported_host_function_cannot_be_redefined_and_nothing_changes() {
     assert_eq!(i32s(s.invoke("call7", &[]).unwrap()), [7]);
 }
 
-/// Memory mappings of this process.
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
-
 /// Resident memory of this process, in bytes.
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
