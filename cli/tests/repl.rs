@@ -323,6 +323,35 @@ fn an_interactive_session_edits_lines_continues_forms_and_keeps_history() {
     t.expect("wasabi> ");
     t.send("$\t()\r");
     t.expect("42 : i32");
+    t.expect("wasabi> ");
+    // Ctrl-C during a call interrupts it (the terminal is not in raw mode
+    // then, so it is a real SIGINT); press it until it lands in the call.
+    t.send("(func (export \"spin\") (loop (br 0)))\r");
+    t.expect("defined func \"spin\"");
+    t.expect("wasabi> ");
+    t.send("spin()\r");
+    // Each Ctrl-C gets a second to show its effect before the next: one
+    // too many would reach the prompt, and the line typed next with it.
+    let interrupted = |t: &Pty| t.out.lock().unwrap()[t.seen..].contains("interrupted");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    'press: while !interrupted(&t) {
+        if Instant::now() > deadline {
+            let _ = t.child.kill();
+            panic!("Ctrl-C never interrupted the call");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        t.send("\x03");
+        for _ in 0..50 {
+            if interrupted(&t) {
+                break 'press;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    t.expect("trap: wasm trap: interrupted, in function repl::spin");
+    t.expect("wasabi> ");
+    t.send("f()\r");
+    t.expect("42 : i32");
     t.finish();
 
     let saved = std::fs::read_to_string(&history).unwrap();
@@ -330,13 +359,13 @@ fn an_interactive_session_edits_lines_continues_forms_and_keeps_history() {
     assert!(saved.contains("i32.const 41"), "{saved}");
     assert!(!saved.contains("garbage"), "{saved}");
 
-    // A new session starts with that history: six times Up reaches the
+    // A new session starts with that history: nine times Up reaches the
     // first definition (the multi-line form, recalled whole); the history
-    // is `def 41, f(), def 42, f(), :globals, $f()` (the recalled `f()` is a
-    // repeat, not kept twice).
+    // is `def 41, f(), def 42, f(), :globals, $f(), def spin, spin(), f()`
+    // (the `f()` recalled with Up repeats the entry before it: not kept).
     let mut t = Pty::spawn(&history);
     t.expect("wasabi> ");
-    t.send(&"\x1b[A".repeat(6));
+    t.send(&"\x1b[A".repeat(9));
     t.send("\r");
     t.expect("defined func $f: (func (result i32))");
     t.send("f()\r");
