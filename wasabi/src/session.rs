@@ -48,12 +48,14 @@
 //! error, reported before anything is instantiated. Other kinds (globals,
 //! memories, tables, types) cannot be redefined.
 //!
-//! What must stay true: a failed input (parse, validation, link error, trap
-//! in a start function or segment) leaves the namespace as it was; the
-//! store may keep objects of a module whose instantiation trapped, which
-//! costs memory but is harmless. The entity lists and the linker's
-//! `"wasabi:session"` names always agree (entity `i` of kind `k` is
-//! `"wasabi:session" "k{i}"`).
+//! What must stay true: a failed input (parse, validation, a redefinition
+//! refused, link error, trap or interruption in a start function or
+//! segment) leaves the namespace as it was; everything that can be refused
+//! is checked before instantiation. (The store may keep objects of a module
+//! whose instantiation trapped, which costs memory but is harmless, and
+//! segments applied before such a trap stay applied, as the spec says.)
+//! The entity lists, the `$id` map and the linker's `"wasabi:session"`
+//! names always agree (entity `i` of kind `k` is `"wasabi:session" "k{i}"`).
 
 use crate::error::{Error, Result};
 use crate::externals::{Extern, Global, Memory, Table};
