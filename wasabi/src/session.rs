@@ -132,7 +132,8 @@ impl std::fmt::Display for EntityKind {
 pub struct Defined {
     /// What was defined.
     pub kind: EntityKind,
-    /// `$id` if it has one, else its first export name, else `kind[index]`.
+    /// `$id` if it has one, else its first export name (quoted, with
+    /// control characters escaped), else `kind[index]`.
     pub name: String,
     /// Its index in the session's index space of its kind.
     pub index: u32,
@@ -615,7 +616,7 @@ impl<T: 'static> Session<T> {
                 kind,
                 name: match (&f.id, f.exports.first()) {
                     (Some(id), _) => format!("${id}"),
-                    (None, Some(e)) => format!("\"{e}\""),
+                    (None, Some(e)) => format!("{e:?}"),
                     (None, None) => format!("{kind}[{index}]"),
                 },
                 index: index as u32,
@@ -723,7 +724,7 @@ impl<T: 'static> Session<T> {
             self.exports.insert(name.clone(), (kind, index));
             defined.push(Defined {
                 kind,
-                name: format!("\"{name}\""),
+                name: format!("{name:?}"),
                 index: index as u32,
                 ty: ext.ty(&self.store).to_string(),
                 replaced: false,
@@ -842,7 +843,7 @@ impl<T: 'static> Session<T> {
             return format!("${id}");
         }
         match self.exports.iter().find(|(_, &v)| v == (kind, i)) {
-            Some((n, _)) => format!("\"{n}\""),
+            Some((n, _)) => format!("{n:?}"),
             None => format!("{kind}[{i}]"),
         }
     }
@@ -902,7 +903,7 @@ fn validation_error(
         Some(f) => {
             let name = match (&f.id, f.exports.first()) {
                 (Some(id), _) => format!("${id}"),
-                (None, Some(e)) => format!("\"{e}\""),
+                (None, Some(e)) => format!("{e:?}"),
                 (None, None) => "function".into(),
             };
             text_error(text, f.span.0, &format!("invalid {name}: {reason}"))

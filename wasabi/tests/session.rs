@@ -380,3 +380,10 @@ fn an_alias_export_names_the_same_function() {
     s.define("(func $f (result i32) i32.const 3)").unwrap();
     assert_eq!(i32s(s.invoke("alias", &[]).unwrap()), [3]);
 }
+
+#[test]
+fn names_from_the_input_are_shown_escaped() {
+    let mut s = Session::new(&Engine::default());
+    let d = s.define("(func (export \"a\\07b\\n\"))").unwrap();
+    assert_eq!(d[0].name, "\"a\\u{7}b\\n\"");
+}
