@@ -1,7 +1,571 @@
-//! On-disk cache of compiled code.
+//! The on-disk cache of compiled code, and the precompiled-module format
+//! (`wasabi compile -o app.cwasm`), which share one file layout.
 //!
-//! Not implemented yet. The plan: key entries by a hash of the wasm bytes,
-//! the wasabi and LLVM versions, the target and its CPU features and every
-//! setting that changes code; store the object bytes the compiler already
-//! produces, checked before any byte of them runs, so a cache hit is a load
-//! through `wasabi_runtime::loader` with no compilation.
+//! A *key* names what was compiled and how: a SHA-256 over the wasm bytes
+//! and a *fingerprint* of everything that changes the generated code (the
+//! compiler's settings, its build, the LLVM version, the target and its CPU
+//! features; the compiler crate provides it). A *value* is the relocatable
+//! objects the compiler produced, so a hit is: read the file, check it,
+//! hand the objects to the runtime's loader (relocate, map executable). No
+//! compiler work.
+//!
+//! ```text
+//! file = header payload
+//! header (88 bytes):
+//!   magic      8   b"WSBICODE"
+//!   version    4   FORMAT_VERSION (little endian, like every number here)
+//!   kind       4   0 = cache entry, 1 = precompiled module
+//!   key       32   the entry's key
+//!   length     8   payload bytes
+//!   digest    32   SHA-256 of the payload
+//! payload:
+//!   wasm_len 8, wasm bytes (empty in cache entries: the caller has them)
+//!   count 4, then count x (len 8, object bytes)
+//! ```
+//!
+//! What must stay true:
+//! - No byte of an entry reaches the loader before the whole file has been
+//!   checked: magic, version, kind, the key the caller expects, the length
+//!   (a truncated file is refused), and the payload's digest (a corrupt one
+//!   is refused). A refused cache entry is deleted and recompiled, never
+//!   executed. (The digest guards against damage, not against an attacker
+//!   who can write the cache directory: such a user can already run code.)
+//! - Writes are atomic: a private temporary file renamed over the entry,
+//!   so concurrent processes compiling the same module all succeed and a
+//!   reader sees a whole old or a whole new entry.
+//! - The cache only ever deletes files it names itself (`*.wcache` and its
+//!   own temporaries) inside its directory.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The first bytes of every file in this format.
+pub const MAGIC: &[u8; 8] = b"WSBICODE";
+/// Bumped whenever the layout changes; other versions are refused.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 4 + 32 + 8 + 32;
+/// File extension of cache entries.
+const ENTRY_EXT: &str = "wcache";
+
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Kind {
+    /// A cache entry: objects only.
+    CacheEntry = 0,
+    /// A precompiled module: the wasm bytes and the objects.
+    Precompiled = 1,
+}
+
+/// A cache key: SHA-256 of the wasm bytes and the code fingerprint.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key(pub [u8; 32]);
+
+impl Key {
+    /// The key of `wasm` compiled by a compiler with this `fingerprint`.
+    pub fn new(wasm: &[u8], fingerprint: &str) -> Key {
+        let mut h = Sha256::new();
+        for part in [fingerprint.as_bytes(), wasm] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        Key(h.finalize().into())
+    }
+
+    /// The key as 64 hex digits.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", &self.hex()[..16])
+    }
+}
+
+/// Why a file was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// Not this format (or another version of it).
+    NotOurs(String),
+    /// Shorter (or longer) than its header says.
+    Truncated,
+    /// Made for another module or another configuration.
+    Foreign,
+    /// The payload does not match its digest.
+    Corrupt,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::NotOurs(why) => write!(f, "not a wasabi compiled-code file: {why}"),
+            FormatError::Truncated => write!(f, "truncated"),
+            FormatError::Foreign => write!(
+                f,
+                "compiled for another module, wasabi build, LLVM, CPU or configuration"
+            ),
+            FormatError::Corrupt => write!(f, "corrupt (its checksum does not match)"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// What a file carries once checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Contents {
+    /// Its key.
+    pub key: Key,
+    /// The wasm bytes (empty for a cache entry).
+    pub wasm: Vec<u8>,
+    /// The objects.
+    pub objects: Vec<Vec<u8>>,
+}
+
+/// Lays out a file.
+pub fn encode(kind: Kind, key: &Key, wasm: &[u8], objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload =
+        Vec::with_capacity(12 + wasm.len() + objects.iter().map(|o| o.len() + 8).sum::<usize>());
+    payload.extend_from_slice(&(wasm.len() as u64).to_le_bytes());
+    payload.extend_from_slice(wasm);
+    payload.extend_from_slice(&(objects.len() as u32).to_le_bytes());
+    for o in objects {
+        payload.extend_from_slice(&(o.len() as u64).to_le_bytes());
+        payload.extend_from_slice(o);
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(kind as u32).to_le_bytes());
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&payload));
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Whether `bytes` start like a file of this format (of any version).
+pub fn is_ours(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// Checks a whole file and returns what it carries. `expected`: the key
+/// the caller needs (`None` to accept any, as for a precompiled module
+/// whose key the caller recomputes from the wasm inside).
+pub fn decode(bytes: &[u8], kind: Kind, expected: Option<&Key>) -> Result<Contents, FormatError> {
+    if !is_ours(bytes) {
+        return Err(FormatError::NotOurs("wrong magic number".into()));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(FormatError::Truncated);
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let version = u32_at(8);
+    if version != FORMAT_VERSION {
+        return Err(FormatError::NotOurs(format!(
+            "format version {version}, this wasabi reads {FORMAT_VERSION}"
+        )));
+    }
+    if u32_at(12) != kind as u32 {
+        return Err(FormatError::NotOurs(format!(
+            "a {} file where a {} was expected",
+            kind_name(u32_at(12)),
+            kind_name(kind as u32)
+        )));
+    }
+    let key = Key(bytes[16..48].try_into().unwrap());
+    if expected.is_some_and(|k| *k != key) {
+        return Err(FormatError::Foreign);
+    }
+    let len = u64::from_le_bytes(bytes[48..56].try_into().unwrap());
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(FormatError::Truncated);
+    }
+    if Sha256::digest(payload).as_slice() != &bytes[56..88] {
+        return Err(FormatError::Corrupt);
+    }
+    // The digest matched, so the layout inside was written by `encode`;
+    // still, read it without trusting any length.
+    let mut r = Reader(payload);
+    let wasm_len = r.u64()? as usize;
+    let wasm = r.take(wasm_len)?.to_vec();
+    let count = r.u32()? as usize;
+    let mut objects = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let n = r.u64()? as usize;
+        objects.push(r.take(n)?.to_vec());
+    }
+    if !r.0.is_empty() {
+        return Err(FormatError::Corrupt);
+    }
+    Ok(Contents { key, wasm, objects })
+}
+
+fn kind_name(k: u32) -> &'static str {
+    match k {
+        0 => "cache entry",
+        1 => "precompiled module",
+        _ => "unknown kind of",
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+        if n > self.0.len() {
+            return Err(FormatError::Corrupt);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u64(&mut self) -> Result<u64, FormatError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, FormatError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// A checked entry: the objects.
+    Hit(Vec<Vec<u8>>),
+    /// No entry.
+    Miss,
+    /// An entry was there but refused (and deleted): why.
+    Refused(FormatError),
+}
+
+/// Counts of what a cache directory holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Number of entries.
+    pub entries: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// A cache directory.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// The default size limit: 1 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+impl Cache {
+    /// A cache in `dir` (created on first write), evicting the least
+    /// recently used entries beyond `max_bytes`.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Cache {
+        Cache {
+            dir: dir.into(),
+            max_bytes,
+        }
+    }
+
+    /// The default location: `$WASABI_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/wasabi`, else `$HOME/.cache/wasabi`.
+    pub fn default_dir() -> Option<PathBuf> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(d) = var("WASABI_CACHE_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        if let Some(d) = var("XDG_CACHE_HOME") {
+            return Some(PathBuf::from(d).join("wasabi"));
+        }
+        var("HOME").map(|h| PathBuf::from(h).join(".cache").join("wasabi"))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}.{ENTRY_EXT}", key.hex()))
+    }
+
+    /// Looks `key` up. A hit also marks the entry as recently used.
+    pub fn get(&self, key: &Key) -> Lookup {
+        let path = self.entry_path(key);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(_) => return Lookup::Miss,
+        };
+        match decode(&bytes, Kind::CacheEntry, Some(key)) {
+            Ok(c) => {
+                // LRU order is the modification time; failing to update it
+                // only makes eviction less exact.
+                if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+                    let _ = f.set_modified(SystemTime::now());
+                }
+                Lookup::Hit(c.objects)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Lookup::Refused(e)
+            }
+        }
+    }
+
+    /// Stores the objects for `key` (atomically), then evicts if the cache
+    /// grew past its limit.
+    pub fn put(&self, key: &Key, objects: &[Vec<u8>]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let bytes = encode(Kind::CacheEntry, key, &[], objects);
+        let tmp = self.dir.join(format!(
+            ".{}.{}.{}.tmp",
+            key.hex(),
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, self.entry_path(key))
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        self.evict()
+    }
+
+    /// Every entry with its size and last use, oldest first.
+    fn entries(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = rd
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ENTRY_EXT))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((
+                    e.path(),
+                    m.len(),
+                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                ))
+            })
+            .collect();
+        v.sort_by_key(|e| e.2);
+        v
+    }
+
+    /// Deletes least recently used entries until the cache is within its
+    /// limit.
+    pub fn evict(&self) -> std::io::Result<()> {
+        let entries = self.entries();
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        for (path, len, _) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            std::fs::remove_file(&path).or_else(|e| match e.kind() {
+                // Another process evicted it first.
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })?;
+            total -= len;
+        }
+        Ok(())
+    }
+
+    /// How many entries and bytes the cache holds.
+    pub fn stats(&self) -> Stats {
+        let entries = self.entries();
+        Stats {
+            entries: entries.len() as u64,
+            bytes: entries.iter().map(|e| e.1).sum(),
+        }
+    }
+
+    /// Deletes every entry (and stale temporaries). Returns what was there.
+    pub fn clear(&self) -> std::io::Result<Stats> {
+        let before = self.stats();
+        for (path, _, _) in self.entries() {
+            std::fs::remove_file(path)?;
+        }
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("wasabi-cache-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn objects() -> Vec<Vec<u8>> {
+        vec![b"\x7fELF first".to_vec(), vec![], b"second".repeat(100)]
+    }
+
+    #[test]
+    fn keys_depend_on_bytes_and_fingerprint() {
+        let a = Key::new(b"\0asm\x01\0\0\0", "O1 native");
+        assert_eq!(a, Key::new(b"\0asm\x01\0\0\0", "O1 native"));
+        assert_ne!(a, Key::new(b"\0asm\x01\0\0\0", "O3 native"));
+        assert_ne!(a, Key::new(b"\0asm\x01\0\0\x01", "O1 native"));
+        // Length-prefixed parts: moving bytes between them changes the key.
+        assert_ne!(Key::new(b"ab", "c"), Key::new(b"b", "ca"));
+        assert_eq!(a.hex().len(), 64);
+    }
+
+    #[test]
+    fn round_trip_and_every_refusal() {
+        let key = Key::new(b"wasm", "fp");
+        let bytes = encode(Kind::Precompiled, &key, b"wasm", &objects());
+        let c = decode(&bytes, Kind::Precompiled, Some(&key)).unwrap();
+        assert_eq!(
+            (c.key, &c.wasm[..], c.objects),
+            (key, &b"wasm"[..], objects())
+        );
+
+        let other = Key::new(b"wasm", "other fp");
+        assert_eq!(
+            decode(&bytes, Kind::Precompiled, Some(&other)),
+            Err(FormatError::Foreign)
+        );
+        assert!(matches!(
+            decode(&bytes, Kind::CacheEntry, None),
+            Err(FormatError::NotOurs(_))
+        ));
+        for cut in [0, 7, HEADER_LEN - 1, HEADER_LEN, bytes.len() - 1] {
+            assert!(
+                decode(&bytes[..cut], Kind::Precompiled, None).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            decode(&bytes[..bytes.len() - 1], Kind::Precompiled, None),
+            Err(FormatError::Truncated)
+        );
+        // Flip one bit anywhere in the payload: refused as corrupt.
+        for at in [HEADER_LEN, HEADER_LEN + 9, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 1;
+            assert_eq!(
+                decode(&bad, Kind::Precompiled, None),
+                Err(FormatError::Corrupt),
+                "bit flipped at {at}"
+            );
+        }
+        let mut old = bytes.clone();
+        old[8] = 99;
+        assert!(matches!(
+            decode(&old, Kind::Precompiled, None),
+            Err(FormatError::NotOurs(_))
+        ));
+    }
+
+    #[test]
+    fn put_get_refuse_and_replace() {
+        let cache = Cache::new(scratch("basic"), DEFAULT_MAX_BYTES);
+        let key = Key::new(b"m", "fp");
+        assert!(matches!(cache.get(&key), Lookup::Miss));
+        cache.put(&key, &objects()).unwrap();
+        match cache.get(&key) {
+            Lookup::Hit(o) => assert_eq!(o, objects()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cache.stats().entries, 1);
+
+        // A truncated entry is refused and deleted, then a miss.
+        let path = cache.entry_path(&key);
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+        assert!(matches!(
+            cache.get(&key),
+            Lookup::Refused(FormatError::Truncated)
+        ));
+        assert!(!path.exists());
+        assert!(matches!(cache.get(&key), Lookup::Miss));
+
+        // An entry renamed to another key's name is foreign.
+        let other = Key::new(b"other", "fp");
+        std::fs::write(cache.entry_path(&other), &full).unwrap();
+        assert!(matches!(
+            cache.get(&other),
+            Lookup::Refused(FormatError::Foreign)
+        ));
+
+        // Corrupt: one flipped bit.
+        let mut bad = full.clone();
+        *bad.last_mut().unwrap() ^= 0x40;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(matches!(
+            cache.get(&key),
+            Lookup::Refused(FormatError::Corrupt)
+        ));
+        let _ = std::fs::remove_dir_all(cache.dir());
+    }
+
+    #[test]
+    fn eviction_drops_least_recently_used() {
+        let dir = scratch("evict");
+        let one = encode(Kind::CacheEntry, &Key::new(b"", ""), &[], &objects()).len() as u64;
+        let cache = Cache::new(&dir, one * 2);
+        let keys: Vec<Key> = (0..3u8).map(|i| Key::new(&[i], "fp")).collect();
+        cache.put(&keys[0], &objects()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        cache.put(&keys[1], &objects()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Using the oldest makes the second the least recently used.
+        assert!(matches!(cache.get(&keys[0]), Lookup::Hit(_)));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        cache.put(&keys[2], &objects()).unwrap();
+        assert_eq!(cache.stats().entries, 2);
+        assert!(matches!(cache.get(&keys[0]), Lookup::Hit(_)));
+        assert!(matches!(cache.get(&keys[1]), Lookup::Miss));
+        assert!(matches!(cache.get(&keys[2]), Lookup::Hit(_)));
+        assert_eq!(cache.clear().unwrap().entries, 2);
+        assert_eq!(cache.stats(), Stats::default());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_key_all_succeed() {
+        let cache = Cache::new(scratch("race"), DEFAULT_MAX_BYTES);
+        let key = Key::new(b"same", "fp");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let cache = cache.clone();
+                std::thread::spawn(move || cache.put(&key, &objects()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert!(matches!(cache.get(&key), Lookup::Hit(_)));
+        assert_eq!(cache.stats().entries, 1);
+        let _ = std::fs::remove_dir_all(cache.dir());
+    }
+}

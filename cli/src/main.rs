@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{
-    CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val, ValType,
+    CacheOutcome, CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val,
+    ValType,
 };
 use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{self, command_status, WasiCtx};
@@ -43,6 +44,9 @@ struct CompileOpts {
     /// (each on its first call; never-called functions are never compiled).
     #[arg(long, default_value = "regular")]
     mode: CompileMode,
+    /// Do not read or write the compiled-code cache (see `wasabi cache`).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 fn parse_opt(s: &str) -> Result<OptLevel, String> {
@@ -63,6 +67,7 @@ impl CompileOpts {
             .opt_level(self.opt_level)
             .target_cpu(self.target_cpu)
             .mode(self.mode)
+            .cache(!self.no_cache)
     }
 
     fn engine(&self) -> Engine {
@@ -81,8 +86,9 @@ enum Command {
     Run {
         /// The module to run.
         module: PathBuf,
-        /// Also accept a shared library made by `wasabi aot --shared` as
-        /// the module. Loading one runs its native code: only pass files
+        /// Also accept native code as the module: a precompiled module
+        /// made by `wasabi compile -o` or a shared library made by `wasabi
+        /// aot --shared`. Loading one runs its native code: only pass files
         /// you trust as much as a program.
         #[arg(long)]
         allow_precompiled: bool,
@@ -142,11 +148,33 @@ enum Command {
     },
     /// Compile a module without running it, and report what it took: number
     /// of functions, wasm and native code sizes, time and threads used.
+    ///
+    /// With -o, write a precompiled module instead (conventionally
+    /// `.cwasm`): native code for this machine's CPU and these settings,
+    /// which `wasabi run --allow-precompiled app.cwasm` runs without
+    /// compiling. It is checked before it runs, and refused when it was made
+    /// by another build of wasabi, for another CPU, or with other settings.
     Compile {
         /// The module to compile (.wasm or .wat).
         module: PathBuf,
+        /// Write a precompiled module here.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         compile: CompileOpts,
+    },
+    /// Show or empty the compiled-code cache: `wasabi cache dir`, `wasabi
+    /// cache stats`, `wasabi cache clear`.
+    ///
+    /// `wasabi run` and `wasabi compile` keep the code they compile (regular
+    /// mode) in a cache, so the next run of the same module with the same
+    /// settings skips compilation. It lives in $WASABI_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/wasabi, else ~/.cache/wasabi; least recently used
+    /// entries go beyond 1 GiB. --no-cache turns it off for one command.
+    Cache {
+        /// dir, stats or clear.
+        #[arg(value_parser = ["dir", "stats", "clear"])]
+        action: String,
     },
     /// Run WebAssembly spec scripts (.wast) and report each assertion.
     Wast {
@@ -241,7 +269,18 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let t_start = Instant::now();
     let (bytes, name) = read_module(&o.module)?;
     let t0 = Instant::now();
-    let module = if bytes.starts_with(b"\x7fELF") {
+    let module = if wasabi_cache::is_ours(&bytes) {
+        if !o.allow_precompiled {
+            bail!(
+                "{} is a precompiled module (native code), not a wasm module; running one \
+                 executes its native code, so wasabi loads it only with --allow-precompiled",
+                o.module.display()
+            );
+        }
+        // SAFETY: the user vouched for this file with --allow-precompiled;
+        // it is checked (format, checksum, build, CPU, settings) first.
+        unsafe { Module::deserialize_file(&engine, &o.module) }
+    } else if bytes.starts_with(b"\x7fELF") {
         if !o.allow_precompiled {
             bail!(
                 "{} is a native shared library, not a wasm module; running one executes its \
@@ -358,6 +397,7 @@ fn export_func_index(module: &Module, name: &str) -> Option<u32> {
 /// start of `run` to the first instruction of the entry function.
 fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)>) {
     let upfront = module.timings().codegen;
+    let cache = module.cache_outcome();
     let module = module.compiled();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let defined = module.info.functions.len() - module.info.num_imported_funcs as usize;
@@ -377,6 +417,7 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ),
     };
     eprintln!("stats: mode: {}", mode.name());
+    eprintln!("stats: cache: {}", cache_outcome_name(cache));
     eprintln!("stats: functions compiled: {compiled} / {defined}");
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
@@ -401,7 +442,9 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
 }
 
 fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
-    let engine = compile.engine();
+    // Scripts are thousands of tiny modules each compiled once: not worth
+    // caching.
+    let engine = Engine::new(compile.config().cache(false));
     let (mut passed, mut failed) = (0, 0);
     for f in &files {
         let text =
@@ -437,6 +480,66 @@ fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     Ok((bytes, name))
+}
+
+fn cache_outcome_name(c: CacheOutcome) -> &'static str {
+    match c {
+        CacheOutcome::NotUsed => "not used",
+        CacheOutcome::Hit => "hit (nothing compiled)",
+        CacheOutcome::Miss => "miss (compiled and stored)",
+        CacheOutcome::Replaced => "refused a damaged or foreign entry (compiled and replaced)",
+    }
+}
+
+/// `wasabi compile -o`: a precompiled module.
+fn precompile(module: PathBuf, output: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
+    let (bytes, _) = read_module(&module)?;
+    let t0 = Instant::now();
+    let artifact = compile
+        .engine()
+        .precompile_module(&bytes)
+        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    std::fs::write(&output, &artifact)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!(
+        "wasabi compile: wrote {} ({:.1} KiB) in {:.2}s",
+        output.display(),
+        artifact.len() as f64 / 1024.0,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasabi cache dir|stats|clear`.
+fn cache_command(action: &str) -> Result<ExitCode> {
+    let Some(cache) = Engine::default().cache().cloned() else {
+        bail!("no cache directory: set WASABI_CACHE_DIR (or HOME)");
+    };
+    match action {
+        "dir" => println!("{}", cache.dir().display()),
+        "stats" => {
+            let s = cache.stats();
+            println!(
+                "{}: {} entries, {:.1} MiB (limit {:.0} MiB)",
+                cache.dir().display(),
+                s.entries,
+                s.bytes as f64 / (1 << 20) as f64,
+                wasabi_cache::DEFAULT_MAX_BYTES as f64 / (1 << 20) as f64
+            );
+        }
+        _ => {
+            let s = cache
+                .clear()
+                .with_context(|| format!("cannot clear {}", cache.dir().display()))?;
+            println!(
+                "removed {} entries ({:.1} MiB) from {}",
+                s.entries,
+                s.bytes as f64 / (1 << 20) as f64,
+                cache.dir().display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
@@ -529,7 +632,17 @@ fn main() -> ExitCode {
             mode: compile.mode,
             timeout,
         }),
-        Command::Compile { module, compile } => compile_only(module, compile),
+        Command::Compile {
+            module,
+            output: Some(output),
+            compile,
+        } => precompile(module, output, compile),
+        Command::Compile {
+            module,
+            output: None,
+            compile,
+        } => compile_only(module, compile),
+        Command::Cache { action } => cache_command(&action),
         Command::Aot {
             module,
             output,
@@ -544,6 +657,7 @@ fn main() -> ExitCode {
                 opt_level,
                 target_cpu,
                 mode: CompileMode::Regular,
+                no_cache: false,
             },
         ),
     };

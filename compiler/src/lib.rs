@@ -121,9 +121,42 @@ pub struct LlvmCompiler {
 /// module, compiled on one thread).
 const BATCH_BYTES: usize = 64 * 1024;
 
+/// Below this many bytes of function bodies a module compiles as one batch.
+const MIN_PARALLEL_BYTES: usize = 8 * 1024;
+
 impl LlvmCompiler {
     pub fn new(config: CompilerConfig) -> Self {
         LlvmCompiler { config }
+    }
+
+    /// Everything that decides the code this compiler generates, as text:
+    /// its settings, its build (a hash of the compiler's and runtime's
+    /// sources), the LLVM version, the target triple, and the CPU and its
+    /// features. Two compilers with equal fingerprints make the same code
+    /// for the same module, so this is the compiler's part of a cache key.
+    pub fn fingerprint(&self) -> String {
+        let (major, minor, patch) = inkwell::support::get_llvm_version();
+        let c = &self.config;
+        let (cpu, features) = match c.target_cpu {
+            TargetCpu::Native => (
+                inkwell::targets::TargetMachine::get_host_cpu_name().to_string(),
+                inkwell::targets::TargetMachine::get_host_cpu_features().to_string(),
+            ),
+            TargetCpu::Generic => ("x86-64".to_string(), String::new()),
+        };
+        // The developer overrides of `codegen` change the code too.
+        let passes = std::env::var("WASABI_LLVM_PASSES").ok();
+        let level = std::env::var("WASABI_LLVM_CODEGEN").ok();
+        format!(
+            "wasabi-compiler {} build {}; llvm {major}.{minor}.{patch}; target {}; cpu {cpu} \
+             [{features}]; opt {:?}; fuel {}; epoch {}; passes {passes:?}; codegen {level:?}",
+            env!("CARGO_PKG_VERSION"),
+            env!("WASABI_COMPILER_BUILD_ID"),
+            inkwell::targets::TargetMachine::get_default_triple(),
+            c.opt_level,
+            c.consume_fuel,
+            c.epoch_interruption,
+        )
     }
 
     /// Compiles the given defined functions into one object.
@@ -212,9 +245,20 @@ impl LlvmCompiler {
         codegen::emit_object(&env.module, &tm, &config)
     }
 
-    /// Splits defined functions into batches of about [`BATCH_BYTES`]; a
-    /// function whose locals stay in memory is a batch of its own.
+    /// Splits defined functions into batches: about one per thread (so a
+    /// small module still compiles on every core), at most
+    /// [`BATCH_BYTES`] of wasm each, and one batch for a module under
+    /// [`MIN_PARALLEL_BYTES`] (where setting up another LLVM context costs
+    /// more than it saves). A function whose locals stay in memory is a
+    /// batch of its own.
     pub fn batches(info: &ModuleInfo, wasm: &[u8]) -> Vec<Vec<u32>> {
+        let total: usize = info.function_bodies.iter().map(|r| r.len()).sum();
+        let threads = rayon::current_num_threads().max(1);
+        let per_batch = if total < MIN_PARALLEL_BYTES {
+            usize::MAX
+        } else {
+            BATCH_BYTES.min(total.div_ceil(threads))
+        };
         let mut batches = Vec::new();
         let mut cur = Vec::new();
         let mut bytes = 0;
@@ -224,7 +268,7 @@ impl LlvmCompiler {
                 batches.push(vec![f]);
                 continue;
             }
-            if !cur.is_empty() && bytes + r.len() > BATCH_BYTES {
+            if !cur.is_empty() && bytes + r.len() > per_batch {
                 batches.push(std::mem::take(&mut cur));
                 bytes = 0;
             }

@@ -534,7 +534,10 @@ impl Mode {
                 .mode(mode)
                 .opt_level(level)
                 .consume_fuel(metered)
-                .epoch_interruption(metered),
+                .epoch_interruption(metered)
+                // Millions of one-off modules: caching them would only
+                // write files.
+                .cache(false),
         )
     }
 }

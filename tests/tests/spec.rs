@@ -40,10 +40,17 @@ impl Mode {
 
     fn engine(self) -> Engine {
         match self {
-            Mode::Regular => Engine::default(),
+            // Tens of thousands of tiny modules, each compiled once: the
+            // code cache would only write files nobody reads.
+            Mode::Regular => Engine::new(Config::new().cache(false)),
             Mode::Lazy => Engine::new(Config::new().mode(CompileMode::Lazy)),
-            Mode::AotShared => Engine::new(Config::new().opt_level(OptLevel::O3)),
-            Mode::Metered => Engine::new(Config::new().consume_fuel(true).epoch_interruption(true)),
+            Mode::AotShared => Engine::new(Config::new().opt_level(OptLevel::O3).cache(false)),
+            Mode::Metered => Engine::new(
+                Config::new()
+                    .consume_fuel(true)
+                    .epoch_interruption(true)
+                    .cache(false),
+            ),
         }
     }
 

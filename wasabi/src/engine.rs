@@ -110,6 +110,15 @@ pub struct Config {
     /// the host asks through an [`crate::InterruptHandle`]. Needed for
     /// timeouts and for stopping a call from another thread.
     pub epoch_interruption: bool,
+    /// Keep compiled code in an on-disk cache and reuse it (default on):
+    /// compiling a module already compiled with the same settings, by the
+    /// same build of wasabi, for the same CPU, is then a file read and a
+    /// load. Regular mode only (lazy mode compiles per call and is not
+    /// cached yet).
+    pub cache: bool,
+    /// Where the cache lives (default: `$WASABI_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/wasabi`, else `$HOME/.cache/wasabi`).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -121,6 +130,8 @@ impl Default for Config {
             max_wasm_stack: wasabi_runtime::StoreConfig::default().max_wasm_stack,
             consume_fuel: false,
             epoch_interruption: false,
+            cache: true,
+            cache_dir: None,
         }
     }
 }
@@ -160,19 +171,34 @@ impl Config {
         self.epoch_interruption = on;
         self
     }
+    /// Turns the compiled-code cache on or off (see [`Config::cache`]).
+    pub fn cache(mut self, on: bool) -> Config {
+        self.cache = on;
+        self
+    }
+    /// Puts the cache in `dir` (and turns it on).
+    pub fn cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Config {
+        self.cache = true;
+        self.cache_dir = Some(dir.into());
+        self
+    }
 }
 
 /// Compiles modules; the root of everything. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
-#[derive(Default)]
 struct EngineInner {
     config: Config,
     /// The epoch every store of this engine checks against its deadline.
     epoch: Arc<AtomicU64>,
+    /// The compiled-code cache, when on and a location is known.
+    cache: Option<wasabi_cache::Cache>,
+    /// The compiler's fingerprint (computed on first use).
+    #[cfg(feature = "compiler")]
+    fingerprint: std::sync::OnceLock<String>,
     #[cfg(feature = "compiler")]
     compiler: Arc<wasabi_compiler::LlvmCompiler>,
 }
@@ -185,6 +211,13 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+impl Default for Engine {
+    /// An engine with the default configuration.
+    fn default() -> Engine {
+        Engine::new(Config::default())
+    }
+}
+
 impl Engine {
     /// An engine with this configuration.
     pub fn new(config: Config) -> Engine {
@@ -192,10 +225,34 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 #[cfg(feature = "compiler")]
                 compiler: Arc::new(wasabi_compiler::LlvmCompiler::new(compiler_config(&config))),
+                cache: match config.cache {
+                    true => config
+                        .cache_dir
+                        .clone()
+                        .or_else(wasabi_cache::Cache::default_dir)
+                        .map(|d| wasabi_cache::Cache::new(d, wasabi_cache::DEFAULT_MAX_BYTES)),
+                    false => None,
+                },
+                #[cfg(feature = "compiler")]
+                fingerprint: std::sync::OnceLock::new(),
                 config,
                 epoch: Arc::default(),
             }),
         }
+    }
+
+    /// The compiled-code cache, if this engine uses one.
+    pub fn cache(&self) -> Option<&wasabi_cache::Cache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// What decides the code this engine's compiler makes (see
+    /// `wasabi_compiler::LlvmCompiler::fingerprint`).
+    #[cfg(feature = "compiler")]
+    pub(crate) fn fingerprint(&self) -> &str {
+        self.inner
+            .fingerprint
+            .get_or_init(|| self.inner.compiler.fingerprint())
     }
 
     /// Advances the epoch by one. Safe to call from any thread, typically a

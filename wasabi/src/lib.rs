@@ -126,7 +126,9 @@ pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use instance::Instance;
 pub use linker::Linker;
-pub use module::{wat_to_wasm, CompileTimings, ExportType, ExternType, ImportType, Module};
+pub use module::{
+    wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,
+};
 #[cfg(feature = "wat")]
 pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};
 pub use store::{

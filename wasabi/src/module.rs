@@ -95,11 +95,30 @@ pub struct CompileTimings {
     pub load: Duration,
 }
 
+/// What the compiled-code cache did for a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// No cache was consulted (it is off, the module was compiled lazily,
+    /// or the code came from elsewhere).
+    NotUsed,
+    /// The code came from the cache: no compilation.
+    Hit,
+    /// Compiled, and stored in the cache.
+    Miss,
+    /// The cache held an entry that was refused (truncated, corrupt,
+    /// foreign, or not loadable): compiled again, and the entry replaced.
+    Replaced,
+}
+
 /// A compiled module. Cheap to clone.
 #[derive(Clone)]
 pub struct Module {
     compiled: Arc<CompiledModule>,
     timings: CompileTimings,
+    /// The wasm bytes, kept for [`Module::serialize`].
+    #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
+    wasm: Option<Arc<[u8]>>,
+    cache: CacheOutcome,
 }
 
 impl std::fmt::Debug for Module {
@@ -165,7 +184,63 @@ impl Module {
         Module {
             compiled,
             timings: CompileTimings::default(),
+            wasm: None,
+            cache: CacheOutcome::NotUsed,
         }
+    }
+
+    /// What the compiled-code cache did when this module was made.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+
+    /// This module as a precompiled artifact (the format of `wasabi compile
+    /// -o app.cwasm`): the wasm bytes and native code for every function,
+    /// for this engine's settings and this CPU. Load it with
+    /// [`Module::deserialize`]. Takes the code from the cache, or compiles
+    /// it (a lazily compiled module is compiled whole here).
+    #[cfg(feature = "compiler")]
+    pub fn serialize(&self, engine: &Engine) -> Result<Vec<u8>> {
+        let wasm = self.wasm.as_ref().ok_or_else(|| {
+            Error::Unsupported("a module loaded from native code cannot be serialized".into())
+        })?;
+        engine.precompile_module(wasm)
+    }
+
+    /// Loads a module from [`Module::serialize`]'s (or
+    /// [`Engine::precompile_module`]'s, or `wasabi compile -o`'s) bytes,
+    /// without compiling. The file is checked first: its format, that it is
+    /// whole and undamaged (a checksum), and that it was made by this build
+    /// of wasabi, with this engine's settings, for this CPU; anything else
+    /// is an error, never run.
+    ///
+    /// # Safety
+    /// The checks catch damage and mismatches, not malice: the bytes hold
+    /// native code that will run in this process. Only pass bytes you trust
+    /// as much as a program (ones you made yourself).
+    #[cfg(feature = "compiler")]
+    pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        deserialize_named(engine, bytes.as_ref(), "module")
+    }
+
+    /// [`Module::deserialize`] of a file, named after the file's stem.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`].
+    #[cfg(feature = "compiler")]
+    pub unsafe fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "module".into());
+        deserialize_named(engine, &bytes, &name)
     }
 
     /// The name used in traps and messages.
@@ -238,6 +313,7 @@ fn compile(
     use wasabi_runtime::CodeGenerator;
     let compiler = engine.compiler();
     let t1 = Instant::now();
+    let mut cache = CacheOutcome::NotUsed;
     let (compiled, t2) = if engine.config().mode == CompileMode::Lazy {
         let tramps = compiler.compile_trampolines(&info).map_err(compile_error)?;
         let t2 = Instant::now();
@@ -247,10 +323,8 @@ fn compile(
                 .map_err(|e| Error::Load(e.to_string()))?;
         (m, t2)
     } else {
-        let objects = compiler.compile_all(&info, wasm).map_err(compile_error)?;
-        let t2 = Instant::now();
-        let m = CompiledModule::load(info, name.to_string(), &objects)
-            .map_err(|e| Error::Load(e.to_string()))?;
+        let (m, outcome, t2) = compile_regular(engine, info, wasm, name)?;
+        cache = outcome;
         (m, t2)
     };
     let t3 = Instant::now();
@@ -261,7 +335,126 @@ fn compile(
             codegen: t2 - t1,
             load: t3 - t2,
         },
+        wasm: Some(Arc::from(wasm)),
+        cache,
     })
+}
+
+/// Regular mode: every function up front, through the cache when the
+/// engine has one. A cache entry that fails its checks or does not load is
+/// compiled again and replaced. Returns when code generation ended too.
+#[cfg(feature = "compiler")]
+fn compile_regular(
+    engine: &Engine,
+    info: Arc<ModuleInfo>,
+    wasm: &[u8],
+    name: &str,
+) -> Result<(CompiledModule, CacheOutcome, Instant)> {
+    use wasabi_cache::{Key, Lookup};
+    let Some(cache) = engine.cache() else {
+        let objects = engine
+            .compiler()
+            .compile_all(&info, wasm)
+            .map_err(compile_error)?;
+        let t2 = Instant::now();
+        let m = CompiledModule::load(info, name.to_string(), &objects)
+            .map_err(|e| Error::Load(e.to_string()))?;
+        return Ok((m, CacheOutcome::NotUsed, t2));
+    };
+    let key = Key::new(wasm, engine.fingerprint());
+    let mut outcome = CacheOutcome::Miss;
+    match cache.get(&key) {
+        Lookup::Hit(objects) => {
+            let t2 = Instant::now();
+            match CompiledModule::load(info.clone(), name.to_string(), &objects) {
+                Ok(m) => return Ok((m, CacheOutcome::Hit, t2)),
+                Err(e) => {
+                    tracing::warn!("cache entry {} does not load ({e}); recompiling", key.hex());
+                    outcome = CacheOutcome::Replaced;
+                }
+            }
+        }
+        Lookup::Refused(e) => {
+            tracing::warn!("cache entry {} refused ({e}); recompiling", key.hex());
+            outcome = CacheOutcome::Replaced;
+        }
+        Lookup::Miss => {}
+    }
+    let objects = engine
+        .compiler()
+        .compile_all(&info, wasm)
+        .map_err(compile_error)?;
+    let t2 = Instant::now();
+    if let Err(e) = cache.put(&key, &objects) {
+        // A cache that cannot be written only costs the next run time.
+        tracing::warn!(
+            "cannot write the code cache in {}: {e}",
+            cache.dir().display()
+        );
+    }
+    let m = CompiledModule::load(info, name.to_string(), &objects)
+        .map_err(|e| Error::Load(e.to_string()))?;
+    Ok((m, outcome, t2))
+}
+
+/// [`Module::deserialize`], naming the module `name`. (Safe to call only
+/// under `deserialize`'s contract: the callers are `unsafe`.)
+#[cfg(feature = "compiler")]
+fn deserialize_named(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+    use wasabi_cache::{decode, FormatError, Key, Kind};
+    let t0 = Instant::now();
+    let c = decode(bytes, Kind::Precompiled, None)
+        .map_err(|e| Error::Load(format!("precompiled module: {e}")))?;
+    if c.key != Key::new(&c.wasm, engine.fingerprint()) {
+        return Err(Error::Load(format!(
+            "precompiled module: {}",
+            FormatError::Foreign
+        )));
+    }
+    let info = Arc::new(ModuleInfo::parse(&c.wasm).map_err(Error::Module)?);
+    let t1 = Instant::now();
+    let compiled = CompiledModule::load(info, name.to_string(), &c.objects)
+        .map_err(|e| Error::Load(e.to_string()))?;
+    Ok(Module {
+        compiled: Arc::new(compiled),
+        timings: CompileTimings {
+            parse: t1 - t0,
+            codegen: Duration::ZERO,
+            load: t1.elapsed(),
+        },
+        wasm: Some(Arc::from(c.wasm)),
+        cache: CacheOutcome::NotUsed,
+    })
+}
+
+#[cfg(feature = "compiler")]
+impl Engine {
+    /// Compiles a module (binary or text) into a precompiled artifact for
+    /// this engine's settings and this CPU, without loading it: what
+    /// `wasabi compile -o app.cwasm` writes and [`Module::deserialize`]
+    /// loads. Uses (and fills) the cache like [`Module::new`].
+    pub fn precompile_module(&self, bytes: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        use wasabi_cache::{encode, Key, Kind, Lookup};
+        let wasm = wat_to_wasm(bytes.as_ref())?;
+        let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+        let key = Key::new(&wasm, self.fingerprint());
+        let objects = match self.cache().map(|c| c.get(&key)) {
+            Some(Lookup::Hit(objects)) => objects,
+            _ => {
+                let objects = self
+                    .compiler()
+                    .compile_all(&info, &wasm)
+                    .map_err(compile_error)?;
+                if let Some(cache) = self.cache() {
+                    if let Err(e) = cache.put(&key, &objects) {
+                        tracing::warn!("cannot write the code cache: {e}");
+                    }
+                }
+                objects
+            }
+        };
+        Ok(encode(Kind::Precompiled, &key, &wasm, &objects))
+    }
 }
 
 /// A compiler error as an [`Error`]: `Unsupported` when the module uses

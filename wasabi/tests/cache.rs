@@ -1,0 +1,77 @@
+//! The compiled-code cache and precompiled modules through the library:
+//! `Config::cache_dir`, `Module::cache_outcome`, `Module::serialize` and
+//! `Module::deserialize`.
+
+use wasabi::{CacheOutcome, Config, Engine, Error, Instance, Module, OptLevel, Store};
+
+const WAT: &str = r#"(module (func (export "twice") (param i32) (result i32)
+  (i32.mul (local.get 0) (i32.const 2))))"#;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("wasabi-lib-cache-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn twice(engine: &Engine, module: &Module, x: i32) -> i32 {
+    let mut store = Store::new(engine, ());
+    let inst = Instance::new(&mut store, module, &[]).unwrap();
+    let f = inst
+        .get_typed_func::<i32, i32>(&mut store, "twice")
+        .unwrap();
+    f.call(&mut store, x).unwrap()
+}
+
+#[test]
+fn modules_come_from_the_cache_the_second_time() {
+    let dir = scratch("hits");
+    let engine = Engine::new(Config::new().cache_dir(&dir));
+    let first = Module::new(&engine, WAT).unwrap();
+    assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
+    let second = Module::new(&engine, WAT).unwrap();
+    assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &second, 21), 42);
+    // Another engine with other settings does not share the entry.
+    let o3 = Engine::new(Config::new().cache_dir(&dir).opt_level(OptLevel::O3));
+    assert_eq!(
+        Module::new(&o3, WAT).unwrap().cache_outcome(),
+        CacheOutcome::Miss
+    );
+    let off = Engine::new(Config::new().cache(false));
+    assert_eq!(
+        Module::new(&off, WAT).unwrap().cache_outcome(),
+        CacheOutcome::NotUsed
+    );
+    assert_eq!(engine.cache().unwrap().stats().entries, 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn serialize_and_deserialize() {
+    let engine = Engine::new(Config::new().cache(false));
+    let module = Module::new(&engine, WAT).unwrap();
+    let bytes = module.serialize(&engine).unwrap();
+    // SAFETY: bytes made just above by this process.
+    let back = unsafe { Module::deserialize(&engine, &bytes) }.unwrap();
+    assert_eq!(twice(&engine, &back, 5), 10);
+
+    // Made for other settings: refused before any code is loaded.
+    let o3 = Engine::new(Config::new().cache(false).opt_level(OptLevel::O3));
+    // SAFETY: as above; refused anyway.
+    let e = unsafe { Module::deserialize(&o3, &bytes) }.unwrap_err();
+    assert!(matches!(e, Error::Load(_)), "{e}");
+    assert!(e.to_string().contains("compiled for another"), "{e}");
+    // Damaged: refused.
+    let mut bad = bytes.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    // SAFETY: as above; refused anyway.
+    let e = unsafe { Module::deserialize(&engine, &bad) }.unwrap_err();
+    assert!(e.to_string().contains("corrupt"), "{e}");
+    // SAFETY: as above; refused anyway.
+    let e = unsafe { Module::deserialize(&engine, b"\0asm\x01\0\0\0") }.unwrap_err();
+    assert!(
+        e.to_string().contains("not a wasabi compiled-code file"),
+        "{e}"
+    );
+}
