@@ -113,7 +113,9 @@ pub fn repl(o: ReplOptions) -> Result<ExitCode> {
             .opt_level(o.opt_level)
             .target_cpu(o.target_cpu)
             .mode(o.mode)
-            .epoch_interruption(true),
+            .epoch_interruption(true)
+            // Definitions are one-off modules: never worth caching on disk.
+            .cache(false),
     );
     let (dirs, envs) = (o.dirs.clone(), o.envs.clone());
     for kv in &envs {

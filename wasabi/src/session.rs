@@ -26,7 +26,9 @@
 //! and instantiation links to the very same store objects: memories, tables
 //! and globals keep their contents, a data segment writes into the live
 //! memory. The module is compiled with the engine's mode (lazy by default
-//! in `wasabi repl`: a function is compiled on its first call).
+//! in `wasabi repl`: a function is compiled on its first call). Use an
+//! engine in lazy mode or without the on-disk cache: in regular mode with
+//! the cache, every definition would be stored there.
 //!
 //! Functions and globals are imported only when the input names them by
 //! `$id`, so an input costs the same however long the session is; an input
@@ -186,9 +188,11 @@ struct Field {
 /// docs for how it works.
 ///
 /// ```
-/// use wasabi::{Engine, Session, Val};
+/// use wasabi::{CompileMode, Config, Engine, Session, Val};
 /// # fn main() -> wasabi::Result<()> {
-/// let mut s = Session::new(&Engine::default());
+/// // Lazy mode suits a session: a definition is compiled when first called.
+/// let engine = Engine::new(Config::new().mode(CompileMode::Lazy));
+/// let mut s = Session::new(&engine);
 /// s.define(r#"(memory $mem 1)"#)?;
 /// s.define(r#"(func $sq (export "sq") (param i32) (result i32)
 ///               local.get 0 local.get 0 i32.mul)"#)?;
@@ -945,9 +949,9 @@ fn is_id(s: &str) -> bool {
 /// definition (not itself already replaced).
 ///
 /// ```
-/// use wasabi::{replace_func, Engine, Linker, Module, Store, Val};
+/// use wasabi::{replace_func, Config, Engine, Linker, Module, Store, Val};
 /// # fn main() -> wasabi::Result<()> {
-/// let engine = Engine::default();
+/// let engine = Engine::new(Config::new().cache(false));
 /// let mut store = Store::new(&engine, ());
 /// let linker = Linker::new(&engine);
 /// let a = Module::new(&engine, r#"(module

@@ -7,10 +7,15 @@ fn engines() -> Vec<(&'static str, Engine)> {
     vec![
         (
             "regular",
-            Engine::new(Config::new().mode(CompileMode::Regular)),
+            Engine::new(Config::new().mode(CompileMode::Regular).cache(false)),
         ),
         ("lazy", Engine::new(Config::new().mode(CompileMode::Lazy))),
     ]
+}
+
+/// Regular mode without the on-disk cache (session modules are one-off).
+fn engine() -> Engine {
+    Engine::new(Config::new().cache(false))
 }
 
 fn i32s(v: Vec<Val>) -> Vec<i32> {
@@ -135,7 +140,7 @@ fn memory_and_globals_keep_their_contents() {
 
 #[test]
 fn numeric_references_keep_their_meaning() {
-    let engine = Engine::default();
+    let engine = engine();
     let mut s = Session::new(&engine);
     s.define("(func (result i32) i32.const 7)").unwrap();
     s.define("(func (result i32) i32.const 8)").unwrap();
@@ -147,7 +152,7 @@ fn numeric_references_keep_their_meaning() {
 
 #[test]
 fn a_redefinition_with_another_type_changes_nothing() {
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     s.define("(func $f (export \"f\") (param i32) (result i32) local.get 0)")
         .unwrap();
     let e = s
@@ -172,7 +177,7 @@ fn a_redefinition_with_another_type_changes_nothing() {
 
 #[test]
 fn errors_point_into_the_input() {
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     s.define("(func $f (result i32) i32.const 1)").unwrap();
     let e = s
         .define("(func $g (result i32)\n  i32.const 1\n  i32.frob)")
@@ -197,7 +202,7 @@ fn errors_point_into_the_input() {
 
 #[test]
 fn a_whole_module_and_reset() {
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     let d = s
         .define("(module $m (func $a (export \"a\") (result i32) i32.const 1) (func $b (result i32) call $a))")
         .unwrap();
@@ -213,7 +218,7 @@ fn a_whole_module_and_reset() {
 
 #[test]
 fn an_imported_host_function_cannot_be_redefined_and_nothing_changes() {
-    let engine = Engine::default();
+    let engine = engine();
     let mut s = Session::with_setup(&engine, |e| {
         let mut linker = wasabi::Linker::new(e);
         linker.func_wrap("env", "seven", || 7i32)?;
@@ -332,7 +337,7 @@ fn measure_latency_and_memory_growth() {
     );
 
     // The same in regular mode (each definition compiled at once), fewer.
-    let engine = Engine::new(Config::new().mode(CompileMode::Regular));
+    let engine = Engine::new(Config::new().mode(CompileMode::Regular).cache(false));
     let mut s = Session::new(&engine);
     s.define("(memory $mem 1)").unwrap();
     let n = 2_000;
@@ -353,7 +358,7 @@ fn measure_latency_and_memory_growth() {
 #[test]
 fn a_session_can_move_to_another_thread() {
     fn is_send<X: Send>(_: &X) {}
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     s.define("(func (export \"f\") (result i32) i32.const 3)")
         .unwrap();
     is_send(&s);
@@ -365,7 +370,7 @@ fn a_session_can_move_to_another_thread() {
 
 #[test]
 fn an_alias_export_names_the_same_function() {
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     s.define("(func $f (result i32) i32.const 1)").unwrap();
     s.define("(export \"alias\" (func $f))").unwrap();
     assert_eq!(i32s(s.invoke("alias", &[]).unwrap()), [1]);
@@ -383,7 +388,7 @@ fn an_alias_export_names_the_same_function() {
 
 #[test]
 fn names_from_the_input_are_shown_escaped() {
-    let mut s = Session::new(&Engine::default());
+    let mut s = Session::new(&engine());
     let d = s.define("(func (export \"a\\07b\\n\"))").unwrap();
     assert_eq!(d[0].name, "\"a\\u{7}b\\n\"");
 }
