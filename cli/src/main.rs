@@ -1,5 +1,5 @@
-//! The `wasabi` command: `run`, `compile`, `aot` and `wast`, each a thin
-//! front end over the library crates (`wasabi`, `wasabi-abi`,
+//! The `wasabi` command: `run`, `compile`, `aot`, `wast` and `repl`, each a
+//! thin front end over the library crates (`wasabi`, `wasabi-abi`,
 //! `wasabi-aot`, `wasabi-wast`).
 //!
 //! What must stay true: every failure ends in one `wasabi: ...` line on
@@ -18,6 +18,8 @@ use wasabi::{
 };
 use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{self, command_status, WasiCtx};
+
+mod repl;
 
 mod limits;
 use limits::LimitOpts;
@@ -182,6 +184,38 @@ enum Command {
         #[command(flatten)]
         compile: CompileOpts,
     },
+    /// An interactive session: a live instance (with WASI) that grows one
+    /// definition at a time. Type :help in it. Reads stdin without a prompt
+    /// when it is not a terminal, so sessions can be scripted.
+    Repl {
+        /// A module (.wasm or .wat) to start from.
+        module: Option<PathBuf>,
+        /// Give the session a host directory: `HOST` or `HOST::GUEST`.
+        /// Repeatable.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// Set an environment variable for WASI. Repeatable.
+        #[arg(long = "env", value_name = "K=V")]
+        envs: Vec<String>,
+        /// Interrupt any call that runs longer than this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        compile: ReplCompileOpts,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct ReplCompileOpts {
+    /// Optimisation level: 0, 1 (default), 2 or 3.
+    #[arg(short = 'O', long = "opt-level", default_value = "1", value_parser = parse_opt)]
+    opt_level: OptLevel,
+    /// CPU to generate code for: `native` or `generic`.
+    #[arg(long, default_value = "native", value_parser = parse_cpu)]
+    target_cpu: TargetCpu,
+    /// `lazy` (default: each function compiled on its first call) or `regular`.
+    #[arg(long, default_value = "lazy")]
+    mode: CompileMode,
 }
 
 fn parse_arg(s: &str, t: ValType) -> Result<Val> {
@@ -583,6 +617,21 @@ fn main() -> ExitCode {
             args,
         }),
         Command::Wast { files, compile } => wast(files, compile),
+        Command::Repl {
+            module,
+            dirs,
+            envs,
+            timeout,
+            compile,
+        } => repl::repl(repl::ReplOptions {
+            module,
+            dirs,
+            envs,
+            opt_level: compile.opt_level,
+            target_cpu: compile.target_cpu,
+            mode: compile.mode,
+            timeout,
+        }),
         Command::Compile {
             module,
             output: Some(output),

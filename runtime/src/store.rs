@@ -1065,3 +1065,144 @@ unsafe extern "C" fn host_raise(exit_fp: *mut u8) -> ! {
     // `catch_traps`, with the trampoline's own frame pointer.
     unsafe { traps::raise(RawTrap::new(TrapCode::HostError), exit_fp) }
 }
+
+/// Replacing a function everywhere it can be called from (the REPL's
+/// redefinition, `wasabi::Session`).
+///
+/// Every call to a wasm function loads `code` and `vmctx` from a
+/// [`VMFuncRef`] slot: the defining instance's own `funcrefs[f]`, the copy
+/// an importing instance made of it at instantiation, or (for
+/// `call_indirect`, `ref.func` values and host `Func` handles) one of those
+/// slots reached through a pointer. Repointing every slot that denotes the
+/// old function therefore redirects every caller, including code compiled
+/// before the replacement and table entries (which hold slot addresses).
+impl StoreOpaque {
+    /// Makes every call of store function `old` run store function `new`
+    /// instead: each `VMFuncRef` slot of every instance of this store that
+    /// denotes `old` gets `new`'s `code` and `vmctx`. Returns how many
+    /// slots were rewritten.
+    ///
+    /// `old` and `new` must be wasm functions of this store with the same
+    /// type, and `old` must be defined by the instance its funcref points at
+    /// (not itself already forwarded to another function): replace the
+    /// most recent definition.
+    ///
+    /// A slot denotes `old` when its `vmctx` is `old`'s instance and its
+    /// `code` is `old`'s current code or the code its instance was created
+    /// with (in lazy mode, its thunk: an import copied before the first call
+    /// still holds it). Two functions of one instance never share either.
+    ///
+    /// Why this is sound: it needs `&mut self`, so no wasm runs in this
+    /// store while slots change (single-threaded; a call already returned
+    /// can hold no slot value). A call in progress on `old` (impossible
+    /// here, but true of any slot swap) would keep running the old body,
+    /// whose code stays loaded because its module stays owned by the store.
+    /// The signature check keeps `type_id` valid, so `call_indirect`'s check
+    /// still holds for the new target. In lazy mode, `old`'s thunk becomes
+    /// unreachable (no slot holds it any more), so its resolver can never
+    /// publish `old`'s code over the replacement.
+    pub fn replace_func(&mut self, old: usize, new: usize) -> Result<usize, String> {
+        let target = self.replaceable(old)?;
+        if self.funcs[old].ty != self.funcs[new].ty {
+            return Err(format!(
+                "a function of type {} cannot be replaced by one of type {}",
+                self.funcs[old].ty, self.funcs[new].ty
+            ));
+        }
+        let FuncKind::Wasm {
+            funcref: new_fr, ..
+        } = self.funcs[new].kind
+        else {
+            return Err("a host function cannot replace a wasm function".into());
+        };
+        // SAFETY: funcrefs of wasm functions of this store point into vmctxs
+        // (or host contexts) it owns; no wasm runs while `&mut self` is held.
+        let (new_code, new_vmctx) = unsafe {
+            let r = &*new_fr;
+            (r.code.load(Ordering::Acquire), r.vmctx)
+        };
+        let ReplaceTarget {
+            vmctx: old_vmctx,
+            code: old_code,
+            initial_code,
+            type_id,
+        } = target;
+        let mut rewritten = 0;
+        for inst in &self.instances {
+            for g in 0..inst.module.info.functions.len() as u32 {
+                let s = inst.funcref(g) as *mut VMFuncRef;
+                // SAFETY: `g` is a function index of `inst`, so `s` is its
+                // funcref slot; nothing else reads or writes it meanwhile
+                // (no wasm runs while `&mut self` is held).
+                unsafe {
+                    let code = (*s).code.load(Ordering::Acquire) as usize;
+                    if (*s).vmctx == old_vmctx
+                        && (*s).type_id == type_id
+                        && (code == old_code || code == initial_code)
+                    {
+                        (*s).code.store(new_code, Ordering::Release);
+                        (*s).vmctx = new_vmctx;
+                        rewritten += 1;
+                    }
+                }
+            }
+        }
+        Ok(rewritten)
+    }
+
+    /// Checks that store function `old` can be replaced (see
+    /// [`StoreOpaque::replace_func`]) without changing anything: it is a
+    /// wasm function, the newest definition of itself.
+    pub fn check_replaceable(&self, old: usize) -> Result<(), String> {
+        self.replaceable(old).map(|_| ())
+    }
+
+    fn replaceable(&self, old: usize) -> Result<ReplaceTarget, String> {
+        let FuncKind::Wasm {
+            funcref: old_fr, ..
+        } = self.funcs[old].kind
+        else {
+            return Err("host functions cannot be replaced".into());
+        };
+        // SAFETY: funcrefs of wasm functions of this store point into vmctxs
+        // or host contexts it owns; no wasm runs while it is borrowed.
+        let (code, vmctx, type_id) = unsafe {
+            let r = &*old_fr;
+            (r.code.load(Ordering::Acquire) as usize, r.vmctx, r.type_id)
+        };
+        // SAFETY: a funcref's vmctx is an instance vmctx or a `HostCtx`,
+        // both starting with a magic word.
+        if unsafe { *(vmctx as *const u64) } != VMCTX_MAGIC {
+            return Err("host functions cannot be replaced".into());
+        }
+        // SAFETY: checked above that this is a vmctx; its instance is owned
+        // by this store.
+        let owner = unsafe { Instance::from_vmctx(vmctx) };
+        let info = &owner.module.info;
+        let Some(f) = (info.num_imported_funcs..info.functions.len() as u32)
+            .find(|&f| owner.funcref(f) == old_fr)
+        else {
+            return Err(
+                "only a function's most recent definition can be replaced (this one is an \
+                 import, or was replaced already)"
+                    .into(),
+            );
+        };
+        Ok(ReplaceTarget {
+            vmctx,
+            code,
+            // What its slot started with: the code, or in lazy mode the thunk.
+            initial_code: owner.module.func_code[(f - info.num_imported_funcs) as usize],
+            type_id,
+        })
+    }
+}
+
+/// What identifies a function to be replaced: its instance's vmctx, its
+/// current code and the code its slot started with, its signature.
+struct ReplaceTarget {
+    vmctx: *mut u8,
+    code: usize,
+    initial_code: usize,
+    type_id: u32,
+}

@@ -115,6 +115,8 @@ mod func;
 mod instance;
 mod linker;
 mod module;
+#[cfg(feature = "wat")]
+mod session;
 mod store;
 mod values;
 
@@ -127,6 +129,8 @@ pub use linker::Linker;
 pub use module::{
     wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,
 };
+#[cfg(feature = "wat")]
+pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};
 pub use store::{
     AsContext, AsContextMut, InterruptHandle, Store, StoreContext, StoreContextMut, StoreLimits,
 };
