@@ -680,9 +680,10 @@ impl Repl {
     }
 
     /// Runs `f`, which may run wasm (a call; a definition's start function
-    /// or segments), so that Ctrl-C and `--timeout` interrupt it. (An
-    /// interruption requested while no wasm runs, e.g. a timeout expiring
-    /// during a long compilation, stays pending and stops the next call.)
+    /// or segments), so that Ctrl-C and `--timeout` interrupt it. A request
+    /// that arrives after `f`'s wasm has finished (Ctrl-C just as a call
+    /// returns, a timeout expiring during a long compilation) is withdrawn,
+    /// so it cannot stop the next input.
     fn interruptible<R>(&mut self, f: impl FnOnce(&mut Session<WasiCtx>) -> R) -> R {
         let watchdog = self.timeout.map(|t| {
             let handle = self.session.store().interrupt_handle();
@@ -701,6 +702,7 @@ impl Repl {
             drop(tx);
             let _ = th.join();
         }
+        self.session.store().interrupt_handle().clear();
         r
     }
 

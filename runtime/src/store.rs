@@ -290,6 +290,12 @@ impl InterruptHandle {
     pub fn interrupt(&self) {
         self.limits.request_interrupt();
     }
+
+    /// Withdraws a request that no wasm has seen yet (one made after the
+    /// call it was meant for had returned).
+    pub fn clear(&self) {
+        self.limits.clear_interrupt();
+    }
 }
 
 /// Owner of instances and everything they share. See the module docs.

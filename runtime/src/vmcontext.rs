@@ -244,6 +244,17 @@ impl VMRuntimeLimits {
         self.epoch_deadline.store(0, Ordering::SeqCst);
     }
 
+    /// Withdraws an interrupt request no code has seen yet (restoring the
+    /// host's deadline).
+    pub fn clear_interrupt(&self) {
+        if self.interrupt_requested.swap(false, Ordering::SeqCst) {
+            self.epoch_deadline.store(
+                self.epoch_deadline_set.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            );
+        }
+    }
+
     /// Sets the epoch deadline (and remembers it across interrupts).
     pub fn set_epoch_deadline(&self, deadline: u64) {
         self.epoch_deadline_set.store(deadline, Ordering::SeqCst);

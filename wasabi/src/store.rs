@@ -222,6 +222,13 @@ impl InterruptHandle {
     pub fn interrupt(&self) {
         self.0.interrupt();
     }
+
+    /// Withdraws a request no wasm has seen yet, e.g. one that arrived just
+    /// after the call it was meant for returned, so it cannot stop the
+    /// next call.
+    pub fn clear(&self) {
+        self.0.clear();
+    }
 }
 
 /// Size limits for a store's memories and tables; `None` is no limit

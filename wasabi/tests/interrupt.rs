@@ -233,3 +233,20 @@ fn memory_and_table_limits() {
     let e = Instance::new(&mut store, &big, &[]).unwrap_err();
     assert!(e.to_string().contains("limit"), "{e}");
 }
+
+#[test]
+fn a_withdrawn_interrupt_stops_nothing() {
+    let engine = Engine::new(Config::new().epoch_interruption(true));
+    let module = Module::new(&engine, GUEST).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
+    let handle = store.interrupt_handle();
+    handle.interrupt();
+    handle.clear();
+    assert_eq!(sum.call(&mut store, 10).unwrap(), 55);
+    // Without the clear, the request stops the call.
+    handle.interrupt();
+    let e = sum.call(&mut store, 10).unwrap_err();
+    assert_eq!(trap_code(&e), Some(TrapCode::Interrupted), "{e}");
+}
