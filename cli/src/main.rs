@@ -197,9 +197,10 @@ enum Command {
         /// Set an environment variable for WASI. Repeatable.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<String>,
-        /// Interrupt any call that runs longer than this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        timeout: Option<f64>,
+        /// Interrupt any call that runs longer than this: `500ms`, `2s`,
+        /// `1m` (a bare number is seconds), as for `wasabi run`.
+        #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration)]
+        timeout: Option<std::time::Duration>,
         #[command(flatten)]
         compile: ReplCompileOpts,
     },

@@ -44,7 +44,7 @@ pub struct ReplOptions {
     pub opt_level: OptLevel,
     pub target_cpu: TargetCpu,
     pub mode: CompileMode,
-    pub timeout: Option<f64>,
+    pub timeout: Option<Duration>,
 }
 
 const HELP: &str = "\
@@ -143,7 +143,7 @@ pub fn repl(o: ReplOptions) -> Result<ExitCode> {
     .map_err(|e| anyhow!("{e}"))?;
     let mut repl = Repl {
         session,
-        timeout: o.timeout.map(Duration::from_secs_f64),
+        timeout: o.timeout,
     };
     publish_handle(&repl.session);
     install_sigint();
