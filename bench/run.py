@@ -14,6 +14,8 @@ Engines (see README.md for the exact command lines):
   wasabi        `wasabi run app.wasm -- args`
   wasabi-lazy   `wasabi run --mode lazy app.wasm -- args`
   wasabi-aot    `wasabi aot app.wasm -o app.exe`, then `./app.exe args`
+  wasabi-epoch  `wasabi run --timeout 24h app.wasm -- args`: epoch checks
+                compiled in (what a timeout costs; not run by default)
   wasabi-metered `wasabi run --fuel MAX --timeout 24h app.wasm -- args`: fuel
                 metering and epoch checks compiled in (their cost; not run
                 by default)
@@ -52,7 +54,7 @@ DEFAULT_WASABI = os.path.join(os.path.dirname(BENCH), "target", "release", "wasa
 PROGRAM_ORDER = ["matmul", "stencil", "nbody", "fannkuch", "sha256", "lzss", "sort", "interp",
                  "manyfuncs", "regex_bench", "json_bench"]
 ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-aot",
-               "wasabi-metered"]
+               "wasabi-epoch", "wasabi-metered"]
 DEFAULT_ENGINES = ["native", "wasmtime", "node", "wasabi", "wasabi-lazy", "wasabi-aot"]
 ENGINE_LABEL = {
     "native": "native (clang -O2)",
@@ -62,12 +64,13 @@ ENGINE_LABEL = {
     "wasabi": "wasabi run",
     "wasabi-lazy": "wasabi run --mode lazy",
     "wasabi-aot": "wasabi aot",
+    "wasabi-epoch": "wasabi run --timeout",
     "wasabi-metered": "wasabi run --fuel --timeout",
 }
 COLORS = {
     "native": "#7f7f7f", "wasmtime": "#1f77b4", "node": "#2ca02c", "node-tierup": "#98df8a",
     "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-aot": "#9467bd",
-    "wasabi-metered": "#e377c2",
+    "wasabi-epoch": "#f7b6d2", "wasabi-metered": "#e377c2",
 }
 NODE_OPT_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation"]
 TIMINGS_RE = re.compile(r"^BENCH_TIMINGS (\{.*\})\s*$", re.M)
@@ -224,13 +227,17 @@ class Engines:
         self.wasabi_timings = {}  # engine -> bool (use --timings)
 
     def wasabi_run_cmd(self, engine, wasm, args, timings):
-        cmd = [self.wasabi, "run"]
+        # Cold compiles, as before the code cache existed: every sample
+        # measures compilation (a warm cache would make it a file read).
+        cmd = [self.wasabi, "run", "--no-cache"]
         if engine == "wasabi-lazy":
             cmd += ["--mode", "lazy"]
         if engine == "wasabi-metered":
             # Fuel that never runs out and a deadline never reached: only
             # the cost of the checks is measured.
             cmd += ["--fuel", str(2**63 - 1), "--timeout", "24h"]
+        if engine == "wasabi-epoch":
+            cmd += ["--timeout", "24h"]
         if timings:
             cmd.append("--timings")
         return cmd + [wasm, "--"] + list(args)
@@ -304,7 +311,7 @@ class Engines:
         elif engine in ("node", "node-tierup"):
             r = run_process(self.node_cmd(engine, wasm, args), self.timeout)
             s.update(parse_harness_timings(r["stderr"]))
-        elif engine in ("wasabi", "wasabi-lazy", "wasabi-metered"):
+        elif engine in ("wasabi", "wasabi-lazy", "wasabi-epoch", "wasabi-metered"):
             r = run_process(self.wasabi_run_cmd(engine, wasm, args, self.wasabi_timings.get(engine)), self.timeout)
             t = parse_wasabi_timings(r["stderr"])
             s.update(t)
@@ -582,21 +589,24 @@ def make_markdown(res):
         L.append("")
 
     # cost of interruption
-    if "wasabi-metered" in engines and "wasabi" in engines:
-        L.append("## Cost of fuel and epoch checks (wasabi-metered / wasabi)\n")
-        L.append("Execution time (without compilation) with `--fuel` and `--timeout` over plain "
-                 "`wasabi run`; 1.00 means free.\n")
-        L.append("| program | exec ratio | wall ratio |")
-        L.append("|---|---:|---:|")
-        ex = ratios_vs(cells, programs, "wasabi-metered", "wasabi", key="exec_s", base_key="exec_s")
-        wa = ratios_vs(cells, programs, "wasabi-metered", "wasabi")
+    checked = [e for e in ("wasabi-epoch", "wasabi-metered") if e in engines]
+    if checked and "wasabi" in engines:
+        L.append("## Cost of interruption checks (over plain `wasabi run`)\n")
+        L.append("`wasabi-epoch` is `--timeout` (epoch checks), `wasabi-metered` is `--fuel` and "
+                 "`--timeout` (both); 1.00 means free. exec: execution only; wall: the whole process, "
+                 "compilation included.\n")
+        L.append("| program | " + " | ".join(f"{e} exec | {e} wall" for e in checked) + " |")
+        L.append("|---|" + "---:|---:|" * len(checked))
+        ex = {e: ratios_vs(cells, programs, e, "wasabi", key="exec_s", base_key="exec_s") for e in checked}
+        wa = {e: ratios_vs(cells, programs, e, "wasabi") for e in checked}
+        f = lambda v: "n/a" if v is None else f"{v:.3f}"
         for p in programs:
-            f = lambda v: "n/a" if v is None else f"{v:.3f}"
-            L.append(f"| {p} | {f(ex[p])} | {f(wa[p])} |")
-        gx = geomean([v for v in ex.values() if v is not None])
-        gw = geomean([v for v in wa.values() if v is not None])
-        L.append(f"| **geomean** | **{'n/a' if gx is None else f'{gx:.3f}'}** | "
-                 f"**{'n/a' if gw is None else f'{gw:.3f}'}** |")
+            L.append(f"| {p} | " + " | ".join(f"{f(ex[e][p])} | {f(wa[e][p])}" for e in checked) + " |")
+        gm = []
+        for e in checked:
+            gm.append(f"**{f(geomean([v for v in ex[e].values() if v is not None]))}**")
+            gm.append(f"**{f(geomean([v for v in wa[e].values() if v is not None]))}**")
+        L.append("| **geomean** | " + " | ".join(gm) + " |")
         L.append("")
 
     # phases
@@ -847,9 +857,10 @@ def main():
             "wasmtime": ".venv/bin/python harness/wasmtime_run.py build/wasm/PROG.wasm",
             "node": "node --no-warnings " + " ".join(NODE_OPT_FLAGS) + " harness/node_run.mjs build/wasm/PROG.wasm",
             "node-tierup": "node --no-warnings harness/node_run.mjs build/wasm/PROG.wasm",
-            "wasabi": "$WASABI run [--timings] build/wasm/PROG.wasm --",
-            "wasabi-lazy": "$WASABI run --mode lazy [--timings] build/wasm/PROG.wasm --",
-            "wasabi-metered": "$WASABI run --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
+            "wasabi": "$WASABI run --no-cache [--timings] build/wasm/PROG.wasm --",
+            "wasabi-lazy": "$WASABI run --no-cache --mode lazy [--timings] build/wasm/PROG.wasm --",
+            "wasabi-epoch": "$WASABI run --no-cache --timeout 24h [--timings] build/wasm/PROG.wasm --",
+            "wasabi-metered": "$WASABI run --no-cache --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-aot": "$WASABI aot build/wasm/PROG.wasm -o build/aot/PROG.exe; build/aot/PROG.exe",
         },
         "wasm_sizes": {p: os.path.getsize(os.path.join(WASM_DIR, p + ".wasm")) for p in programs},

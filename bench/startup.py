@@ -32,7 +32,7 @@ def build():
 
 def run(wasabi, mode):
     t0 = time.perf_counter()
-    p = subprocess.Popen([wasabi, "run", "--stats", "--mode", mode, WASM], stdout=subprocess.PIPE,
+    p = subprocess.Popen([wasabi, "run", "--no-cache", "--stats", "--mode", mode, WASM], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     first = p.stdout.readline()
     t_first = time.perf_counter() - t0
