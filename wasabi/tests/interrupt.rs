@@ -245,8 +245,10 @@ fn a_withdrawn_interrupt_stops_nothing() {
     handle.interrupt();
     handle.clear();
     assert_eq!(sum.call(&mut store, 10).unwrap(), 55);
-    // Without the clear, the request stops the call.
+    // Without the clear, the request stops the next call at its first
+    // check (here the 1,024th iteration of its loop).
     handle.interrupt();
-    let e = sum.call(&mut store, 10).unwrap_err();
+    let spin = inst.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    let e = spin.call(&mut store, ()).unwrap_err();
     assert_eq!(trap_code(&e), Some(TrapCode::Interrupted), "{e}");
 }

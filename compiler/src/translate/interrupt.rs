@@ -17,16 +17,19 @@
 //! deadline (volatile loads: another thread changes them, and a loop must
 //! see the change) and traps with `DeadlineExceeded` once the counter has
 //! reached the deadline. The `Trap` builtin turns that into `Interrupted`
-//! when the host asked for an interruption. Function entries check every
-//! time; a loop header only counts down a register and checks every
+//! when the host asked for an interruption. The entry of a function that
+//! makes calls checks every time; a loop header only counts down a
+//! register and checks every
 //! [`EPOCH_LOOP_INTERVAL`] iterations: two volatile loads in a hot inner
 //! loop cost a third of its speed, a decrement almost nothing, and a few
 //! thousand iterations of one function's loop take microseconds.
 //!
-//! What must stay true: both checks run at every function entry and every
-//! loop header (the epoch's at a loop header at least every
-//! [`EPOCH_LOOP_INTERVAL`] iterations), so any unbounded execution (a
-//! loop, or recursion) passes one. A trap block writes the
+//! What must stay true: both checks run at every loop header (the epoch's
+//! at least every [`EPOCH_LOOP_INTERVAL`] iterations) and at the entry of
+//! every function that makes calls, so any unbounded execution passes one:
+//! it repeats a loop, or a cycle of calls, and every function on a cycle
+//! makes a call. A function with neither loops nor calls runs a bounded
+//! number of operators and is not checked at all. A trap block writes the
 //! counter back (`emit_trap_call`), so after a trap the store's fuel is
 //! exact up to the operators of the current straight-line stretch.
 
@@ -89,8 +92,9 @@ pub(crate) fn ends_stretch(op: &Operator<'_>) -> bool {
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     /// Sets up the instrumentation in the entry block (the limits pointer,
-    /// the fuel counter) and emits the function-entry checks at the current
-    /// position (the start of the body).
+    /// the fuel counter). The entry checks come later, at the end of the
+    /// entry block, and only in functions that make calls (see
+    /// `FuncTranslator::translate`).
     pub(super) fn begin_instrumentation(&mut self) -> BResult<()> {
         let inst = self.env.instrument;
         if !inst.fuel && !inst.epoch {
@@ -127,7 +131,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             epoch_counter: counter.map(|c| c.0),
             epoch_countdown: counter.map(|c| c.1),
         };
-        self.check_interrupts(false)
+        Ok(())
     }
 
     /// Adds the cost of `op`, and subtracts what is pending when `op` ends

@@ -231,6 +231,8 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         }
         if t.makes_calls {
             t.emit_stack_check()?;
+            // Fuel and epoch at entry: only where recursion can start.
+            t.check_interrupts(false)?;
         }
         env.builder.build_unconditional_branch(body_bb)?;
         Ok(())
