@@ -32,7 +32,8 @@ use wasabi::{
     OptLevel, Session, Store, TargetCpu, Val, ValType,
 };
 use wasabi_abi::wasi::{self, WasiCtx};
-use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wasabi_wast::{arg_val, matches_ret};
+use wast::core::{NanPattern, WastRetCore};
 use wast::parser::{self, ParseBuffer};
 use wast::{Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
@@ -951,65 +952,4 @@ fn parse_arg(s: &str, t: ValType) -> Result<Val, Error> {
             )))
         }
     })
-}
-
-fn is_extern_heap(h: &HeapType<'_>) -> bool {
-    matches!(
-        h,
-        HeapType::Abstract {
-            ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
-            ..
-        }
-    )
-}
-
-fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
-    Some(match a {
-        WastArgCore::I32(v) => Val::I32(*v),
-        WastArgCore::I64(v) => Val::I64(*v),
-        WastArgCore::F32(f) => Val::F32(f.bits),
-        WastArgCore::F64(f) => Val::F64(f.bits),
-        WastArgCore::RefNull(h) if is_extern_heap(h) => Val::ExternRef(None),
-        WastArgCore::RefNull(_) => Val::FuncRef(None),
-        WastArgCore::RefExtern(n) => Val::ExternRef(Some(wasabi::ExternRef(*n as u64))),
-        _ => return None,
-    })
-}
-
-fn f32_matches(bits: u32, p: &NanPattern<wast::token::F32>) -> bool {
-    match p {
-        NanPattern::CanonicalNan => bits & 0x7fff_ffff == 0x7fc0_0000,
-        NanPattern::ArithmeticNan => bits & 0x7fc0_0000 == 0x7fc0_0000,
-        NanPattern::Value(v) => v.bits == bits,
-    }
-}
-
-fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
-    match p {
-        NanPattern::CanonicalNan => bits & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
-        NanPattern::ArithmeticNan => bits & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
-        NanPattern::Value(v) => v.bits == bits,
-    }
-}
-
-fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
-    match (got, want) {
-        (Val::I32(g), WastRetCore::I32(w)) => g == w,
-        (Val::I64(g), WastRetCore::I64(w)) => g == w,
-        (Val::F32(g), WastRetCore::F32(p)) => f32_matches(*g, p),
-        (Val::F64(g), WastRetCore::F64(p)) => f64_matches(*g, p),
-        (Val::FuncRef(g), WastRetCore::RefNull(h)) => {
-            g.is_none() && !h.as_ref().is_some_and(is_extern_heap)
-        }
-        (Val::ExternRef(g), WastRetCore::RefNull(h)) => {
-            g.is_none() && h.as_ref().is_none_or(is_extern_heap)
-        }
-        (Val::ExternRef(g), WastRetCore::RefExtern(None)) => g.is_some(),
-        (Val::ExternRef(g), WastRetCore::RefExtern(Some(n))) => {
-            *g == Some(wasabi::ExternRef(*n as u64))
-        }
-        (Val::FuncRef(g), WastRetCore::RefFunc(_)) => g.is_some(),
-        (g, WastRetCore::Either(alts)) => alts.iter().any(|w| matches_ret(g, w)),
-        _ => false,
-    }
 }

@@ -423,7 +423,9 @@ fn is_extern_heap(h: &HeapType<'_>) -> bool {
     )
 }
 
-fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
+/// A spec-script argument as a value (`None` for kinds wasabi cannot
+/// pass yet). Shared with the REPL, which accepts the same syntax.
+pub fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
     Some(match a {
         WastArgCore::I32(v) => Val::I32(*v),
         WastArgCore::I64(v) => Val::I64(*v),
@@ -452,7 +454,9 @@ fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
     }
 }
 
-fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
+/// Whether a result matches a spec-script expectation (NaN patterns,
+/// reference kinds, `either`). Shared with the REPL.
+pub fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
     match (got, want) {
         (Val::I32(g), WastRetCore::I32(w)) => g == w,
         (Val::I64(g), WastRetCore::I64(w)) => g == w,
