@@ -164,17 +164,7 @@ impl Module {
     /// Reads, validates and compiles a module file (binary or text), named
     /// after the file's stem.
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", path.display()),
-            ))
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "module".into());
+        let (bytes, name) = read_module_file(path.as_ref())?;
         Module::with_name(engine, bytes, &name)
     }
 
@@ -229,17 +219,7 @@ impl Module {
     /// As for [`Module::deserialize`].
     #[cfg(feature = "compiler")]
     pub unsafe fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", path.display()),
-            ))
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "module".into());
+        let (bytes, name) = read_module_file(path.as_ref())?;
         deserialize_named(engine, &bytes, &name)
     }
 
@@ -291,6 +271,22 @@ impl Module {
     pub fn lazy_stats(&self) -> Option<wasabi_runtime::lazy::LazyStats> {
         self.compiled.lazy_stats()
     }
+}
+
+/// A module file's bytes and its name (the file's stem), with the path in
+/// the error when it cannot be read.
+fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module".into());
+    Ok((bytes, name))
 }
 
 pub(crate) fn import_type(info: &ModuleInfo, kind: &ImportKind) -> ExternType {
@@ -351,50 +347,62 @@ fn compile_regular(
     name: &str,
 ) -> Result<(CompiledModule, CacheOutcome, Instant)> {
     use wasabi_cache::{Key, Lookup};
-    let Some(cache) = engine.cache() else {
-        let objects = engine
-            .compiler()
-            .compile_all(&info, wasm)
-            .map_err(compile_error)?;
-        let t2 = Instant::now();
-        let m = CompiledModule::load(info, name.to_string(), &objects)
-            .map_err(|e| Error::Load(e.to_string()))?;
-        return Ok((m, CacheOutcome::NotUsed, t2));
-    };
-    let key = Key::new(wasm, engine.fingerprint());
-    let mut outcome = CacheOutcome::Miss;
-    match cache.get(&key) {
-        Lookup::Hit(objects) => {
-            let t2 = Instant::now();
-            match CompiledModule::load(info.clone(), name.to_string(), &objects) {
-                Ok(m) => return Ok((m, CacheOutcome::Hit, t2)),
-                Err(e) => {
-                    tracing::warn!("cache entry {} does not load ({e}); recompiling", key.hex());
-                    outcome = CacheOutcome::Replaced;
+    let key = engine.cache().map(|_| Key::new(wasm, engine.fingerprint()));
+    let mut outcome = CacheOutcome::NotUsed;
+    if let (Some(cache), Some(key)) = (engine.cache(), &key) {
+        outcome = CacheOutcome::Miss;
+        match cache.get(key) {
+            Lookup::Hit(objects) => {
+                let t2 = Instant::now();
+                match CompiledModule::load(info.clone(), name.to_string(), &objects) {
+                    Ok(m) => return Ok((m, CacheOutcome::Hit, t2)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "cache entry {} does not load ({e}); recompiling",
+                            key.hex()
+                        );
+                        outcome = CacheOutcome::Replaced;
+                    }
                 }
             }
+            Lookup::Refused(e) => {
+                tracing::warn!("cache entry {} refused ({e}); recompiling", key.hex());
+                outcome = CacheOutcome::Replaced;
+            }
+            Lookup::Miss => {}
         }
-        Lookup::Refused(e) => {
-            tracing::warn!("cache entry {} refused ({e}); recompiling", key.hex());
-            outcome = CacheOutcome::Replaced;
-        }
-        Lookup::Miss => {}
     }
-    let objects = engine
-        .compiler()
-        .compile_all(&info, wasm)
-        .map_err(compile_error)?;
+    let objects = compile_objects(engine, &info, wasm)?;
     let t2 = Instant::now();
-    if let Err(e) = cache.put(&key, &objects) {
-        // A cache that cannot be written only costs the next run time.
-        tracing::warn!(
-            "cannot write the code cache in {}: {e}",
-            cache.dir().display()
-        );
+    if let Some(key) = &key {
+        store_in_cache(engine, key, &objects);
     }
     let m = CompiledModule::load(info, name.to_string(), &objects)
         .map_err(|e| Error::Load(e.to_string()))?;
     Ok((m, outcome, t2))
+}
+
+/// Every function and the trampolines, as relocatable objects.
+#[cfg(feature = "compiler")]
+fn compile_objects(engine: &Engine, info: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>> {
+    engine
+        .compiler()
+        .compile_all(info, wasm)
+        .map_err(compile_error)
+}
+
+/// Stores objects in the engine's cache, if it has one. A cache that cannot
+/// be written only costs the next run time: a warning, not an error.
+#[cfg(feature = "compiler")]
+fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, objects: &[Vec<u8>]) {
+    if let Some(cache) = engine.cache() {
+        if let Err(e) = cache.put(key, objects) {
+            tracing::warn!(
+                "cannot write the code cache in {}: {e}",
+                cache.dir().display()
+            );
+        }
+    }
 }
 
 /// [`Module::deserialize`], naming the module `name`. (Safe to call only
@@ -441,15 +449,8 @@ impl Engine {
         let objects = match self.cache().map(|c| c.get(&key)) {
             Some(Lookup::Hit(objects)) => objects,
             _ => {
-                let objects = self
-                    .compiler()
-                    .compile_all(&info, &wasm)
-                    .map_err(compile_error)?;
-                if let Some(cache) = self.cache() {
-                    if let Err(e) = cache.put(&key, &objects) {
-                        tracing::warn!("cannot write the code cache: {e}");
-                    }
-                }
+                let objects = compile_objects(self, &info, &wasm)?;
+                store_in_cache(self, &key, &objects);
                 objects
             }
         };
