@@ -247,12 +247,20 @@ impl VMRuntimeLimits {
     /// Withdraws an interrupt request no code has seen yet (restoring the
     /// host's deadline).
     pub fn clear_interrupt(&self) {
-        if self.interrupt_requested.swap(false, Ordering::SeqCst) {
+        self.take_interrupt();
+    }
+
+    /// Consumes a pending interrupt request, restoring the host's deadline;
+    /// whether there was one.
+    fn take_interrupt(&self) -> bool {
+        let pending = self.interrupt_requested.swap(false, Ordering::SeqCst);
+        if pending {
             self.epoch_deadline.store(
                 self.epoch_deadline_set.load(Ordering::SeqCst),
                 Ordering::SeqCst,
             );
         }
+        pending
     }
 
     /// Sets the epoch deadline (and remembers it across interrupts).
@@ -266,14 +274,9 @@ impl VMRuntimeLimits {
     /// Called when an epoch check failed: the trap code to raise. Consumes
     /// a pending interrupt request (and restores the host's deadline).
     pub fn epoch_trap_code(&self) -> TrapCode {
-        if self.interrupt_requested.swap(false, Ordering::SeqCst) {
-            self.epoch_deadline.store(
-                self.epoch_deadline_set.load(Ordering::SeqCst),
-                Ordering::SeqCst,
-            );
-            TrapCode::Interrupted
-        } else {
-            TrapCode::DeadlineExceeded
+        match self.take_interrupt() {
+            true => TrapCode::Interrupted,
+            false => TrapCode::DeadlineExceeded,
         }
     }
 }
