@@ -206,6 +206,21 @@ struct Limiter {
 const ORACLE_MAX_MEMORY: usize = 256 << 20;
 const ORACLE_MAX_TABLE: usize = 1 << 20;
 
+impl Limiter {
+    /// Growth to `desired` is allowed within the declared `maximum` and the
+    /// oracle's own `cap`; refusing for the cap is remembered in `hit`.
+    fn allow(&mut self, desired: usize, maximum: Option<usize>, cap: usize) -> bool {
+        if maximum.is_some_and(|m| desired > m) {
+            return false;
+        }
+        if desired > cap {
+            self.hit = true;
+            return false;
+        }
+        true
+    }
+}
+
 impl wasmi::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
@@ -213,14 +228,7 @@ impl wasmi::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, wasmi_core::LimiterError> {
-        if maximum.is_some_and(|m| desired > m) {
-            return Ok(false);
-        }
-        if desired > ORACLE_MAX_MEMORY {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.allow(desired, maximum, ORACLE_MAX_MEMORY))
     }
     fn table_growing(
         &mut self,
@@ -228,14 +236,7 @@ impl wasmi::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, wasmi_core::LimiterError> {
-        if maximum.is_some_and(|m| desired > m) {
-            return Ok(false);
-        }
-        if desired > ORACLE_MAX_TABLE {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.allow(desired, maximum, ORACLE_MAX_TABLE))
     }
     fn instances(&self) -> usize {
         10
