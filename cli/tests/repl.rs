@@ -426,3 +426,30 @@ fn a_binary_module_given_on_the_command_line_joins_the_session() {
     assert!(stdout.starts_with(want), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--timeout` takes a duration as `wasabi run --timeout` does (it took
+/// only a number of seconds once): 300ms stops a loop well before a second.
+#[test]
+fn timeout_takes_a_duration() {
+    let mut child = wasabi()
+        .args(["repl", "--timeout", "300ms"])
+        .env("WASABI_REPL_HISTORY", "/nonexistent/never-written")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"(func (export \"spin\") (loop (br 0)))\nspin()\n:quit\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+}
