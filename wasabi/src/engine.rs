@@ -100,8 +100,9 @@ pub struct Config {
     pub max_wasm_stack: usize,
     /// Compile fuel metering into the code (default off): each operator
     /// costs one unit of the store's fuel ([`crate::Store::set_fuel`]), and
-    /// a call that runs out traps with "interrupted: out of fuel". Costs a
-    /// few percent of speed.
+    /// a call that runs out traps with "interrupted: out of fuel". Costs
+    /// speed: with epoch checks too, 15 % on the benchmark geomean
+    /// (`bench/results/interruption-cost.md`).
     pub consume_fuel: bool,
     /// Compile epoch checks into the code (default off): a call traps with
     /// "interrupted: deadline exceeded" once the engine's epoch
