@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 pub static BUILTINS: BuiltinTable = BuiltinTable {
     trap,
+    stack_limit_hit,
     memory_grow,
     memory_fill,
     memory_copy,
@@ -47,12 +48,7 @@ fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
 }
 
 unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32, fp: *mut u8) -> ! {
-    let mut code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
-    if code == TrapCode::DeadlineExceeded {
-        // An epoch check failed: a deadline, or the host's interrupt request.
-        // SAFETY: compiled code passes its own instance vmctx (module docs).
-        code = unsafe { instance(vmctx) }.limits().epoch_trap_code();
-    }
+    let code = TrapCode::from_u32(code).unwrap_or(TrapCode::Unreachable);
     let trap = RawTrap {
         func_index: Some(func),
         vmctx: vmctx as usize,
@@ -61,6 +57,27 @@ unsafe extern "C" fn trap(vmctx: *mut u8, code: u32, func: u32, fp: *mut u8) -> 
     // SAFETY: called by compiled code running under `catch_traps`, with
     // `fp` its own frame pointer; this function owns nothing once `raise`
     // takes the trap.
+    unsafe { traps::raise(trap, fp) }
+}
+
+unsafe extern "C" fn stack_limit_hit(vmctx: *mut u8, func: u32, fp: *mut u8, sp: *mut u8) {
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let limits = unsafe { instance(vmctx) }.limits();
+    let code = match limits.take_stop() {
+        Some(code) => code,
+        None if (sp as usize) < limits.stack_limit_real.load(Ordering::SeqCst) => {
+            TrapCode::StackOverflow
+        }
+        // An interruption withdrawn since the limit was lowered.
+        None => return,
+    };
+    let trap = RawTrap {
+        func_index: Some(func),
+        vmctx: vmctx as usize,
+        ..RawTrap::new(code)
+    };
+    // SAFETY: as in `trap`: called by compiled code running under
+    // `catch_traps`, with `fp` its own frame pointer.
     unsafe { traps::raise(trap, fp) }
 }
 

@@ -14,6 +14,8 @@
 //! - [`instance`]: one instance's vmctx and what it points at.
 //! - [`memory`], [`table`]: linear memories and tables.
 //! - [`traps`]: signal handling and trap propagation.
+//! - [`interrupt`]: epochs, interrupt requests and the poll pages through
+//!   which compiled code notices them.
 //! - [`builtins`]: the helpers compiled code calls.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -21,6 +23,7 @@
 pub mod builtins;
 pub mod code;
 pub mod instance;
+pub mod interrupt;
 pub mod lazy;
 pub mod loader;
 pub mod memory;

@@ -23,6 +23,7 @@
 
 use crate::code::CompiledModule;
 use crate::instance::Instance;
+use crate::interrupt::EpochClock;
 use crate::memory::LinearMemory;
 use crate::module::{ExportKind, GlobalType, ImportKind, MemoryType, SegmentMode, TableType};
 use crate::table::Table;
@@ -261,16 +262,17 @@ struct GlobalEntry {
 pub struct StoreConfig {
     /// Bytes of native stack wasm may use before `call stack exhausted`.
     pub max_wasm_stack: usize,
-    /// The engine's epoch counter (see [`VMRuntimeLimits::epoch_counter`]);
-    /// `None` for a store no epoch will ever interrupt.
-    pub epoch_counter: Option<Arc<AtomicU64>>,
+    /// The engine's epoch clock, for a store whose code is compiled with
+    /// epoch checks: the store gets a poll page (see [`crate::interrupt`])
+    /// and follows this clock. `None`: nothing can interrupt the store.
+    pub epoch: Option<Arc<EpochClock>>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             max_wasm_stack: 4 << 20,
-            epoch_counter: None,
+            epoch: None,
         }
     }
 }
@@ -372,14 +374,15 @@ thread_local! {
 
 impl StoreOpaque {
     pub fn new(config: StoreConfig) -> StoreOpaque {
-        let mut limits = VMRuntimeLimits::default();
-        if let Some(counter) = &config.epoch_counter {
-            // The store keeps the counter alive through `config`.
-            limits.epoch_counter = Arc::as_ptr(counter);
-        }
+        let limits = match &config.epoch {
+            // The store keeps the clock (so the counter the limits point
+            // at) alive through `config`.
+            Some(clock) => clock.new_store_limits(),
+            None => Arc::new(VMRuntimeLimits::default()),
+        };
         StoreOpaque {
             id: StoreId::next(),
-            limits: Arc::new(limits),
+            limits,
             config,
             instances: Vec::new(),
             memories: Vec::new(),
@@ -417,8 +420,8 @@ impl StoreOpaque {
 
     /// The current value of the epoch counter this store's code checks.
     pub fn current_epoch(&self) -> u64 {
-        match &self.config.epoch_counter {
-            Some(c) => c.load(Ordering::SeqCst),
+        match &self.config.epoch {
+            Some(c) => c.now(),
             None => 0,
         }
     }
@@ -956,7 +959,7 @@ impl StoreOpaque {
         if outermost {
             let limit = traps::compute_stack_limit((*store).config.max_wasm_stack);
             let limits: &VMRuntimeLimits = &(*store).limits;
-            limits.stack_limit.store(limit, Ordering::Relaxed);
+            limits.enter_with_stack_limit(limit);
         }
         let entry: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128) = std::mem::transmute(entry);
         let prev = CURRENT_STORE.with(|c| c.replace(store));

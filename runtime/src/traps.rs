@@ -3,12 +3,15 @@
 //!
 //! How a trap travels: host code enters wasm through [`catch_traps`], which
 //! publishes a jump buffer for this thread and marks an *activation*. A trap
-//! is raised either explicitly (compiled code calls the `Trap` builtin, which
-//! calls [`raise`]; a host trampoline calls `VMHostContext.raise` after a
-//! failed host call; the lazy resolver after a failed compilation) or by a
-//! fault: the signal handler sees a pc inside loaded wasm code and a
-//! published jump buffer, records the trap and jumps back. Either way
-//! `catch_traps` returns the recorded [`RawTrap`].
+//! is raised either explicitly (compiled code calls the `Trap` or
+//! `StackLimitHit` builtin, which calls [`raise`]; a host trampoline calls
+//! `VMHostContext.raise` after a failed host call; the lazy resolver after a
+//! failed compilation) or by a fault: the signal handler sees a pc inside
+//! loaded wasm code and a published jump buffer, records the trap and jumps
+//! back. Either way `catch_traps` returns the recorded [`RawTrap`]. One
+//! fault is not always a trap: a load from a store's poll page (an epoch
+//! check, see `crate::interrupt`) that finds the store should not stop
+//! after all returns from the handler, and the load is retried.
 //!
 //! Backtraces: every compiled function and trampoline keeps a frame pointer,
 //! so its frame starts with a [`FrameRecord`] `{caller's fp, return
@@ -450,8 +453,16 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
                 // SAFETY: `info` is valid, and carries an address for these
                 // signals.
                 let addr = unsafe { (*info).si_addr() } as usize;
-                // A fault just below the stack pointer is the stack guard.
-                if addr <= sp && sp - addr < 1 << 20 || addr > sp && addr - sp < 4096 {
+                if let Some(limits) = crate::interrupt::poll_owner(addr) {
+                    // An epoch check on a poll page the host armed. When the
+                    // store should not stop after all (the request was
+                    // withdrawn), the page is readable again: retry the load.
+                    match limits.take_stop() {
+                        Some(code) => code,
+                        None => return,
+                    }
+                } else if addr <= sp && sp - addr < 1 << 20 || addr > sp && addr - sp < 4096 {
+                    // A fault just below the stack pointer is the stack guard.
                     TrapCode::StackOverflow
                 } else {
                     TrapCode::MemoryOutOfBounds

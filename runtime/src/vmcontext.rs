@@ -16,8 +16,8 @@
 //!   header: VMContextHeader
 //!   +0   magic: u64                     VMCTX_MAGIC, for sanity checks
 //!   +8   builtins: *const BuiltinTable  helper functions (see BuiltinIndex)
-//!   +16  limits: *const VMRuntimeLimits per store: stack limit, epoch
-//!                                       deadline and counter, fuel
+//!   +16  limits: *const VMRuntimeLimits per store: stack limit, fuel,
+//!                                       poll byte
 //!   +24  instance: *mut Instance        back pointer for builtins
 //!   +32  type_ids: [u32; ntypes]        canonical SigId of each type index
 //!   ...  memories: [VMMemoryImport; nmemories]   {base, *def}
@@ -29,12 +29,14 @@
 //!                                                  of each defined function
 //!
 //! VMRuntimeLimits (one per store; vmctx.limits of all its instances)
-//!   +0   stack_limit: AtomicUsize       compiled code traps when sp is below
-//!   +8   epoch_deadline: AtomicU64      interrupt once the epoch reaches it
-//!   +16  epoch_counter: *const AtomicU64 the engine-wide epoch counter
-//!                                       (never null)
-//!   +24  fuel: AtomicI64                fuel left (out below 0)
-//!   ...  runtime-only words (saved deadline, interrupt flag, size limits)
+//!   +0   stack_limit: AtomicUsize       entries of functions that make calls
+//!                                       call StackLimitHit when sp is below
+//!                                       (usize::MAX while the store must stop)
+//!   +8   fuel: AtomicI64                fuel left (out below 0)
+//!   +16  poll: *const u8                epoch checks load a byte from here;
+//!                                       it faults when the store must stop
+//!   ...  runtime-only words (deadline, epoch counter, interrupt flag, size
+//!        limits, the poll page)
 //! ```
 //!
 //! Calling convention of every compiled wasm function:
@@ -52,7 +54,7 @@
 
 use crate::module::ModuleInfo;
 use core::mem::{align_of, offset_of, size_of};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
 
 /// First word of every instance vmctx.
 pub const VMCTX_MAGIC: u64 = 0x5741_5341_4249_4354; // "WASABICT"
@@ -169,30 +171,37 @@ pub struct VMGlobal {
 
 /// Per-store limits shared by all its instances.
 ///
-/// The first four words are read by compiled code (see the layout diagram
-/// at the top of this file); the rest only by the runtime's builtins.
+/// The first three words are read by compiled code (see the layout diagram
+/// at the top of this file); the rest only by the runtime. How interruption
+/// works, and the methods that change these fields, are in
+/// `crate::interrupt`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct VMRuntimeLimits {
-    /// Compiled functions that call others trap with `StackOverflow` when the
-    /// stack pointer is below this address.
+    /// The entry of every compiled function that calls others compares the
+    /// stack pointer with this and, when it is below, calls the
+    /// `StackLimitHit` builtin. It is `stack_limit_real` (the stack ends
+    /// there) or, while a store whose code polls should stop, `usize::MAX`:
+    /// so the stack check doubles as the entry's epoch check at no cost
+    /// (see `crate::interrupt`).
     pub stack_limit: AtomicUsize,
-    /// Epoch interruption: code compiled with epoch checks traps with
-    /// [`TrapCode::DeadlineExceeded`] at a function entry or loop header
-    /// once `*epoch_counter >= epoch_deadline`. Another thread may lower it
-    /// to 0 to interrupt.
-    pub epoch_deadline: AtomicU64,
-    /// The engine-wide epoch counter, which outlives every store. Never
-    /// null: a store without an engine counter points at [`NO_EPOCH`].
-    pub epoch_counter: *const AtomicU64,
     /// Fuel left. Code compiled with fuel metering subtracts one unit per
     /// operator and traps with [`TrapCode::OutOfFuel`] at a function entry
     /// or loop header when this is below zero. Compiled code keeps it in a
     /// register and writes it back before calls, returns and traps.
     pub fuel: AtomicI64,
-    /// The deadline the host set, restored after an interrupt request
-    /// (which lowers `epoch_deadline` to 0) has been delivered.
-    pub epoch_deadline_set: AtomicU64,
+    /// Code compiled with epoch checks loads a byte from here at every loop
+    /// header (function entries check through `stack_limit`). It is on
+    /// the store's poll page, which the host makes unreadable to stop the
+    /// store; a store without one points at [`NEVER_POLLED`].
+    pub poll: *const u8,
+    /// Where the native stack wasm may use ends (set on entry into wasm).
+    pub stack_limit_real: AtomicUsize,
+    /// The store stops once the engine's epoch reaches this.
+    pub epoch_deadline: AtomicU64,
+    /// The engine-wide epoch counter, which outlives every store. Never
+    /// null: a store without an engine clock points at [`NO_EPOCH`].
+    pub epoch_counter: *const AtomicU64,
     /// Set by an interrupt request, cleared when the trap is raised.
     pub interrupt_requested: AtomicBool,
     /// The largest size in bytes any one memory of the store may have
@@ -201,91 +210,54 @@ pub struct VMRuntimeLimits {
     pub max_memory_bytes: AtomicUsize,
     /// The largest number of elements any one table of the store may have.
     pub max_table_elements: AtomicU64,
+    /// The page `poll` points into, for stores whose code polls.
+    pub(crate) poll_page: Option<crate::interrupt::PollPage>,
 }
 
 /// The epoch counter of stores that have none: always 0, so with the
-/// default deadline (`u64::MAX`) an epoch check never fires.
+/// default deadline (`u64::MAX`) it is never reached.
 pub static NO_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// What `poll` points at in stores without a poll page: always readable.
+pub static NEVER_POLLED: u8 = 0;
 
 impl Default for VMRuntimeLimits {
     fn default() -> Self {
         VMRuntimeLimits {
             stack_limit: AtomicUsize::new(0),
+            stack_limit_real: AtomicUsize::new(0),
+            fuel: AtomicI64::new(0),
+            poll: &NEVER_POLLED,
             epoch_deadline: AtomicU64::new(u64::MAX),
             epoch_counter: &NO_EPOCH,
-            fuel: AtomicI64::new(0),
-            epoch_deadline_set: AtomicU64::new(u64::MAX),
             interrupt_requested: AtomicBool::new(false),
             max_memory_bytes: AtomicUsize::new(usize::MAX),
             max_table_elements: AtomicU64::new(u64::MAX),
+            poll_page: None,
         }
     }
 }
 
-// SAFETY: every field but `epoch_counter` is atomic; `epoch_counter` is only
-// ever read through (an `AtomicU64`, itself Sync) and points at a counter
-// that outlives every store using it (a static, or an engine's counter the
-// store keeps alive), so sharing or sending the limits across threads
-// cannot create a data race.
+// SAFETY: every field but `poll` and `epoch_counter` is atomic or `Sync`;
+// those two are only ever read through (`poll` by compiled code, one byte
+// nobody writes; `epoch_counter` as an `AtomicU64`) and point at memory
+// that outlives every store using it (statics, the poll-page region, which
+// is never unmapped, or an engine's clock the store keeps alive), so
+// sharing or sending the limits across threads cannot create a data race.
 unsafe impl Send for VMRuntimeLimits {}
 // SAFETY: as for `Send` above.
 unsafe impl Sync for VMRuntimeLimits {}
 
 impl VMRuntimeLimits {
     pub const OFFSET_STACK_LIMIT: u32 = offset_of!(VMRuntimeLimits, stack_limit) as u32;
-    pub const OFFSET_EPOCH_DEADLINE: u32 = offset_of!(VMRuntimeLimits, epoch_deadline) as u32;
-    pub const OFFSET_EPOCH_COUNTER: u32 = offset_of!(VMRuntimeLimits, epoch_counter) as u32;
     pub const OFFSET_FUEL: u32 = offset_of!(VMRuntimeLimits, fuel) as u32;
-
-    /// Asks running (or the next) wasm code compiled with epoch checks to
-    /// trap with [`TrapCode::Interrupted`] at its next check. Any thread.
-    pub fn request_interrupt(&self) {
-        self.interrupt_requested.store(true, Ordering::SeqCst);
-        self.epoch_deadline.store(0, Ordering::SeqCst);
-    }
-
-    /// Withdraws an interrupt request no code has seen yet (restoring the
-    /// host's deadline).
-    pub fn clear_interrupt(&self) {
-        self.take_interrupt();
-    }
-
-    /// Consumes a pending interrupt request, restoring the host's deadline;
-    /// whether there was one.
-    fn take_interrupt(&self) -> bool {
-        let pending = self.interrupt_requested.swap(false, Ordering::SeqCst);
-        if pending {
-            self.epoch_deadline.store(
-                self.epoch_deadline_set.load(Ordering::SeqCst),
-                Ordering::SeqCst,
-            );
-        }
-        pending
-    }
-
-    /// Sets the epoch deadline (and remembers it across interrupts).
-    pub fn set_epoch_deadline(&self, deadline: u64) {
-        self.epoch_deadline_set.store(deadline, Ordering::SeqCst);
-        if !self.interrupt_requested.load(Ordering::SeqCst) {
-            self.epoch_deadline.store(deadline, Ordering::SeqCst);
-        }
-    }
-
-    /// Called when an epoch check failed: the trap code to raise. Consumes
-    /// a pending interrupt request (and restores the host's deadline).
-    pub fn epoch_trap_code(&self) -> TrapCode {
-        match self.take_interrupt() {
-            true => TrapCode::Interrupted,
-            false => TrapCode::DeadlineExceeded,
-        }
-    }
+    pub const OFFSET_POLL: u32 = offset_of!(VMRuntimeLimits, poll) as u32;
 }
 // The layout diagram at the top of this file.
 const _: () = assert!(
     VMRuntimeLimits::OFFSET_STACK_LIMIT == 0
-        && VMRuntimeLimits::OFFSET_EPOCH_DEADLINE == 8
-        && VMRuntimeLimits::OFFSET_EPOCH_COUNTER == 16
-        && VMRuntimeLimits::OFFSET_FUEL == 24
+        && VMRuntimeLimits::OFFSET_FUEL == 8
+        && VMRuntimeLimits::OFFSET_POLL == 16
 );
 
 /// How a host trampoline reaches the runtime: `dispatch(ctx, values,
@@ -659,6 +631,11 @@ builtins! {
     /// frame pointer (`llvm.frameaddress(0)`), where the backtrace of its
     /// callers starts.
     Trap => trap(Ptr, I32, I32, Ptr) -> !;
+    /// `(vmctx, func_index, fp, sp)`: the entry stack check of function
+    /// `func_index` failed (`sp` below `VMRuntimeLimits::stack_limit`):
+    /// raises `StackOverflow`, or the interruption the store is stopped
+    /// for, or returns when neither holds any more.
+    StackLimitHit => stack_limit_hit(Ptr, I32, Ptr, Ptr);
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;
     /// `(vmctx, mem, dst, val, len)`: a trap code.
@@ -821,7 +798,7 @@ mod tests {
     fn builtin_signatures_match_the_table() {
         // The Rust side is checked by the compiler (`BUILTINS` fills the
         // generated table); here, what the compiler reads.
-        assert_eq!(BuiltinIndex::COUNT, 11);
+        assert_eq!(BuiltinIndex::COUNT, 12);
         let (params, result) = BuiltinIndex::Trap.signature();
         assert_eq!(
             params,
@@ -830,6 +807,14 @@ mod tests {
         assert_eq!(result, None);
         assert!(BuiltinIndex::Trap.noreturn());
         assert!(!BuiltinIndex::DataDrop.noreturn());
+        // It returns when the interruption it was called for is withdrawn.
+        assert!(!BuiltinIndex::StackLimitHit.noreturn());
+        let (params, result) = BuiltinIndex::StackLimitHit.signature();
+        assert_eq!(
+            params,
+            [AbiType::Ptr, AbiType::I32, AbiType::Ptr, AbiType::Ptr]
+        );
+        assert_eq!(result, None);
         assert_eq!(BuiltinIndex::DataDrop.signature().1, None);
         assert_eq!(
             BuiltinIndex::TableGrow.signature(),
@@ -838,6 +823,6 @@ mod tests {
                 Some(AbiType::I32)
             )
         );
-        assert_eq!(BuiltinIndex::ElemDrop.offset(), 10 * 8);
+        assert_eq!(BuiltinIndex::ElemDrop.offset(), 11 * 8);
     }
 }

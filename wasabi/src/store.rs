@@ -48,7 +48,12 @@ impl<T> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         let config = StoreConfig {
             max_wasm_stack: engine.config().max_wasm_stack,
-            epoch_counter: Some(engine.epoch_counter().clone()),
+            // Only code compiled with epoch checks polls: other stores
+            // need no poll page.
+            epoch: engine
+                .config()
+                .epoch_interruption
+                .then(|| engine.epoch_clock().clone()),
         };
         Store {
             inner: Box::new(StoreInner {

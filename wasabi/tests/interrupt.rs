@@ -33,6 +33,12 @@ const GUEST: &str = r#"(module
       (br 0)))
     (local.get $s))
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  ;; Years of calls and no loop: only function entries can stop it.
+  (func $fib (export "fib") (param $n i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get $n) (i64.const 2))
+      (then (local.get $n))
+      (else (i64.add (call $fib (i64.sub (local.get $n) (i64.const 1)))
+                     (call $fib (i64.sub (local.get $n) (i64.const 2)))))))
   (func (export "grow_table") (param i32) (result i32)
     (table.grow (ref.null func) (local.get 0)))
 )"#;
@@ -191,6 +197,61 @@ fn epoch_deadline_and_interrupt_handle_stop_loops_in_every_mode() {
 }
 
 #[test]
+fn running_recursion_without_loops_is_stopped_at_function_entries() {
+    // The entry check is the stack check with the limit raised: it must
+    // stop a call tree already running, from another thread, by deadline
+    // and by request, and leave the store usable.
+    for config in configs() {
+        let what = format!("{config:?}");
+        let engine = Engine::new(config.epoch_interruption(true));
+        let module = Module::new(&engine, GUEST).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let fib = inst.get_typed_func::<i64, i64>(&mut store, "fib").unwrap();
+        assert_eq!(fib.call(&mut store, 20).unwrap(), 6765, "{what}");
+
+        store.set_epoch_deadline(1);
+        let timer = engine.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            timer.increment_epoch();
+        });
+        let e = fib.call(&mut store, 90).unwrap_err();
+        t.join().unwrap();
+        assert_eq!(
+            trap_code(&e),
+            Some(TrapCode::DeadlineExceeded),
+            "{what}: {e}"
+        );
+        // Still stopped until the deadline moves.
+        let e = fib.call(&mut store, 20).unwrap_err();
+        assert_eq!(
+            trap_code(&e),
+            Some(TrapCode::DeadlineExceeded),
+            "{what}: {e}"
+        );
+        store.set_epoch_deadline(u64::MAX);
+        assert_eq!(fib.call(&mut store, 20).unwrap(), 6765, "{what}");
+
+        let handle = store.interrupt_handle();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            handle.interrupt();
+        });
+        let e = fib.call(&mut store, 90).unwrap_err();
+        t.join().unwrap();
+        assert_eq!(trap_code(&e), Some(TrapCode::Interrupted), "{what}: {e}");
+        assert_eq!(fib.call(&mut store, 20).unwrap(), 6765, "{what}");
+        // Deep recursion is still a stack overflow, not an interruption.
+        let recurse = inst
+            .get_typed_func::<(), ()>(&mut store, "recurse")
+            .unwrap();
+        let e = recurse.call(&mut store, ()).unwrap_err();
+        assert_eq!(trap_code(&e), Some(TrapCode::StackOverflow), "{what}: {e}");
+    }
+}
+
+#[test]
 fn code_without_checks_ignores_deadlines() {
     // The default engine compiles no checks: a reached deadline changes
     // nothing (the documented contract, and proof the checks are opt-in).
@@ -244,11 +305,10 @@ fn a_withdrawn_interrupt_stops_nothing() {
     let handle = store.interrupt_handle();
     handle.interrupt();
     handle.clear();
-    // 5,000 iterations: past the loop's first epoch poll, which a request
-    // left pending would turn into a trap.
+    // A request left pending would stop the loop at its first poll.
     assert_eq!(sum.call(&mut store, 5000).unwrap(), 12_502_500);
     // Without the clear, the request stops the next call at its first
-    // check (here the 1,024th iteration of its loop).
+    // check (here the first iteration of its loop).
     handle.interrupt();
     let spin = inst.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
     let e = spin.call(&mut store, ()).unwrap_err();

@@ -90,7 +90,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.env.builder.build_unconditional_branch(header)?;
         self.env.builder.position_at_end(header);
         // Every iteration passes here: the place to stop a runaway loop.
-        self.check_interrupts(true)?;
+        self.check_interrupts()?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }

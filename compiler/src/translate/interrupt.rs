@@ -13,29 +13,28 @@
 //! call (the callee, or a host function, uses the store's value), reloaded
 //! after it, and written back before returns and traps.
 //!
-//! **Epochs.** A check loads the engine's epoch counter and the store's
-//! deadline (volatile loads: another thread changes them, and a loop must
-//! see the change) and traps with `DeadlineExceeded` once the counter has
-//! reached the deadline. The `Trap` builtin turns that into `Interrupted`
-//! when the host asked for an interruption. The entry of a function that
-//! makes calls checks every time; a loop header only counts down a
-//! register and checks every
-//! [`EPOCH_LOOP_INTERVAL`] iterations: two volatile loads in a hot inner
-//! loop cost a third of its speed, a decrement almost nothing, and a few
-//! thousand iterations of one function's loop take microseconds.
+//! **Epochs.** A loop header's check is one volatile byte load from the
+//! store's poll word (`VMRuntimeLimits::poll`, loaded once in the entry
+//! block), whose value is ignored: the host stops the store by making that
+//! page unreadable, and the signal handler turns the fault into the trap
+//! (`wasabi_runtime::interrupt`). No compare, no branch, no counter kept
+//! across a loop. A function entry needs nothing more than its stack check
+//! (`FuncTranslator::emit_stack_check`): to stop the store the host also
+//! raises the stack limit to `usize::MAX`, and the failed check calls the
+//! `StackLimitHit` builtin, which raises the trap.
 //!
-//! What must stay true: both checks run at every loop header (the epoch's
-//! at least every [`EPOCH_LOOP_INTERVAL`] iterations) and at the entry of
-//! every function that makes calls, so any unbounded execution passes one:
-//! it repeats a loop, or a cycle of calls, and every function on a cycle
-//! makes a call. A function with neither loops nor calls runs a bounded
-//! number of operators and is not checked at all. A trap block writes the
-//! counter back (`emit_trap_call`), so after a trap the store's fuel is
-//! exact up to the operators of the current straight-line stretch.
+//! What must stay true: both kinds of checks run at every loop header and
+//! at the entry of every function that makes calls (the stack check is
+//! emitted there whatever the configuration), so any unbounded execution
+//! passes one: it repeats a loop, or a cycle of calls, and every function
+//! on a cycle makes a call. A function with neither loops nor calls runs a
+//! bounded number of operators and is not checked at all. A trap block
+//! writes the counter back (`emit_trap_call`), so after a trap the store's
+//! fuel is exact up to the operators of the current straight-line stretch.
 
 use super::FuncTranslator;
 use crate::env::BResult;
-use inkwell::values::{IntValue, PointerValue};
+use inkwell::values::PointerValue;
 use inkwell::IntPredicate;
 use wasabi_runtime::vmcontext::{TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS};
 use wasmparser::Operator;
@@ -49,16 +48,9 @@ pub(crate) struct Meter<'ctx> {
     pub fuel: Option<PointerValue<'ctx>>,
     /// Cost of the operators translated since the last subtraction.
     pub pending: u64,
-    /// The engine's epoch counter (when checking epochs).
-    pub epoch_counter: Option<PointerValue<'ctx>>,
-    /// Loop iterations left before loop headers check the epoch again.
-    pub epoch_countdown: Option<PointerValue<'ctx>>,
+    /// The store's poll word (when checking epochs).
+    pub poll: Option<PointerValue<'ctx>>,
 }
-
-/// How many loop iterations (of the loops of one function activation) may
-/// pass between two epoch checks. Bounds the delay of an interruption to
-/// this many iterations of a loop with no call in it.
-pub(crate) const EPOCH_LOOP_INTERVAL: u64 = 1024;
 
 /// What an operator costs in fuel.
 pub(crate) fn fuel_cost(op: &Operator<'_>) -> u64 {
@@ -102,7 +94,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         let env = self.env;
         let vmctx = self.vmctx;
-        let (limits, fuel, counter) = self.in_entry(|| {
+        let (limits, fuel, poll) = self.in_entry(|| {
             let limits = env.load_ptr(vmctx, VMCTX_OFFSET_LIMITS, "limits")?;
             let fuel = if inst.fuel {
                 let slot = env.builder.build_alloca(env.i64(), "fuel")?;
@@ -112,24 +104,17 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             } else {
                 None
             };
-            let counter = if inst.epoch {
-                let ptr =
-                    env.load_ptr(limits, VMRuntimeLimits::OFFSET_EPOCH_COUNTER, "epoch_ctr")?;
-                let countdown = env.builder.build_alloca(env.i32(), "epoch_countdown")?;
-                env.builder
-                    .build_store(countdown, env.i32().const_int(EPOCH_LOOP_INTERVAL, false))?;
-                Some((ptr, countdown))
-            } else {
-                None
+            let poll = match inst.epoch {
+                true => Some(env.load_ptr(limits, VMRuntimeLimits::OFFSET_POLL, "poll")?),
+                false => None,
             };
-            Ok((limits, fuel, counter))
+            Ok((limits, fuel, poll))
         })?;
         self.meter = Meter {
             limits: Some(limits),
             fuel,
             pending: 0,
-            epoch_counter: counter.map(|c| c.0),
-            epoch_countdown: counter.map(|c| c.1),
+            poll,
         };
         Ok(())
     }
@@ -174,10 +159,24 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.meter.pending = 0;
     }
 
-    /// The fuel and epoch checks: traps when fuel is below zero or the
-    /// epoch deadline is reached. At a loop header (`in_loop`) the epoch is
-    /// checked only every [`EPOCH_LOOP_INTERVAL`] iterations.
-    pub(super) fn check_interrupts(&mut self, in_loop: bool) -> BResult<()> {
+    /// The checks of a loop header: fuel, and the epoch's poll.
+    pub(super) fn check_interrupts(&mut self) -> BResult<()> {
+        self.check_fuel()?;
+        if let Some(poll) = self.meter.poll {
+            let env = self.env;
+            let byte = env.builder.build_load(env.i8(), poll, "poll")?;
+            byte.into_int_value()
+                .as_instruction()
+                .expect("a load is an instruction")
+                .set_volatile(true)
+                .expect("a load can be volatile");
+        }
+        Ok(())
+    }
+
+    /// Traps when fuel is below zero (loop headers, and the entries of
+    /// functions that make calls).
+    pub(super) fn check_fuel(&mut self) -> BResult<()> {
         let env = self.env;
         if let Some(slot) = self.meter.fuel {
             let v = env
@@ -192,67 +191,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             )?;
             self.trap_if(out, TrapCode::OutOfFuel)?;
         }
-        match (self.meter.epoch_countdown, in_loop) {
-            (None, _) => Ok(()),
-            (Some(_), false) => self.check_epoch(),
-            (Some(countdown), true) => {
-                let c = env
-                    .builder
-                    .build_load(env.i32(), countdown, "countdown")?
-                    .into_int_value();
-                let c = env
-                    .builder
-                    .build_int_sub(c, env.i32().const_int(1, false), "countdown")?;
-                env.builder.build_store(countdown, c)?;
-                let due = env.builder.build_int_compare(
-                    IntPredicate::SLT,
-                    c,
-                    env.i32().const_zero(),
-                    "epoch_due",
-                )?;
-                let due = self.expect_false(due)?;
-                let poll = self.append_block("epoch_poll");
-                let cont = self.append_block("epoch_ok");
-                env.builder.build_conditional_branch(due, poll, cont)?;
-                env.builder.position_at_end(poll);
-                env.builder
-                    .build_store(countdown, env.i32().const_int(EPOCH_LOOP_INTERVAL, false))?;
-                self.check_epoch()?;
-                env.builder.build_unconditional_branch(cont)?;
-                env.builder.position_at_end(cont);
-                Ok(())
-            }
-        }
-    }
-
-    /// Traps when the engine's epoch has reached the store's deadline.
-    fn check_epoch(&mut self) -> BResult<()> {
-        let env = self.env;
-        if let (Some(counter), Some(limits)) = (self.meter.epoch_counter, self.meter.limits) {
-            let now = self.volatile_load_i64(counter, "epoch")?;
-            let deadline_ptr = env.gep(limits, VMRuntimeLimits::OFFSET_EPOCH_DEADLINE)?;
-            let deadline = self.volatile_load_i64(deadline_ptr, "deadline")?;
-            let reached = env.builder.build_int_compare(
-                IntPredicate::UGE,
-                now,
-                deadline,
-                "deadline_reached",
-            )?;
-            self.trap_if(reached, TrapCode::DeadlineExceeded)?;
-        }
         Ok(())
-    }
-
-    fn volatile_load_i64(&self, p: PointerValue<'ctx>, name: &str) -> BResult<IntValue<'ctx>> {
-        let v = self.env.builder.build_load(self.env.i64(), p, name)?;
-        use inkwell::values::AnyValue;
-        v.as_any_value_enum()
-            .into_int_value()
-            .as_instruction()
-            .expect("a load is an instruction")
-            .set_volatile(true)
-            .ok();
-        Ok(v.into_int_value())
     }
 
     /// Writes the local fuel counter back to the store (before calls,

@@ -230,9 +230,10 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             None => env.builder.position_at_end(entry),
         }
         if t.makes_calls {
+            // Also the entry's epoch check (see `VMRuntimeLimits::stack_limit`):
+            // only where recursion can start.
             t.emit_stack_check()?;
-            // Fuel and epoch at entry: only where recursion can start.
-            t.check_interrupts(false)?;
+            t.check_fuel()?;
         }
         env.builder.build_unconditional_branch(body_bb)?;
         Ok(())
@@ -485,6 +486,13 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
                 "stack_limit",
             )?
             .into_int_value();
+        // Volatile: another thread lowers it to stop the store, and a check
+        // inlined into a loop must read it again each time.
+        limit
+            .as_instruction()
+            .expect("a load is an instruction")
+            .set_volatile(true)
+            .expect("a load can be volatile");
         let ptr_ty = env.ptr_type();
         let save = env.intrinsic("llvm.stacksave", &[ptr_ty.into()])?;
         let sp = env
@@ -494,14 +502,28 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             .basic()
             .unwrap()
             .into_pointer_value();
-        let sp = env.builder.build_ptr_to_int(sp, env.i64(), "")?;
+        let sp_int = env.builder.build_ptr_to_int(sp, env.i64(), "")?;
         let over = env
             .builder
-            .build_int_compare(IntPredicate::ULT, sp, limit, "")?;
-        // trap_if positions the builder in a fresh block; the entry block then
-        // ends with the branch it emitted, and the caller's `br body` goes in
-        // the continuation block.
-        self.trap_if(over, TrapCode::StackOverflow)
+            .build_int_compare(IntPredicate::ULT, sp_int, limit, "")?;
+        let over = self.expect_false(over)?;
+        // The entry block ends with this branch; the caller's `br body`
+        // goes in the continuation block.
+        let hit = self.append_block("stack_limit_hit");
+        let cont = self.append_block("stack_ok");
+        env.builder.build_conditional_branch(over, hit, cont)?;
+        env.builder.position_at_end(hit);
+        // Raises StackOverflow or a pending interruption, or returns.
+        let idx = env.i32().const_int(self.func_index as u64, false);
+        let fp = env.frame_address()?;
+        env.call_builtin(
+            self.vmctx,
+            BuiltinIndex::StackLimitHit,
+            &[self.vmctx.into(), idx.into(), fp.into(), sp.into()],
+        )?;
+        env.builder.build_unconditional_branch(cont)?;
+        env.builder.position_at_end(cont);
+        Ok(())
     }
 
     /// Translates one operator.
