@@ -40,8 +40,12 @@ struct CompileOpts {
     /// CPU to generate code for: `native` (this machine) or `generic` (any x86-64).
     #[arg(long, default_value = "native", value_parser = parse_cpu)]
     target_cpu: TargetCpu,
-    /// When to compile functions: `regular` (all before running) or `lazy`
-    /// (each on its first call; never-called functions are never compiled).
+    /// When to compile functions: `regular` (all before running), `lazy`
+    /// (each on its first call; never-called functions are never
+    /// compiled) or `tiered` (each on its first call, quickly and
+    /// unoptimised; functions that run hot are recompiled at --opt-level
+    /// on a background thread and used from their next call on: a loop
+    /// in a function that is never called again stays unoptimised).
     #[arg(long, default_value = "regular")]
     mode: CompileMode,
     /// Do not read or write the compiled-code cache (see `wasabi cache`).
@@ -403,9 +407,14 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let defined = module.info.functions.len() - module.info.num_imported_funcs as usize;
     let total_bytes: usize = module.info.function_bodies.iter().map(|r| r.len()).sum();
-    let (mode, compiled, bytes, on_demand) = match module.lazy_stats() {
+    let lazy = module.lazy_stats();
+    let (mode, compiled, bytes, on_demand) = match lazy {
         Some(s) => (
-            CompileMode::Lazy,
+            if s.tiered {
+                CompileMode::Tiered
+            } else {
+                CompileMode::Lazy
+            },
             s.compiled,
             s.compiled_bytes,
             s.compile_time,
@@ -427,6 +436,14 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ms(upfront),
         ms(on_demand)
     );
+    if let Some(s) = lazy.filter(|s| s.tiered) {
+        eprintln!(
+            "stats: tier-up: {} of {compiled} baseline functions recompiled optimised, \
+             {:.3} ms on the background thread (by exit)",
+            s.optimized,
+            ms(s.optimize_time)
+        );
+    }
     let first = entered.and_then(|(f, called)| match module.is_lazy() {
         // The entry runs once its code exists: when it finished compiling
         // (or when called, if an earlier call had compiled it already).

@@ -35,6 +35,8 @@ pub(crate) struct Instrumentation {
     pub fuel: bool,
     /// Epoch deadline checks.
     pub epoch: bool,
+    /// Execution counters of the baseline tier (`CompilerConfig::tier_up_after`).
+    pub tier_up_after: Option<u32>,
 }
 
 /// One LLVM module being filled with functions of one wasm module.

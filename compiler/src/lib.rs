@@ -109,6 +109,10 @@ pub struct CompilerConfig {
     /// Check the store's epoch deadline at function entries and loop
     /// headers (deadlines, timeouts, interrupting from another thread).
     pub epoch_interruption: bool,
+    /// The baseline tier of tiered compilation: count each function's calls
+    /// and loop iterations in its vmctx counter and call the `TierUp`
+    /// builtin when the count reaches this (see `translate::profile`).
+    pub tier_up_after: Option<u32>,
 }
 
 /// The LLVM code generator.
@@ -149,13 +153,15 @@ impl LlvmCompiler {
         let level = std::env::var("WASABI_LLVM_CODEGEN").ok();
         format!(
             "wasabi-compiler {} build {}; llvm {major}.{minor}.{patch}; target {}; cpu {cpu} \
-             [{features}]; opt {:?}; fuel {}; epoch {}; passes {passes:?}; codegen {level:?}",
+             [{features}]; opt {:?}; fuel {}; epoch {}; tier-up {:?}; passes {passes:?}; \
+             codegen {level:?}",
             env!("CARGO_PKG_VERSION"),
             env!("WASABI_COMPILER_BUILD_ID"),
             inkwell::targets::TargetMachine::get_default_triple(),
             c.opt_level,
             c.consume_fuel,
             c.epoch_interruption,
+            c.tier_up_after,
         )
     }
 
@@ -171,6 +177,7 @@ impl LlvmCompiler {
         env.instrument = env::Instrumentation {
             fuel: self.config.consume_fuel,
             epoch: self.config.epoch_interruption,
+            tier_up_after: self.config.tier_up_after,
         };
         for &f in funcs {
             let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 pub static BUILTINS: BuiltinTable = BuiltinTable {
     trap,
     stack_limit_hit,
+    tier_up,
     memory_grow,
     memory_fill,
     memory_copy,
@@ -79,6 +80,12 @@ unsafe extern "C" fn stack_limit_hit(vmctx: *mut u8, func: u32, fp: *mut u8, sp:
     // SAFETY: as in `trap`: called by compiled code running under
     // `catch_traps`, with `fp` its own frame pointer.
     unsafe { traps::raise(trap, fp) }
+}
+
+unsafe extern "C" fn tier_up(vmctx: *mut u8, func: u32) {
+    // SAFETY: compiled code passes its own instance vmctx (module docs).
+    let module = &unsafe { instance(vmctx) }.module;
+    module.request_tier_up(func);
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {

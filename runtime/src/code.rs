@@ -208,7 +208,9 @@ impl CompiledModule {
     }
 
     /// A module whose functions are compiled on first call by `generator`
-    /// (see [`crate::lazy`]). `trampolines` is the object of
+    /// (see [`crate::lazy`]); with `tiering`, tiered: `generator` makes
+    /// counting baseline code and hot functions are recompiled by the
+    /// tiering's optimizer. `trampolines` is the object of
     /// [`CodeGenerator::compile_trampolines`]; `wasm` the module's bytes
     /// (kept for compiling bodies later).
     pub fn load_lazy(
@@ -216,14 +218,36 @@ impl CompiledModule {
         name: String,
         wasm: Arc<[u8]>,
         generator: Arc<dyn CodeGenerator>,
+        tiering: Option<crate::lazy::Tiering>,
         trampolines: &[u8],
     ) -> Result<CompiledModule, LoadError> {
         let mut module =
             CompiledModule::load_parts(info.clone(), name.clone(), &[trampolines.to_vec()], false)?;
-        let lazy = LazyCode::new(info, name, wasm, generator)?;
+        let lazy = LazyCode::new(info, name, wasm, generator, tiering)?;
         module.func_code = lazy.thunks();
         module.lazy = Some(lazy);
         Ok(module)
+    }
+
+    /// Tiered mode: the baseline code of `func_index` ran hot; recompiles
+    /// it with the optimising tier on the background thread (once) and
+    /// points every caller at the new code. Called by the `TierUp` builtin.
+    pub fn request_tier_up(self: &Arc<Self>, func_index: u32) {
+        let Some(lazy) = &self.lazy else {
+            return;
+        };
+        match lazy.claim_tier_up(func_index) {
+            Some(true) => {
+                let module = self.clone();
+                crate::lazy::in_background(Box::new(move || {
+                    if let Some(lazy) = &module.lazy {
+                        lazy.tier_up(func_index);
+                    }
+                }));
+            }
+            Some(false) => lazy.tier_up(func_index),
+            None => {}
+        }
     }
 
     /// Whether functions are compiled on first call.

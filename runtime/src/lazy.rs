@@ -59,6 +59,19 @@
 //! "lazy compilation of `module::func` failed: ...". The failure is
 //! remembered: every later call of that function traps the same way.
 //!
+//! # Tiered mode
+//!
+//! With a [`Tiering`], the lazy generator makes *baseline* code that counts
+//! its executions and calls the `TierUp` builtin when hot
+//! (`CompiledModule::request_tier_up`). That claims the function once and
+//! recompiles it with the tiering's optimizer, normally on the background
+//! compile thread ([`in_background`]), then publishes it like a first
+//! compilation. Publication always writes the best code there is
+//! (optimised, else baseline) under the instances lock, so a baseline
+//! publication that comes late cannot undo a tier-up. Both objects stay
+//! loaded for the module's life: frames that started in baseline code
+//! finish there.
+//!
 //! What must stay true: a thunk's record, the resolver's module state and
 //! the loaded code outlive every instance of the module (the instances hold
 //! the `Arc<CompiledModule>` that owns them all); the resolver owns nothing
@@ -69,7 +82,7 @@ use crate::loader::{load_object, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::traps::{self, RawTrap};
 use crate::vmcontext::{symbols, TrapCode, VMFuncRef, VMOffsets};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -113,6 +126,21 @@ pub struct LazyStats {
     /// Wasm body bytes of the compiled functions, and of all of them.
     pub compiled_bytes: usize,
     pub total_bytes: usize,
+    /// Whether the module is tiered; then `compiled` counts baseline code.
+    pub tiered: bool,
+    /// Tiered mode: functions recompiled by the optimising tier (and
+    /// published), and the time that took on the background thread.
+    pub optimized: usize,
+    pub optimize_time: Duration,
+}
+
+/// Tiered compilation's settings (see `CompiledModule::load_lazy`).
+pub struct Tiering {
+    /// Recompiles hot functions (the lazy generator makes the baseline).
+    pub optimizer: Arc<dyn CodeGenerator>,
+    /// Recompile on the background thread (normal), or on the thread that
+    /// found the function hot, before it goes on (deterministic: for tests).
+    pub background: bool,
 }
 
 /// Everything the resolver needs, at a stable address (boxed).
@@ -121,9 +149,17 @@ struct LazyState {
     name: String,
     wasm: Arc<[u8]>,
     generator: Arc<dyn CodeGenerator>,
+    /// Tiered mode: the optimising tier (`generator` is the baseline).
+    tiering: Option<Tiering>,
     offsets: VMOffsets,
     /// One per defined function.
     funcs: Box<[OnceLock<Result<LoadedFunc, String>>]>,
+    /// Tiered mode, per defined function: whether its optimised code was
+    /// asked for, and the code once compiled (or why it could not be).
+    tier_up_requested: Box<[AtomicBool]>,
+    optimized: Box<[OnceLock<Result<LoadedFunc, String>>]>,
+    optimized_count: AtomicUsize,
+    optimize_nanos: AtomicU64,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
     /// vmctx of every live instance of the module.
@@ -156,7 +192,7 @@ impl LazyState {
         match r {
             Ok(lf) => {
                 if compiled_here {
-                    self.publish(f, lf.code);
+                    self.publish(f);
                 }
                 Ok(lf.code)
             }
@@ -164,8 +200,54 @@ impl LazyState {
         }
     }
 
+    /// Compiles `f` for its first call (the baseline tier, in tiered mode).
     fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
         let t = Instant::now();
+        let lf = self.compile_with(&*self.generator, f)?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        let body = &self.info.function_bodies[self.defined(f)];
+        self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
+        self.compile_nanos
+            .fetch_add((lf.ready - t).as_nanos() as u64, Ordering::Relaxed);
+        Ok(lf)
+    }
+
+    /// Tiered mode: claims the recompilation of `f` (false when it was
+    /// claimed before, or the module is not tiered).
+    fn claim_tier_up(&self, f: u32) -> bool {
+        self.tiering.is_some()
+            && !self.tier_up_requested[self.defined(f)].swap(true, Ordering::SeqCst)
+    }
+
+    /// Compiles `f` with the optimising tier and publishes the code. On
+    /// failure the baseline code stays (it is correct, only slower).
+    fn tier_up(&self, f: u32) {
+        let Some(Tiering { optimizer, .. }) = &self.tiering else {
+            return;
+        };
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.compile_with(&**optimizer, f)
+        }))
+        .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
+        let ok = r.is_ok();
+        if self.optimized[self.defined(f)].set(r).is_ok() && ok {
+            self.optimize_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.optimized_count.fetch_add(1, Ordering::Relaxed);
+            self.publish(f);
+        }
+    }
+
+    /// The best code of `f` so far: optimised, else baseline.
+    fn best_code(&self, k: usize) -> Option<usize> {
+        match (self.optimized[k].get(), self.funcs[k].get()) {
+            (Some(Ok(lf)), _) | (_, Some(Ok(lf))) => Some(lf.code),
+            _ => None,
+        }
+    }
+
+    fn compile_with(&self, generator: &dyn CodeGenerator, f: u32) -> Result<LoadedFunc, String> {
         let fail = |e: String| {
             format!(
                 "lazy compilation of {}::{} failed: {e}",
@@ -173,34 +255,32 @@ impl LazyState {
                 self.info.func_display_name(f)
             )
         };
-        let object =
-            with_compile_stack(|| self.generator.compile_function(&self.info, &self.wasm, f))
-                .map_err(fail)?;
+        let object = with_compile_stack(|| generator.compile_function(&self.info, &self.wasm, f))
+            .map_err(fail)?;
         let object = load_object(&object).map_err(|e| fail(e.to_string()))?;
         let sym = symbols::func(f);
         let code = object
             .symbol(&sym)
             .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
-        let ready = Instant::now();
-        self.compiled.fetch_add(1, Ordering::Relaxed);
-        let body = &self.info.function_bodies[self.defined(f)];
-        self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
-        self.compile_nanos
-            .fetch_add((ready - t).as_nanos() as u64, Ordering::Relaxed);
         Ok(LoadedFunc {
             object,
             code,
-            ready,
+            ready: Instant::now(),
         })
     }
 
-    /// Points the thunk and every live instance's funcref at `code`.
-    fn publish(&self, f: u32, code: usize) {
+    /// Points the thunk and every live instance's funcref at the best code
+    /// of `f`. Under the instances lock, so a late baseline publication
+    /// cannot overwrite the optimised code.
+    fn publish(&self, f: u32) {
         let k = self.defined(f);
+        let instances = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(code) = self.best_code(k) else {
+            return;
+        };
         // SAFETY: `k` is a defined function of this module, so slot `k` is
         // in the thunk mapping, which lives as long as this state.
         unsafe { (*self.slots.add(k)).store(code, Ordering::Release) };
-        let instances = self.instances.lock().unwrap_or_else(|e| e.into_inner());
         for &vmctx in instances.iter() {
             let fr = (vmctx + self.offsets.funcref(f) as usize) as *const VMFuncRef;
             // SAFETY: `vmctx` is registered, so its instance is alive (it
@@ -441,6 +521,7 @@ impl LazyCode {
         name: String,
         wasm: Arc<[u8]>,
         generator: Arc<dyn CodeGenerator>,
+        tiering: Option<Tiering>,
     ) -> Result<LazyCode, LoadError> {
         let n = info.functions.len() - info.num_imported_funcs as usize;
         let mut state = Box::new(LazyState {
@@ -449,7 +530,12 @@ impl LazyCode {
             name,
             wasm,
             generator,
+            tiering,
             funcs: (0..n).map(|_| OnceLock::new()).collect(),
+            tier_up_requested: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            optimized: (0..n).map(|_| OnceLock::new()).collect(),
+            optimized_count: AtomicUsize::new(0),
+            optimize_nanos: AtomicU64::new(0),
             slots: std::ptr::null(),
             instances: Mutex::new(Vec::new()),
             compiled: AtomicUsize::new(0),
@@ -489,11 +575,11 @@ impl LazyCode {
             .instances
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for (k, cell) in self.state.funcs.iter().enumerate() {
-            let code = match cell.get() {
-                Some(Ok(lf)) => lf.code,
-                _ => self.thunks.thunk(k),
-            };
+        for k in 0..self.state.funcs.len() {
+            let code = self
+                .state
+                .best_code(k)
+                .unwrap_or_else(|| self.thunks.thunk(k));
             write(k, code);
         }
         instances.push(vmctx);
@@ -509,10 +595,9 @@ impl LazyCode {
     }
 
     pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {
-        self.state
-            .funcs
-            .iter()
-            .enumerate()
+        let tiers = self.state.funcs.iter().enumerate();
+        tiers
+            .chain(self.state.optimized.iter().enumerate())
             .find_map(|(k, cell)| match cell.get() {
                 Some(Ok(lf)) => {
                     let (start, end) = lf.object.code_range();
@@ -528,6 +613,7 @@ impl LazyCode {
             .state
             .funcs
             .iter()
+            .chain(self.state.optimized.iter())
             .filter_map(|c| c.get()?.as_ref().ok());
         loaded
             .map(|lf| lf.object.code_range().1 - lf.object.code_range().0)
@@ -547,7 +633,23 @@ impl LazyCode {
                 .iter()
                 .map(|r| r.len())
                 .sum(),
+            tiered: self.state.tiering.is_some(),
+            optimized: self.state.optimized_count.load(Ordering::Relaxed),
+            optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),
         }
+    }
+
+    /// Tiered mode: claims the recompilation of `f` by the optimising tier;
+    /// the caller then runs [`Self::tier_up`]. `Some(background)` when
+    /// claimed: whether to run it on the background thread.
+    pub(crate) fn claim_tier_up(&self, f: u32) -> Option<bool> {
+        let background = self.state.tiering.as_ref()?.background;
+        self.state.claim_tier_up(f).then_some(background)
+    }
+
+    /// Compiles `f` with the optimising tier and publishes its code.
+    pub(crate) fn tier_up(&self, f: u32) {
+        self.state.tier_up(f)
     }
 
     /// When function `f` finished compiling, if it has.
@@ -567,5 +669,39 @@ impl LazyCode {
             return Err(format!("function {f} is not a defined function"));
         }
         self.state.ensure_compiled(f)
+    }
+}
+
+/// A job for the background compile thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on the background compile thread (one per process, with a
+/// large stack, started on first use; jobs run in order). Tiered mode's
+/// recompilations go here, so the program keeps running meanwhile. When
+/// the thread cannot be started the job runs here and now.
+pub(crate) fn in_background(job: Job) {
+    static QUEUE: OnceLock<Option<Mutex<std::sync::mpsc::Sender<Job>>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("wasabi-tier-up".into())
+            .stack_size(HELPER_STACK)
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    match queue {
+        Some(tx) => {
+            let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = tx.send(job) {
+                drop(tx);
+                (e.0)();
+            }
+        }
+        None => job(),
     }
 }

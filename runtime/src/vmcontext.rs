@@ -25,8 +25,10 @@
 //!   ...  imported globals: [*mut VMGlobal; nimported]
 //!   ...  defined globals: [VMGlobal; ndefined]    16 bytes each, inline
 //!   ...  funcrefs: [VMFuncRef; nfuncs]             one per function index
-//!   ...  call_counts: [u32; ndefinedfuncs]         reserved for tiering: calls
-//!                                                  of each defined function
+//!   ...  call_counts: [u32; ndefinedfuncs]         tiered mode: entries and
+//!                                                  loop iterations of each
+//!                                                  defined function's
+//!                                                  baseline code
 //!
 //! VMRuntimeLimits (one per store; vmctx.limits of all its instances)
 //!   +0   stack_limit: AtomicUsize       entries of functions that make calls
@@ -636,6 +638,9 @@ builtins! {
     /// raises `StackOverflow`, or the interruption the store is stopped
     /// for, or returns when neither holds any more.
     StackLimitHit => stack_limit_hit(Ptr, I32, Ptr, Ptr);
+    /// `(vmctx, func_index)`: the baseline code of `func_index` ran often
+    /// enough; asks for its optimised code (tiered mode) and returns.
+    TierUp => tier_up(Ptr, I32);
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;
     /// `(vmctx, mem, dst, val, len)`: a trap code.
@@ -798,7 +803,7 @@ mod tests {
     fn builtin_signatures_match_the_table() {
         // The Rust side is checked by the compiler (`BUILTINS` fills the
         // generated table); here, what the compiler reads.
-        assert_eq!(BuiltinIndex::COUNT, 12);
+        assert_eq!(BuiltinIndex::COUNT, 13);
         let (params, result) = BuiltinIndex::Trap.signature();
         assert_eq!(
             params,
@@ -823,6 +828,6 @@ mod tests {
                 Some(AbiType::I32)
             )
         );
-        assert_eq!(BuiltinIndex::ElemDrop.offset(), 11 * 8);
+        assert_eq!(BuiltinIndex::ElemDrop.offset(), 12 * 8);
     }
 }

@@ -55,16 +55,20 @@ enum Mode {
     Lazy,
     /// `wasabi aot` executables, run as processes exactly as a user would.
     AotExe,
+    /// Tiered: baseline code, hot functions recompiled on the background
+    /// thread and swapped in while the program runs.
+    Tiered,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotExe];
+    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotExe, Mode::Tiered];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Regular => "regular",
             Mode::Lazy => "lazy",
             Mode::AotExe => "aot-exe",
+            Mode::Tiered => "tiered",
         }
     }
 
@@ -76,6 +80,16 @@ impl Mode {
             Mode::Lazy => {
                 let lazy = Engine::new(engine.config().clone().mode(CompileMode::Lazy));
                 Module::with_name(&lazy, bytes, name).map_err(|e| format!("compile: {e}"))
+            }
+            Mode::Tiered => {
+                let tiered = Engine::new(
+                    engine
+                        .config()
+                        .clone()
+                        .mode(CompileMode::Tiered)
+                        .tier_up_after(100),
+                );
+                Module::with_name(&tiered, bytes, name).map_err(|e| format!("compile: {e}"))
             }
             Mode::AotExe => unreachable!("executables are prepared by Modules::exe"),
         }

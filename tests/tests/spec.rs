@@ -24,10 +24,20 @@ enum Mode {
     /// Regular mode with fuel metering and epoch checks compiled in (fuel
     /// that never runs out, no deadline): the checks must change nothing.
     Metered,
+    /// Tiered: baseline code that tiers up after its second execution, on
+    /// the calling thread, so most assertions run optimised code reached
+    /// through a swap.
+    Tiered,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotShared, Mode::Metered];
+    const ALL: &'static [Mode] = &[
+        Mode::Regular,
+        Mode::Lazy,
+        Mode::AotShared,
+        Mode::Metered,
+        Mode::Tiered,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -35,6 +45,7 @@ impl Mode {
             Mode::Lazy => "lazy",
             Mode::AotShared => "aot",
             Mode::Metered => "metered",
+            Mode::Tiered => "tiered",
         }
     }
 
@@ -51,6 +62,13 @@ impl Mode {
                     .epoch_interruption(true)
                     .cache(false),
             ),
+            Mode::Tiered => Engine::new(
+                Config::new()
+                    .mode(CompileMode::Tiered)
+                    .tier_up_after(2)
+                    .tier_up_in_background(false)
+                    .cache(false),
+            ),
         }
     }
 
@@ -58,7 +76,9 @@ impl Mode {
     /// a shared library by `wasabi aot --shared` and loaded back.
     fn compile(self, engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
         match self {
-            Mode::Regular | Mode::Lazy | Mode::Metered => Module::with_name(engine, bytes, name),
+            Mode::Regular | Mode::Lazy | Mode::Metered | Mode::Tiered => {
+                Module::with_name(engine, bytes, name)
+            }
             // Validation errors come back as `Error::Module`, as in process.
             Mode::AotShared => wasabi_aot::build_and_load_shared(engine, bytes),
         }

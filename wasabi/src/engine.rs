@@ -54,14 +54,23 @@ pub enum CompileMode {
     /// Only the trampolines up front; each function on its first call.
     /// Functions never called are never compiled.
     Lazy,
+    /// Lazy, with two tiers: each function is first compiled quickly (fast
+    /// instruction selection, no optimisation) into code that counts its
+    /// calls and loop iterations; once it has run
+    /// [`Config::tier_up_after`] times it is recompiled with the
+    /// optimiser ([`Config::opt_level`]) on a background thread while the
+    /// program keeps running, and every caller switches to the new code at
+    /// its next call.
+    Tiered,
 }
 
 impl CompileMode {
-    /// The name `--mode` takes: `regular` or `lazy`.
+    /// The name `--mode` takes: `regular`, `lazy` or `tiered`.
     pub fn name(self) -> &'static str {
         match self {
             CompileMode::Regular => "regular",
             CompileMode::Lazy => "lazy",
+            CompileMode::Tiered => "tiered",
         }
     }
 }
@@ -72,7 +81,8 @@ impl std::str::FromStr for CompileMode {
         match s {
             "regular" => Ok(CompileMode::Regular),
             "lazy" => Ok(CompileMode::Lazy),
-            _ => Err(format!("unknown mode `{s}` (use regular or lazy)")),
+            "tiered" => Ok(CompileMode::Tiered),
+            _ => Err(format!("unknown mode `{s}` (use regular, lazy or tiered)")),
         }
     }
 }
@@ -112,6 +122,13 @@ pub struct Config {
     /// to leave on for untrusted code: 4 % on the benchmark geomean (a
     /// check is one load; see `wasabi_runtime::interrupt`).
     pub epoch_interruption: bool,
+    /// Tiered mode: how many executions (calls plus loop iterations) of a
+    /// function's baseline code make it hot (default 1,000).
+    pub tier_up_after: u32,
+    /// Tiered mode: recompile hot functions on a background thread (default
+    /// on). Off, the thread that found a function hot recompiles it before
+    /// it goes on: slower, but deterministic (for tests).
+    pub tier_up_in_background: bool,
     /// Keep compiled code in an on-disk cache and reuse it (default on):
     /// compiling a module already compiled with the same settings, by the
     /// same build of wasabi, for the same CPU, is then a file read and a
@@ -132,6 +149,8 @@ impl Default for Config {
             max_wasm_stack: wasabi_runtime::StoreConfig::default().max_wasm_stack,
             consume_fuel: false,
             epoch_interruption: false,
+            tier_up_after: 1000,
+            tier_up_in_background: true,
             cache: true,
             cache_dir: None,
         }
@@ -168,6 +187,20 @@ impl Config {
         self.consume_fuel = on;
         self
     }
+    /// Sets the tiered mode's hotness threshold (see
+    /// [`Config::tier_up_after`]; at least 1).
+    pub fn tier_up_after(mut self, executions: u32) -> Config {
+        self.tier_up_after = executions.max(1);
+        self
+    }
+
+    /// Where hot functions are recompiled (see
+    /// [`Config::tier_up_in_background`]).
+    pub fn tier_up_in_background(mut self, on: bool) -> Config {
+        self.tier_up_in_background = on;
+        self
+    }
+
     /// Turns epoch checks on or off (see [`Config::epoch_interruption`]).
     pub fn epoch_interruption(mut self, on: bool) -> Config {
         self.epoch_interruption = on;
@@ -203,6 +236,9 @@ struct EngineInner {
     fingerprint: std::sync::OnceLock<String>,
     #[cfg(feature = "compiler")]
     compiler: Arc<wasabi_compiler::LlvmCompiler>,
+    /// Tiered mode's baseline tier (counting, unoptimised code).
+    #[cfg(feature = "compiler")]
+    baseline: Arc<wasabi_compiler::LlvmCompiler>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -227,6 +263,14 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 #[cfg(feature = "compiler")]
                 compiler: Arc::new(wasabi_compiler::LlvmCompiler::new(compiler_config(&config))),
+                #[cfg(feature = "compiler")]
+                baseline: Arc::new(wasabi_compiler::LlvmCompiler::new(
+                    wasabi_compiler::CompilerConfig {
+                        opt_level: wasabi_compiler::OptLevel::O0,
+                        tier_up_after: Some(config.tier_up_after.max(1)),
+                        ..compiler_config(&config)
+                    },
+                )),
                 cache: match config.cache {
                     true => config
                         .cache_dir
@@ -298,6 +342,13 @@ impl Engine {
     pub fn compiler(&self) -> &Arc<wasabi_compiler::LlvmCompiler> {
         &self.inner.compiler
     }
+
+    /// Tiered mode's baseline code generator: like [`Engine::compiler`],
+    /// unoptimised, and counting executions.
+    #[cfg(feature = "compiler")]
+    pub fn baseline_compiler(&self) -> &Arc<wasabi_compiler::LlvmCompiler> {
+        &self.inner.baseline
+    }
 }
 
 #[cfg(feature = "compiler")]
@@ -316,5 +367,6 @@ fn compiler_config(c: &Config) -> wasabi_compiler::CompilerConfig {
         },
         consume_fuel: c.consume_fuel,
         epoch_interruption: c.epoch_interruption,
+        tier_up_after: None,
     }
 }

@@ -310,13 +310,31 @@ fn compile(
     let compiler = engine.compiler();
     let t1 = Instant::now();
     let mut cache = CacheOutcome::NotUsed;
-    let (compiled, t2) = if engine.config().mode == CompileMode::Lazy {
+    let mode = engine.config().mode;
+    let (compiled, t2) = if mode != CompileMode::Regular {
         let tramps = compiler.compile_trampolines(&info).map_err(compile_error)?;
         let t2 = Instant::now();
-        let generator: Arc<dyn CodeGenerator> = compiler.clone();
-        let m =
-            CompiledModule::load_lazy(info, name.to_string(), Arc::from(wasm), generator, &tramps)
-                .map_err(|e| Error::Load(e.to_string()))?;
+        let optimized: Arc<dyn CodeGenerator> = compiler.clone();
+        let (generator, tiering) = match mode {
+            CompileMode::Tiered => {
+                let baseline: Arc<dyn CodeGenerator> = engine.baseline_compiler().clone();
+                let tiering = wasabi_runtime::lazy::Tiering {
+                    optimizer: optimized,
+                    background: engine.config().tier_up_in_background,
+                };
+                (baseline, Some(tiering))
+            }
+            _ => (optimized, None),
+        };
+        let m = CompiledModule::load_lazy(
+            info,
+            name.to_string(),
+            Arc::from(wasm),
+            generator,
+            tiering,
+            &tramps,
+        )
+        .map_err(|e| Error::Load(e.to_string()))?;
         (m, t2)
     } else {
         let (m, outcome, t2) = compile_regular(engine, info, wasm, name)?;

@@ -217,6 +217,7 @@ fn a_failed_lazy_compilation_starts_at_the_caller() {
             "bt".into(),
             Arc::from(&wasm[..]),
             Arc::new(gen),
+            None,
             &tramps,
         )
         .unwrap(),

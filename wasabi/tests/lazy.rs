@@ -237,6 +237,7 @@ fn a_compile_failure_is_a_trap() {
                 "three".into(),
                 Arc::from(&wasm[..]),
                 Arc::new(gen),
+                None,
                 &tramps,
             )
             .unwrap(),

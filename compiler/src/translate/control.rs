@@ -91,6 +91,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.env.builder.position_at_end(header);
         // Every iteration passes here: the place to stop a runaway loop.
         self.check_interrupts()?;
+        self.count_execution()?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }

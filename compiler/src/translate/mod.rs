@@ -24,6 +24,7 @@ mod control;
 mod interrupt;
 mod memory;
 mod numeric;
+mod profile;
 mod variables;
 
 use std::collections::HashMap;
@@ -235,6 +236,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             t.emit_stack_check()?;
             t.check_fuel()?;
         }
+        t.count_execution()?;
         env.builder.build_unconditional_branch(body_bb)?;
         Ok(())
     }
@@ -448,7 +450,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     }
 
     /// Marks `cond` as unlikely.
-    fn expect_false(&self, cond: IntValue<'ctx>) -> BResult<IntValue<'ctx>> {
+    pub(super) fn expect_false(&self, cond: IntValue<'ctx>) -> BResult<IntValue<'ctx>> {
         let bool_ty = self.env.ctx.bool_type();
         let expect = self.env.intrinsic("llvm.expect", &[bool_ty.into()])?;
         let v =

@@ -1,0 +1,139 @@
+//! Tiered compilation: functions start as counting baseline code, hot ones
+//! are recompiled optimised and swapped in (on the background thread while
+//! the program runs, or deterministically on the calling thread), and the
+//! results never change.
+
+use std::time::{Duration, Instant};
+use wasabi::{CompileMode, Config, Engine, Instance, Linker, Module, Store};
+
+const GUEST: &str = r#"(module
+  (import "host" "swapped" (func $swapped (result i32)))
+  (func $hot (export "hot") (param $x i32) (result i32)
+    (i32.add (i32.mul (local.get $x) (i32.const 3)) (i32.const 1)))
+  ;; Calls $hot until the host has seen it recompiled, then returns the
+  ;; sum of its results and the number of calls.
+  (func (export "run") (result i64 i32) (local $sum i64) (local $n i32)
+    (loop $again
+      (local.set $sum (i64.add (local.get $sum)
+        (i64.extend_i32_u (call $hot (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $again (i32.eqz (call $swapped))))
+    (local.get $sum) (local.get $n))
+  (func (export "cold") (result i32) (i32.const 7))
+)"#;
+
+fn expected_sum(n: i32) -> i64 {
+    (0..n).map(|x| (x as i64) * 3 + 1).sum()
+}
+
+#[test]
+fn a_hot_function_is_swapped_while_the_program_runs() {
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(100)
+            .cache(false),
+    );
+    let module = Module::new(&engine, GUEST).unwrap();
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    let watched = module.clone();
+    let started = Instant::now();
+    linker
+        .func_wrap("host", "swapped", move || -> i32 {
+            // The guest keeps calling while the background thread works.
+            let s = watched.lazy_stats().unwrap();
+            (s.optimized >= 2 || started.elapsed() > Duration::from_secs(30)) as i32
+        })
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let run = inst
+        .get_typed_func::<(), (i64, i32)>(&mut store, "run")
+        .unwrap();
+    let (sum, n) = run.call(&mut store, ()).unwrap();
+    let s = module.lazy_stats().unwrap();
+    assert!(s.tiered);
+    assert_eq!(
+        s.optimized, 2,
+        "`hot` and `run` (by its loop) recompiled within 30 s"
+    );
+    assert!(n > 100, "swapped only after the threshold ({n} calls)");
+    assert_eq!(sum, expected_sum(n), "same results before and after");
+    // The call that continues sees the optimised code, same results.
+    let hot = inst.get_typed_func::<i32, i32>(&mut store, "hot").unwrap();
+    assert_eq!(hot.call(&mut store, 41).unwrap(), 124);
+    let cold = inst.get_typed_func::<(), i32>(&mut store, "cold").unwrap();
+    assert_eq!(cold.call(&mut store, ()).unwrap(), 7);
+    assert_eq!(
+        module.lazy_stats().unwrap().optimized,
+        2,
+        "a function called once stays baseline"
+    );
+}
+
+#[test]
+fn tier_up_on_the_calling_thread_is_deterministic() {
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(5)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(&engine, GUEST).unwrap();
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "swapped", || -> i32 { 1 })
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let hot = inst.get_typed_func::<i32, i32>(&mut store, "hot").unwrap();
+    for x in 0..4 {
+        assert_eq!(hot.call(&mut store, x).unwrap(), 3 * x + 1);
+    }
+    assert_eq!(module.lazy_stats().unwrap().optimized, 0);
+    // The fifth execution reaches the threshold and recompiles first.
+    assert_eq!(hot.call(&mut store, 4).unwrap(), 13);
+    assert_eq!(module.lazy_stats().unwrap().optimized, 1);
+    for x in 5..50 {
+        assert_eq!(hot.call(&mut store, x).unwrap(), 3 * x + 1);
+    }
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.compiled, s.optimized), (1, 1), "{s:?}");
+    // A second instance starts with the optimised code.
+    let inst2 = linker.instantiate(&mut store, &module).unwrap();
+    let hot2 = inst2.get_typed_func::<i32, i32>(&mut store, "hot").unwrap();
+    assert_eq!(hot2.call(&mut store, 10).unwrap(), 31);
+    assert_eq!(module.lazy_stats().unwrap().optimized, 1);
+}
+
+#[test]
+fn traps_in_optimised_code_keep_their_backtrace() {
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(1)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func $div (export "div") (param i32) (result i32)
+            (i32.div_u (i32.const 10) (local.get 0)))
+          (func (export "outer") (param i32) (result i32) (call $div (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let outer = inst
+        .get_typed_func::<i32, i32>(&mut store, "outer")
+        .unwrap();
+    assert_eq!(outer.call(&mut store, 2).unwrap(), 5);
+    assert_eq!(module.lazy_stats().unwrap().optimized, 2);
+    let e = outer.call(&mut store, 0).unwrap_err().to_string();
+    assert!(e.contains("integer divide by zero"), "{e}");
+    let div = e.find("div").expect("the trapping function is named");
+    let outer_at = e.rfind("outer").expect("its caller is named");
+    assert!(div < outer_at, "innermost first: {e}");
+}
