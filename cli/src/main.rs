@@ -44,8 +44,8 @@ struct CompileOpts {
     /// (each on its first call; never-called functions are never
     /// compiled) or `tiered` (each on its first call, quickly and
     /// unoptimised; functions that run hot are recompiled at --opt-level
-    /// on a background thread and used from their next call on: a loop
-    /// in a function that is never called again stays unoptimised).
+    /// on a background thread and used from their next call on, and a hot
+    /// loop moves to optimised code while it runs).
     #[arg(long, default_value = "regular")]
     mode: CompileMode,
     /// Do not read or write the compiled-code cache (see `wasabi cache`).
@@ -439,8 +439,9 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
     if let Some(s) = lazy.filter(|s| s.tiered) {
         eprintln!(
             "stats: tier-up: {} of {compiled} baseline functions recompiled optimised, \
-             {:.3} ms on the background thread (by exit)",
+             {} hot loops entered on the stack, {:.3} ms on the background thread (by exit)",
             s.optimized,
+            s.osr_entries,
             ms(s.optimize_time)
         );
     }

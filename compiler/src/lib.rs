@@ -172,6 +172,29 @@ impl LlvmCompiler {
         wasm: &[u8],
         funcs: &[u32],
     ) -> Result<Vec<u8>, CompileError> {
+        self.compile_translations(info, wasm, funcs, None)
+    }
+
+    /// Compiles the on-stack-replacement entry of defined function `f` at
+    /// its OSR loop `l` (see `translate::profile`) into one object defining
+    /// `symbols::func_osr(f, l)`.
+    pub fn compile_osr(
+        &self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+        f: u32,
+        l: u32,
+    ) -> Result<Vec<u8>, CompileError> {
+        self.compile_translations(info, wasm, &[f], Some(l))
+    }
+
+    fn compile_translations(
+        &self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+        funcs: &[u32],
+        osr: Option<u32>,
+    ) -> Result<Vec<u8>, CompileError> {
         let ctx = Context::create();
         let mut env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
         env.instrument = env::Instrumentation {
@@ -183,7 +206,7 @@ impl LlvmCompiler {
             let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
             let body =
                 FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
-            translate::FuncTranslator::translate(&env, f, &body).map_err(|e| {
+            translate::FuncTranslator::translate(&env, f, &body, osr).map_err(|e| {
                 CompileError::InFunction {
                     index: f,
                     name: info.func_display_name(f),
@@ -327,5 +350,19 @@ impl CodeGenerator for LlvmCompiler {
 
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String> {
         LlvmCompiler::compile_trampolines(self, module).map_err(|e| e.to_string())
+    }
+
+    fn compile_osr(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+        loop_index: u32,
+    ) -> Result<Vec<u8>, String> {
+        if func_index < module.num_imported_funcs || func_index as usize >= module.functions.len() {
+            return Err(format!("function {func_index} is not a defined function"));
+        }
+        LlvmCompiler::compile_osr(self, module, wasm, func_index, loop_index)
+            .map_err(|e| e.to_string())
     }
 }

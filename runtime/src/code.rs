@@ -38,6 +38,22 @@ pub trait CodeGenerator: Send + Sync {
 
     /// Compiles the trampolines of [`TrampolinePlan::new`] into one object.
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
+
+    /// Compiles the on-stack-replacement entry of defined function
+    /// `func_index` at its OSR loop `loop_index` into an object defining
+    /// `symbols::func_osr(func_index, loop_index)` (tiered mode's
+    /// optimising tier). A generator without OSR says so; the function
+    /// then stays in baseline code until its next call.
+    fn compile_osr(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        func_index: u32,
+        loop_index: u32,
+    ) -> Result<Vec<u8>, String> {
+        let _ = (module, wasm, func_index, loop_index);
+        Err("this code generator has no on-stack replacement".into())
+    }
 }
 
 /// Which trampolines a module has: the one contract between the code
@@ -247,6 +263,34 @@ impl CompiledModule {
             }
             Some(false) => lazy.tier_up(func_index),
             None => {}
+        }
+    }
+
+    /// Tiered mode: the baseline code of `func_index` is hot in its OSR
+    /// loop `l`. Asks for the function's optimised code and for the loop's
+    /// OSR entry; returns the entry once it is ready (else 0). Called by
+    /// the `TierUpLoop` builtin.
+    pub fn osr_entry(self: &Arc<Self>, func_index: u32, l: u32) -> usize {
+        self.request_tier_up(func_index);
+        let Some(lazy) = &self.lazy else {
+            return 0;
+        };
+        match lazy.osr_entry(func_index, l) {
+            (Some(code), _) => code,
+            (None, Some(true)) => {
+                let module = self.clone();
+                crate::lazy::in_background(Box::new(move || {
+                    if let Some(lazy) = &module.lazy {
+                        lazy.compile_osr(func_index, l);
+                    }
+                }));
+                0
+            }
+            (None, Some(false)) => {
+                lazy.compile_osr(func_index, l);
+                lazy.osr_entry(func_index, l).0.unwrap_or(0)
+            }
+            (None, None) => 0,
         }
     }
 

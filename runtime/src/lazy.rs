@@ -82,6 +82,7 @@ use crate::loader::{load_object, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::traps::{self, RawTrap};
 use crate::vmcontext::{symbols, TrapCode, VMFuncRef, VMOffsets};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -114,6 +115,9 @@ struct LoadedFunc {
     ready: Instant,
 }
 
+/// A compilation's outcome: the loaded code, or why there is none.
+type Compiled = Result<LoadedFunc, String>;
+
 /// Counters of a lazily compiled module.
 #[derive(Clone, Copy, Debug)]
 pub struct LazyStats {
@@ -132,6 +136,9 @@ pub struct LazyStats {
     /// published), and the time that took on the background thread.
     pub optimized: usize,
     pub optimize_time: Duration,
+    /// Tiered mode: on-stack-replacement entries compiled (hot loops of
+    /// running functions moved into optimised code).
+    pub osr_entries: usize,
 }
 
 /// Tiered compilation's settings (see `CompiledModule::load_lazy`).
@@ -160,6 +167,10 @@ struct LazyState {
     optimized: Box<[OnceLock<Result<LoadedFunc, String>>]>,
     optimized_count: AtomicUsize,
     optimize_nanos: AtomicU64,
+    /// Tiered mode: on-stack-replacement entries by (function, OSR loop):
+    /// `None` while being compiled.
+    osr: Mutex<HashMap<(u32, u32), Option<Compiled>>>,
+    osr_count: AtomicUsize,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
     /// vmctx of every live instance of the module.
@@ -237,6 +248,62 @@ impl LazyState {
             self.optimized_count.fetch_add(1, Ordering::Relaxed);
             self.publish(f);
         }
+    }
+
+    /// The OSR entry of `f` at loop `l` if it is ready. Claims its
+    /// compilation on the first ask: `Some(background)` then says where to
+    /// run [`Self::compile_osr`]; `None` when there is nothing to do.
+    fn osr_entry(&self, f: u32, l: u32) -> (Option<usize>, Option<bool>) {
+        let Some(tiering) = &self.tiering else {
+            return (None, None);
+        };
+        let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        match osr.get(&(f, l)) {
+            Some(Some(Ok(lf))) => (Some(lf.code), None),
+            Some(_) => (None, None),
+            None => {
+                osr.insert((f, l), None);
+                (None, Some(tiering.background))
+            }
+        }
+    }
+
+    /// Compiles the OSR entry of `f` at loop `l` (claimed by `osr_entry`).
+    fn compile_osr(&self, f: u32, l: u32) {
+        let Some(Tiering { optimizer, .. }) = &self.tiering else {
+            return;
+        };
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let fail = |e: String| {
+                format!(
+                    "on-stack replacement of {}::{} failed: {e}",
+                    self.name,
+                    self.info.func_display_name(f)
+                )
+            };
+            let object = optimizer
+                .compile_osr(&self.info, &self.wasm, f, l)
+                .map_err(fail)?;
+            let object = load_object(&object).map_err(|e| fail(e.to_string()))?;
+            let sym = symbols::func_osr(f, l);
+            let code = object
+                .symbol(&sym)
+                .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
+            Ok(LoadedFunc {
+                object,
+                code,
+                ready: Instant::now(),
+            })
+        }))
+        .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
+        if r.is_ok() {
+            self.osr_count.fetch_add(1, Ordering::Relaxed);
+            self.optimize_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        osr.insert((f, l), Some(r));
     }
 
     /// The best code of `f` so far: optimised, else baseline.
@@ -536,6 +603,8 @@ impl LazyCode {
             optimized: (0..n).map(|_| OnceLock::new()).collect(),
             optimized_count: AtomicUsize::new(0),
             optimize_nanos: AtomicU64::new(0),
+            osr: Mutex::new(HashMap::new()),
+            osr_count: AtomicUsize::new(0),
             slots: std::ptr::null(),
             instances: Mutex::new(Vec::new()),
             compiled: AtomicUsize::new(0),
@@ -595,6 +664,17 @@ impl LazyCode {
     }
 
     pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {
+        let osr = self.state.osr.lock().unwrap_or_else(|e| e.into_inner());
+        let in_osr = osr.iter().find_map(|(&(f, _), lf)| match lf {
+            Some(Ok(lf)) => {
+                let (start, end) = lf.object.code_range();
+                (pc >= start && pc < end).then_some(f)
+            }
+            _ => None,
+        });
+        if in_osr.is_some() {
+            return in_osr;
+        }
         let tiers = self.state.funcs.iter().enumerate();
         tiers
             .chain(self.state.optimized.iter().enumerate())
@@ -635,6 +715,7 @@ impl LazyCode {
                 .sum(),
             tiered: self.state.tiering.is_some(),
             optimized: self.state.optimized_count.load(Ordering::Relaxed),
+            osr_entries: self.state.osr_count.load(Ordering::Relaxed),
             optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),
         }
     }
@@ -650,6 +731,18 @@ impl LazyCode {
     /// Compiles `f` with the optimising tier and publishes its code.
     pub(crate) fn tier_up(&self, f: u32) {
         self.state.tier_up(f)
+    }
+
+    /// Tiered mode: the OSR entry of `f` at loop `l` if ready, and
+    /// `Some(background)` when the caller must now run
+    /// [`Self::compile_osr`] (it claimed it).
+    pub(crate) fn osr_entry(&self, f: u32, l: u32) -> (Option<usize>, Option<bool>) {
+        self.state.osr_entry(f, l)
+    }
+
+    /// Compiles the OSR entry of `f` at loop `l`.
+    pub(crate) fn compile_osr(&self, f: u32, l: u32) {
+        self.state.compile_osr(f, l)
     }
 
     /// When function `f` finished compiling, if it has.

@@ -641,6 +641,11 @@ builtins! {
     /// `(vmctx, func_index)`: the baseline code of `func_index` ran often
     /// enough; asks for its optimised code (tiered mode) and returns.
     TierUp => tier_up(Ptr, I32);
+    /// `(vmctx, func_index, loop)`: the baseline code of `func_index` is
+    /// hot in its OSR loop `loop`; asks for the optimised code and for the
+    /// loop's on-stack-replacement entry: that entry's code once it is
+    /// ready, else null.
+    TierUpLoop => tier_up_loop(Ptr, I32, I32) -> Ptr;
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;
     /// `(vmctx, mem, dst, val, len)`: a trap code.
@@ -704,6 +709,12 @@ pub mod symbols {
     /// numbering).
     pub fn func(index: u32) -> String {
         format!("wasabi_func_{index}")
+    }
+    /// The on-stack-replacement entry of function `index` at its OSR loop
+    /// `l`: `extern "C" fn(vmctx, locals: *const VMVal) -> results` (see
+    /// `compiler/src/translate/profile.rs`).
+    pub fn func_osr(index: u32, l: u32) -> String {
+        format!("wasabi_func_{index}_osr_{l}")
     }
     /// Host-to-wasm trampoline for type index `t`:
     /// `extern "C" fn(callee_vmctx, code, values: *mut u128)`.
@@ -803,7 +814,7 @@ mod tests {
     fn builtin_signatures_match_the_table() {
         // The Rust side is checked by the compiler (`BUILTINS` fills the
         // generated table); here, what the compiler reads.
-        assert_eq!(BuiltinIndex::COUNT, 13);
+        assert_eq!(BuiltinIndex::COUNT, 14);
         let (params, result) = BuiltinIndex::Trap.signature();
         assert_eq!(
             params,
@@ -828,6 +839,6 @@ mod tests {
                 Some(AbiType::I32)
             )
         );
-        assert_eq!(BuiltinIndex::ElemDrop.offset(), 12 * 8);
+        assert_eq!(BuiltinIndex::ElemDrop.offset(), 13 * 8);
     }
 }

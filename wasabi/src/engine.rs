@@ -60,7 +60,9 @@ pub enum CompileMode {
     /// [`Config::tier_up_after`] times it is recompiled with the
     /// optimiser ([`Config::opt_level`]) on a background thread while the
     /// program keeps running, and every caller switches to the new code at
-    /// its next call.
+    /// its next call. A hot loop of a function that is running (and may
+    /// never be called again) moves to optimised code by on-stack
+    /// replacement.
     Tiered,
 }
 

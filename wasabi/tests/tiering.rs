@@ -137,3 +137,71 @@ fn traps_in_optimised_code_keep_their_backtrace() {
     let outer_at = e.rfind("outer").expect("its caller is named");
     assert!(div < outer_at, "innermost first: {e}");
 }
+
+#[test]
+fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
+    // `sum` is called once; its loop must leave baseline code anyway (on-
+    // stack replacement), carrying every local of every type, and return
+    // both results.
+    for background in [false, true] {
+        let engine = Engine::new(
+            Config::new()
+                .mode(CompileMode::Tiered)
+                .tier_up_after(50)
+                .tier_up_in_background(background)
+                .cache(false),
+        );
+        let module = Module::new(
+            &engine,
+            r#"(module
+              (memory 1)
+              (func (export "sum") (param $n i32) (param $scale f64) (result i64 f64)
+                (local $i i32) (local $acc i64) (local $f f64) (local $g f32)
+                (local.set $g (f32.const 0.5))
+                (block $done
+                  (loop $next
+                    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+                    (local.set $f (f64.add (local.get $f)
+                      (f64.mul (local.get $scale) (f64.promote_f32 (local.get $g)))))
+                    (i32.store (i32.const 0) (local.get $i))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br $next)))
+                (local.get $acc) (local.get $f))
+              (func (export "last") (result i32) (i32.load (i32.const 0)))
+              (func (export "boom") (param $n i32) (result i32) (local $i i32)
+                (loop $next
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+                (i32.div_u (i32.const 1) (i32.sub (local.get $i) (local.get $n)))))"#,
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let sum = inst
+            .get_typed_func::<(i32, f64), (i64, f64)>(&mut store, "sum")
+            .unwrap();
+        let n = 3_000_000;
+        let (acc, f) = sum.call(&mut store, (n, 2.0)).unwrap();
+        assert_eq!(
+            acc,
+            (n as i64 - 1) * n as i64 / 2,
+            "background: {background}"
+        );
+        assert_eq!(f, n as f64, "background: {background}");
+        let last = inst.get_typed_func::<(), i32>(&mut store, "last").unwrap();
+        assert_eq!(last.call(&mut store, ()).unwrap(), n - 1);
+        let s = module.lazy_stats().unwrap();
+        if !background {
+            // Deterministic: the 50th iteration switches.
+            assert_eq!(s.osr_entries, 1, "{s:?}");
+        }
+        // A trap in code entered on the stack still names its function.
+        let boom = inst.get_typed_func::<i32, i32>(&mut store, "boom").unwrap();
+        let e = boom.call(&mut store, 100_000).unwrap_err().to_string();
+        assert!(
+            e.contains("integer divide by zero") && e.contains("boom"),
+            "{e}"
+        );
+    }
+}

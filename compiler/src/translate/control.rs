@@ -91,7 +91,16 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.env.builder.position_at_end(header);
         // Every iteration passes here: the place to stop a runaway loop.
         self.check_interrupts()?;
-        self.count_execution()?;
+        // Only locals are live at the header of a loop without params
+        // entered with an empty operand stack: there, code can switch tier.
+        let osr_loop = (params.is_empty() && self.stack.is_empty()).then(|| {
+            self.osr_loops += 1;
+            self.osr_loops - 1
+        });
+        if osr_loop.is_some() && osr_loop == self.osr_target {
+            self.osr_header = Some(header);
+        }
+        self.count_execution(osr_loop)?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }

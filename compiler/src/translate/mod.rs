@@ -103,6 +103,11 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub locals_in_memory: bool,
     /// Fuel and epoch instrumentation state (empty when off).
     pub meter: interrupt::Meter<'ctx>,
+    /// On-stack replacement (see `profile`): OSR loops seen so far, the
+    /// one this translation enters at (an OSR variant), and its header.
+    pub osr_loops: u32,
+    pub osr_target: Option<u32>,
+    pub osr_header: Option<BasicBlock<'ctx>>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -122,17 +127,26 @@ pub(crate) fn locals_in_memory(num_locals: u64, body_len: u64) -> bool {
 }
 
 impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
-    /// Translates defined function `func_index` with the given body.
+    /// Translates defined function `func_index` with the given body; with
+    /// `osr = Some(l)`, its on-stack-replacement variant entered at OSR
+    /// loop `l` (`symbols::func_osr`), whose parameters are the vmctx and
+    /// the locals' values, one `VMVal` slot each.
     pub fn translate(
         env: &'e ModuleEnv<'ctx, 'a>,
         func_index: u32,
         body: &FunctionBody<'_>,
+        osr: Option<u32>,
     ) -> BResult<()> {
         let ty = env.info.func_type(func_index).clone();
         let fn_type = env.func_type(&ty);
-        let function = env
-            .module
-            .add_function(&symbols::func(func_index), fn_type, None);
+        let (name, fn_type) = match osr {
+            None => (symbols::func(func_index), fn_type),
+            Some(l) => (
+                symbols::func_osr(func_index, l),
+                profile::osr_type(env, fn_type),
+            ),
+        };
+        let function = env.module.add_function(&name, fn_type, None);
         // WebAssembly 2.0 has no tail calls: a call in tail position must
         // still use stack, or runaway recursion loops forever instead of
         // trapping with "call stack exhausted".
@@ -161,20 +175,37 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         let body_len = body.range().end - body.range().start;
         let locals_in_memory = locals_in_memory(num_locals, body_len);
         let mut locals = Vec::new();
-        for (i, t) in ty.params.iter().enumerate() {
-            let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
-            let st = env
-                .builder
-                .build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
-            st.set_volatile(locals_in_memory).ok();
-            locals.push((slot, *t));
-        }
-        for (count, t) in declared {
-            for _ in 0..count {
+        if osr.is_some() {
+            // Every local from the baseline frame's values.
+            let values = function.get_nth_param(1).unwrap().into_pointer_value();
+            let types = ty.params.iter().copied().chain(
+                declared
+                    .iter()
+                    .flat_map(|&(count, t)| std::iter::repeat_n(t, count as usize)),
+            );
+            for (i, t) in types.enumerate() {
                 let slot = env.builder.build_alloca(env.val_type(t), "local")?;
-                let st = env.builder.build_store(slot, env.zero(t))?;
+                let v = profile::load_osr_local(env, values, i, t)?;
+                let st = env.builder.build_store(slot, v)?;
                 st.set_volatile(locals_in_memory).ok();
                 locals.push((slot, t));
+            }
+        } else {
+            for (i, t) in ty.params.iter().enumerate() {
+                let slot = env.builder.build_alloca(env.val_type(*t), "param")?;
+                let st = env
+                    .builder
+                    .build_store(slot, function.get_nth_param(i as u32 + 1).unwrap())?;
+                st.set_volatile(locals_in_memory).ok();
+                locals.push((slot, *t));
+            }
+            for (count, t) in declared {
+                for _ in 0..count {
+                    let slot = env.builder.build_alloca(env.val_type(t), "local")?;
+                    let st = env.builder.build_store(slot, env.zero(t))?;
+                    st.set_volatile(locals_in_memory).ok();
+                    locals.push((slot, t));
+                }
             }
         }
 
@@ -195,6 +226,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             certain_trap: false,
             locals_in_memory,
             meter: interrupt::Meter::default(),
+            osr_loops: 0,
+            osr_target: osr,
+            osr_header: None,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -236,8 +270,21 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             t.emit_stack_check()?;
             t.check_fuel()?;
         }
-        t.count_execution()?;
-        env.builder.build_unconditional_branch(body_bb)?;
+        match (osr, t.osr_header) {
+            (None, _) => {
+                t.count_execution(None)?;
+                env.builder.build_unconditional_branch(body_bb)?;
+            }
+            // The body from its start is unreachable (and deleted).
+            (Some(_), Some(header)) => {
+                env.builder.build_unconditional_branch(header)?;
+            }
+            (Some(l), None) => {
+                return Err(CompileError::Unsupported(format!(
+                    "on-stack replacement at loop {l}: the function has no such loop"
+                )))
+            }
+        }
         Ok(())
     }
 

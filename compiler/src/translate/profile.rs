@@ -1,29 +1,84 @@
-//! Execution counters of the baseline tier of tiered compilation.
+//! Execution counters of the baseline tier of tiered compilation, and
+//! on-stack replacement (OSR) from baseline into optimised code.
 //!
-//! With `CompilerConfig::tier_up_after = Some(n)`, every function adds one
-//! to its counter in the instance's vmctx (`VMOffsets::call_count`) on
-//! entry and at each loop header, and calls the `TierUp` builtin when the
-//! counter reaches `n`, exactly then (the builtin asks for the optimised
-//! code of the function on a background thread and returns at once; the
-//! new code is used from the function's next call on). Counting loop
-//! iterations too means a function called once whose loop runs hot is
-//! recompiled as well, ready for its next call.
+//! **Counting.** With `CompilerConfig::tier_up_after = Some(n)`, every
+//! function adds one to its counter in the instance's vmctx
+//! (`VMOffsets::call_count`) on entry and at each loop header. At the entry
+//! it calls the `TierUp` builtin when the count reaches `n`, exactly then
+//! (the builtin asks for the optimised code of the function on a
+//! background thread and returns at once; the new code is used from the
+//! function's next call on).
 //!
-//! What must stay true: counters are per instance and only ever written by
-//! code of that instance (plain loads and stores: a lost update between two
-//! threads only delays a tier-up); `TierUp` may be called more than once for
-//! a function (another instance, or the counter wrapping) and must not care.
+//! **On-stack replacement.** A function called once whose loop runs hot
+//! (a kernel inlined into `main`) would never reach its next call. So at
+//! the header of an *OSR loop* (a loop without parameters entered with an
+//! empty operand stack: only the locals are live there) the baseline code
+//! calls `TierUpLoop` when the count reaches `n` and every 1,024 counts
+//! after. Once the builtin has the loop's OSR entry (an optimised variant
+//! of the function, `symbols::func_osr`, whose entry block loads every
+//! local from a buffer and branches straight to that loop's header) it
+//! returns its address; the baseline code writes its locals into a buffer,
+//! calls the entry and returns what it returns. The baseline frame stays
+//! below the optimised one until the function returns (one frame, once).
+//!
+//! What must stay true: OSR loops are numbered in the order the translator
+//! meets them, identically in the baseline and in the variant (the rule
+//! depends only on the wasm); counters are per instance and only ever
+//! written by code of that instance (plain loads and stores: a lost update
+//! only delays a tier-up); the builtins may be called more than once for a
+//! function or loop and must not care.
 
 use super::FuncTranslator;
-use crate::env::BResult;
+use crate::env::{BResult, ModuleEnv};
+use inkwell::types::{BasicMetadataTypeEnum, BasicType, FunctionType};
+use inkwell::values::{BasicValue, BasicValueEnum, PointerValue};
 use inkwell::IntPredicate;
-use wasabi_runtime::vmcontext::BuiltinIndex;
+use wasabi_runtime::types::ValType;
+use wasabi_runtime::vmcontext::{BuiltinIndex, VM_VAL_SIZE};
+
+/// After the threshold, how often (in counts) a hot OSR loop asks again
+/// whether its optimised entry is ready.
+const OSR_POLL_INTERVAL: u64 = 1024;
+
+/// The type of an OSR entry of a function of type `f`: `(vmctx, locals)`
+/// and the function's results.
+pub(super) fn osr_type<'ctx>(
+    env: &ModuleEnv<'ctx, '_>,
+    f: FunctionType<'ctx>,
+) -> FunctionType<'ctx> {
+    let params: [BasicMetadataTypeEnum; 2] = [env.ptr_type().into(), env.ptr_type().into()];
+    match f.get_return_type() {
+        Some(r) => r.fn_type(&params, false),
+        None => env.ctx.void_type().fn_type(&params, false),
+    }
+}
+
+/// The slot of local `i` in an OSR buffer.
+fn osr_slot<'ctx>(
+    env: &ModuleEnv<'ctx, '_>,
+    values: PointerValue<'ctx>,
+    i: usize,
+) -> BResult<PointerValue<'ctx>> {
+    env.gep(values, i as u32 * VM_VAL_SIZE)
+}
+
+/// Loads local `i` (of type `t`) from an OSR buffer.
+pub(super) fn load_osr_local<'ctx>(
+    env: &ModuleEnv<'ctx, '_>,
+    values: PointerValue<'ctx>,
+    i: usize,
+    t: ValType,
+) -> BResult<BasicValueEnum<'ctx>> {
+    let p = osr_slot(env, values, i)?;
+    Ok(env.builder.build_load(env.val_type(t), p, "osr_local")?)
+}
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
-    /// Counts one execution (an entry or a loop iteration) of this
-    /// function, asking for its optimised code when the count reaches the
-    /// threshold. Emits nothing outside the baseline tier.
-    pub(super) fn count_execution(&mut self) -> BResult<()> {
+    /// Counts one execution (the entry, or an iteration of a loop; `osr`:
+    /// the loop's OSR number if it is one) of this function and asks for
+    /// its optimised code when the count reaches the threshold. Emits
+    /// nothing outside the baseline tier.
+    pub(super) fn count_execution(&mut self, osr: Option<u32>) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
         };
@@ -37,25 +92,98 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .builder
             .build_int_add(n, env.i32().const_int(1, false), "count")?;
         env.builder.build_store(counter, n)?;
-        let due = env.builder.build_int_compare(
-            IntPredicate::EQ,
-            n,
-            env.i32().const_int(threshold as u64, false),
-            "tier_up_due",
-        )?;
+        let threshold = env.i32().const_int(threshold as u64, false);
+        let due = match osr {
+            None => env
+                .builder
+                .build_int_compare(IntPredicate::EQ, n, threshold, "tier_up_due")?,
+            Some(_) => {
+                // n >= threshold and (n - threshold) % interval == 0
+                let reached =
+                    env.builder
+                        .build_int_compare(IntPredicate::UGE, n, threshold, "hot")?;
+                let since = env.builder.build_int_sub(n, threshold, "")?;
+                let phase = env.builder.build_and(
+                    since,
+                    env.i32().const_int(OSR_POLL_INTERVAL - 1, false),
+                    "",
+                )?;
+                let on_beat = env.builder.build_int_compare(
+                    IntPredicate::EQ,
+                    phase,
+                    env.i32().const_zero(),
+                    "",
+                )?;
+                env.builder.build_and(reached, on_beat, "tier_up_due")?
+            }
+        };
         let due = self.expect_false(due)?;
         let call = self.append_block("tier_up");
         let cont = self.append_block("counted");
         env.builder.build_conditional_branch(due, call, cont)?;
         env.builder.position_at_end(call);
         let idx = env.i32().const_int(self.func_index as u64, false);
-        env.call_builtin(
-            self.vmctx,
-            BuiltinIndex::TierUp,
-            &[self.vmctx.into(), idx.into()],
-        )?;
-        env.builder.build_unconditional_branch(cont)?;
+        match osr {
+            None => {
+                env.call_builtin(
+                    self.vmctx,
+                    BuiltinIndex::TierUp,
+                    &[self.vmctx.into(), idx.into()],
+                )?;
+                env.builder.build_unconditional_branch(cont)?;
+            }
+            Some(l) => {
+                let l = env.i32().const_int(l as u64, false);
+                let entry = env
+                    .call_builtin(
+                        self.vmctx,
+                        BuiltinIndex::TierUpLoop,
+                        &[self.vmctx.into(), idx.into(), l.into()],
+                    )?
+                    .expect("TierUpLoop returns a pointer")
+                    .into_pointer_value();
+                let ready = env.builder.build_is_not_null(entry, "osr_ready")?;
+                let jump = self.append_block("osr");
+                env.builder.build_conditional_branch(ready, jump, cont)?;
+                env.builder.position_at_end(jump);
+                self.enter_osr(entry)?;
+            }
+        }
         env.builder.position_at_end(cont);
+        Ok(())
+    }
+
+    /// Hands this activation over to the OSR entry `entry`: writes every
+    /// local into a buffer, calls the entry and returns its results.
+    fn enter_osr(&mut self, entry: PointerValue<'ctx>) -> BResult<()> {
+        let env = self.env;
+        let n = self.locals.len() as u32;
+        let buf_ty = env.ctx.i128_type().array_type(n.max(1));
+        let values = self.in_entry(|| Ok(env.builder.build_alloca(buf_ty, "osr_locals")?))?;
+        for i in 0..self.locals.len() {
+            let (slot, t) = self.locals[i];
+            let v = env.builder.build_load(env.val_type(t), slot, "")?;
+            if self.locals_in_memory {
+                v.as_instruction_value()
+                    .expect("a load is an instruction")
+                    .set_volatile(true)
+                    .ok();
+            }
+            env.builder.build_store(osr_slot(env, values, i)?, v)?;
+        }
+        // The entry reads the store's fuel, as a callee would.
+        self.fuel_to_store()?;
+        let ty = osr_type(env, self.function.get_type());
+        let r = env.builder.build_indirect_call(
+            ty,
+            entry,
+            &[self.vmctx.into(), values.into()],
+            "osr",
+        )?;
+        match r.try_as_basic_value().basic() {
+            Some(v) => env.builder.build_return(Some(&v))?,
+            None => env.builder.build_return(None)?,
+        };
         Ok(())
     }
 }
