@@ -259,6 +259,13 @@ pub struct Stats {
 pub struct Cache {
     dir: PathBuf,
     max_bytes: u64,
+    /// What this process believes the cache holds, in bytes: measured by
+    /// one directory scan (at the first write, and at each eviction) and
+    /// then grown by this process's own writes. A write scans the directory
+    /// only when the estimate passes the limit, so writes cost no scan;
+    /// other processes' writes are missed until then, so the cache can pass
+    /// its limit by what they wrote, until a scan sees it (theirs or ours).
+    estimate: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
 }
 
 /// The default size limit: 1 GiB.
@@ -271,6 +278,7 @@ impl Cache {
         Cache {
             dir: dir.into(),
             max_bytes,
+            estimate: Default::default(),
         }
     }
 
@@ -343,7 +351,21 @@ impl Cache {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        self.evict()
+        let over = {
+            let mut estimate = self.estimate.lock().unwrap_or_else(|e| e.into_inner());
+            let total = match *estimate {
+                Some(t) => t + bytes.len() as u64,
+                // The first write of this process: measure (it includes the
+                // entry just written).
+                None => self.stats().bytes,
+            };
+            *estimate = Some(total);
+            total > self.max_bytes
+        };
+        match over {
+            true => self.evict(),
+            false => Ok(()),
+        }
     }
 
     /// Every entry with its size and last use, oldest first.
@@ -372,18 +394,22 @@ impl Cache {
     pub fn evict(&self) -> std::io::Result<()> {
         let entries = self.entries();
         let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        let mut result = Ok(());
         for (path, len, _) in entries {
             if total <= self.max_bytes {
                 break;
             }
-            std::fs::remove_file(&path).or_else(|e| match e.kind() {
-                // Another process evicted it first.
-                std::io::ErrorKind::NotFound => Ok(()),
-                _ => Err(e),
-            })?;
+            if let Err(e) = std::fs::remove_file(&path) {
+                // NotFound: another process evicted it first.
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    result = Err(e);
+                    break;
+                }
+            }
             total -= len;
         }
-        Ok(())
+        *self.estimate.lock().unwrap_or_else(|e| e.into_inner()) = Some(total);
+        result
     }
 
     /// How many entries and bytes the cache holds.
@@ -548,6 +574,30 @@ mod tests {
         assert!(matches!(cache.get(&keys[2]), Lookup::Hit(_)));
         assert_eq!(cache.clear().unwrap().entries, 2);
         assert_eq!(cache.stats(), Stats::default());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn writes_scan_only_past_the_estimated_limit() {
+        let dir = scratch("estimate");
+        let one = encode(Kind::CacheEntry, &Key::new(b"", ""), &[], &objects()).len() as u64;
+        let cache = Cache::new(&dir, one * 3);
+        let keys: Vec<Key> = (0..6u8).map(|i| Key::new(&[i], "fp")).collect();
+        for k in &keys[..3] {
+            cache.put(k, &objects()).unwrap();
+        }
+        assert_eq!(*cache.estimate.lock().unwrap(), Some(one * 3));
+        // Another process (another `Cache`) writes behind our back: we do
+        // not see it until our estimate passes the limit...
+        let other = Cache::new(&dir, one * 3);
+        other.put(&keys[3], &objects()).unwrap();
+        assert_eq!(cache.stats().entries, 3, "the other process evicted");
+        // ...which our next write does: the scan evicts down to the limit.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        cache.put(&keys[4], &objects()).unwrap();
+        assert_eq!(cache.stats().entries, 3);
+        assert_eq!(*cache.estimate.lock().unwrap(), Some(one * 3));
+        assert!(matches!(cache.get(&keys[4]), Lookup::Hit(_)));
         let _ = std::fs::remove_dir_all(dir);
     }
 
