@@ -344,6 +344,17 @@ fn run(o: RunOptions) -> Result<ExitCode> {
                 t1.elapsed().as_secs_f64() * 1e3
             );
         }
+        if module.lazy_stats().is_some_and(|s| s.tiered) {
+            // The background thread may be recompiling: a normal exit waits
+            // for it (the runtime's exit hook keeps LLVM alive under it),
+            // which would only delay the end of a finished program.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            // SAFETY: everything the process must leave behind is written
+            // (the guest's output flushed above; files are the kernel's).
+            unsafe { libc::_exit(status as i32) }
+        }
         ExitCode::from(status)
     };
     let finish = |r: wasabi::Result<()>| match command_status(r) {

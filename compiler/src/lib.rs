@@ -352,6 +352,19 @@ impl CodeGenerator for LlvmCompiler {
         LlvmCompiler::compile_trampolines(self, module).map_err(|e| e.to_string())
     }
 
+    fn compile_batch(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        funcs: &[u32],
+    ) -> Result<Vec<u8>, String> {
+        let defined = module.num_imported_funcs..module.functions.len() as u32;
+        if let Some(f) = funcs.iter().find(|f| !defined.contains(f)) {
+            return Err(format!("function {f} is not a defined function"));
+        }
+        LlvmCompiler::compile_functions(self, module, wasm, funcs).map_err(|e| e.to_string())
+    }
+
     fn compile_osr(
         &self,
         module: &ModuleInfo,

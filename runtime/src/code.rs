@@ -39,6 +39,21 @@ pub trait CodeGenerator: Send + Sync {
     /// Compiles the trampolines of [`TrampolinePlan::new`] into one object.
     fn compile_trampolines(&self, module: &ModuleInfo) -> Result<Vec<u8>, String>;
 
+    /// Compiles the defined functions `funcs` into one object defining
+    /// `symbols::func(f)` for each (tiered mode's optimising tier, which
+    /// recompiles hot functions in batches). By default, one function.
+    fn compile_batch(
+        &self,
+        module: &ModuleInfo,
+        wasm: &[u8],
+        funcs: &[u32],
+    ) -> Result<Vec<u8>, String> {
+        match funcs {
+            [f] => self.compile_function(module, wasm, *f),
+            _ => Err("this code generator compiles one function at a time".into()),
+        }
+    }
+
     /// Compiles the on-stack-replacement entry of defined function
     /// `func_index` at its OSR loop `loop_index` into an object defining
     /// `symbols::func_osr(func_index, loop_index)` (tiered mode's
@@ -252,17 +267,23 @@ impl CompiledModule {
         let Some(lazy) = &self.lazy else {
             return;
         };
-        match lazy.claim_tier_up(func_index) {
-            Some(true) => {
+        let Some(background) = lazy.claim_tier_up(func_index) else {
+            return;
+        };
+        if !lazy.enqueue_tier_up(func_index) {
+            // A drain is scheduled and will take it.
+            return;
+        }
+        match background {
+            true => {
                 let module = self.clone();
                 crate::lazy::in_background(Box::new(move || {
                     if let Some(lazy) = &module.lazy {
-                        lazy.tier_up(func_index);
+                        lazy.drain_tier_ups();
                     }
                 }));
             }
-            Some(false) => lazy.tier_up(func_index),
-            None => {}
+            false => lazy.drain_tier_ups(),
         }
     }
 

@@ -87,6 +87,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Most functions the optimising tier compiles as one LLVM module.
+const TIER_UP_BATCH: usize = 16;
+
 /// Stack the compiler may need; with less left, compile on a helper thread.
 pub const COMPILE_STACK: usize = 2 << 20;
 /// Stack size of the helper thread.
@@ -106,9 +109,10 @@ unsafe impl Send for LazyFunc {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for LazyFunc {}
 
-/// A lazily compiled function: its object and where its code is.
+/// A lazily compiled function: its object (shared by the functions of a
+/// tier-up batch) and where its code is.
 struct LoadedFunc {
-    object: LoadedObject,
+    object: Arc<LoadedObject>,
     code: usize,
     /// When compilation finished (the function's first instruction runs
     /// right after).
@@ -167,6 +171,9 @@ struct LazyState {
     optimized: Box<[OnceLock<Result<LoadedFunc, String>>]>,
     optimized_count: AtomicUsize,
     optimize_nanos: AtomicU64,
+    /// Tiered mode: functions claimed for recompilation, not yet taken by
+    /// a drain.
+    tier_queue: Mutex<Vec<u32>>,
     /// Tiered mode: on-stack-replacement entries by (function, OSR loop):
     /// `None` while being compiled.
     osr: Mutex<HashMap<(u32, u32), Option<Compiled>>>,
@@ -230,23 +237,75 @@ impl LazyState {
             && !self.tier_up_requested[self.defined(f)].swap(true, Ordering::SeqCst)
     }
 
-    /// Compiles `f` with the optimising tier and publishes the code. On
-    /// failure the baseline code stays (it is correct, only slower).
-    fn tier_up(&self, f: u32) {
+    /// Queues claimed function `f` for recompilation; true when the queue
+    /// was empty (then the caller schedules [`Self::drain_tier_ups`]; a
+    /// drain already scheduled or running takes `f` otherwise).
+    fn enqueue_tier_up(&self, f: u32) -> bool {
+        let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.push(f);
+        queue.len() == 1
+    }
+
+    /// Recompiles every queued function with the optimising tier, in
+    /// batches of up to [`TIER_UP_BATCH`] functions per LLVM module (one
+    /// module per function cost 2x on programs with many small hot
+    /// functions), and publishes each batch as soon as it is loaded. A
+    /// batch that fails is retried function by function; a function that
+    /// fails alone keeps its baseline code (correct, only slower).
+    fn drain_tier_ups(&self) {
         let Some(Tiering { optimizer, .. }) = &self.tiering else {
             return;
         };
-        let t = Instant::now();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.compile_with(&**optimizer, f)
-        }))
-        .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
-        let ok = r.is_ok();
-        if self.optimized[self.defined(f)].set(r).is_ok() && ok {
+        loop {
+            let batch: Vec<u32> = {
+                let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
+                let n = queue.len().min(TIER_UP_BATCH);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let t = Instant::now();
+            let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let object = optimizer.compile_batch(&self.info, &self.wasm, &batch)?;
+                load_object(&object).map_err(|e| e.to_string())
+            }))
+            .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
+            let results: Vec<(u32, Compiled)> = match compiled {
+                Ok(object) => {
+                    let object = Arc::new(object);
+                    let ready = Instant::now();
+                    batch
+                        .iter()
+                        .map(|&f| {
+                            let sym = symbols::func(f);
+                            let r = match object.symbol(&sym) {
+                                Some(code) => Ok(LoadedFunc {
+                                    object: object.clone(),
+                                    code,
+                                    ready,
+                                }),
+                                None => Err(format!("compiled code lacks symbol `{sym}`")),
+                            };
+                            (f, r)
+                        })
+                        .collect()
+                }
+                Err(_) if batch.len() > 1 => batch
+                    .iter()
+                    .map(|&f| (f, self.compile_with(&**optimizer, f)))
+                    .collect(),
+                Err(e) => vec![(batch[0], Err(e))],
+            };
             self.optimize_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            self.optimized_count.fetch_add(1, Ordering::Relaxed);
-            self.publish(f);
+            for (f, r) in results {
+                let ok = r.is_ok();
+                if self.optimized[self.defined(f)].set(r).is_ok() && ok {
+                    self.optimized_count.fetch_add(1, Ordering::Relaxed);
+                    self.publish(f);
+                }
+            }
         }
     }
 
@@ -291,7 +350,7 @@ impl LazyState {
                 .symbol(&sym)
                 .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
             Ok(LoadedFunc {
-                object,
+                object: Arc::new(object),
                 code,
                 ready: Instant::now(),
             })
@@ -330,7 +389,7 @@ impl LazyState {
             .symbol(&sym)
             .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
         Ok(LoadedFunc {
-            object,
+            object: Arc::new(object),
             code,
             ready: Instant::now(),
         })
@@ -603,6 +662,7 @@ impl LazyCode {
             optimized: (0..n).map(|_| OnceLock::new()).collect(),
             optimized_count: AtomicUsize::new(0),
             optimize_nanos: AtomicU64::new(0),
+            tier_queue: Mutex::new(Vec::new()),
             osr: Mutex::new(HashMap::new()),
             osr_count: AtomicUsize::new(0),
             slots: std::ptr::null(),
@@ -681,8 +741,17 @@ impl LazyCode {
             .find_map(|(k, cell)| match cell.get() {
                 Some(Ok(lf)) => {
                     let (start, end) = lf.object.code_range();
-                    (pc >= start && pc < end)
-                        .then_some(self.state.info.num_imported_funcs + k as u32)
+                    if pc < start || pc >= end {
+                        return None;
+                    }
+                    // A batch object holds several functions: the symbol
+                    // around pc says which.
+                    let named = lf.object.symbols().iter().find_map(|s| {
+                        (pc >= s.address && pc < s.address + s.size.max(1))
+                            .then(|| symbols::parse_func(&s.name))
+                            .flatten()
+                    });
+                    Some(named.unwrap_or(self.state.info.num_imported_funcs + k as u32))
                 }
                 _ => None,
             })
@@ -695,7 +764,10 @@ impl LazyCode {
             .iter()
             .chain(self.state.optimized.iter())
             .filter_map(|c| c.get()?.as_ref().ok());
+        // Objects shared by a batch count once.
+        let mut seen = std::collections::HashSet::new();
         loaded
+            .filter(|lf| seen.insert(Arc::as_ptr(&lf.object)))
             .map(|lf| lf.object.code_range().1 - lf.object.code_range().0)
             .sum()
     }
@@ -728,9 +800,15 @@ impl LazyCode {
         self.state.claim_tier_up(f).then_some(background)
     }
 
-    /// Compiles `f` with the optimising tier and publishes its code.
-    pub(crate) fn tier_up(&self, f: u32) {
-        self.state.tier_up(f)
+    /// Queues claimed function `f` for the optimising tier; true when the
+    /// caller must schedule [`Self::drain_tier_ups`].
+    pub(crate) fn enqueue_tier_up(&self, f: u32) -> bool {
+        self.state.enqueue_tier_up(f)
+    }
+
+    /// Recompiles and publishes every queued function.
+    pub(crate) fn drain_tier_ups(&self) {
+        self.state.drain_tier_ups()
     }
 
     /// Tiered mode: the OSR entry of `f` at loop `l` if ready, and
@@ -768,19 +846,45 @@ impl LazyCode {
 /// A job for the background compile thread.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Held by the background thread while it runs a job.
+static BACKGROUND_JOB: Mutex<()> = Mutex::new(());
+/// Set when the process exits: the background thread takes no more jobs.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Runs at process exit, before C++ static destructors (registered before
+/// `main`, so run after this): waits for the background job in progress
+/// and keeps the thread from starting another. Without it, `exit` tears
+/// down LLVM's globals under a running compilation and the process dies
+/// with SIGSEGV on its way out.
+extern "C" fn stop_background_at_exit() {
+    EXITING.store(true, Ordering::SeqCst);
+    let guard = BACKGROUND_JOB.lock().unwrap_or_else(|e| e.into_inner());
+    // Held until the process is gone.
+    std::mem::forget(guard);
+}
+
 /// Runs `job` on the background compile thread (one per process, with a
 /// large stack, started on first use; jobs run in order). Tiered mode's
 /// recompilations go here, so the program keeps running meanwhile. When
-/// the thread cannot be started the job runs here and now.
+/// the thread cannot be started the job runs here and now. At process exit
+/// the job in progress finishes first and queued ones are dropped.
 pub(crate) fn in_background(job: Job) {
     static QUEUE: OnceLock<Option<Mutex<std::sync::mpsc::Sender<Job>>>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        // SAFETY: registers a plain function with no preconditions.
+        if unsafe { libc::atexit(stop_background_at_exit) } != 0 {
+            return None;
+        }
         std::thread::Builder::new()
             .name("wasabi-tier-up".into())
             .stack_size(HELPER_STACK)
             .spawn(move || {
                 for job in rx {
+                    let _running = BACKGROUND_JOB.lock().unwrap_or_else(|e| e.into_inner());
+                    if EXITING.load(Ordering::SeqCst) {
+                        return;
+                    }
                     job();
                 }
             })

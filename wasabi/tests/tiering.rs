@@ -205,3 +205,61 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
         );
     }
 }
+
+#[test]
+fn functions_recompiled_together_keep_their_names() {
+    // Eight functions turn hot within microseconds of each other: the
+    // background thread recompiles them in batches (one object holding
+    // several functions), and a trap in any of them names the right one.
+    let mut wat = String::from("(module (memory 1)\n");
+    for i in 0..8 {
+        // A fault (not an explicit trap) when `x` is out of bounds: its
+        // frame is named from the faulting pc, through the batch object.
+        wat += &format!(
+            "(func $f{i} (export \"f{i}\") (param $x i32) (result i32)
+               (i32.add (i32.const {}) (i32.load (local.get $x))))\n",
+            100 + i
+        );
+    }
+    wat += "(func (export \"all\") (param $n i32) (result i32) (local $s i32)
+      (loop $l
+        (local.set $s (i32.add (local.get $s) (i32.add (i32.add (i32.add
+          (call $f0 (i32.const 0)) (call $f1 (i32.const 0)))
+          (i32.add (call $f2 (i32.const 0)) (call $f3 (i32.const 0))))
+          (i32.add (i32.add (call $f4 (i32.const 0)) (call $f5 (i32.const 0)))
+          (i32.add (call $f6 (i32.const 0)) (call $f7 (i32.const 0)))))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br_if $l (local.get $n)))
+      (local.get $s)))";
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(20)
+            .cache(false),
+    );
+    let module = Module::new(&engine, &wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let all = inst.get_typed_func::<i32, i32>(&mut store, "all").unwrap();
+    let expected: i32 = 50 * (0..8).map(|i| 100 + i).sum::<i32>();
+    assert_eq!(all.call(&mut store, 50).unwrap(), expected);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while module.lazy_stats().unwrap().optimized < 9 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        module.lazy_stats().unwrap().optimized,
+        9,
+        "all hot, all swapped"
+    );
+    assert_eq!(all.call(&mut store, 50).unwrap(), expected);
+    for i in 0..8 {
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut store, &format!("f{i}"))
+            .unwrap();
+        let e = f.call(&mut store, 0x7fff_0000).unwrap_err().to_string();
+        assert!(e.contains("out of bounds"), "{e}");
+        assert!(e.contains(&format!("f{i}")), "f{i}: {e}");
+    }
+}
+

@@ -1,0 +1,49 @@
+//! `wasabi run --mode tiered`: reports its tier-ups, and exits cleanly
+//! when the program ends while the background thread is recompiling.
+
+use std::process::Command;
+
+fn wasabi() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasabi"))
+}
+
+/// A large function turns hot on the last call `_start` makes, so the
+/// process exits while its recompilation (hundreds of milliseconds) runs.
+fn exits_mid_tier_up() -> String {
+    let mut wat = String::from("(module\n(func $big (param $x i32) (result i32)\n");
+    for i in 0..4000 {
+        wat += &format!(
+            "(local.set $x (i32.xor (i32.mul (local.get $x) (i32.const {})) (i32.const {i})))\n",
+            2 * i + 1
+        );
+    }
+    wat += "(local.get $x))
+(func (export \"_start\") (local $n i32)
+  (loop $l
+    (drop (call $big (local.get $n)))
+    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+    (br_if $l (i32.lt_u (local.get $n) (i32.const 1000))))))";
+    wat
+}
+
+#[test]
+fn exiting_during_a_background_recompilation_is_clean() {
+    let dir = std::env::temp_dir().join(format!("wasabi-tiered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("exit.wat");
+    std::fs::write(&m, exits_mid_tier_up()).unwrap();
+    // Each run must end with exit 0 and its report, without waiting for
+    // the recompilation nobody will use (the CLI leaves with `_exit`).
+    for _ in 0..3 {
+        let o = wasabi()
+            .args(["run", "--mode", "tiered", "--no-cache", "--stats"])
+            .arg(&m)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{:?}\n{stderr}", o.status);
+        assert!(stderr.contains("stats: mode: tiered"), "{stderr}");
+        assert!(stderr.contains("stats: tier-up:"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
