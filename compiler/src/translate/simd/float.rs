@@ -8,8 +8,9 @@
 //! - `nearest` rounds half to even (`llvm.roundeven`); the rounding
 //!   operators quiet a NaN themselves (LLVM's expansion without SSE4.1
 //!   does not).
-//! - float-to-int conversions saturate (`llvm.fpto[su]i.sat`: NaN is 0),
-//!   the `_zero` forms fill the upper lanes with 0.
+//! - float-to-int conversions saturate (NaN is 0), the `_zero` forms fill
+//!   the upper lanes with 0 (`v_trunc_sat` says how, with SSE2's
+//!   conversions and explicit fix-ups).
 //! - A NaN that LLVM could pass through unquieted by folding an identity
 //!   (`x * 1.0`, `x + -0.0`, `demote(promote(x))`) is quieted explicitly.
 //! - Comparisons give all-ones / all-zeros integer lanes; `ne` is true for
@@ -129,23 +130,75 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     /// `i32x4.trunc_sat_f32x4_{s,u}` and `i32x4.trunc_sat_f64x2_{s,u}_zero`
     /// (and their deterministic relaxed forms).
+    ///
+    /// LLVM 19 turns `llvm.fpto[su]i.sat` on vectors into one scalar
+    /// conversion per lane on x86. These are SSE2's `cvttps2dq` /
+    /// `cvttpd2dq` (baseline x86-64, so any `target_cpu`) with the lanes
+    /// they get wrong fixed up: they give `0x80000000` for NaN and for
+    /// anything out of the i32 range, so NaN lanes are zeroed before and
+    /// lanes at or above 2^31 saturated after; the unsigned forms convert
+    /// `x - 2^31` where `x >= 2^31` and set the top bit back.
     pub(super) fn v_trunc_sat(&mut self, from: Shape, signed: bool) -> BResult<()> {
         let x = self.pop_vec(from)?;
-        let name = if signed {
-            "llvm.fptosi.sat"
-        } else {
-            "llvm.fptoui.sat"
+        let fty = x.get_type();
+        let b = &self.env.builder;
+        let splat_f = |c: f64| {
+            let lane = fty.get_element_type().into_float_type().const_float(c);
+            inkwell::types::VectorType::const_vector(&vec![lane; fty.get_size() as usize])
         };
-        let to = self.env.i32().vec_type(from.lanes());
-        let v = self
-            .vcall(name, &[to.into(), x.get_type().into()], &[x.into()])?
-            .into_vector_value();
-        let v = if from == Shape::F64x2 {
-            self.shuffle(v, to.const_zero(), 0..4)?
+        let zero = fty.const_zero();
+        let two31 = splat_f(2147483648.0);
+        // NaN -> 0; for the unsigned forms negative -> 0 as well.
+        let x = if signed {
+            let ordered = b.build_float_compare(FloatPredicate::ORD, x, x, "")?;
+            b.build_select(ordered, x, zero, "")?.into_vector_value()
         } else {
-            v
+            let positive = b.build_float_compare(FloatPredicate::OGT, x, zero, "")?;
+            b.build_select(positive, x, zero, "")?.into_vector_value()
         };
-        self.push_vec(v)
+        // x >= 2^31: the signed forms saturate it, the unsigned ones
+        // convert it less 2^31.
+        let big = b.build_float_compare(FloatPredicate::OGE, x, two31, "")?;
+        let x_in = if signed {
+            x
+        } else {
+            let less = b.build_float_sub(x, two31, "")?;
+            b.build_select(big, less, x, "")?.into_vector_value()
+        };
+        let (name, n) = if from == Shape::F32x4 {
+            ("llvm.x86.sse2.cvttps2dq", 4)
+        } else {
+            ("llvm.x86.sse2.cvttpd2dq", 2)
+        };
+        // Both return <4 x i32>; cvttpd2dq zeroes the upper two lanes.
+        let r = self.vcall(name, &[], &[x_in.into()])?.into_vector_value();
+        // The per-lane conditions, widened to 4 lanes (false above `n`).
+        let widen = |t: &Self, c: VectorValue<'ctx>| -> BResult<VectorValue<'ctx>> {
+            if n == 4 {
+                Ok(c)
+            } else {
+                let f = c.get_type().const_zero();
+                t.shuffle(c, f, 0..4)
+            }
+        };
+        let big4 = widen(self, big)?;
+        let b = &self.env.builder;
+        let r = if signed {
+            let max = self.splat_const(Shape::I32x4, 0x7fff_ffff);
+            b.build_select(big4, max, r, "")?.into_vector_value()
+        } else {
+            let top = self.splat_const(Shape::I32x4, 0x8000_0000);
+            let with_top = b.build_xor(r, top, "")?;
+            let r = b.build_select(big4, with_top, r, "")?.into_vector_value();
+            let over = b.build_float_compare(FloatPredicate::OGE, x, splat_f(4294967296.0), "")?;
+            let over4 = widen(self, over)?;
+            let all = self.splat_const(Shape::I32x4, 0xffff_ffff);
+            self.env
+                .builder
+                .build_select(over4, all, r, "")?
+                .into_vector_value()
+        };
+        self.push_vec(r)
     }
 
     pub(super) fn f32x4_convert_i32x4(&mut self, signed: bool) -> BResult<()> {
