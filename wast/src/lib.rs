@@ -504,3 +504,76 @@ pub fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a one-function script returning `result` (a v128 constant
+    /// written in the text format) against `expected` (a pattern).
+    fn check(result: &str, expected: &str) -> Report {
+        let script = format!(
+            "(module (func (export \"f\") (result v128) (v128.const {result})))\n\
+             (assert_return (invoke \"f\") (v128.const {expected}))"
+        );
+        run_script(&Engine::default(), "v128.wast", &script).expect("the script parses")
+    }
+
+    #[test]
+    fn v128_results_are_compared_lane_by_lane_in_every_shape() {
+        let same = [
+            (
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1",
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1",
+            ),
+            (
+                "i16x8 1 2 3 4 5 6 7 -8",
+                "i8x16 1 0 2 0 3 0 4 0 5 0 6 0 7 0 -8 -1",
+            ),
+            ("i32x4 1 2 3 -4", "i16x8 1 0 2 0 3 0 -4 -1"),
+            ("i64x2 1 -2", "i32x4 1 0 -2 -1"),
+            (
+                "f32x4 nan 1 -0 nan:0x600000",
+                "f32x4 nan:canonical 1 -0 nan:arithmetic",
+            ),
+            ("f64x2 -nan:0x8000000000001 0", "f64x2 nan:arithmetic 0"),
+        ];
+        for (r, e) in same {
+            let rep = check(r, e);
+            assert_eq!(
+                (rep.passed, rep.failures.len()),
+                (2, 0),
+                "{r} vs {e}: {rep:?}"
+            );
+        }
+        let differ = [
+            (
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 17",
+            ),
+            ("i64x2 1 2", "i64x2 2 1"),
+            // -0 is not +0
+            ("f32x4 0 0 0 -0", "f32x4 0 0 0 0"),
+            // an arithmetic NaN that is not canonical, in one lane only
+            ("f32x4 1 nan:0x400001 1 1", "f32x4 1 nan:canonical 1 1"),
+            // a signalling NaN is not arithmetic
+            ("f64x2 0 nan:0x1", "f64x2 0 nan:arithmetic"),
+        ];
+        for (r, e) in differ {
+            let rep = check(r, e);
+            assert_eq!(
+                (rep.passed, rep.failures.len()),
+                (1, 1),
+                "{r} vs {e}: {rep:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn v128_arguments_reach_the_function_with_all_bits() {
+        let script = "(module (func (export \"id\") (param v128) (result v128) (local.get 0)))\n\
+            (assert_return (invoke \"id\" (v128.const f32x4 nan:0x1 -0 1 2)) (v128.const i32x4 0x7f800001 0x80000000 0x3f800000 0x40000000))";
+        let rep = run_script(&Engine::default(), "arg.wast", script).unwrap();
+        assert_eq!((rep.passed, rep.failures.len()), (2, 0), "{rep:?}");
+    }
+}
