@@ -135,6 +135,7 @@ fn wasabi_simd_files() -> Vec<(String, &'static str)> {
     vec![
         script!("v128-travels.wast"),
         script!("simd-trap-exact.wast"),
+        script!("relaxed-deterministic.wast"),
     ]
 }
 

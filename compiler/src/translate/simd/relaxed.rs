@@ -13,7 +13,8 @@
 //! | `*.relaxed_laneselect`         | `v128.bitselect` (bit by bit)            |
 //! | `f32x4/f64x2.relaxed_min/max`  | `min`/`max` (NaN-propagating, -0 < +0)   |
 //! | `i16x8.relaxed_q15mulr_s`      | `i16x8.q15mulr_sat_s`                    |
-//! | `relaxed_dot_i8x16_i7x16(_add)_s` | both operands signed, exact sums (no intermediate saturation) |
+//! | `relaxed_dot_i8x16_i7x16_s`    | both operands signed, pair sums wrapping to 16 bits |
+//! | `relaxed_dot_i8x16_i7x16_add_s` | that, widened pairwise (signed) to 32 bits, plus the addend |
 //! | `relaxed_madd` / `relaxed_nmadd` | fused: `fma(a, b, c)` / `fma(-a, b, c)`, one rounding |
 //!
 //! The operators with a strict counterpart are dispatched straight to it
@@ -58,37 +59,22 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         self.push_vec(v)
     }
 
-    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: lane `i` is the sum of the
-    /// four signed products of bytes `4i..4i+4`, plus `c[i]` (exact in 32
-    /// bits, then wrapping).
+    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: the proposal's definition,
+    /// `i16x8.relaxed_dot_i8x16_i7x16_s` (pair sums wrapping to 16 bits),
+    /// then `i32x4.extadd_pairwise_i16x8_s`, then `i32x4.add` of `c`.
     pub(super) fn relaxed_dot_i8x16_i7x16_add_s(&mut self) -> BResult<()> {
         let c = self.pop_vec(Shape::I32x4)?;
         let y = self.pop_vec(Shape::I8x16)?;
         let x = self.pop_vec(Shape::I8x16)?;
-        // Pairs into 32-bit lanes would overflow nothing: do the pairs in
-        // i32 (8 lanes) and add neighbours.
-        let i32x8 = self.env.i32().vec_type(8);
-        let (xe, xo) = (
-            self.shuffle(x, x, (0..16).step_by(2))?,
-            self.shuffle(x, x, (1..16).step_by(2))?,
-        );
-        let (ye, yo) = (
-            self.shuffle(y, y, (0..16).step_by(2))?,
-            self.shuffle(y, y, (1..16).step_by(2))?,
-        );
-        let xe = self.extend_to(xe, i32x8, true)?;
-        let xo = self.extend_to(xo, i32x8, true)?;
-        let ye = self.extend_to(ye, i32x8, true)?;
-        let yo = self.extend_to(yo, i32x8, true)?;
-        let bld = &self.env.builder;
-        let pe = bld.build_int_mul(xe, ye, "")?;
-        let po = bld.build_int_mul(xo, yo, "")?;
-        let pairs = bld.build_int_add(pe, po, "")?;
+        let pairs = self.dot_pairs(x, y, Shape::I16x8)?;
+        let i32x4 = self.vec_type(Shape::I32x4);
         let even = self.shuffle(pairs, pairs, (0..8).step_by(2))?;
         let odd = self.shuffle(pairs, pairs, (1..8).step_by(2))?;
-        let bld = &self.env.builder;
-        let quads = bld.build_int_add(even, odd, "")?;
-        let v = bld.build_int_add(quads, c, "")?;
+        let even = self.extend_to(even, i32x4, true)?;
+        let odd = self.extend_to(odd, i32x4, true)?;
+        let b = &self.env.builder;
+        let quads = b.build_int_add(even, odd, "")?;
+        let v = b.build_int_add(quads, c, "")?;
         self.push_vec(v)
     }
 }
