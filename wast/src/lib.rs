@@ -14,7 +14,7 @@ use wasabi::{
     Engine, Error, Extern, FuncType, Global, GlobalType, Instance, Linker, Memory, MemoryType,
     Module, Store, Table, TableType, Trap, TrapCode, Val, ValType,
 };
-use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
@@ -431,6 +431,7 @@ pub fn arg_val(a: &WastArgCore<'_>) -> Option<Val> {
         WastArgCore::I64(v) => Val::I64(*v),
         WastArgCore::F32(f) => Val::F32(f.bits),
         WastArgCore::F64(f) => Val::F64(f.bits),
+        WastArgCore::V128(v) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
         WastArgCore::RefNull(h) if is_extern_heap(h) => Val::ExternRef(None),
         WastArgCore::RefNull(_) => Val::FuncRef(None),
         WastArgCore::RefExtern(n) => Val::ExternRef(Some(wasabi::ExternRef(*n as u64))),
@@ -454,14 +455,40 @@ fn f64_matches(bits: u64, p: &NanPattern<wast::token::F64>) -> bool {
     }
 }
 
+/// Whether the lanes of a `v128` match a pattern of any lane shape; float
+/// lanes each match a value or a NaN pattern (`nan:canonical` and
+/// `nan:arithmetic` are per lane).
+fn v128_matches(v: u128, p: &V128Pattern) -> bool {
+    let bytes = v.to_le_bytes();
+    // Lane `i` of width `N` bytes, as little-endian bits.
+    fn lane<const N: usize>(bytes: &[u8; 16], i: usize) -> [u8; N] {
+        bytes[i * N..(i + 1) * N]
+            .try_into()
+            .expect("lane inside the vector")
+    }
+    match p {
+        V128Pattern::I8x16(w) => (0..16).all(|i| lane::<1>(&bytes, i)[0] as i8 == w[i]),
+        V128Pattern::I16x8(w) => (0..8).all(|i| i16::from_le_bytes(lane(&bytes, i)) == w[i]),
+        V128Pattern::I32x4(w) => (0..4).all(|i| i32::from_le_bytes(lane(&bytes, i)) == w[i]),
+        V128Pattern::I64x2(w) => (0..2).all(|i| i64::from_le_bytes(lane(&bytes, i)) == w[i]),
+        V128Pattern::F32x4(w) => {
+            (0..4).all(|i| f32_matches(u32::from_le_bytes(lane(&bytes, i)), &w[i]))
+        }
+        V128Pattern::F64x2(w) => {
+            (0..2).all(|i| f64_matches(u64::from_le_bytes(lane(&bytes, i)), &w[i]))
+        }
+    }
+}
+
 /// Whether a result matches a spec-script expectation (NaN patterns,
-/// reference kinds, `either`). Shared with the REPL.
+/// `v128` lanes, reference kinds, `either`). Shared with the REPL.
 pub fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
     match (got, want) {
         (Val::I32(g), WastRetCore::I32(w)) => g == w,
         (Val::I64(g), WastRetCore::I64(w)) => g == w,
         (Val::F32(g), WastRetCore::F32(p)) => f32_matches(*g, p),
         (Val::F64(g), WastRetCore::F64(p)) => f64_matches(*g, p),
+        (Val::V128(g), WastRetCore::V128(p)) => v128_matches(*g, p),
         (Val::FuncRef(g), WastRetCore::RefNull(h)) => {
             g.is_none() && !h.as_ref().is_some_and(is_extern_heap)
         }
@@ -475,5 +502,78 @@ pub fn matches_ret(got: &Val, want: &WastRetCore<'_>) -> bool {
         (Val::FuncRef(g), WastRetCore::RefFunc(_)) => g.is_some(),
         (g, WastRetCore::Either(alts)) => alts.iter().any(|w| matches_ret(g, w)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a one-function script returning `result` (a v128 constant
+    /// written in the text format) against `expected` (a pattern).
+    fn check(result: &str, expected: &str) -> Report {
+        let script = format!(
+            "(module (func (export \"f\") (result v128) (v128.const {result})))\n\
+             (assert_return (invoke \"f\") (v128.const {expected}))"
+        );
+        run_script(&Engine::default(), "v128.wast", &script).expect("the script parses")
+    }
+
+    #[test]
+    fn v128_results_are_compared_lane_by_lane_in_every_shape() {
+        let same = [
+            (
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1",
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1",
+            ),
+            (
+                "i16x8 1 2 3 4 5 6 7 -8",
+                "i8x16 1 0 2 0 3 0 4 0 5 0 6 0 7 0 -8 -1",
+            ),
+            ("i32x4 1 2 3 -4", "i16x8 1 0 2 0 3 0 -4 -1"),
+            ("i64x2 1 -2", "i32x4 1 0 -2 -1"),
+            (
+                "f32x4 nan 1 -0 nan:0x600000",
+                "f32x4 nan:canonical 1 -0 nan:arithmetic",
+            ),
+            ("f64x2 -nan:0x8000000000001 0", "f64x2 nan:arithmetic 0"),
+        ];
+        for (r, e) in same {
+            let rep = check(r, e);
+            assert_eq!(
+                (rep.passed, rep.failures.len()),
+                (2, 0),
+                "{r} vs {e}: {rep:?}"
+            );
+        }
+        let differ = [
+            (
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+                "i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 17",
+            ),
+            ("i64x2 1 2", "i64x2 2 1"),
+            // -0 is not +0
+            ("f32x4 0 0 0 -0", "f32x4 0 0 0 0"),
+            // an arithmetic NaN that is not canonical, in one lane only
+            ("f32x4 1 nan:0x400001 1 1", "f32x4 1 nan:canonical 1 1"),
+            // a signalling NaN is not arithmetic
+            ("f64x2 0 nan:0x1", "f64x2 0 nan:arithmetic"),
+        ];
+        for (r, e) in differ {
+            let rep = check(r, e);
+            assert_eq!(
+                (rep.passed, rep.failures.len()),
+                (1, 1),
+                "{r} vs {e}: {rep:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn v128_arguments_reach_the_function_with_all_bits() {
+        let script = "(module (func (export \"id\") (param v128) (result v128) (local.get 0)))\n\
+            (assert_return (invoke \"id\" (v128.const f32x4 nan:0x1 -0 1 2)) (v128.const i32x4 0x7f800001 0x80000000 0x3f800000 0x40000000))";
+        let rep = run_script(&Engine::default(), "arg.wast", script).unwrap();
+        assert_eq!((rep.passed, rep.failures.len()), (2, 0), "{rep:?}");
     }
 }

@@ -74,7 +74,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     /// The host address of `addr + memarg.offset` in memory `memarg.memory`.
-    fn effective_address(
+    pub(super) fn effective_address(
         &mut self,
         addr: IntValue<'ctx>,
         memarg: &MemArg,

@@ -5,8 +5,8 @@
 //! points are phi nodes. Locals are allocas that `mem2reg`/`sroa` promote.
 //! The work is split by operator family, as WAVM does: [`control`] (blocks,
 //! branches, calls), [`variables`] (locals, globals, references, tables),
-//! [`memory`] (loads, stores, bulk memory) and [`numeric`] (everything
-//! arithmetic). [`interrupt`] adds fuel metering and epoch checks when the
+//! [`memory`] (loads, stores, bulk memory), [`numeric`] (scalar
+//! arithmetic) and [`simd`] (every 128-bit SIMD and relaxed-SIMD operator). [`interrupt`] adds fuel metering and epoch checks when the
 //! engine asks for them.
 //!
 //! What must stay true:
@@ -25,6 +25,7 @@ mod interrupt;
 mod memory;
 mod numeric;
 mod profile;
+mod simd;
 mod variables;
 
 use std::collections::HashMap;
@@ -650,8 +651,11 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             MemoryInit { data_index, mem } => self.op_memory_init(data_index, mem),
             DataDrop { data_index } => self.op_data_drop(data_index),
             op if memory::is_load_or_store(&op) => self.op_load_store(op),
-            // everything else is numeric
-            op => self.op_numeric(op),
+            // SIMD (`simd.rs` handles every one of them), then scalar numeric
+            op => match simd::translate(self, &op) {
+                Some(done) => done,
+                None => self.op_numeric(op),
+            },
         }
     }
 

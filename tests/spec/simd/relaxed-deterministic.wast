@@ -1,0 +1,77 @@
+;; Relaxed SIMD gives wasabi's one deterministic result (docs/simd.md), on
+;; every CPU and in every mode: the strict counterpart's where there is one,
+;; a fused multiply-add, and the proposal's composition for the dot product
+;; with accumulation. The relaxed-simd suite accepts any allowed result; this
+;; file pins the one wasabi chose.
+
+(module
+  (func (export "swizzle") (param v128 v128) (result v128)
+    (i8x16.relaxed_swizzle (local.get 0) (local.get 1)))
+  (func (export "trunc_s") (param v128) (result v128) (i32x4.relaxed_trunc_f32x4_s (local.get 0)))
+  (func (export "trunc_u") (param v128) (result v128) (i32x4.relaxed_trunc_f32x4_u (local.get 0)))
+  (func (export "trunc_s_zero") (param v128) (result v128) (i32x4.relaxed_trunc_f64x2_s_zero (local.get 0)))
+  (func (export "trunc_u_zero") (param v128) (result v128) (i32x4.relaxed_trunc_f64x2_u_zero (local.get 0)))
+  (func (export "laneselect") (param v128 v128 v128) (result v128)
+    (i32x4.relaxed_laneselect (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "min") (param v128 v128) (result v128) (f32x4.relaxed_min (local.get 0) (local.get 1)))
+  (func (export "max") (param v128 v128) (result v128) (f64x2.relaxed_max (local.get 0) (local.get 1)))
+  (func (export "q15") (param v128 v128) (result v128) (i16x8.relaxed_q15mulr_s (local.get 0) (local.get 1)))
+  (func (export "madd") (param v128 v128 v128) (result v128)
+    (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "nmadd") (param v128 v128 v128) (result v128)
+    (f64x2.relaxed_nmadd (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "dot") (param v128 v128) (result v128)
+    (i16x8.relaxed_dot_i8x16_i7x16_s (local.get 0) (local.get 1)))
+  (func (export "dot_add") (param v128 v128 v128) (result v128)
+    (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get 0) (local.get 1) (local.get 2)))
+)
+;; indices >= 16 give 0, whatever their low bits (pshufb would use them)
+(assert_return (invoke "swizzle"
+    (v128.const i8x16 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    (v128.const i8x16 15 16 17 0x1f 0x7f 0x80 0x81 0xff 1 0 2 3 4 5 6 7))
+  (v128.const i8x16 15 0 0 0 0 0 0 0 1 0 2 3 4 5 6 7))
+;; NaN is 0 and out-of-range values saturate (cvttps2dq would give 0x80000000)
+(assert_return (invoke "trunc_s" (v128.const f32x4 nan 3e9 -3e9 -1.9))
+  (v128.const i32x4 0 0x7fffffff 0x80000000 -1))
+(assert_return (invoke "trunc_u" (v128.const f32x4 nan 3e9 5e9 -1.9))
+  (v128.const i32x4 0 3000000000 0xffffffff 0))
+(assert_return (invoke "trunc_s_zero" (v128.const f64x2 -nan 2147483647.9))
+  (v128.const i32x4 0 0x7fffffff 0 0))
+(assert_return (invoke "trunc_u_zero" (v128.const f64x2 4294967295.5 1e300))
+  (v128.const i32x4 0xffffffff 0xffffffff 0 0))
+;; bit by bit, not by the top bit of each lane (blendvps)
+(assert_return (invoke "laneselect"
+    (v128.const i32x4 0xffffffff 0xffffffff 0 0)
+    (v128.const i32x4 0 0 0xffffffff 0xffffffff)
+    (v128.const i32x4 0x0000ffff 0x80000000 0x7fffffff 0xffffffff))
+  (v128.const i32x4 0x0000ffff 0x80000000 0x80000000 0))
+;; NaN-propagating, -0 below +0 (minps would return the second operand)
+(assert_return (invoke "min" (v128.const f32x4 -0 0 nan 1) (v128.const f32x4 0 -0 1 nan))
+  (v128.const f32x4 -0 -0 nan:arithmetic nan:arithmetic))
+(assert_return (invoke "max" (v128.const f64x2 -0 nan) (v128.const f64x2 0 1))
+  (v128.const f64x2 0 nan:arithmetic))
+;; saturating (pmulhrsw would give -32768)
+(assert_return (invoke "q15" (v128.const i16x8 -32768 16384 0 0 0 0 0 0) (v128.const i16x8 -32768 16384 0 0 0 0 0 0))
+  (v128.const i16x8 32767 8192 0 0 0 0 0 0))
+;; fused: FLT_MAX * 2 - FLT_MAX is FLT_MAX (unfused: inf)
+(assert_return (invoke "madd"
+    (v128.const f32x4 0x1.fffffep+127 0x1.000004p+0 1 1)
+    (v128.const f32x4 2 0x1.0002p+0 1 1)
+    (v128.const f32x4 -0x1.fffffep+127 -0x1.000204p+0 1 1))
+  (v128.const f32x4 0x1.fffffep+127 0x1p-37 2 2))
+(assert_return (invoke "nmadd"
+    (v128.const f64x2 0x1.fffffffffffffp+1023 1)
+    (v128.const f64x2 2 1)
+    (v128.const f64x2 0x1.fffffffffffffp+1023 1))
+  (v128.const f64x2 -0x1.fffffffffffffp+1023 0))
+;; both operands signed; pair sums wrap to 16 bits (pmaddubsw: unsigned
+;; times signed, saturating)
+(assert_return (invoke "dot"
+    (v128.const i8x16 -128 -128 -128 -127 1 2 0 0 0 0 0 0 0 0 0 0)
+    (v128.const i8x16 -128 -128 -127 -127 3 4 0 0 0 0 0 0 0 0 0 0))
+  (v128.const i16x8 -32768 32385 11 0 0 0 0 0))
+(assert_return (invoke "dot_add"
+    (v128.const i8x16 -128 -128 -128 -128 -128 -127 1 2 0 0 0 0 0 0 0 0)
+    (v128.const i8x16 -128 -128 -128 -128 -127 -127 3 4 0 0 0 0 0 0 0 0)
+    (v128.const i32x4 1 2 3 4))
+  (v128.const i32x4 -65535 32398 3 4))
