@@ -442,6 +442,10 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
     eprintln!("stats: functions compiled: {compiled} / {defined}");
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
+        "stats: loops given an in-bounds copy with plain memory accesses: {}",
+        wasabi::internals::compiler::versioned_loops()
+    );
+    eprintln!(
         "stats: compile time: {:.3} ms (up front {:.3} ms, on demand {:.3} ms)",
         ms(upfront + on_demand),
         ms(upfront),

@@ -119,6 +119,11 @@ fn memory_accesses_trap_exactly() {
 }
 
 #[test]
+fn loops_with_bounded_accesses_trap_exactly() {
+    wast_everywhere("trap-exact-loops.wast");
+}
+
+#[test]
 fn constant_trapping_operations_compile() {
     wast_everywhere("constant-traps.wast");
 }

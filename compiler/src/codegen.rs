@@ -17,7 +17,6 @@
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
 use inkwell::attributes::AttributeLoc;
 use inkwell::module::Module;
-use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
     CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
 };
@@ -31,8 +30,14 @@ use std::sync::Once;
 /// module: 4.9 s against 8.1 s), with run time within ~10% on most programs
 /// (better on stencils, worse on dense matrix loops, which want `-O3`/AOT).
 /// `default<O1>` was no cheaper and made worse code, so it is not offered.
-const JIT_PIPELINE: &str = "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
-     loop-mssa(licm),gvn,loop(loop-rotate,indvars),loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
+///
+/// Loops are rotated and their induction variables simplified before
+/// `wasabi-bounds-versioning` (see `crate::passes`), which needs their trip
+/// counts; LICM, GVN and the vectoriser then work on its in-bounds copies.
+const JIT_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,loop-vectorize,\
+     instcombine<no-verify-fixpoint>,simplifycfg)";
 
 pub(crate) fn init_llvm() {
     static ONCE: Once = Once::new();
@@ -96,9 +101,7 @@ pub(crate) fn emit_object(
         OptLevel::O2 => "default<O2>",
         OptLevel::O3 => "default<O3>",
     });
-    module
-        .run_passes(passes, tm, PassBuilderOptions::create())
-        .map_err(|e| CompileError::Llvm(e.to_string()))?;
+    crate::passes::run_passes(module, passes, tm, true)?;
     let buf = tm
         .write_to_memory_buffer(module, FileType::Object)
         .map_err(|e| CompileError::Llvm(e.to_string()))?;

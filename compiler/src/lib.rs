@@ -18,6 +18,8 @@
 mod aot;
 mod codegen;
 mod env;
+mod passes;
+pub use passes::versioned_loops;
 mod trampolines;
 mod translate;
 

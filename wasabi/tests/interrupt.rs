@@ -314,3 +314,73 @@ fn a_withdrawn_interrupt_stops_nothing() {
     let e = spin.call(&mut store, ()).unwrap_err();
     assert_eq!(trap_code(&e), Some(TrapCode::Interrupted), "{e}");
 }
+
+/// Loops the bounds-versioning pass gives an in-bounds copy (compiler's
+/// `passes.rs`): a copy without polls for short trips, one whose polls are
+/// memory barriers for long ones. Both must still be stopped, and memory
+/// must be as the program order has it at a loop header.
+const VERSIONED: &str = r#"(module
+  (memory (export "mem") 1)
+  ;; Long trips: 2^31 iterations of an in-bounds store, stopped mid-trip.
+  ;; Each iteration writes the counter at 0, then the same at 4: at any
+  ;; loop header both words are equal.
+  (func (export "long") (local $k i32)
+    (loop $l
+      (i32.store (i32.const 0) (local.get $k))
+      (i32.store (i32.const 4) (local.get $k))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $k) (i32.const 0x7fffffff)))))
+  ;; Short trips (100 iterations) inside an endless outer loop.
+  (func (export "short-trips") (local $k i32) (local $r i32)
+    (loop $outer
+      (local.set $k (i32.const 0))
+      (loop $inner
+        (i32.store (i32.add (i32.const 64) (i32.shl (local.get $k) (i32.const 2))) (local.get $r))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br_if $inner (i32.lt_u (local.get $k) (i32.const 100))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $outer)))
+)"#;
+
+#[test]
+fn versioned_loops_are_stopped_and_leave_memory_in_program_order() {
+    for opt in [OptLevel::O1, OptLevel::O3] {
+        let engine = Engine::new(Config::new().opt_level(opt).epoch_interruption(true));
+        let module = Module::new(&engine, VERSIONED).unwrap();
+        for name in ["long", "short-trips"] {
+            let what = format!("{opt:?} {name}");
+            let mut store = Store::new(&engine, ());
+            let inst = Instance::new(&mut store, &module, &[]).unwrap();
+            let f = inst.get_typed_func::<(), ()>(&mut store, name).unwrap();
+            let handle = store.interrupt_handle();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                handle.interrupt();
+            });
+            let started = Instant::now();
+            let e = f.call(&mut store, ()).unwrap_err();
+            t.join().unwrap();
+            assert_eq!(trap_code(&e), Some(TrapCode::Interrupted), "{what}: {e}");
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}");
+            let mem = inst.get_memory(&mut store, "mem").unwrap();
+            let word = |store: &Store<()>, at: usize| {
+                let b = &mem.data(store)[at..at + 4];
+                u32::from_le_bytes(b.try_into().unwrap())
+            };
+            if name == "long" {
+                assert_eq!(word(&store, 0), word(&store, 4), "{what}");
+                assert!(word(&store, 0) > 0, "{what}: the loop ran");
+            } else {
+                // Interrupted at a header of either loop: the row holds at
+                // most two values, r and r - 1, with r's a prefix.
+                let row: Vec<u32> = (0..100).map(|k| word(&store, 64 + 4 * k)).collect();
+                let first = row[0];
+                let split = row.iter().position(|&v| v != first).unwrap_or(100);
+                assert!(
+                    row[split..].iter().all(|&v| v + 1 == first),
+                    "{what}: {row:?}"
+                );
+            }
+        }
+    }
+}

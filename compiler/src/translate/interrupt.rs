@@ -27,7 +27,11 @@
 //! at the entry of every function that makes calls (the stack check is
 //! emitted there whatever the configuration), so any unbounded execution
 //! passes one: it repeats a loop, or a cycle of calls, and every function
-//! on a cycle makes a call. A function with neither loops nor calls runs a
+//! on a cycle makes a call. One exception, bounded: the bounds-versioning
+//! pass (`crate::passes`) drops the poll (marked `!wasabi.poll`) from the
+//! in-bounds copy of an innermost loop without calls, and runs that copy
+//! only for fewer than 2^16 iterations, so the time between two polls stays
+//! bounded; the fuel check stays in every copy. A function with neither loops nor calls runs a
 //! bounded number of operators and is not checked at all. A trap block
 //! writes the counter back (`emit_trap_call`), so after a trap the store's
 //! fuel is exact up to the operators of the current straight-line stretch.
@@ -38,6 +42,9 @@ use inkwell::values::PointerValue;
 use inkwell::IntPredicate;
 use wasabi_runtime::vmcontext::{TrapCode, VMRuntimeLimits, VMCTX_OFFSET_LIMITS};
 use wasmparser::Operator;
+
+/// Metadata kind of an epoch poll load (an empty node).
+pub(crate) const POLL_KIND: &str = "wasabi.poll";
 
 /// The per-function state of the instrumentation.
 #[derive(Default)]
@@ -165,11 +172,16 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         if let Some(poll) = self.meter.poll {
             let env = self.env;
             let byte = env.builder.build_load(env.i8(), poll, "poll")?;
-            byte.into_int_value()
+            let load = byte
+                .into_int_value()
                 .as_instruction()
-                .expect("a load is an instruction")
-                .set_volatile(true)
-                .expect("a load can be volatile");
+                .expect("a load is an instruction");
+            load.set_volatile(true).expect("a load can be volatile");
+            // Marked for the bounds-versioning pass, which drops it from
+            // short loops' in-bounds copies (see the module docs).
+            let ctx = env.ctx;
+            load.set_metadata(ctx.metadata_node(&[]), ctx.get_kind_id(POLL_KIND))
+                .expect("a load takes metadata");
         }
         Ok(())
     }

@@ -14,13 +14,27 @@
 //!   earlier stores or keep later ones. Volatile accesses are never removed,
 //!   merged, widened or reordered among themselves, which is exactly wasm's
 //!   trap semantics; LLVM still optimises the address arithmetic around them.
+//!   Loops whose addresses can be bounded before they run get a copy with
+//!   plain accesses from the bounds-versioning pass (`crate::passes`).
 //!   `tests/hostile/trap-exact-memory.wast` holds the cases.
+//! - Every linear-memory access carries `!wasabi.mem` metadata, and the load
+//!   of each memory's base carries `!wasabi.membase` (where that memory's
+//!   length lives). The bounds-versioning pass (`crate::passes`) relies on
+//!   both: it gives plain accesses to loops it can prove in bounds, and must
+//!   recognise every access that can trap.
 
 use super::FuncTranslator;
 use crate::env::BResult;
 use inkwell::types::BasicTypeEnum;
-use inkwell::values::{BasicValue, BasicValueEnum, IntValue, PointerValue};
+use inkwell::values::{BasicValue, BasicValueEnum, InstructionValue, IntValue, PointerValue};
 use wasabi_runtime::vmcontext::{BuiltinIndex, VMMemoryDefinition, WASM_PAGE_SHIFT};
+
+/// Metadata kind of a linear-memory load or store (an empty node).
+pub(crate) const MEM_KIND: &str = "wasabi.mem";
+/// Metadata kind of the load of a memory's base: `!{i64 d, i64 l}`, where
+/// the memory's `*mut VMMemoryDefinition` is at the base slot's address plus
+/// `d`, and its length at that definition plus `l`.
+pub(crate) const MEMBASE_KIND: &str = "wasabi.membase";
 use wasmparser::{MemArg, Operator};
 
 pub(super) fn is_load_or_store(op: &Operator<'_>) -> bool {
@@ -69,8 +83,30 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         let off = self.env.offsets.memory_base(m);
         let b = self.in_entry(|| self.env.load_ptr(self.vmctx, off, "membase"))?;
+        if let Some(load) = b.as_instruction_value() {
+            let env = self.env;
+            let def = i64::from(env.offsets.memory_definition(m)) - i64::from(off);
+            let len = i64::from(VMMemoryDefinition::OFFSET_LENGTH);
+            let node = env.ctx.metadata_node(&[
+                env.i64().const_int(def as u64, true).into(),
+                env.i64().const_int(len as u64, true).into(),
+            ]);
+            load.set_metadata(node, env.ctx.get_kind_id(MEMBASE_KIND))
+                .expect("a load takes metadata");
+        }
         self.memory_bases.insert(m, b);
         Ok(b)
+    }
+
+    /// Makes `i`, a load or store of linear memory, what every such access
+    /// must be (see the module docs): alignment 1, volatile, and marked.
+    pub(super) fn mark_memory_access(&self, i: InstructionValue<'ctx>) {
+        i.set_alignment(1).ok();
+        // Volatile: the access is the bounds check.
+        i.set_volatile(true).ok();
+        let ctx = self.env.ctx;
+        i.set_metadata(ctx.metadata_node(&[]), ctx.get_kind_id(MEM_KIND))
+            .expect("a load or store takes metadata");
     }
 
     /// The host address of `addr + memarg.offset` in memory `memarg.memory`.
@@ -108,9 +144,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let i = v
             .as_instruction_value()
             .expect("a load from a computed address is an instruction");
-        i.set_alignment(1).ok();
-        // Volatile: see the module docs (the access is the bounds check).
-        i.set_volatile(true).ok();
+        self.mark_memory_access(i);
         let v: BasicValueEnum = match ext {
             Ext::None => v,
             Ext::Signed => self
@@ -145,9 +179,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             None => v,
         };
         let st = self.env.builder.build_store(p, v)?;
-        st.set_alignment(1).ok();
-        // Volatile: see the module docs (the access is the bounds check).
-        st.set_volatile(true).ok();
+        self.mark_memory_access(st);
         Ok(())
     }
 

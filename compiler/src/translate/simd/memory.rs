@@ -24,9 +24,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let i = v
             .as_instruction_value()
             .expect("a load from a computed address is an instruction");
-        i.set_alignment(1).ok();
-        // Volatile: the access is the bounds check (translate/memory.rs).
-        i.set_volatile(true).ok();
+        // Volatile and marked: the access is the bounds check.
+        self.mark_memory_access(i);
         Ok(v)
     }
 
@@ -39,9 +38,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     ) -> BResult<()> {
         let p = self.effective_address(addr, m)?;
         let st = self.env.builder.build_store(p, v)?;
-        st.set_alignment(1).ok();
-        // Volatile: the access is the bounds check (translate/memory.rs).
-        st.set_volatile(true).ok();
+        // Volatile and marked: the access is the bounds check.
+        self.mark_memory_access(st);
         Ok(())
     }
 

@@ -1,0 +1,575 @@
+// Wasabi's own LLVM pass, `wasabi-bounds-versioning`, and the entry point
+// that runs an optimisation pipeline with it registered.
+//
+// Why it exists. Every wasm load and store is emitted as a *volatile* LLVM
+// access (compiler/src/translate/memory.rs): with guard pages the access
+// itself is the bounds check, so it must not be deleted, merged, widened or
+// reordered, or a trap would be lost or would keep later stores. Volatile
+// gives exactly that, and also stops LLVM from doing almost anything useful
+// with memory in loops: no vectorisation, no load hoisting, no forwarding.
+//
+// What it does. For each innermost loop whose every memory access is an
+// affine function of the loop's iteration (or loop invariant), it emits,
+// in the preheader, a check that every address the loop could touch is in
+// bounds for its whole trip, and versions the loop:
+//   - check passes: a copy whose linear-memory accesses are plain loads and
+//     stores. No access in it can trap, so trap exactness holds however
+//     LLVM optimises it (every other trap is a call, which LLVM keeps in
+//     order with memory).
+//   - check fails: the original loop, accesses still volatile, marked not
+//     to be unrolled or vectorised (it only runs when the loop will trap,
+//     or may: the check over-approximates).
+//
+// What must stay true:
+//   - Only accesses the translator marked `!wasabi.mem` are linear memory;
+//     their base pointer is the function's `!wasabi.membase` load, whose
+//     metadata gives where the memory's length lives. A loop with any other
+//     volatile access (except an epoch poll), an access we cannot bound, or
+//     a call that can return, is left alone.
+//   - Epoch polls (`!wasabi.poll`) are dropped from the in-bounds copy only
+//     for trips of fewer than 2^16 iterations (with no calls in the loop,
+//     that bounds the time between two polls); longer trips run a third
+//     copy whose polls are compiler barriers for memory.
+//   - The check is over the *unwrapped* i32 address sequence
+//     u_k = zext(S) + k*sext(Step), k = 0..N (N = the loop's maximum
+//     backedge-taken count): if both ends lie in [0, 2^32) the sequence
+//     never wraps in 32 bits (it is monotone), so each address is u_k + C
+//     (C the constant offset), and if both ends plus C plus the access size
+//     are within the memory's length, so is every address in between.
+//     Both conditions are checked: u_N + C in bounds does not imply u_N >= 0
+//     (tests/hostile/trap-exact-loops.wast has the case).
+//   - The memory never shrinks and its base never moves, so a range in
+//     bounds at loop entry stays in bounds for the whole trip.
+//   - Arithmetic in the check is on frozen values without nuw/nsw flags, so
+//     it cannot be poison, and is bounded so it cannot wrap in 64 bits.
+
+#include "llvm-c/Core.h"
+#include "llvm-c/TargetMachine.h"
+#include "llvm/Analysis/AssumptionCache.h"
+#include "llvm/Analysis/LoopInfo.h"
+#include "llvm/Analysis/ScalarEvolution.h"
+#include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/Analysis/TargetLibraryInfo.h"
+#include "llvm/Analysis/ValueTracking.h"
+#include "llvm/IR/Dominators.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InlineAsm.h"
+#include "llvm/IR/MDBuilder.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/PassManager.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Passes/StandardInstrumentations.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/Utils/BasicBlockUtils.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Utils/LoopSimplify.h"
+#include "llvm/Transforms/Utils/LoopUtils.h"
+#include "llvm/Transforms/Utils/ScalarEvolutionExpander.h"
+
+#include <cstring>
+#include <optional>
+
+using namespace llvm;
+
+namespace {
+
+// Metadata kinds shared with compiler/src/translate/memory.rs.
+constexpr const char *kMemKind = "wasabi.mem";
+constexpr const char *kBaseKind = "wasabi.membase";
+constexpr const char *kPollKind = "wasabi.poll";
+
+// The in-bounds copy without epoch polls (they would keep it from being
+// vectorised) runs trips of fewer than this many iterations: with no calls
+// in the loop, that bounds the time between two polls.
+constexpr uint64_t kMaxUnpolledIterations = 1 << 16;
+
+// At most this many loops are versioned per function: each copy costs
+// compile time, and a function with more hot loops than this is rare.
+constexpr unsigned kMaxLoopsPerFunction = 32;
+
+// One linear-memory access of a candidate loop, reduced to the offsets its
+// check needs (i64 SCEVs relative to the memory base, inclusive of the
+// access's static offset).
+struct Access {
+  Instruction *Inst;
+  LoadInst *Base;
+  uint64_t Size;
+  // The offset is C + zext(X32) where X32 is invariant or an affine i32
+  // recurrence of the loop (the translator's form), or an i64 expression
+  // that is invariant or an affine recurrence (what LLVM makes of it once it
+  // proves the zero extension cannot wrap).
+  const SCEV *Start = nullptr; // i32 start (Zext) or i64 start (Wide)
+  const SCEV *Step = nullptr;  // same type as Start; null when invariant
+  uint64_t Const = 0;          // C, only for Zext
+  bool Zext = false;
+};
+
+// A loop to version: its in-bounds condition, computed in its preheader.
+struct Plan {
+  Loop *L;
+  Value *Ok;
+  SmallVector<Access, 16> Accesses;
+  SmallVector<LoadInst *, 2> Polls;
+  // The maximum backedge-taken count, as an i64 computed before `Ok`.
+  Value *N = nullptr;
+};
+
+// Where the length of the memory behind a base load lives: the memory's
+// definition pointer at `P + DefDelta` (P = the base load's address), and
+// the length at `definition + LenOffset`.
+struct BaseInfo {
+  int64_t DefDelta;
+  int64_t LenOffset;
+};
+
+std::optional<BaseInfo> baseInfo(LoadInst *Base, unsigned BaseKind) {
+  MDNode *N = Base->getMetadata(BaseKind);
+  if (!N || N->getNumOperands() != 2)
+    return std::nullopt;
+  auto *D = mdconst::dyn_extract<ConstantInt>(N->getOperand(0));
+  auto *L = mdconst::dyn_extract<ConstantInt>(N->getOperand(1));
+  if (!D || !L)
+    return std::nullopt;
+  return BaseInfo{D->getSExtValue(), L->getSExtValue()};
+}
+
+class Versioner {
+public:
+  Versioner(Function &F, DominatorTree &DT, LoopInfo &LI, ScalarEvolution &SE,
+            AssumptionCache &AC)
+      : F(F), DT(DT), LI(LI), SE(SE), AC(AC),
+        DL(F.getParent()->getDataLayout()),
+        MemKind(F.getContext().getMDKindID(kMemKind)),
+        BaseKind(F.getContext().getMDKindID(kBaseKind)),
+        PollKind(F.getContext().getMDKindID(kPollKind)) {}
+
+  // Versions every qualifying innermost loop; returns how many. Checks are
+  // planned (and expanded into the preheaders) for all loops first, while
+  // ScalarEvolution is valid, and the loops are cloned after.
+  unsigned versionAll() {
+    SmallVector<Plan, 8> Plans;
+    for (Loop *L : LI.getLoopsInPreorder()) {
+      if (Plans.size() == kMaxLoopsPerFunction)
+        break;
+      if (!L->isInnermost())
+        continue;
+      Plan P{L, nullptr, {}, {}, nullptr};
+      if (!collect(P))
+        continue;
+      if ((P.Ok = planCheck(P)))
+        Plans.push_back(std::move(P));
+    }
+    for (Plan &P : Plans)
+      clone(P);
+    if (!Plans.empty())
+      DT.recalculate(F);
+    return Plans.size();
+  }
+
+private:
+  Function &F;
+  DominatorTree &DT;
+  LoopInfo &LI;
+  ScalarEvolution &SE;
+  AssumptionCache &AC;
+  const DataLayout &DL;
+  unsigned MemKind, BaseKind, PollKind;
+
+public:
+  // Set when canonicalising a loop changed the IR, even if the loop was
+  // then not versioned.
+  bool Modified = false;
+
+private:
+  // Whether every volatile access of `P.L` is a marked linear-memory
+  // access we can bound, or an epoch poll, and there is at least one
+  // access; fills `P.Accesses` and `P.Polls`.
+  bool collect(Plan &P) {
+    Loop *L = P.L;
+    // A loop that can leave from several places (a search) is not
+    // vectorised and gains little from plain accesses, for the compile time
+    // a copy costs (measured: half the candidates of the Rust benchmarks,
+    // no run-time change). Exits to a trap do not count.
+    SmallVector<BasicBlock *, 4> Exits;
+    L->getUniqueExitBlocks(Exits);
+    unsigned Normal = 0;
+    for (BasicBlock *E : Exits)
+      if (!isa<UnreachableInst>(E->getTerminator()))
+        ++Normal;
+    if (Normal > 1)
+      return false;
+    for (BasicBlock *BB : L->blocks()) {
+      for (Instruction &I : *BB) {
+        Value *Ptr = nullptr;
+        Type *Ty = nullptr;
+        bool Volatile = false;
+        if (auto *Ld = dyn_cast<LoadInst>(&I)) {
+          Ptr = Ld->getPointerOperand();
+          Ty = Ld->getType();
+          Volatile = Ld->isVolatile();
+          if (Ld->isAtomic())
+            return false;
+        } else if (auto *St = dyn_cast<StoreInst>(&I)) {
+          Ptr = St->getPointerOperand();
+          Ty = St->getValueOperand()->getType();
+          Volatile = St->isVolatile();
+          if (St->isAtomic())
+            return false;
+        } else if (isa<AtomicRMWInst>(I) || isa<AtomicCmpXchgInst>(I) ||
+                   isa<FenceInst>(I)) {
+          return false;
+        } else if (auto *MI = dyn_cast<MemIntrinsic>(&I)) {
+          if (MI->isVolatile())
+            return false;
+        } else if (auto *CB = dyn_cast<CallBase>(&I)) {
+          // A loop that calls out spends its time elsewhere and keeps its
+          // memory in memory around the calls: not worth a copy. Trap
+          // calls (noreturn) and pure intrinsics are fine.
+          bool Pure = isa<IntrinsicInst>(CB) && !CB->mayReadOrWriteMemory();
+          if (!Pure && !CB->doesNotReturn())
+            return false;
+        }
+        if (!Volatile)
+          continue;
+        if (I.getMetadata(PollKind) && isa<LoadInst>(I) && I.use_empty()) {
+          P.Polls.push_back(cast<LoadInst>(&I));
+          continue;
+        }
+        if (!I.getMetadata(MemKind))
+          return false;
+        Access A;
+        A.Inst = &I;
+        A.Size = DL.getTypeStoreSize(Ty).getFixedValue();
+        if (!analyse(L, Ptr, A))
+          return false;
+        P.Accesses.push_back(A);
+      }
+    }
+    return !P.Accesses.empty();
+  }
+
+  bool analyse(Loop *L, Value *Ptr, Access &A) {
+    auto *Base = dyn_cast<LoadInst>(getUnderlyingObject(Ptr, 0));
+    if (!Base || !Base->getMetadata(BaseKind) || !baseInfo(Base, BaseKind))
+      return false;
+    A.Base = Base;
+    const SCEV *Off =
+        SE.getMinusSCEV(SE.getSCEV(Ptr), SE.getSCEV(Base));
+    if (isa<SCEVCouldNotCompute>(Off) || !Off->getType()->isIntegerTy(64))
+      return false;
+    if (SE.isLoopInvariant(Off, L)) {
+      A.Start = Off;
+      return true;
+    }
+    if (auto *AR = dyn_cast<SCEVAddRecExpr>(Off)) {
+      // An i64 recurrence: LLVM proved the zero extension does not wrap.
+      auto *C = dyn_cast<SCEVConstant>(AR->getStepRecurrence(SE));
+      if (AR->getLoop() != L || !AR->isAffine() || !C)
+        return false;
+      int64_t S = C->getAPInt().getSExtValue();
+      if (S <= -(int64_t(1) << 31) || S >= (int64_t(1) << 31))
+        return false;
+      A.Start = AR->getStart();
+      A.Step = C;
+      return true;
+    }
+    // C + zext(X32), or zext(X32).
+    const SCEVZeroExtendExpr *Z = nullptr;
+    uint64_t Const = 0;
+    auto take = [&](const SCEV *Op) {
+      if (auto *K = dyn_cast<SCEVConstant>(Op)) {
+        if (K->getAPInt().getActiveBits() > 32)
+          return false;
+        Const += K->getAPInt().getZExtValue();
+        return true;
+      }
+      if (auto *ZE = dyn_cast<SCEVZeroExtendExpr>(Op)) {
+        if (Z)
+          return false;
+        Z = ZE;
+        return true;
+      }
+      return false;
+    };
+    if (auto *Add = dyn_cast<SCEVAddExpr>(Off)) {
+      for (const SCEV *Op : Add->operands())
+        if (!take(Op))
+          return false;
+    } else if (!take(Off)) {
+      return false;
+    }
+    if (!Z || !Z->getOperand()->getType()->isIntegerTy(32))
+      return false;
+    auto *AR = dyn_cast<SCEVAddRecExpr>(Z->getOperand());
+    if (!AR || AR->getLoop() != L || !AR->isAffine())
+      return false;
+    A.Zext = true;
+    A.Const = Const;
+    A.Start = AR->getStart();
+    A.Step = AR->getStepRecurrence(SE);
+    return true;
+  }
+
+  // Puts the loop in canonical form and emits its check before the
+  // preheader's terminator; null if the loop cannot be checked.
+  Value *planCheck(Plan &P) {
+    Loop *L = P.L;
+    ArrayRef<Access> Accesses = P.Accesses;
+    // Canonical form: a preheader, one latch, dedicated exits, LCSSA, so the
+    // loop can be cloned and its values reach the outside through phis.
+    Modified |=
+        simplifyLoop(L, &DT, &LI, &SE, &AC, nullptr, /*PreserveLCSSA=*/false);
+    if (!L->isLoopSimplifyForm())
+      return nullptr;
+    Modified |= formLCSSA(*L, DT, &LI, &SE);
+    BasicBlock *Check = L->getLoopPreheader();
+    Instruction *At = Check->getTerminator();
+    const SCEV *BTC = SE.getSymbolicMaxBackedgeTakenCount(L);
+    if (isa<SCEVCouldNotCompute>(BTC) ||
+        BTC->getType()->getIntegerBitWidth() > 64)
+      return nullptr;
+
+    SCEVExpander Exp(SE, DL, "wasabi.bounds");
+    auto safe = [&](const SCEV *S) {
+      return S && Exp.isSafeToExpandAt(S, At);
+    };
+    if (!safe(BTC))
+      return nullptr;
+    for (const Access &A : Accesses) {
+      if (!DT.dominates(A.Base, At) || !safe(A.Start) ||
+          (A.Step && !safe(A.Step)))
+        return nullptr;
+    }
+
+    IRBuilder<> B(At);
+    Type *I64 = B.getInt64Ty();
+    Type *I8 = B.getInt8Ty();
+    auto expand = [&](const SCEV *S) -> Value * {
+      return B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
+    };
+    Value *N = expand(BTC);
+    Value *Ok = B.getTrue();
+    bool Wide = N->getType()->getIntegerBitWidth() > 32;
+    N = B.CreateZExt(N, I64); // a no-op for i64; the width is at most 64
+    if (Wide)
+      Ok = B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32));
+    P.N = N;
+
+    // The length of each memory, loaded once; `len - 16` cannot wrap once
+    // `len != 0` (lengths are whole 64 KiB pages).
+    DenseMap<LoadInst *, Value *> Limits;
+    auto limitFor = [&](LoadInst *Base, uint64_t Size) -> Value * {
+      auto It = Limits.find(Base);
+      Value *Len;
+      if (It != Limits.end()) {
+        Len = It->second;
+      } else {
+        BaseInfo BI = *baseInfo(Base, BaseKind);
+        Value *P = Base->getPointerOperand();
+        Value *DefP = B.CreateLoad(
+            B.getPtrTy(), B.CreateGEP(I8, P, B.getInt64(BI.DefDelta)),
+            "wasabi.memdef");
+        Len = B.CreateLoad(I64, B.CreateGEP(I8, DefP, B.getInt64(BI.LenOffset)),
+                           "wasabi.memlen");
+        Ok = B.CreateAnd(Ok, B.CreateICmpNE(Len, B.getInt64(0)));
+        Limits[Base] = Len;
+      }
+      return B.CreateSub(Len, B.getInt64(Size));
+    };
+
+    for (const Access &A : Accesses) {
+      Value *Limit = limitFor(A.Base, A.Size);
+      Value *First, *Last;
+      if (A.Zext) {
+        // The unwrapped 32-bit address after the last iteration must itself
+        // be a 32-bit address: checking it only after adding C would let a
+        // sequence that went below zero (and wrapped to 2^32 - x) pass.
+        Value *S = B.CreateZExt(expand(A.Start), I64);
+        Value *St = B.CreateSExt(expand(A.Step), I64);
+        Value *C = B.getInt64(A.Const);
+        Value *LastX = B.CreateAdd(S, B.CreateMul(N, St));
+        Ok = B.CreateAnd(Ok, B.CreateICmpULE(LastX, B.getInt64(0xffffffff)));
+        First = B.CreateAdd(S, C);
+        Last = B.CreateAdd(LastX, C);
+      } else {
+        First = expand(A.Start);
+        Last = A.Step ? B.CreateAdd(First, B.CreateMul(N, expand(A.Step)))
+                      : First;
+      }
+      // Unsigned: a negative end is huge and fails.
+      Ok = B.CreateAnd(Ok, B.CreateICmpULE(First, Limit));
+      if (Last != First)
+        Ok = B.CreateAnd(Ok, B.CreateICmpULE(Last, Limit));
+    }
+    Exp.clear();
+    Modified = true;
+    return Ok;
+  }
+
+  // Clones `L`: its preheader branches to `L` when `Cond` holds, else to
+  // the copy, which it returns (with `VMap` from originals to copies). Keeps
+  // the dominator tree right for the blocks later clones look at; the
+  // caller recalculates it at the end.
+  Loop *versionOn(Loop *L, Value *Cond, const char *Suffix,
+                  ValueToValueMapTy &VMap, SmallVectorImpl<BasicBlock *> &Blocks) {
+    LLVMContext &Ctx = F.getContext();
+    BasicBlock *Check = L->getLoopPreheader();
+    BasicBlock *PH = SplitBlock(Check, Check->getTerminator(), &DT, &LI,
+                                nullptr, "wasabi.ph");
+    Loop *Copy =
+        cloneLoopWithPreheader(PH, Check, L, VMap, Suffix, &LI, &DT, Blocks);
+    remapInstructionsInBlocks(Blocks, VMap);
+    Check->getTerminator()->eraseFromParent();
+    BranchInst *Br =
+        BranchInst::Create(PH, cast<BasicBlock>(VMap[PH]), Cond, Check);
+    Br->setMetadata(LLVMContext::MD_prof,
+                    MDBuilder(Ctx).createBranchWeights(1 << 20, 1));
+    // The copy's exits join the original's: extend the LCSSA phis.
+    SmallVector<BasicBlock *, 4> Exits;
+    L->getUniqueExitBlocks(Exits);
+    for (BasicBlock *E : Exits) {
+      if (DomTreeNode *N = DT.getNode(E); N && N->getIDom())
+        DT.changeImmediateDominator(
+            E, DT.findNearestCommonDominator(N->getIDom()->getBlock(), Check));
+      for (PHINode &Phi : E->phis()) {
+        unsigned Incoming = Phi.getNumIncomingValues();
+        for (unsigned I = 0; I < Incoming; ++I) {
+          BasicBlock *In = Phi.getIncomingBlock(I);
+          if (!L->contains(In))
+            continue;
+          Value *V = Phi.getIncomingValue(I);
+          Value *Mapped = VMap.lookup(V);
+          Phi.addIncoming(Mapped ? Mapped : V, cast<BasicBlock>(VMap[In]));
+        }
+      }
+    }
+    return Copy;
+  }
+
+  // Versions `P.L` on `P.Ok`: the original becomes the in-bounds copy.
+  void clone(Plan &P) {
+    Loop *L = P.L;
+    LLVMContext &Ctx = F.getContext();
+    ValueToValueMapTy VMap;
+    SmallVector<BasicBlock *, 16> ExactBlocks;
+    Loop *Exact = versionOn(L, P.Ok, ".exact", VMap, ExactBlocks);
+
+    // The exact copy: unmarked (so it is never a candidate again), and not
+    // worth unrolling or vectorising.
+    for (BasicBlock *BB : ExactBlocks)
+      for (Instruction &I : *BB)
+        I.setMetadata(MemKind, nullptr);
+    MDNode *NoUnroll =
+        MDNode::get(Ctx, {MDString::get(Ctx, "llvm.loop.unroll.disable")});
+    MDNode *NoVector = MDNode::get(
+        Ctx, {MDString::get(Ctx, "llvm.loop.vectorize.enable"),
+              ConstantAsMetadata::get(ConstantInt::getFalse(Ctx))});
+    MDNode *Id = MDNode::getDistinct(Ctx, {nullptr, NoUnroll, NoVector});
+    Id->replaceOperandWith(0, Id);
+    Exact->setLoopID(Id);
+
+    // The in-bounds copy: plain accesses.
+    for (const Access &A : P.Accesses) {
+      if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
+        Ld->setVolatile(false);
+      else
+        cast<StoreInst>(A.Inst)->setVolatile(false);
+      A.Inst->setMetadata(MemKind, nullptr);
+    }
+    if (P.Polls.empty())
+      return;
+
+    // With epoch polls, it is versioned once more, on the trip count: short
+    // trips run a copy without polls (vectorisable); long ones keep each
+    // poll as a load that is also a compiler barrier for memory, so no
+    // plain store moves across it and an interrupt sees memory as the
+    // program order has it at that loop header.
+    IRBuilder<> B(L->getLoopPreheader()->getTerminator());
+    Value *Short = B.CreateICmpULT(P.N, B.getInt64(kMaxUnpolledIterations));
+    ValueToValueMapTy PolledMap;
+    SmallVector<BasicBlock *, 16> PolledBlocks;
+    versionOn(L, Short, ".polled", PolledMap, PolledBlocks);
+    FunctionType *Ty = FunctionType::get(B.getInt8Ty(), {B.getPtrTy()}, false);
+    InlineAsm *Barrier = InlineAsm::get(Ty, "movb ($1), $0", "=r,r,~{memory}",
+                                        /*hasSideEffects=*/true);
+    for (LoadInst *Poll : P.Polls) {
+      auto *Copy = cast<LoadInst>(PolledMap[Poll]);
+      CallInst::Create(Ty, Barrier, {Copy->getPointerOperand()}, "", Copy);
+      Copy->eraseFromParent();
+      Poll->eraseFromParent();
+    }
+  }
+};
+
+struct BoundsVersioning : PassInfoMixin<BoundsVersioning> {
+  // Counts the loops versioned, for the caller's statistics.
+  unsigned *Versioned;
+  explicit BoundsVersioning(unsigned *Versioned) : Versioned(Versioned) {}
+
+  PreservedAnalyses run(Function &F, FunctionAnalysisManager &AM) {
+    if (F.isDeclaration())
+      return PreservedAnalyses::all();
+    Versioner V(F, AM.getResult<DominatorTreeAnalysis>(F),
+                AM.getResult<LoopAnalysis>(F),
+                AM.getResult<ScalarEvolutionAnalysis>(F),
+                AM.getResult<AssumptionAnalysis>(F));
+    *Versioned += V.versionAll();
+    return V.Modified ? PreservedAnalyses::none() : PreservedAnalyses::all();
+  }
+};
+
+} // namespace
+
+// Runs the new-pass-manager pipeline `passes` over `m`, with the pass above
+// available by name (`wasabi-bounds-versioning`) and, when
+// `version_at_vectorizer_start` is set, added to the standard `default<On>`
+// pipelines just before the loop vectoriser. Returns null on success, or an
+// error message the caller frees with `wasabi_dispose_message`. Adds the
+// number of loops versioned to `*versioned`.
+extern "C" char *wasabi_run_passes(LLVMModuleRef m, const char *passes,
+                                   LLVMTargetMachineRef tm,
+                                   int version_at_vectorizer_start,
+                                   unsigned *versioned) {
+  Module *Mod = unwrap(m);
+  // LLVM's C API wraps a TargetMachine by plain pointer cast.
+  TargetMachine *Machine = reinterpret_cast<TargetMachine *>(tm);
+  PipelineTuningOptions PTO;
+  PassInstrumentationCallbacks PIC;
+  PassBuilder PB(Machine, PTO, std::nullopt, &PIC);
+  PB.registerPipelineParsingCallback(
+      [versioned](StringRef Name, FunctionPassManager &FPM,
+                  ArrayRef<PassBuilder::PipelineElement>) {
+        if (Name == "wasabi-bounds-versioning") {
+          FPM.addPass(BoundsVersioning(versioned));
+          return true;
+        }
+        return false;
+      });
+  if (version_at_vectorizer_start)
+    PB.registerVectorizerStartEPCallback(
+        [versioned](FunctionPassManager &FPM, OptimizationLevel) {
+          FPM.addPass(BoundsVersioning(versioned));
+        });
+  LoopAnalysisManager LAM;
+  FunctionAnalysisManager FAM;
+  CGSCCAnalysisManager CGAM;
+  ModuleAnalysisManager MAM;
+  PB.registerModuleAnalyses(MAM);
+  PB.registerCGSCCAnalyses(CGAM);
+  PB.registerFunctionAnalyses(FAM);
+  PB.registerLoopAnalyses(LAM);
+  PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
+  StandardInstrumentations SI(Mod->getContext(), /*DebugLogging=*/false,
+                              /*VerifyEach=*/false);
+  SI.registerCallbacks(PIC, &MAM);
+  ModulePassManager MPM;
+  if (Error Err = PB.parsePassPipeline(MPM, passes)) {
+    std::string Msg = toString(std::move(Err));
+    return strdup(Msg.c_str());
+  }
+  MPM.run(*Mod, MAM);
+  return nullptr;
+}
+
+extern "C" void wasabi_dispose_message(char *message) { free(message); }

@@ -1,0 +1,74 @@
+//! The bounds-versioning pass fires where it should and nowhere else.
+//!
+//! Its correctness (traps exactly where the spec says, in every copy) is
+//! tested by `tests/hostile/trap-exact-loops.wast`; this checks that it is
+//! not silently off, which no run-time result would show. One test in this
+//! binary, so the process-wide counter sees only its compilations.
+
+use wasabi_compiler::{versioned_loops, CompilerConfig, LlvmCompiler, OptLevel};
+use wasabi_runtime::module::ModuleInfo;
+
+const MODULE: &str = r#"
+(module
+  (memory 1)
+  (global $g (mut i32) (i32.const 0))
+  ;; Versioned: a strided sum.
+  (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $s (i32.add (local.get $s) (i32.load (local.get $p))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $s))
+  ;; Versioned: a fill with a stride from a parameter.
+  (func (export "fill") (param $p i32) (param $step i32) (param $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (i64.store offset=16 (local.get $p) (i64.const 7))
+      (local.set $p (i32.add (local.get $p) (local.get $step)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+  ;; Not versioned: an address loaded from memory cannot be bounded.
+  (func (export "gather") (param $p i32) (param $n i32) (result i32) (local $s i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $s (i32.add (local.get $s) (i32.load (i32.load (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $s))
+  ;; Not versioned: a global is written in the loop (a volatile access the
+  ;; pass does not own).
+  (func (export "with-global") (param $p i32) (param $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (global.set $g (i32.load (local.get $p)))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+)
+"#;
+
+fn versioned_at(level: OptLevel) -> u64 {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let info = ModuleInfo::parse_validated(&wasm).unwrap();
+    let compiler = LlvmCompiler::new(CompilerConfig {
+        opt_level: level,
+        ..Default::default()
+    });
+    let before = versioned_loops();
+    compiler.compile_all(&info, &wasm).unwrap();
+    versioned_loops() - before
+}
+
+#[test]
+fn versions_exactly_the_loops_it_can_bound() {
+    assert_eq!(
+        versioned_at(OptLevel::O0),
+        0,
+        "the baseline tier has no optimiser"
+    );
+    assert_eq!(versioned_at(OptLevel::O1), 2, "the JIT pipeline");
+    assert_eq!(versioned_at(OptLevel::O3), 2, "default<O3>, as AOT uses it");
+}

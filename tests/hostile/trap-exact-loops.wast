@@ -1,0 +1,182 @@
+;; Loops the bounds-versioning pass (compiler/llvm/bounds_versioning.cpp)
+;; rewrites: before the loop, one check that every address it could touch is
+;; in bounds picks a copy with plain, optimisable accesses; otherwise the
+;; exact copy runs and traps where the spec says. Each case below is built
+;; so that a check that is wrong (wrapping, sign, stride, growth) would take
+;; the plain copy and lose a trap or an earlier store.
+
+(module
+  (memory 1 3)
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "size") (result i32) (memory.size))
+
+  ;; for k in 0..n: store32 [addr] = k; addr += step (addr wraps in 32 bits)
+  (func (export "strided") (param $addr i32) (param $step i32) (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (i32.store (local.get $addr) (local.get $k))
+        (local.set $addr (i32.add (local.get $addr) (local.get $step)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+
+  ;; The same with a constant step of 2^30: the first and the fifth address
+  ;; are the same in 32 bits, the ones between are far out of bounds.
+  (func (export "wrap") (param $addr i32) (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (i32.store (local.get $addr) (i32.add (local.get $k) (i32.const 100)))
+        (local.set $addr (i32.add (local.get $addr) (i32.const 0x40000000)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+
+  ;; Counting down through zero: 8, 4, 0, then 0xfffffffc.
+  (func (export "down") (param $addr i32) (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (i32.store (local.get $addr) (i32.add (local.get $k) (i32.const 200)))
+        (local.set $addr (i32.sub (local.get $addr) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+
+  ;; Loads whose values are dead, then a store: the loads must still trap.
+  (func (export "dead-loads") (param $addr i32) (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (drop (i64.load (local.get $addr)))
+        (i32.store (i32.const 0) (local.get $k))
+        (local.set $addr (i32.add (local.get $addr) (i32.const 8)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+
+  ;; A sum over [addr, addr + 4n) with an offset: the plain copy must read
+  ;; the same values the exact one does.
+  (func (export "sum") (param $addr i32) (param $n i32) (result i64) (local $k i32) (local $s i64)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $s (i64.add (local.get $s)
+          (i64.load32_u offset=4 (i32.add (local.get $addr) (i32.shl (local.get $k) (i32.const 2))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l)))
+    (local.get $s))
+
+  ;; Grows the memory inside the loop, then writes into the new page: out of
+  ;; bounds at loop entry, in bounds when it happens.
+  (func (export "grow-in-loop") (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (if (i32.eqz (local.get $k)) (then (drop (memory.grow (i32.const 1)))))
+        (i32.store (i32.add (i32.const 65536) (i32.shl (local.get $k) (i32.const 2))) (local.get $k))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+
+  ;; Nested loops, a copy whose destination row runs off the end in the
+  ;; last row: rows before it are copied, the failing row up to the edge.
+  (func (export "rows") (param $dst i32) (param $rows i32) (param $cols i32) (local $r i32) (local $c i32)
+    (block $rdone
+      (loop $rl
+        (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (block $cdone
+          (loop $cl
+            (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
+            (i32.store8
+              (i32.add (local.get $dst) (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)))
+              (i32.add (local.get $r) (i32.const 1)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $cl)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rl))))
+
+  ;; v128 stores in a loop, 16 bytes at a time.
+  (func (export "splat-fill") (param $addr i32) (param $n i32) (local $k i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (v128.store (i32.add (local.get $addr) (i32.shl (local.get $k) (i32.const 4)))
+          (i32x4.splat (i32.add (local.get $k) (i32.const 300))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l))))
+)
+
+;; In bounds: the plain copy runs and computes the same thing.
+(invoke "strided" (i32.const 1024) (i32.const 4) (i32.const 100))
+(assert_return (invoke "load" (i32.const 1024)) (i32.const 0))
+(assert_return (invoke "load" (i32.const 1420)) (i32.const 99))
+(assert_return (invoke "sum" (i32.const 1020) (i32.const 100)) (i64.const 4950))
+(assert_return (invoke "sum" (i32.const 65528) (i32.const 1)) (i64.const 0))
+(assert_trap (invoke "sum" (i32.const 65528) (i32.const 2)) "out of bounds memory access")
+
+;; Stride from a parameter, upwards, crossing the end: every store before the
+;; faulting one is visible.
+(assert_trap (invoke "strided" (i32.const 65000) (i32.const 100) (i32.const 10)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 65000)) (i32.const 0))
+(assert_return (invoke "load" (i32.const 65500)) (i32.const 5))
+
+;; A negative stride from a parameter, crossing zero.
+(assert_trap (invoke "strided" (i32.const 16) (i32.const -8) (i32.const 5)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 16)) (i32.const 0))
+(assert_return (invoke "load" (i32.const 8)) (i32.const 1))
+(assert_return (invoke "load" (i32.const 0)) (i32.const 2))
+
+;; A stride of 2^31 with 3 stores: the first and the last address are the
+;; same and in bounds; the middle one is not. (1028 held 1 before.)
+(assert_trap (invoke "strided" (i32.const 1028) (i32.const 0x80000000) (i32.const 3)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 1028)) (i32.const 0))
+
+;; Wrapping in 32 bits with a constant step.
+(assert_trap (invoke "wrap" (i32.const 40) (i32.const 5)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 40)) (i32.const 100))
+
+;; Counting down through zero.
+(assert_trap (invoke "down" (i32.const 108) (i32.const 30)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 108)) (i32.const 200))
+(assert_return (invoke "load" (i32.const 0)) (i32.const 227))
+(invoke "down" (i32.const 2000) (i32.const 10))
+(assert_return (invoke "load" (i32.const 1964)) (i32.const 209))
+
+;; Dead loads past the end still trap, after the stores before them.
+(assert_trap (invoke "dead-loads" (i32.const 65520) (i32.const 5)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 0)) (i32.const 1))
+
+;; Growing inside the loop.
+(assert_return (invoke "size") (i32.const 1))
+(invoke "grow-in-loop" (i32.const 100))
+(assert_return (invoke "size") (i32.const 2))
+(assert_return (invoke "load" (i32.const 65932)) (i32.const 99))
+
+;; Nested loops: 131072 bytes of memory now; rows of 1000 bytes from 128000:
+;; rows 0..2 fit, row 3 stops at the edge.
+(assert_trap (invoke "rows" (i32.const 128000) (i32.const 5) (i32.const 1000)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 128000)) (i32.const 0x01010101))
+(assert_return (invoke "load" (i32.const 130996)) (i32.const 0x03030303))
+(assert_return (invoke "load" (i32.const 131068)) (i32.const 0x04040404))
+
+;; v128 stores: the last whole vector before the edge is written, the
+;; straddling one is not.
+(assert_trap (invoke "splat-fill" (i32.const 130008) (i32.const 100)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 131048)) (i32.const 365))
+(assert_return (invoke "load" (i32.const 131060)) (i32.const 365))
+(assert_return (invoke "load" (i32.const 131064)) (i32.const 0x04040404))
+
+;; Found by the random loops of wasabi/tests/bounds_versioning.rs: counting
+;; down below zero with a large constant offset. Both ends plus the offset
+;; are in bounds (65546 and 64766); the 32-bit address in between wraps to
+;; 0xffffffff + 65535 at the fourth iteration and must trap.
+(module
+  (memory 2)
+  (func (export "down-offset") (param $a i32) (param $step i32) (param $n i32) (local $k i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      (drop (i32.load8_u offset=65535 (i32.add (local.get $a) (i32.const 11))))
+      (local.set $a (i32.add (local.get $a) (local.get $step)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $l))))
+)
+(assert_trap (invoke "down-offset" (i32.const 0) (i32.const -4) (i32.const 196)) "out of bounds memory access")
+(invoke "down-offset" (i32.const 0) (i32.const -4) (i32.const 3))

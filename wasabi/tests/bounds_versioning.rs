@@ -1,0 +1,161 @@
+//! The bounds-versioning pass against the unoptimised compiler, on random
+//! loops built to sit on its edges.
+//!
+//! `-O0` does not run the pass (every access stays volatile, the reference
+//! semantics); `-O1` and `-O3` do. Each case is a loop walking an address
+//! `a, a + step, a + 2*step, ...` for `n` iterations with a mix of loads and
+//! stores of every width, started near the ends of memory and of the 32-bit
+//! address space, with steps that wrap, go down, or stride by 2^30. The
+//! result, the trap (if any) and every byte of memory afterwards must be the
+//! same at every level: a wrong check would run the plain copy on a trip
+//! that traps, and lose the trap's exactness.
+//!
+//! `WASABI_LOOP_CASES=N` (default 150) and `WASABI_LOOP_SEED` run more or
+//! other cases, for a longer hunt than CI's.
+
+use wasabi::{Config, Engine, Error, Instance, Module, OptLevel, Store, Val};
+
+/// xorshift64*: deterministic cases without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+struct Case {
+    wat: String,
+    args: [i32; 3],
+}
+
+fn case(rng: &mut Rng) -> Case {
+    let pages: u32 = rng.pick(&[1, 2]);
+    let end = pages * 65536;
+    let start: u32 = match rng.next() % 5 {
+        0 => (rng.next() % 64) as u32,
+        1 => end - (rng.next() % 96) as u32,
+        2 => 0u32.wrapping_sub((rng.next() % 64) as u32),
+        3 => (rng.next() % end as u64) as u32,
+        _ => end / 2,
+    };
+    let step: i32 = rng.pick(&[1, 2, 4, 8, 16, -1, -4, -8, 0, 0x4000_0000, i32::MIN, 3, 100]);
+    let n = (rng.next() % 200) as i32;
+    // The step is a parameter (an invariant stride) or a constant.
+    let step_expr = if rng.next().is_multiple_of(2) {
+        "(local.get $step)".to_string()
+    } else {
+        format!("(i32.const {step})")
+    };
+    let mut body = String::new();
+    for _ in 0..1 + rng.next() % 3 {
+        let off = rng.pick(&[0u32, 1, 3, 8, 100, 65535]);
+        let addr = if rng.next().is_multiple_of(3) {
+            format!("(i32.add (local.get $a) (i32.const {}))", rng.next() % 40)
+        } else {
+            "(local.get $a)".to_string()
+        };
+        body += &match rng.next() % 9 {
+            0 => format!("(i32.store offset={off} {addr} (local.get $k))"),
+            1 => format!("(i64.store offset={off} {addr} (i64.extend_i32_u (local.get $k)))"),
+            2 => format!("(i32.store8 offset={off} {addr} (local.get $k))"),
+            3 => format!("(i32.store16 offset={off} {addr} (local.get $k))"),
+            4 => format!("(v128.store offset={off} {addr} (i32x4.splat (local.get $k)))"),
+            5 => format!(
+                "(local.set $s (i32.add (local.get $s) (i32.load offset={off} {addr})))"
+            ),
+            6 => format!(
+                "(local.set $s (i32.add (local.get $s) (i32.wrap_i64 (i64.load offset={off} {addr}))))"
+            ),
+            7 => format!("(drop (i32.load8_u offset={off} {addr}))"),
+            _ => format!(
+                "(local.set $s (i32.add (local.get $s) (i32x4.extract_lane 1 (v128.load offset={off} {addr}))))"
+            ),
+        };
+    }
+    let wat = format!(
+        r#"(module
+  (memory (export "mem") {pages})
+  (func (export "run") (param $a i32) (param $step i32) (param $n i32) (result i32)
+    (local $k i32) (local $s i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      {body}
+      (local.set $a (i32.add (local.get $a) {step_expr}))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $l)))
+    (local.get $s)))"#
+    );
+    Case {
+        wat,
+        args: [start as i32, step, n],
+    }
+}
+
+/// The call's outcome and a hash of memory afterwards.
+fn outcome(level: OptLevel, c: &Case) -> (String, u64) {
+    // No code cache: every case must really be compiled (and counted).
+    let engine = Engine::new(Config::new().opt_level(level).cache(false));
+    let module = Module::new(&engine, &c.wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = inst.get_func(&mut store, "run").unwrap();
+    let args: Vec<Val> = c.args.iter().map(|&v| Val::I32(v)).collect();
+    let result = match run.call_vec(&mut store, &args) {
+        Ok(v) => format!("{v:?}"),
+        Err(Error::Trap(t)) => format!("trap {:?}", t.code),
+        Err(e) => panic!("{e}"),
+    };
+    let mem = inst.get_memory(&mut store, "mem").unwrap();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in mem.data(&store) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (result, h)
+}
+
+#[test]
+fn random_loops_behave_the_same_with_and_without_the_pass() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let cases = env("WASABI_LOOP_CASES", 150) as usize;
+    let mut rng = Rng(env("WASABI_LOOP_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
+    let mut traps = 0;
+    let versioned_before = wasabi::internals::compiler::versioned_loops();
+    for i in 0..cases {
+        let c = case(&mut rng);
+        let reference = outcome(OptLevel::O0, &c);
+        traps += usize::from(reference.0.starts_with("trap"));
+        for level in [OptLevel::O1, OptLevel::O3] {
+            assert_eq!(
+                outcome(level, &c),
+                reference,
+                "case {i} at {level:?}, args {:?}:\n{}",
+                c.args,
+                c.wat
+            );
+        }
+    }
+    // The cases are meant to straddle the edges: both outcomes are common.
+    assert!(
+        (cases * 2 / 15..cases * 13 / 15).contains(&traps),
+        "{traps} of {cases} cases trapped"
+    );
+    // And the pass really ran on them (two optimised compilations per case;
+    // the only test in this binary, so the process-wide counter is ours).
+    let versioned = wasabi::internals::compiler::versioned_loops() - versioned_before;
+    assert!(
+        versioned as usize >= cases * 5 / 3,
+        "only {versioned} loops versioned in {cases} cases"
+    );
+}
