@@ -13,6 +13,9 @@ Engines (see README.md for the exact command lines):
   node-tierup   Node/V8 defaults (Liftoff + dynamic tier-up); not run by default
   wasabi        `wasabi run app.wasm -- args`
   wasabi-lazy   `wasabi run --mode lazy app.wasm -- args`
+  wasabi-o3     `wasabi run -O3 app.wasm -- args`: the -O3 JIT level (LLVM's
+                default<O3> pipeline; the default `wasabi run` is -O1; not
+                run by default)
   wasabi-tiered `wasabi run --mode tiered app.wasm -- args`: baseline code,
                 hot functions recompiled in the background (not run by
                 default)
@@ -56,8 +59,8 @@ DEFAULT_WASABI = os.path.join(os.path.dirname(BENCH), "target", "release", "wasa
 
 PROGRAM_ORDER = ["matmul", "stencil", "nbody", "fannkuch", "sha256", "lzss", "sort", "interp",
                  "manyfuncs", "regex_bench", "json_bench"]
-ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-aot",
-               "wasabi-tiered", "wasabi-epoch", "wasabi-metered"]
+ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-o3",
+               "wasabi-aot", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"]
 DEFAULT_ENGINES = ["native", "wasmtime", "node", "wasabi", "wasabi-lazy", "wasabi-aot"]
 ENGINE_LABEL = {
     "native": "native (clang -O2)",
@@ -66,6 +69,7 @@ ENGINE_LABEL = {
     "node-tierup": "V8 Liftoff+tier-up (node)",
     "wasabi": "wasabi run",
     "wasabi-lazy": "wasabi run --mode lazy",
+    "wasabi-o3": "wasabi run -O3",
     "wasabi-tiered": "wasabi run --mode tiered",
     "wasabi-aot": "wasabi aot",
     "wasabi-epoch": "wasabi run --timeout",
@@ -73,7 +77,7 @@ ENGINE_LABEL = {
 }
 COLORS = {
     "native": "#7f7f7f", "wasmtime": "#1f77b4", "node": "#2ca02c", "node-tierup": "#98df8a",
-    "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-aot": "#9467bd",
+    "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-o3": "#8c564b", "wasabi-aot": "#9467bd",
     "wasabi-epoch": "#f7b6d2", "wasabi-metered": "#e377c2", "wasabi-tiered": "#ffbb78",
 }
 NODE_OPT_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation"]
@@ -238,6 +242,8 @@ class Engines:
             cmd += ["--mode", "lazy"]
         if engine == "wasabi-tiered":
             cmd += ["--mode", "tiered"]
+        if engine == "wasabi-o3":
+            cmd += ["-O", "3"]
         if engine == "wasabi-metered":
             # Fuel that never runs out and a deadline never reached: only
             # the cost of the checks is measured.
@@ -317,7 +323,7 @@ class Engines:
         elif engine in ("node", "node-tierup"):
             r = run_process(self.node_cmd(engine, wasm, args), self.timeout)
             s.update(parse_harness_timings(r["stderr"]))
-        elif engine in ("wasabi", "wasabi-lazy", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"):
+        elif engine in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"):
             r = run_process(self.wasabi_run_cmd(engine, wasm, args, self.wasabi_timings.get(engine)), self.timeout)
             t = parse_wasabi_timings(r["stderr"])
             s.update(t)
@@ -570,7 +576,7 @@ def make_markdown(res):
     L.append("")
 
     # wasabi vs peers
-    wmodes = [e for e in ("wasabi", "wasabi-lazy", "wasabi-tiered", "wasabi-aot") if e in engines]
+    wmodes = [e for e in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-aot") if e in engines]
     peers = [e for e in ("wasmtime", "node") if e in engines]
     if wmodes and peers:
         L.append("## Wasabi vs peers (wall-time ratio; < 1 means wasabi is faster)\n")
@@ -865,6 +871,7 @@ def main():
             "node-tierup": "node --no-warnings harness/node_run.mjs build/wasm/PROG.wasm",
             "wasabi": "$WASABI run --no-cache [--timings] build/wasm/PROG.wasm --",
             "wasabi-lazy": "$WASABI run --no-cache --mode lazy [--timings] build/wasm/PROG.wasm --",
+            "wasabi-o3": "$WASABI run --no-cache -O 3 [--timings] build/wasm/PROG.wasm --",
             "wasabi-tiered": "$WASABI run --no-cache --mode tiered [--timings] build/wasm/PROG.wasm --",
             "wasabi-epoch": "$WASABI run --no-cache --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-metered": "$WASABI run --no-cache --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
