@@ -13,6 +13,9 @@ Engines (see README.md for the exact command lines):
   node-tierup   Node/V8 defaults (Liftoff + dynamic tier-up); not run by default
   wasabi        `wasabi run app.wasm -- args`
   wasabi-lazy   `wasabi run --mode lazy app.wasm -- args`
+  wasabi-o3     `wasabi run -O3 app.wasm -- args`: the -O3 JIT level (LLVM's
+                default<O3> pipeline; the default `wasabi run` is -O1; not
+                run by default)
   wasabi-tiered `wasabi run --mode tiered app.wasm -- args`: baseline code,
                 hot functions recompiled in the background (not run by
                 default)
@@ -30,6 +33,7 @@ standard library (the wasmtime engine runs in bench/.venv's interpreter).
 """
 import argparse
 import datetime
+import fnmatch
 import json
 import math
 import os
@@ -56,8 +60,8 @@ DEFAULT_WASABI = os.path.join(os.path.dirname(BENCH), "target", "release", "wasa
 
 PROGRAM_ORDER = ["matmul", "stencil", "nbody", "fannkuch", "sha256", "lzss", "sort", "interp",
                  "manyfuncs", "regex_bench", "json_bench"]
-ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-aot",
-               "wasabi-tiered", "wasabi-epoch", "wasabi-metered"]
+ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-o3",
+               "wasabi-aot", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"]
 DEFAULT_ENGINES = ["native", "wasmtime", "node", "wasabi", "wasabi-lazy", "wasabi-aot"]
 ENGINE_LABEL = {
     "native": "native (clang -O2)",
@@ -66,6 +70,7 @@ ENGINE_LABEL = {
     "node-tierup": "V8 Liftoff+tier-up (node)",
     "wasabi": "wasabi run",
     "wasabi-lazy": "wasabi run --mode lazy",
+    "wasabi-o3": "wasabi run -O3",
     "wasabi-tiered": "wasabi run --mode tiered",
     "wasabi-aot": "wasabi aot",
     "wasabi-epoch": "wasabi run --timeout",
@@ -73,7 +78,7 @@ ENGINE_LABEL = {
 }
 COLORS = {
     "native": "#7f7f7f", "wasmtime": "#1f77b4", "node": "#2ca02c", "node-tierup": "#98df8a",
-    "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-aot": "#9467bd",
+    "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-o3": "#8c564b", "wasabi-aot": "#9467bd",
     "wasabi-epoch": "#f7b6d2", "wasabi-metered": "#e377c2", "wasabi-tiered": "#ffbb78",
 }
 NODE_OPT_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation"]
@@ -238,6 +243,8 @@ class Engines:
             cmd += ["--mode", "lazy"]
         if engine == "wasabi-tiered":
             cmd += ["--mode", "tiered"]
+        if engine == "wasabi-o3":
+            cmd += ["-O", "3"]
         if engine == "wasabi-metered":
             # Fuel that never runs out and a deadline never reached: only
             # the cost of the checks is measured.
@@ -317,7 +324,7 @@ class Engines:
         elif engine in ("node", "node-tierup"):
             r = run_process(self.node_cmd(engine, wasm, args), self.timeout)
             s.update(parse_harness_timings(r["stderr"]))
-        elif engine in ("wasabi", "wasabi-lazy", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"):
+        elif engine in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"):
             r = run_process(self.wasabi_run_cmd(engine, wasm, args, self.wasabi_timings.get(engine)), self.timeout)
             t = parse_wasabi_timings(r["stderr"])
             s.update(t)
@@ -570,7 +577,7 @@ def make_markdown(res):
     L.append("")
 
     # wasabi vs peers
-    wmodes = [e for e in ("wasabi", "wasabi-lazy", "wasabi-tiered", "wasabi-aot") if e in engines]
+    wmodes = [e for e in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-aot") if e in engines]
     peers = [e for e in ("wasmtime", "node") if e in engines]
     if wmodes and peers:
         L.append("## Wasabi vs peers (wall-time ratio; < 1 means wasabi is faster)\n")
@@ -814,7 +821,8 @@ def write_results(res, outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per (program, engine) (default 3)")
-    ap.add_argument("--programs", help="comma-separated subset of programs")
+    ap.add_argument("--programs", help="comma-separated subset of programs: names or patterns "
+                                       "such as 'k_*' (the kernel suite)")
     ap.add_argument("--engines", help=f"comma-separated subset of: {','.join(ALL_ENGINES)} "
                                       f"(default {','.join(DEFAULT_ENGINES)})")
     ap.add_argument("--timeout", type=float, default=120, help="per-process timeout in seconds (default 120)")
@@ -832,11 +840,11 @@ def main():
     if not programs:
         sys.exit("no programs in bench/build/wasm: run bench/build.sh first")
     if a.programs:
-        want = a.programs.split(",")
-        bad = [p for p in want if p not in programs]
+        want = a.programs.split(",")  # names or shell-style patterns (k_*)
+        bad = [p for p in want if not fnmatch.filter(programs, p)]
         if bad:
             sys.exit(f"unknown programs: {bad}; have {programs}")
-        programs = [p for p in programs if p in want]
+        programs = [p for p in programs if any(fnmatch.fnmatchcase(p, w) for w in want)]
     engines = DEFAULT_ENGINES
     if a.engines:
         engines = a.engines.split(",")
@@ -865,6 +873,7 @@ def main():
             "node-tierup": "node --no-warnings harness/node_run.mjs build/wasm/PROG.wasm",
             "wasabi": "$WASABI run --no-cache [--timings] build/wasm/PROG.wasm --",
             "wasabi-lazy": "$WASABI run --no-cache --mode lazy [--timings] build/wasm/PROG.wasm --",
+            "wasabi-o3": "$WASABI run --no-cache -O 3 [--timings] build/wasm/PROG.wasm --",
             "wasabi-tiered": "$WASABI run --no-cache --mode tiered [--timings] build/wasm/PROG.wasm --",
             "wasabi-epoch": "$WASABI run --no-cache --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-metered": "$WASABI run --no-cache --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
