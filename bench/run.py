@@ -30,6 +30,7 @@ standard library (the wasmtime engine runs in bench/.venv's interpreter).
 """
 import argparse
 import datetime
+import fnmatch
 import json
 import math
 import os
@@ -814,7 +815,7 @@ def write_results(res, outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per (program, engine) (default 3)")
-    ap.add_argument("--programs", help="comma-separated subset of programs")
+    ap.add_argument("--programs", help="comma-separated subset of programs (names or patterns: simd_*)")
     ap.add_argument("--engines", help=f"comma-separated subset of: {','.join(ALL_ENGINES)} "
                                       f"(default {','.join(DEFAULT_ENGINES)})")
     ap.add_argument("--timeout", type=float, default=120, help="per-process timeout in seconds (default 120)")
@@ -832,11 +833,11 @@ def main():
     if not programs:
         sys.exit("no programs in bench/build/wasm: run bench/build.sh first")
     if a.programs:
-        want = a.programs.split(",")
-        bad = [p for p in want if p not in programs]
+        want = a.programs.split(",")  # names or shell patterns (simd_*)
+        bad = [w for w in want if not fnmatch.filter(programs, w)]
         if bad:
             sys.exit(f"unknown programs: {bad}; have {programs}")
-        programs = [p for p in programs if p in want]
+        programs = [p for p in programs if any(fnmatch.fnmatchcase(p, w) for w in want)]
     engines = DEFAULT_ENGINES
     if a.engines:
         engines = a.engines.split(",")
