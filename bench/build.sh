@@ -99,10 +99,16 @@ build_c manyfuncs "$GEN"
 if command -v cargo >/dev/null; then
     export CARGO_TARGET_DIR="$BUILD/rust-target"
     # its own [workspace] and Cargo.lock: never the main Wasabi workspace
-    (cd "$RUST_SRC" && cargo build -q --release --locked --target wasm32-wasip1 \
+    # simd_mandel uses core::arch::wasm32: only it gets +simd128, in its own
+    # target dir (so the flag never rebuilds the others); natively it uses SSE2.
+    (cd "$RUST_SRC" && cargo build -q --release --locked --target wasm32-wasip1 --workspace --exclude simd_mandel \
+        && CARGO_TARGET_DIR="$BUILD/rust-target-simd128" RUSTFLAGS="-C target-feature=+simd128" \
+           cargo build -q --release --locked --target wasm32-wasip1 -p simd_mandel \
         && cargo build -q --release --locked)
-    for p in regex_bench json_bench; do
-        cp -p "$CARGO_TARGET_DIR/wasm32-wasip1/release/$p.wasm" "$BUILD/wasm/$p.wasm"
+    for p in regex_bench json_bench simd_mandel; do
+        wdir="$CARGO_TARGET_DIR"
+        [ "$p" = simd_mandel ] && wdir="$BUILD/rust-target-simd128"
+        cp -p "$wdir/wasm32-wasip1/release/$p.wasm" "$BUILD/wasm/$p.wasm"
         cp -p "$CARGO_TARGET_DIR/release/$p" "$BUILD/native/$p"
     done
 else
