@@ -15,6 +15,10 @@ CC="${CC_BENCH:-clang-19}"
 CFLAGS_COMMON="-O2"
 WASM_FLAGS="--target=wasm32-wasi --sysroot=/usr $CFLAGS_COMMON"
 NATIVE_FLAGS="$CFLAGS_COMMON"
+# the SIMD programs (programs/c/simd_*.c): wasm SIMD, and natively the same
+# 128-bit width through SSE4.1 (simd_portable.h maps one to the other)
+SIMD_WASM_FLAGS="-msimd128"
+SIMD_NATIVE_FLAGS="-msse4.1"
 FORCE="${FORCE:-0}"
 
 log() { echo "[build] $*" >&2; }
@@ -53,7 +57,7 @@ fi
 # ---------------------------------------------------------------- C programs
 # a flags stamp: changing compiler flags rebuilds everything
 STAMP="$BUILD/.cflags"
-FLAGS_NOW="$CC|$WASM_FLAGS|$NATIVE_FLAGS|$($CC --version | head -1)"
+FLAGS_NOW="$CC|$WASM_FLAGS|$NATIVE_FLAGS|$SIMD_WASM_FLAGS|$SIMD_NATIVE_FLAGS|$($CC --version | head -1)"
 if [ "$FORCE" = 1 ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$FLAGS_NOW" ]; then
     rm -f "$BUILD"/wasm/*.wasm "$BUILD"/native/*
 fi
@@ -66,22 +70,28 @@ if [ ! -e "$GEN" ] || [ "$C_SRC/gen_manyfuncs.py" -nt "$GEN" ]; then
     python3 "$C_SRC/gen_manyfuncs.py" "$GEN.tmp" && mv "$GEN.tmp" "$GEN"
 fi
 
-build_c() {  # name source
-    local name="$1" src="$2"
-    if [ ! -e "$BUILD/wasm/$name.wasm" ] || [ "$src" -nt "$BUILD/wasm/$name.wasm" ]; then
+build_c() {  # name source [dependency]
+    local name="$1" src="$2" dep="${3:-$2}" wflags="" nflags=""
+    case "$name" in simd_*) wflags="$SIMD_WASM_FLAGS"; nflags="$SIMD_NATIVE_FLAGS" ;; esac
+    if [ ! -e "$BUILD/wasm/$name.wasm" ] || [ "$src" -nt "$BUILD/wasm/$name.wasm" ] \
+       || [ "$dep" -nt "$BUILD/wasm/$name.wasm" ]; then
         log "wasm   $name"
-        $CC $WASM_FLAGS "$src" -o "$BUILD/wasm/$name.wasm"
+        $CC $WASM_FLAGS $wflags "$src" -o "$BUILD/wasm/$name.wasm"
     fi
-    if [ ! -e "$BUILD/native/$name" ] || [ "$src" -nt "$BUILD/native/$name" ]; then
+    if [ ! -e "$BUILD/native/$name" ] || [ "$src" -nt "$BUILD/native/$name" ] \
+       || [ "$dep" -nt "$BUILD/native/$name" ]; then
         log "native $name"
-        $CC $NATIVE_FLAGS "$src" -o "$BUILD/native/$name" -lm
+        $CC $NATIVE_FLAGS $nflags "$src" -o "$BUILD/native/$name" -lm
     fi
 }
 
 for src in "$C_SRC"/*.c; do
     name="$(basename "$src" .c)"
     if [ "$name" = probe ]; then name=_probe; fi
-    build_c "$name" "$src"
+    case "$name" in
+        simd_*) build_c "$name" "$src" "$C_SRC/simd_portable.h" ;;
+        *) build_c "$name" "$src" ;;
+    esac
 done
 build_c manyfuncs "$GEN"
 
@@ -89,10 +99,16 @@ build_c manyfuncs "$GEN"
 if command -v cargo >/dev/null; then
     export CARGO_TARGET_DIR="$BUILD/rust-target"
     # its own [workspace] and Cargo.lock: never the main Wasabi workspace
-    (cd "$RUST_SRC" && cargo build -q --release --locked --target wasm32-wasip1 \
+    # simd_mandel uses core::arch::wasm32: only it gets +simd128, in its own
+    # target dir (so the flag never rebuilds the others); natively it uses SSE2.
+    (cd "$RUST_SRC" && cargo build -q --release --locked --target wasm32-wasip1 --workspace --exclude simd_mandel \
+        && CARGO_TARGET_DIR="$BUILD/rust-target-simd128" RUSTFLAGS="-C target-feature=+simd128" \
+           cargo build -q --release --locked --target wasm32-wasip1 -p simd_mandel \
         && cargo build -q --release --locked)
-    for p in regex_bench json_bench; do
-        cp -p "$CARGO_TARGET_DIR/wasm32-wasip1/release/$p.wasm" "$BUILD/wasm/$p.wasm"
+    for p in regex_bench json_bench simd_mandel; do
+        wdir="$CARGO_TARGET_DIR"
+        [ "$p" = simd_mandel ] && wdir="$BUILD/rust-target-simd128"
+        cp -p "$wdir/wasm32-wasip1/release/$p.wasm" "$BUILD/wasm/$p.wasm"
         cp -p "$CARGO_TARGET_DIR/release/$p" "$BUILD/native/$p"
     done
 else

@@ -822,7 +822,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per (program, engine) (default 3)")
     ap.add_argument("--programs", help="comma-separated subset of programs: names or patterns "
-                                       "such as 'k_*' (the kernel suite)")
+                                       "such as 'k_*' (the kernel suite) or 'simd_*'")
     ap.add_argument("--engines", help=f"comma-separated subset of: {','.join(ALL_ENGINES)} "
                                       f"(default {','.join(DEFAULT_ENGINES)})")
     ap.add_argument("--timeout", type=float, default=120, help="per-process timeout in seconds (default 120)")
@@ -840,8 +840,8 @@ def main():
     if not programs:
         sys.exit("no programs in bench/build/wasm: run bench/build.sh first")
     if a.programs:
-        want = a.programs.split(",")  # names or shell-style patterns (k_*)
-        bad = [p for p in want if not fnmatch.filter(programs, p)]
+        want = a.programs.split(",")  # names or shell-style patterns (k_*, simd_*)
+        bad = [w for w in want if not fnmatch.filter(programs, w)]
         if bad:
             sys.exit(f"unknown programs: {bad}; have {programs}")
         programs = [p for p in programs if any(fnmatch.fnmatchcase(p, w) for w in want)]

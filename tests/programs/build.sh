@@ -76,13 +76,23 @@ echo "== Rust programs"
 RS="$HERE/rust"
 REG="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 # Keep host paths out of the wasm (panic locations etc.) for reproducibility.
-export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$REG=/cargo/registry/src --remap-path-prefix=$RS=/rust"
+REMAP="--remap-path-prefix=$REG=/cargo/registry/src --remap-path-prefix=$RS=/rust"
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$REMAP"
 export CARGO_TARGET_DIR="$RS/target"
 jobs=${CARGO_BUILD_JOBS:-2}
-(cd "$RS" && cargo build --release --locked -j"$jobs" --target wasm32-wasip1 --workspace)
+# rs_simd uses core::arch::wasm32 SIMD: only it is built with +simd128 (in its
+# own target dir, so the flag never rebuilds the others); natively it is scalar.
+SIMD_CRATES="rs_simd"
+(cd "$RS" && cargo build --release --locked -j"$jobs" --target wasm32-wasip1 --workspace \
+  $(for c in $SIMD_CRATES; do echo --exclude "$c"; done))
+(cd "$RS" && CARGO_TARGET_DIR="$RS/target/simd128" \
+  CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$REMAP -C target-feature=+simd128" \
+  cargo build --release --locked -j"$jobs" --target wasm32-wasip1 $(for c in $SIMD_CRATES; do echo -p "$c"; done))
 (cd "$RS" && cargo build --release --locked -j"$jobs" --workspace)
 for m in $(sed -n 's/^members *= *\[\(.*\)\]/\1/p' "$RS/Cargo.toml" | tr -d '",'); do
-  cp -f "$CARGO_TARGET_DIR/wasm32-wasip1/release/$m.wasm" "wasm/$m.wasm"
+  wdir="$CARGO_TARGET_DIR"
+  case " $SIMD_CRATES " in *" $m "*) wdir="$RS/target/simd128" ;; esac
+  cp -f "$wdir/wasm32-wasip1/release/$m.wasm" "wasm/$m.wasm"
   cp -f "$CARGO_TARGET_DIR/release/$m" "native/$m"
   echo "   $m"
 done
