@@ -262,3 +262,59 @@ fn functions_recompiled_together_keep_their_names() {
         assert!(e.contains(&format!("f{i}")), "f{i}: {e}");
     }
 }
+
+#[test]
+fn v128_locals_cross_into_osr_code() {
+    // Regression: the buffer that carries locals into an OSR entry had the
+    // alignment of its i128 array (8) while v128 locals are stored in it
+    // with aligned vector moves (16): a v128 local crashed the switch as an
+    // "out of bounds memory access", depending on the frame's layout (found
+    // by bench/programs/c/simd_sgemm.c in tiered mode). Each function here
+    // has a different frame; f6's put the buffer at 8 mod 16.
+    let mut funcs = String::from(
+        "(func $three (result i32 i32 i32) (i32.const 1) (i32.const 2) (i32.const 3))",
+    );
+    for k in 0..8 {
+        // Scalars live across a call in the loop: the frame's layout (and
+        // the registers saved in it) differs from one function to the next.
+        let locals = "(local i64)".repeat(k);
+        let uses: String = (0..k)
+            .map(|j| {
+                format!(
+                    "(local.set {j} (i64.add (local.get {j}) (i64.const {j})))",
+                    j = j + 1
+                )
+            })
+            .collect();
+        funcs += &format!(
+            r#"(func (export "f{k}") (param $n i32) (result i32) {locals} (local $i i32) (local $v v128)
+                (local.set $v (i32x4.splat (i32.const 1)))
+                (block $done (loop $next
+                  (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                  {uses}
+                  (drop (drop (drop (call $three))))
+                  (local.set $v (i32x4.add (local.get $v) (i32x4.splat (local.get $i))))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $next)))
+                (i32x4.extract_lane 3 (local.get $v)))"#
+        );
+    }
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(50)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(&engine, format!("(module {funcs})")).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    for k in 0..8 {
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut store, &format!("f{k}"))
+            .unwrap();
+        let n = 10_000;
+        assert_eq!(f.call(&mut store, n).unwrap(), 1 + (n - 1) * n / 2, "f{k}");
+    }
+    assert_eq!(module.lazy_stats().unwrap().osr_entries, 8);
+}

@@ -34,7 +34,7 @@ use inkwell::types::{BasicMetadataTypeEnum, BasicType, FunctionType};
 use inkwell::values::{BasicValue, BasicValueEnum, PointerValue};
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
-use wasabi_runtime::vmcontext::{BuiltinIndex, VM_VAL_SIZE};
+use wasabi_runtime::vmcontext::{BuiltinIndex, VM_VAL_ALIGN, VM_VAL_SIZE};
 
 /// After the threshold, how often (in counts) a hot OSR loop asks again
 /// whether its optimised entry is ready.
@@ -160,6 +160,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let n = self.locals.len() as u32;
         let buf_ty = env.ctx.i128_type().array_type(n.max(1));
         let values = self.in_entry(|| Ok(env.builder.build_alloca(buf_ty, "osr_locals")?))?;
+        // The slots are accessed as VMVals (a v128 with align 16): give the
+        // array that alignment, whatever the data layout says about i128.
+        values
+            .as_instruction()
+            .expect("an alloca")
+            .set_alignment(VM_VAL_ALIGN)
+            .map_err(|e| crate::CompileError::Llvm(e.to_string()))?;
         for i in 0..self.locals.len() {
             let (slot, t) = self.locals[i];
             let v = env.builder.build_load(env.val_type(t), slot, "")?;
