@@ -27,8 +27,8 @@
 //! request withdrawn between the arming and the check) re-syncs and goes
 //! on: the faulting load is retried, the builtin returns.
 //!
-//! **Cost** (bench/results/interruption-cost.md): 3.8 % on the benchmark
-//! geomean of execution time. The earlier design, two volatile loads and a
+//! **Cost** ("Cost of interruption checks" in bench/results/results.md):
+//! 3.7 % on the benchmark geomean of execution time. The earlier design, two volatile loads and a
 //! compare of the epoch with the deadline at every function entry and every
 //! 1,024 loop iterations, cost 6.9 %: the loop countdown alone cost 9-10 %
 //! on fannkuch, sort and stencil. Loads are what the poll spends, so tight

@@ -112,8 +112,10 @@ pub struct Config {
     /// Compile fuel metering into the code (default off): each operator
     /// costs one unit of the store's fuel ([`crate::Store::set_fuel`]), and
     /// a call that runs out traps with "interrupted: out of fuel". Costs
-    /// speed: with epoch checks too, 9 % on the benchmark geomean
-    /// (`bench/results/interruption-cost.md`).
+    /// speed: with epoch checks too, 25 % on the benchmark geomean, most of
+    /// it on loops that would otherwise be vectorised (a loop that can trap
+    /// for lack of fuel has two exits, which LLVM's vectoriser refuses)
+    /// ("Cost of interruption checks" in `bench/results/results.md`).
     pub consume_fuel: bool,
     /// Compile epoch checks into the code (default off): a call traps with
     /// "interrupted: deadline exceeded" once the engine's epoch
