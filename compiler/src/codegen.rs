@@ -10,9 +10,10 @@
 //!
 //! Developer knobs, for measuring compile time against code quality (not a
 //! user interface): `WASABI_LLVM_PASSES` replaces the IR pipeline (a new-PM
-//! pipeline string such as `function(sroa,instcombine,simplifycfg)`), and
+//! pipeline string such as `function(sroa,instcombine,simplifycfg)`),
 //! `WASABI_LLVM_CODEGEN=0..3` sets the code generator's level independently
-//! of `-O`.
+//! of `-O`, and `WASABI_LLVM_ARGS` passes options to LLVM as `llc` takes
+//! them (e.g. `-pass-remarks-missed=loop-vectorize`).
 
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
 use inkwell::attributes::AttributeLoc;
@@ -43,7 +44,32 @@ pub(crate) fn init_llvm() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         Target::initialize_x86(&InitializationConfig::default());
+        if let Ok(args) = std::env::var("WASABI_LLVM_ARGS") {
+            parse_llvm_args(&args);
+        }
     });
+}
+
+/// Passes `args` (whitespace-separated) to LLVM's command-line parser, as
+/// `llc` would take them: the `WASABI_LLVM_ARGS` developer knob, e.g.
+/// `-pass-remarks-missed=loop-vectorize` to see why a loop was not
+/// vectorised.
+fn parse_llvm_args(args: &str) {
+    let owned: Vec<std::ffi::CString> = std::iter::once("wasabi")
+        .chain(args.split_whitespace())
+        .filter_map(|a| std::ffi::CString::new(a).ok())
+        .collect();
+    let ptrs: Vec<*const std::ffi::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+    // SAFETY: `ptrs` holds `ptrs.len()` pointers to NUL-terminated strings
+    // owned by `owned`, which outlives the call; LLVM copies what it keeps.
+    // It runs once, before any other LLVM use (inside `init_llvm`'s `Once`).
+    unsafe {
+        inkwell::llvm_sys::support::LLVMParseCommandLineOptions(
+            ptrs.len() as i32,
+            ptrs.as_ptr(),
+            c"wasabi developer options".as_ptr(),
+        );
+    }
 }
 
 pub(crate) fn target_machine(config: &CompilerConfig) -> Result<TargetMachine, CompileError> {
