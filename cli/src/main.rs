@@ -412,7 +412,8 @@ fn export_func_index(module: &Module, name: &str) -> Option<u32> {
 /// `--stats`: functions compiled / total, compile time, and time from the
 /// start of `run` to the first instruction of the entry function.
 fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)>) {
-    let upfront = module.timings().codegen;
+    let timings = module.timings();
+    let upfront = timings.codegen;
     let cache = module.cache_outcome();
     let module = module.compiled();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
@@ -438,6 +439,11 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ),
     };
     eprintln!("stats: mode: {}", mode.name());
+    eprintln!(
+        "stats: parse and validate: {:.3} ms, load into memory: {:.3} ms",
+        ms(timings.parse),
+        ms(timings.load)
+    );
     eprintln!("stats: cache: {}", cache_outcome_name(cache));
     eprintln!("stats: functions compiled: {compiled} / {defined}");
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
