@@ -279,6 +279,13 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             .create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0)
     }
 
+    /// Attaches an empty metadata node of kind `kind` to `i`: the marks
+    /// Wasabi's LLVM pass reads (`crate::passes`).
+    pub fn mark(&self, i: inkwell::values::InstructionValue<'ctx>, kind: &str) {
+        i.set_metadata(self.ctx.metadata_node(&[]), self.ctx.get_kind_id(kind))
+            .expect("an instruction takes metadata");
+    }
+
     /// Declares (or finds) an LLVM intrinsic overloaded on `types`.
     pub fn intrinsic(
         &self,

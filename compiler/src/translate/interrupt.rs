@@ -179,9 +179,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             load.set_volatile(true).expect("a load can be volatile");
             // Marked for the bounds-versioning pass, which drops it from
             // short loops' in-bounds copies (see the module docs).
-            let ctx = env.ctx;
-            load.set_metadata(ctx.metadata_node(&[]), ctx.get_kind_id(POLL_KIND))
-                .expect("a load takes metadata");
+            env.mark(load, POLL_KIND);
         }
         Ok(())
     }

@@ -17,9 +17,10 @@
 //!   Loops whose addresses can be bounded before they run get a copy with
 //!   plain accesses from the bounds-versioning pass (`crate::passes`).
 //!   `tests/hostile/trap-exact-memory.wast` holds the cases.
-//! - Every linear-memory access carries `!wasabi.mem` metadata, and the load
-//!   of each memory's base carries `!wasabi.membase` (where that memory's
-//!   length lives). The bounds-versioning pass (`crate::passes`) relies on
+//! - Every linear-memory access, scalar or SIMD, is made by `memory_load` or
+//!   `memory_store`, which give it the properties above and `!wasabi.mem`
+//!   metadata; the load of each memory's base carries `!wasabi.membase`
+//!   (where that memory's length lives). The bounds-versioning pass (`crate::passes`) relies on
 //!   both: it gives plain accesses to loops it can prove in bounds, and must
 //!   recognise every access that can trap.
 
@@ -100,17 +101,47 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     /// Makes `i`, a load or store of linear memory, what every such access
     /// must be (see the module docs): alignment 1, volatile, and marked.
-    pub(super) fn mark_memory_access(&self, i: InstructionValue<'ctx>) {
+    fn mark_memory_access(&self, i: InstructionValue<'ctx>) {
         i.set_alignment(1).ok();
         // Volatile: the access is the bounds check.
         i.set_volatile(true).ok();
-        let ctx = self.env.ctx;
-        i.set_metadata(ctx.metadata_node(&[]), ctx.get_kind_id(MEM_KIND))
-            .expect("a load or store takes metadata");
+        self.env.mark(i, MEM_KIND);
+    }
+
+    /// Loads a `ty` from linear memory at `addr + memarg.offset`. Every
+    /// load of linear memory, scalar or vector, is made here, so none can
+    /// miss what the module docs require of it.
+    pub(super) fn memory_load(
+        &mut self,
+        addr: IntValue<'ctx>,
+        memarg: &MemArg,
+        ty: BasicTypeEnum<'ctx>,
+    ) -> BResult<BasicValueEnum<'ctx>> {
+        let p = self.effective_address(addr, memarg)?;
+        let v = self.env.builder.build_load(ty, p, "")?;
+        let i = v
+            .as_instruction_value()
+            .expect("a load from a computed address is an instruction");
+        self.mark_memory_access(i);
+        Ok(v)
+    }
+
+    /// Stores `v` to linear memory at `addr + memarg.offset`; like
+    /// [`Self::memory_load`], the one place stores are made.
+    pub(super) fn memory_store(
+        &mut self,
+        addr: IntValue<'ctx>,
+        memarg: &MemArg,
+        v: BasicValueEnum<'ctx>,
+    ) -> BResult<()> {
+        let p = self.effective_address(addr, memarg)?;
+        let st = self.env.builder.build_store(p, v)?;
+        self.mark_memory_access(st);
+        Ok(())
     }
 
     /// The host address of `addr + memarg.offset` in memory `memarg.memory`.
-    pub(super) fn effective_address(
+    fn effective_address(
         &mut self,
         addr: IntValue<'ctx>,
         memarg: &MemArg,
@@ -139,12 +170,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         result: BasicTypeEnum<'ctx>,
     ) -> BResult<()> {
         let addr = self.pop_int();
-        let p = self.effective_address(addr, memarg)?;
-        let v = self.env.builder.build_load(mem_ty, p, "")?;
-        let i = v
-            .as_instruction_value()
-            .expect("a load from a computed address is an instruction");
-        self.mark_memory_access(i);
+        let v = self.memory_load(addr, memarg, mem_ty)?;
         let v: BasicValueEnum = match ext {
             Ext::None => v,
             Ext::Signed => self
@@ -169,7 +195,6 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     ) -> BResult<()> {
         let v = self.pop();
         let addr = self.pop_int();
-        let p = self.effective_address(addr, memarg)?;
         let v: BasicValueEnum = match narrow {
             Some(t) => self
                 .env
@@ -178,9 +203,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 .into(),
             None => v,
         };
-        let st = self.env.builder.build_store(p, v)?;
-        self.mark_memory_access(st);
-        Ok(())
+        self.memory_store(addr, memarg, v)
     }
 
     pub(super) fn op_load_store(&mut self, op: Operator<'_>) -> BResult<()> {

@@ -92,7 +92,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(self.env.builder.build_int_z_extend(b, self.env.i32(), "")?)
     }
 
-    fn call_intrinsic(
+    /// Calls an LLVM intrinsic overloaded on `types` (scalar and vector
+    /// operators alike).
+    pub(super) fn call_intrinsic(
         &self,
         name: &str,
         types: &[BasicTypeEnum<'ctx>],
@@ -106,7 +108,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .build_call(f, &args, "")?
             .try_as_basic_value()
             .basic()
-            .unwrap())
+            .expect("the intrinsic returns a value"))
     }
 
     fn ibin(&mut self, op: IBin) -> BResult<()> {

@@ -1067,24 +1067,6 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         VectorType::const_vector(&vec![lane; ty.get_size() as usize])
     }
 
-    /// Calls an LLVM intrinsic overloaded on `types`.
-    fn vcall(
-        &self,
-        name: &str,
-        types: &[BasicTypeEnum<'ctx>],
-        args: &[BasicValueEnum<'ctx>],
-    ) -> BResult<BasicValueEnum<'ctx>> {
-        let f = self.env.intrinsic(name, types)?;
-        let args: Vec<_> = args.iter().map(|a| (*a).into()).collect();
-        Ok(self
-            .env
-            .builder
-            .build_call(f, &args, "")?
-            .try_as_basic_value()
-            .basic()
-            .expect("the intrinsic returns a value"))
-    }
-
     /// A vector of booleans (`<n x i1>`) as wasm lane masks of shape `s`:
     /// all ones where true.
     fn mask_of(&self, b: VectorValue<'ctx>, s: Shape) -> BResult<VectorValue<'ctx>> {
@@ -1114,7 +1096,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     fn unary_intrinsic(&mut self, s: Shape, name: &str) -> BResult<()> {
         let a = self.pop_vec(s)?;
         let ty = self.vec_type(s).into();
-        let v = self.vcall(name, &[ty], &[a.into()])?;
+        let v = self.call_intrinsic(name, &[ty], &[a.into()])?;
         self.push_vec(v.into_vector_value())
     }
 
@@ -1122,7 +1104,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let b = self.pop_vec(s)?;
         let a = self.pop_vec(s)?;
         let ty = self.vec_type(s).into();
-        let v = self.vcall(name, &[ty], &[a.into(), b.into()])?;
+        let v = self.call_intrinsic(name, &[ty], &[a.into(), b.into()])?;
         self.push_vec(v.into_vector_value())
     }
 }

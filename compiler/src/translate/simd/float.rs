@@ -63,7 +63,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 };
                 let ty = self.vec_type(s).into();
                 let m = self
-                    .vcall(name, &[ty], &[x.into(), y.into()])?
+                    .call_intrinsic(name, &[ty], &[x.into(), y.into()])?
                     .into_vector_value();
                 // llvm.minimum returns a NaN operand as it is; wasm wants it
                 // quieted, which `x + y` does for any NaN input.
@@ -108,7 +108,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             FUn::Nearest => "llvm.roundeven",
         };
         let ty = self.vec_type(s).into();
-        let v = self.vcall(name, &[ty], &[x.into()])?.into_vector_value();
+        let v = self
+            .call_intrinsic(name, &[ty], &[x.into()])?
+            .into_vector_value();
         // Without SSE4.1 (generic x86-64) LLVM expands vector rounding as
         // "x if |x| is too large to have a fraction, else convert", which
         // returns a signalling NaN unquieted; `roundps` would quiet it.
@@ -171,7 +173,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             ("llvm.x86.sse2.cvttpd2dq", 2)
         };
         // Both return <4 x i32>; cvttpd2dq zeroes the upper two lanes.
-        let r = self.vcall(name, &[], &[x_in.into()])?.into_vector_value();
+        let r = self
+            .call_intrinsic(name, &[], &[x_in.into()])?
+            .into_vector_value();
         // The per-lane conditions, widened to 4 lanes (false above `n`).
         let widen = |t: &Self, c: VectorValue<'ctx>| -> BResult<VectorValue<'ctx>> {
             if n == 4 {

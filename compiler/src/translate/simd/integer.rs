@@ -56,7 +56,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let x = self.pop_vec(s)?;
         let poison_on_min = self.env.ctx.bool_type().const_zero();
         let ty = self.vec_type(s).into();
-        let v = self.vcall("llvm.abs", &[ty], &[x.into(), poison_on_min.into()])?;
+        let v = self.call_intrinsic("llvm.abs", &[ty], &[x.into(), poison_on_min.into()])?;
         self.push_vec(v.into_vector_value())
     }
 
@@ -121,10 +121,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let lo = self.const_splat(wide_ty, lo);
         let hi = self.const_splat(wide_ty, hi);
         let clamped = self
-            .vcall("llvm.smax", &[wide_ty.into()], &[both.into(), lo.into()])?
+            .call_intrinsic("llvm.smax", &[wide_ty.into()], &[both.into(), lo.into()])?
             .into_vector_value();
         let clamped = self
-            .vcall("llvm.smin", &[wide_ty.into()], &[clamped.into(), hi.into()])?
+            .call_intrinsic("llvm.smin", &[wide_ty.into()], &[clamped.into(), hi.into()])?
             .into_vector_value();
         let narrow = self.int_type(bits).vec_type(2 * n);
         let v = self.env.builder.build_int_truncate(clamped, narrow, "")?;
@@ -227,7 +227,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let p = b.build_right_shift(p, self.const_splat(wide, 15), true, "")?;
         let max = self.const_splat(wide, 0x7fff);
         let p = self
-            .vcall("llvm.smin", &[wide.into()], &[p.into(), max.into()])?
+            .call_intrinsic("llvm.smin", &[wide.into()], &[p.into(), max.into()])?
             .into_vector_value();
         let v = self
             .env

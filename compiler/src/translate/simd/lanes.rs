@@ -165,7 +165,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let zero = self.vec_type(s).const_zero();
         let nonzero = b.build_int_compare(IntPredicate::NE, v, zero, "")?;
         let all = self
-            .vcall(
+            .call_intrinsic(
                 "llvm.vector.reduce.and",
                 &[nonzero.get_type().into()],
                 &[nonzero.into()],

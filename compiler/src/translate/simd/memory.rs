@@ -1,8 +1,9 @@
 //! SIMD loads and stores: whole vectors, extending loads, splat and zero
 //! loads, single-lane loads and stores.
 //!
-//! What must stay true: like every wasm memory access (see
-//! `translate/memory.rs`), each access is one volatile LLVM load or store
+//! What must stay true: like every wasm memory access (made by
+//! `memory_load`/`memory_store` in `translate/memory.rs`), each access is
+//! one volatile LLVM load or store
 //! with alignment 1 at `base + zext(addr) + offset`, of exactly the bytes
 //! the instruction reads or writes (8 for `load8x8_s`, 1 for
 //! `load8_lane`...), so an access that is out of bounds faults on the guard
@@ -12,35 +13,14 @@ use super::Shape;
 use crate::env::BResult;
 use crate::translate::FuncTranslator;
 use inkwell::types::BasicTypeEnum;
-use inkwell::values::{BasicValue, BasicValueEnum};
+use inkwell::values::BasicValueEnum;
 use wasmparser::MemArg;
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     /// Pops an address and loads a value of type `ty` from it.
     fn simd_load(&mut self, m: &MemArg, ty: BasicTypeEnum<'ctx>) -> BResult<BasicValueEnum<'ctx>> {
         let addr = self.pop_int();
-        let p = self.effective_address(addr, m)?;
-        let v = self.env.builder.build_load(ty, p, "")?;
-        let i = v
-            .as_instruction_value()
-            .expect("a load from a computed address is an instruction");
-        // Volatile and marked: the access is the bounds check.
-        self.mark_memory_access(i);
-        Ok(v)
-    }
-
-    /// Stores `v` at `addr + offset`.
-    fn simd_store(
-        &mut self,
-        m: &MemArg,
-        addr: inkwell::values::IntValue<'ctx>,
-        v: BasicValueEnum<'ctx>,
-    ) -> BResult<()> {
-        let p = self.effective_address(addr, m)?;
-        let st = self.env.builder.build_store(p, v)?;
-        // Volatile and marked: the access is the bounds check.
-        self.mark_memory_access(st);
-        Ok(())
+        self.memory_load(addr, m, ty)
     }
 
     pub(super) fn v128_load(&mut self, m: MemArg) -> BResult<()> {
@@ -78,7 +58,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     pub(super) fn v128_store(&mut self, m: MemArg) -> BResult<()> {
         let v = self.pop();
         let addr = self.pop_int();
-        self.simd_store(&m, addr, v)
+        self.memory_store(addr, &m, v)
     }
 
     /// `v128.loadN_lane`: `[addr, v] -> [v with lane replaced]`.
@@ -96,6 +76,6 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let addr = self.pop_int();
         let idx = self.env.i32().const_int(lane as u64, false);
         let x = self.env.builder.build_extract_element(v, idx, "")?;
-        self.simd_store(&m, addr, x)
+        self.memory_store(addr, &m, x)
     }
 }

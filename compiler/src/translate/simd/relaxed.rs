@@ -43,7 +43,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         };
         let ty = self.vec_type(s).into();
         let v = self
-            .vcall("llvm.fma", &[ty], &[a.into(), b.into(), c.into()])?
+            .call_intrinsic("llvm.fma", &[ty], &[a.into(), b.into(), c.into()])?
             .into_vector_value();
         self.push_vec(v)
     }
