@@ -344,16 +344,7 @@ impl LazyState {
             let object = optimizer
                 .compile_osr(&self.info, &self.wasm, f, l)
                 .map_err(fail)?;
-            let object = load_object(&object).map_err(|e| fail(e.to_string()))?;
-            let sym = symbols::func_osr(f, l);
-            let code = object
-                .symbol(&sym)
-                .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
-            Ok(LoadedFunc {
-                object: Arc::new(object),
-                code,
-                ready: Instant::now(),
-            })
+            load_func(&object, &symbols::func_osr(f, l)).map_err(fail)
         }))
         .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
         if r.is_ok() {
@@ -383,16 +374,7 @@ impl LazyState {
         };
         let object = with_compile_stack(|| generator.compile_function(&self.info, &self.wasm, f))
             .map_err(fail)?;
-        let object = load_object(&object).map_err(|e| fail(e.to_string()))?;
-        let sym = symbols::func(f);
-        let code = object
-            .symbol(&sym)
-            .ok_or_else(|| fail(format!("compiled code lacks symbol `{sym}`")))?;
-        Ok(LoadedFunc {
-            object: Arc::new(object),
-            code,
-            ready: Instant::now(),
-        })
+        load_func(&object, &symbols::func(f)).map_err(fail)
     }
 
     /// Points the thunk and every live instance's funcref at the best code
@@ -415,6 +397,19 @@ impl LazyState {
             unsafe { (*fr).code.store(code as *mut u8, Ordering::Release) };
         }
     }
+}
+
+/// Loads a freshly compiled object and finds the code of `sym` in it.
+fn load_func(object: &[u8], sym: &str) -> Result<LoadedFunc, String> {
+    let object = load_object(object).map_err(|e| e.to_string())?;
+    let code = object
+        .symbol(sym)
+        .ok_or_else(|| format!("compiled code lacks symbol `{sym}`"))?;
+    Ok(LoadedFunc {
+        object: Arc::new(object),
+        code,
+        ready: Instant::now(),
+    })
 }
 
 /// Runs the code generator with enough stack, turning panics into errors.
