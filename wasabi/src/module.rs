@@ -110,6 +110,30 @@ pub enum CacheOutcome {
     Replaced,
 }
 
+/// What looking a module up in the cache found, when it was not a usable
+/// hit: the outcome so far, and the key to store the new code under (none
+/// when no cache was consulted). Read only by the compiler's paths.
+#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
+struct CacheLookup {
+    outcome: CacheOutcome,
+    key: Option<wasabi_cache::Key>,
+}
+
+impl CacheLookup {
+    const NOT_USED: CacheLookup = CacheLookup {
+        outcome: CacheOutcome::NotUsed,
+        key: None,
+    };
+
+    #[cfg(feature = "compiler")]
+    fn found(outcome: CacheOutcome, key: wasabi_cache::Key) -> CacheLookup {
+        CacheLookup {
+            outcome,
+            key: Some(key),
+        }
+    }
+}
+
 /// A compiled module. Cheap to clone.
 #[derive(Clone)]
 pub struct Module {
@@ -159,10 +183,10 @@ impl Module {
         #[cfg(feature = "compiler")]
         let looked_up = match from_cache_without_validation(engine, &wasm, name, t0) {
             Ok(m) => return Ok(m),
-            Err(outcome) => outcome,
+            Err(lookup) => lookup,
         };
         #[cfg(not(feature = "compiler"))]
-        let looked_up = CacheOutcome::NotUsed;
+        let looked_up = CacheLookup::NOT_USED;
         let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let t1 = Instant::now();
         compile(engine, info, &wasm, name, t1 - t0, looked_up)
@@ -312,7 +336,7 @@ fn compile(
     wasm: &[u8],
     name: &str,
     parse: Duration,
-    looked_up: CacheOutcome,
+    looked_up: CacheLookup,
 ) -> Result<Module> {
     use wasabi_runtime::CodeGenerator;
     let compiler = engine.compiler();
@@ -364,25 +388,25 @@ fn compile(
 
 /// Regular mode: every function up front. The cache was consulted before
 /// validation (`from_cache_without_validation`); `looked_up` is what it
-/// found (a miss or a refused entry, or `NotUsed`), and the new code fills
-/// or replaces the entry. Returns when code generation ended too.
+/// found (a miss or a refused entry, or nothing), and the new code fills or
+/// replaces the entry under the key it computed. Returns when code
+/// generation ended too.
 #[cfg(feature = "compiler")]
 fn compile_regular(
     engine: &Engine,
     info: Arc<ModuleInfo>,
     wasm: &[u8],
     name: &str,
-    looked_up: CacheOutcome,
+    looked_up: CacheLookup,
 ) -> Result<(CompiledModule, CacheOutcome, Instant)> {
     let objects = compile_objects(engine, &info, wasm)?;
     let t2 = Instant::now();
-    if engine.cache().is_some() {
-        let key = wasabi_cache::Key::new(wasm, engine.fingerprint());
-        store_in_cache(engine, &key, &objects);
+    if let Some(key) = &looked_up.key {
+        store_in_cache(engine, key, &objects);
     }
     let m = CompiledModule::load(info, name.to_string(), &objects)
         .map_err(|e| Error::Load(e.to_string()))?;
-    Ok((m, looked_up, t2))
+    Ok((m, looked_up.outcome, t2))
 }
 
 /// Regular mode with a cache hit, without validating the function bodies
@@ -392,30 +416,30 @@ fn compile_regular(
 /// cache directory is trusted as much as the native code it holds). Saves
 /// most of a warm start's time on a large module (regex_bench: validation
 /// was 5 of 14 ms). Anything but a hit that loads is returned as what the
-/// lookup found (`NotUsed` when there was none), and the caller validates
-/// and compiles as usual, replacing a bad entry without looking it up again
-/// (a refused entry is gone after the first look).
+/// lookup found, and the caller validates and compiles as usual, replacing
+/// a bad entry without looking it up again (a refused entry is gone after
+/// the first look).
 #[cfg(feature = "compiler")]
 fn from_cache_without_validation(
     engine: &Engine,
     wasm: &[u8],
     name: &str,
     t0: Instant,
-) -> std::result::Result<Module, CacheOutcome> {
+) -> std::result::Result<Module, CacheLookup> {
     use wasabi_cache::{Key, Lookup};
     let Some(cache) = engine.cache() else {
-        return Err(CacheOutcome::NotUsed);
+        return Err(CacheLookup::NOT_USED);
     };
     if engine.config().mode != CompileMode::Regular {
-        return Err(CacheOutcome::NotUsed);
+        return Err(CacheLookup::NOT_USED);
     }
     let key = Key::new(wasm, engine.fingerprint());
     let objects = match cache.get(&key) {
         Lookup::Hit(objects) => objects,
-        Lookup::Miss => return Err(CacheOutcome::Miss),
+        Lookup::Miss => return Err(CacheLookup::found(CacheOutcome::Miss, key)),
         Lookup::Refused(e) => {
             tracing::warn!("cache entry {} refused ({e}); recompiling", key.hex());
-            return Err(CacheOutcome::Replaced);
+            return Err(CacheLookup::found(CacheOutcome::Replaced, key));
         }
     };
     let loaded = ModuleInfo::parse_validated(wasm)
@@ -426,10 +450,13 @@ fn from_cache_without_validation(
                 .map(|m| (m, t1))
                 .map_err(|e| e.to_string())
         });
-    let (compiled, t1) = loaded.map_err(|e| {
-        tracing::warn!("cache entry {} does not load ({e}); recompiling", key.hex());
-        CacheOutcome::Replaced
-    })?;
+    let (compiled, t1) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::warn!("cache entry {} does not load ({e}); recompiling", key.hex());
+            return Err(CacheLookup::found(CacheOutcome::Replaced, key));
+        }
+    };
     let t2 = Instant::now();
     Ok(Module {
         compiled: Arc::new(compiled),
@@ -541,7 +568,7 @@ fn compile(
     _wasm: &[u8],
     _name: &str,
     _parse: Duration,
-    _looked_up: CacheOutcome,
+    _looked_up: CacheLookup,
 ) -> Result<Module> {
     Err(Error::Compile(
         "this build of wasabi has no compiler (the `compiler` feature is off)".into(),
