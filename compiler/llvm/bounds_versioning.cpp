@@ -49,7 +49,6 @@
 #include "llvm/Analysis/LoopInfo.h"
 #include "llvm/Analysis/ScalarEvolution.h"
 #include "llvm/Analysis/ScalarEvolutionExpressions.h"
-#include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/Analysis/ValueTracking.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
@@ -144,6 +143,10 @@ public:
         BaseKind(F.getContext().getMDKindID(kBaseKind)),
         PollKind(F.getContext().getMDKindID(kPollKind)) {}
 
+  // Set when the IR changed, even if no loop was then versioned
+  // (canonicalising a loop changes it).
+  bool Modified = false;
+
   // Versions every qualifying innermost loop; returns how many. Checks are
   // planned (and expanded into the preheaders) for all loops first, while
   // ScalarEvolution is valid, and the loops are cloned after.
@@ -176,12 +179,6 @@ private:
   const DataLayout &DL;
   unsigned MemKind, BaseKind, PollKind;
 
-public:
-  // Set when canonicalising a loop changed the IR, even if the loop was
-  // then not versioned.
-  bool Modified = false;
-
-private:
   // Whether every volatile access of `P.L` is a marked linear-memory
   // access we can bound, or an epoch poll, and there is at least one
   // access; fills `P.Accesses` and `P.Polls`.
