@@ -102,9 +102,10 @@ enum Command {
         /// Print compile and run times to stderr.
         #[arg(long)]
         timings: bool,
-        /// Print compilation statistics to stderr: functions compiled /
-        /// total, time spent compiling, time to the first instruction of
-        /// `_start` (or the --invoke'd export).
+        /// Print compilation statistics to stderr: parse/validate and load
+        /// times, cache outcome, functions compiled / total, time spent
+        /// compiling, loops given an in-bounds copy, tier-ups, and time to
+        /// the first instruction of `_start` (or the --invoke'd export).
         #[arg(long)]
         stats: bool,
         /// Give the program a host directory: `HOST` (seen as `HOST`) or
