@@ -908,6 +908,74 @@ impl StoreOpaque {
         Ok(index)
     }
 
+    /// Points the import slot of imported function `func_index` of
+    /// instance `inst` at store function `func`, exactly as instantiation
+    /// would have: a wasm function's `code` and `vmctx` are copied, a host
+    /// function gets a context whose caller is `inst`. This is how modules
+    /// that import each other's functions are linked (created first with
+    /// stand-ins in these slots, then pointed at each other before any of
+    /// their code runs) and how a split program's placeholder import is
+    /// replaced by the function it stood for once that is loaded.
+    ///
+    /// Why this is sound: it needs `&mut self`, so no wasm reads the slot
+    /// while it changes (compiled code loads `code` and `vmctx` from the
+    /// slot at each call, so the next call takes the new target); the type
+    /// check keeps the slot's `type_id` true, so `call_indirect` checks of
+    /// table entries that point at the slot still hold. A host function
+    /// that is running when its own slot is replaced (the split-program
+    /// case) keeps its context, which the store never frees.
+    pub fn link_func_import(
+        &mut self,
+        inst: usize,
+        func_index: u32,
+        func: usize,
+    ) -> Result<(), String> {
+        let instance = &self.instances[inst];
+        let info = &instance.module.info;
+        if func_index >= info.num_imported_funcs {
+            return Err(format!("function {func_index} is not an imported function"));
+        }
+        let want = info.func_type(func_index);
+        let have = &self.funcs[func].ty;
+        if have != want {
+            return Err(format!(
+                "the import has type {want}, the function given has type {have}"
+            ));
+        }
+        let t = info.functions[func_index as usize];
+        let type_id = SigId::intern(want).0;
+        let slot = instance.funcref(func_index) as *mut VMFuncRef;
+        let host_tramp = instance.module.host_trampoline(t);
+        let value = match &self.funcs[func].kind {
+            FuncKind::Wasm { funcref, .. } => {
+                // SAFETY: a funcref owned by this store.
+                let src = unsafe { &**funcref };
+                VMFuncRef {
+                    code: src.code.load(Ordering::Acquire).into(),
+                    vmctx: src.vmctx,
+                    type_id,
+                    _pad: 0,
+                }
+            }
+            FuncKind::Host { func: hf, .. } => {
+                let hf = hf.clone();
+                VMFuncRef {
+                    code: (host_tramp as *mut u8).into(),
+                    vmctx: self.host_ctx(hf, Some(inst), func),
+                    type_id,
+                    _pad: 0,
+                }
+            }
+        };
+        // SAFETY: `slot` is the funcref slot of an imported function of an
+        // instance this store owns (checked above); no wasm runs while
+        // `&mut self` is held, so nothing reads it while it is written.
+        unsafe { slot.write(value) };
+        // The slot now denotes another function: forget what it denoted.
+        self.funcref_index.remove(&(slot as usize));
+        Ok(())
+    }
+
     // ---- calls ---------------------------------------------------------
 
     /// Calls store function `func` with arguments in `values` (one raw slot

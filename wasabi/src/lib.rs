@@ -113,6 +113,7 @@ mod error;
 mod externals;
 mod func;
 mod instance;
+mod link;
 mod linker;
 mod module;
 #[cfg(feature = "wat")]

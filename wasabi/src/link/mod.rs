@@ -1,0 +1,13 @@
+//! Many modules as one program.
+//!
+//! - [`group`]: modules that import each other, instantiated together
+//!   ([`crate::Linker::instantiate_group`]).
+//!
+//! A function imported from another module is called exactly like one of
+//! the importer's own: compiled code loads `code` and `vmctx` from the
+//! callee's `VMFuncRef` slot and calls it (see `runtime/src/vmcontext.rs`);
+//! an import's slot holds a copy of the exporter's, so a cross-module call
+//! is one indirect call with no host code in between.
+
+pub(crate) mod group;
+
