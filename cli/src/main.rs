@@ -19,6 +19,7 @@ use wasabi::{
 use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{self, command_status, WasiCtx};
 
+mod link;
 mod repl;
 
 mod limits;
@@ -116,6 +117,15 @@ enum Command {
         /// inherited). Repeatable.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<String>,
+        /// Load the module file PATH and link it under the module name
+        /// NAME: the program's imports from NAME bind to its exports
+        /// (functions, memories, tables, globals), and it may import the
+        /// main module (by its file stem) or other preloads, in a cycle
+        /// too. Imports whose module name is a relative path to a .wasm
+        /// file load that file, from the main module's directory or a
+        /// preloaded file's. Repeatable. See docs/linking.md.
+        #[arg(long = "preload", value_name = "NAME=PATH")]
+        preloads: Vec<String>,
         #[command(flatten)]
         compile: CompileOpts,
         #[command(flatten)]
@@ -262,6 +272,7 @@ struct RunOptions {
     stats: bool,
     dirs: Vec<String>,
     envs: Vec<String>,
+    preloads: Vec<String>,
     compile: CompileOpts,
     limits: LimitOpts,
     args: Vec<String>,
@@ -327,6 +338,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
     let mut store = Store::new(&engine, wasi);
     let mut linker = Linker::new(&engine);
+    let program = link::program(&engine, &o.preloads)?;
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
     o.limits.apply(&mut store, &engine)?;
 
@@ -337,6 +349,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let report = |status: u8| {
         if o.stats {
             print_stats(&module, t_start, entered.get());
+            link::print_stats(&program);
         }
         if o.timings {
             eprintln!(
@@ -365,7 +378,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Ok(report(TRAP_EXIT_STATUS))
         }
     };
-    let instance = match linker.instantiate(&mut store, &module) {
+    let instance = match program.instantiate(&mut store, &mut linker, &module, &o.module) {
         Ok(i) => i,
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
         Err(e) => bail!("{}: {e}", o.module.display()),
@@ -642,6 +655,7 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            preloads,
             compile,
             limits,
             args,
@@ -653,6 +667,7 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            preloads,
             compile,
             limits,
             args,

@@ -126,6 +126,7 @@ pub use error::{Error, FrameInfo, HostError, LinkError, Result, Trap, TrapCode};
 pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use instance::Instance;
+pub use link::{is_path_import, PartStats, Program};
 pub use linker::Linker;
 pub use module::{
     wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,

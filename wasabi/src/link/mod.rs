@@ -2,6 +2,11 @@
 //!
 //! - [`group`]: modules that import each other, instantiated together
 //!   ([`crate::Linker::instantiate_group`]).
+//! - [`program`]: a main module plus module files: preloaded by name,
+//!   imported by relative path, or the parts of a split program
+//!   ([`Program`]).
+//! - [`split`]: split programs (binaryen `wasm-split`, Dioxus naming), each
+//!   part loaded on the first call of one of its split points.
 //!
 //! A function imported from another module is called exactly like one of
 //! the importer's own: compiled code loads `code` and `vmctx` from the
@@ -10,4 +15,7 @@
 //! is one indirect call with no host code in between.
 
 pub(crate) mod group;
+pub(crate) mod program;
+pub(crate) mod split;
 
+pub use program::{is_path_import, PartStats, Program};

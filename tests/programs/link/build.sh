@@ -1,0 +1,21 @@
+#!/bin/sh
+# Rebuilds the committed .wasm files of the linking corpus from their
+# sources. Needs wabt (wat2wasm), clang-19 with the wasi sysroot, and
+# binaryen (wasm-split, Debian's version 108). Run from anywhere.
+set -eu
+cd "$(dirname "$0")"
+
+for wat in byname/*.wat byname/lib/*.wat cycle/*.wat dioxus/*.wat errors/*.wat escape/*.wat; do
+  wat2wasm --enable-all "$wat" -o "${wat%.wat}.wasm"
+done
+
+# binaryen wasm-split: the whole program, then a primary (app.wasm) whose
+# placeholders load the secondary (app.deferred.wasm) on first call.
+# clang runs wasm-opt itself when it optimises at link time (dropping the
+# name section wasm-split needs), so compile and link in two steps.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -c split/app.c -o "$tmp/app.o"
+clang-19 --target=wasm32-wasi --sysroot=/usr "$tmp/app.o" -o "$tmp/whole.wasm"
+wasm-split "$tmp/whole.wasm" --split-funcs=report,checksum \
+  -o1 split/app.wasm -o2 split/app.deferred.wasm
