@@ -1,7 +1,8 @@
 //! `wasabi run` on programs made of several modules
 //! (`tests/programs/link/`, rebuilt by its `build.sh`): linked by name
 //! (`--preload`), by relative path, in a cycle, split by binaryen's
-//! wasm-split and split with the Dioxus naming; each compared with its
+//! wasm-split (by function list and profile-guided) and split with the
+//! Dioxus naming; each compared with its
 //! expected output in regular and lazy mode, plus the error paths.
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,62 @@ fn a_binaryen_split_program_loads_its_secondary_on_first_call_only() {
             "{mode}: {err}"
         );
     }
+}
+
+#[test]
+fn a_profile_guided_split_defers_what_the_profiled_run_did_not_call() {
+    for mode in MODES {
+        let o = assert_runs(mode, &["--stats", "pgo/app.wasm"], "split_noargs.out");
+        let err = stderr(&o);
+        assert!(
+            err.contains("pgo/app.deferred.wasm (secondary): never loaded"),
+            "{mode}: {err}"
+        );
+        let o = assert_runs(
+            mode,
+            &["--stats", "pgo/app.wasm", "alpha", "beta"],
+            "split_args.out",
+        );
+        let err = stderr(&o);
+        let line = err
+            .lines()
+            .find(|l| l.contains("pgo/app.deferred.wasm (secondary): loaded"))
+            .unwrap_or_else(|| panic!("{mode}: {err}"));
+        // `--stats` counts: lazily, only what this run called is compiled.
+        let counts = line.rsplit(": ").next().unwrap();
+        let (compiled, total) = counts.split_once(" / ").unwrap();
+        let (compiled, total): (u32, u32) = (compiled.parse().unwrap(), total.parse().unwrap());
+        assert!(total > 2, "{line}");
+        if *mode == "lazy" {
+            assert!(compiled < total, "{line}");
+        } else {
+            assert_eq!(compiled, total, "{line}");
+        }
+    }
+}
+
+#[test]
+fn the_profile_is_gathered_by_a_driver_that_imports_the_program_by_path() {
+    // The driver imports pgo/instrumented.wasm by relative path, runs it
+    // and writes its wasm-split profile into the preopened directory.
+    let dir = std::env::temp_dir().join(format!("wasabi-pgo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["instrumented.wasm", "profile_driver.wasm"] {
+        std::fs::copy(corpus().join("pgo").join(f), dir.join(f)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_wasabi"))
+        .current_dir(&dir)
+        .args(["run", "--no-cache", "--dir", ".", "profile_driver.wasm"])
+        .output()
+        .unwrap();
+    let profile = std::fs::read(dir.join("app.prof"));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected("split_noargs.out"));
+    assert_eq!(
+        profile.expect("the driver wrote app.prof"),
+        std::fs::read(corpus().join("pgo/app.prof")).unwrap()
+    );
 }
 
 #[test]

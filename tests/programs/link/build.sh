@@ -1,11 +1,13 @@
 #!/bin/sh
 # Rebuilds the committed .wasm files of the linking corpus from their
-# sources. Needs wabt (wat2wasm), clang-19 with the wasi sysroot, and
-# binaryen (wasm-split, Debian's version 108). Run from anywhere.
+# sources. Needs wabt (wat2wasm), clang-19 with the wasi sysroot,
+# binaryen (wasm-split, Debian's version 108) and a built wasabi (for the
+# profile of the profile-guided split; $WASABI, else target/debug/wasabi).
+# Run from anywhere.
 set -eu
 cd "$(dirname "$0")"
 
-for wat in byname/*.wat byname/lib/*.wat cycle/*.wat dioxus/*.wat errors/*.wat escape/*.wat; do
+for wat in byname/*.wat byname/lib/*.wat cycle/*.wat dioxus/*.wat errors/*.wat escape/*.wat pgo/*.wat; do
   wat2wasm --enable-all "$wat" -o "${wat%.wat}.wasm"
 done
 
@@ -19,3 +21,14 @@ clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -c split/app.c -o "$tmp/app.o"
 clang-19 --target=wasm32-wasi --sysroot=/usr "$tmp/app.o" -o "$tmp/whole.wasm"
 wasm-split "$tmp/whole.wasm" --split-funcs=report,checksum \
   -o1 split/app.wasm -o2 split/app.deferred.wasm
+
+# Profile-guided: instrument the whole program, run it under wasabi (the
+# driver imports it by path and writes its profile to pgo/app.prof after
+# `_start`; run without arguments, so report and checksum are never
+# called), then split with that profile: everything the run did not call
+# goes to the secondary.
+WASABI=${WASABI:-$(pwd)/../../../target/debug/wasabi}
+wasm-split --instrument "$tmp/whole.wasm" -o pgo/instrumented.wasm
+(cd pgo && "$WASABI" run --no-cache --dir . profile_driver.wasm > /dev/null)
+wasm-split "$tmp/whole.wasm" --profile=pgo/app.prof \
+  -o1 pgo/app.wasm -o2 pgo/app.deferred.wasm
