@@ -214,6 +214,46 @@ fn a_module_linked_by_name_shares_memory_and_table_without_copies() {
     }
 }
 
+#[test]
+fn a_lazy_import_slot_follows_its_function_and_not_a_replaced_one() {
+    let engine = Engine::new(Config::new().cache(false).mode(CompileMode::Lazy));
+    let lib = module(
+        &engine,
+        r#"(module (func $f (export "f") (result i32) i32.const 1)
+             (func (export "call_f") (result i32) call $f))"#,
+    );
+    let other = module(
+        &engine,
+        r#"(module (func (export "g") (result i32) i32.const 2))"#,
+    );
+    let app = module(
+        &engine,
+        r#"(module (import "lib" "f" (func $f (result i32)))
+             (func (export "go") (result i32) call $f))"#,
+    );
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    let lib1 = linker.module(&mut store, "lib", &lib).unwrap();
+    // app's import slot holds f's thunk (f is not compiled yet), so it is
+    // registered for f's code.
+    let app = linker.instantiate(&mut store, &app).unwrap();
+    let other = Linker::new(&engine)
+        .instantiate(&mut store, &other)
+        .unwrap();
+    let f = lib1.get_func(&mut store, "f").unwrap();
+    let g = other.get_func(&mut store, "g").unwrap();
+    wasabi::replace_func(&mut store, f, g).unwrap();
+    // Another instance of lib compiles f: its code must not land in app's
+    // slot, which now denotes g.
+    let lib2 = Linker::new(&engine).instantiate(&mut store, &lib).unwrap();
+    let call_f = lib2
+        .get_typed_func::<(), i32>(&mut store, "call_f")
+        .unwrap();
+    assert_eq!(call_f.call(&mut store, ()).unwrap(), 1);
+    let go = app.get_typed_func::<(), i32>(&mut store, "go").unwrap();
+    assert_eq!(go.call(&mut store, ()).unwrap(), 2);
+}
+
 /// Cross-module calls against intra-module calls, same loop, same run.
 #[test]
 #[ignore]
