@@ -1,8 +1,8 @@
 //! `wasabi run` on programs made of several modules
 //! (`tests/programs/link/`, rebuilt by its `build.sh`): linked by name
 //! (`--preload`), by relative path, in a cycle, split by binaryen's
-//! wasm-split (by function list and profile-guided) and split with the
-//! Dioxus naming; each compared with its
+//! wasm-split (by function list and profile-guided), split with the
+//! Dioxus naming, and a side module loaded by dlopen; each compared with its
 //! expected output in regular and lazy mode, plus the error paths.
 
 use std::path::{Path, PathBuf};
@@ -187,6 +187,43 @@ fn a_dioxus_split_program_loads_only_the_parts_it_calls() {
             );
         }
     }
+}
+
+#[test]
+fn a_side_module_is_dlopened_into_the_main_modules_memory_and_table() {
+    for mode in MODES {
+        let o = assert_runs(
+            mode,
+            &["--stats", "--invoke", "run", "dylink/main.wasm"],
+            "dylink.out",
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("dylink/side.wasm (side module): loaded"),
+            "{mode}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_guest_pointer_out_of_bounds_in_dlopen_is_a_trap() {
+    let o = run("regular", &["errors/dlopen_oob.wasm"]);
+    assert_eq!(o.status.code(), Some(134));
+    assert!(
+        stderr(&o).contains("a string at address 70000 runs past the end of memory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_side_module_cannot_be_preloaded() {
+    let o = run(
+        "regular",
+        &["--preload", "s=dylink/side.wasm", "byname/app.wasm"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is a side module"), "{}", stderr(&o));
 }
 
 #[test]

@@ -155,6 +155,12 @@ impl<T: 'static> Linker<T> {
         })
     }
 
+    /// Whether `module::name` is defined.
+    pub(crate) fn get_def(&self, module: &str, name: &str) -> bool {
+        self.defs
+            .contains_key(&(module.to_string(), name.to_string()))
+    }
+
     /// Whether anything is defined under the module name `module`.
     pub fn defines_module(&self, module: &str) -> bool {
         self.module_names().any(|m| m == module)

@@ -32,3 +32,16 @@ wasm-split --instrument "$tmp/whole.wasm" -o pgo/instrumented.wasm
 (cd pgo && "$WASABI" run --no-cache --dir . profile_driver.wasm > /dev/null)
 wasm-split "$tmp/whole.wasm" --profile=pgo/app.prof \
   -o1 pgo/app.wasm -o2 pgo/app.deferred.wasm
+
+# Dynamic linking: a side module (dylink.0) and a main module (a WASI
+# reactor exporting what side modules import) that dlopens it.
+clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -fPIC -fvisibility=default \
+  -c dylink/side.c -o "$tmp/side.o"
+wasm-ld-19 --experimental-pic -shared --unresolved-symbols=import-dynamic \
+  "$tmp/side.o" -o dylink/side.wasm
+clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -c dylink/main.c -o "$tmp/main.o"
+clang-19 --target=wasm32-wasi --sysroot=/usr -nostartfiles \
+  /usr/lib/wasm32-wasi/crt1-reactor.o "$tmp/main.o" -o dylink/main.wasm \
+  -Wl,--no-entry -Wl,--export=_initialize -Wl,--import-undefined \
+  -Wl,--export-table -Wl,--growable-table \
+  -Wl,--export=printf -Wl,--export=__stack_pointer

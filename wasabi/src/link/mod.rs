@@ -5,6 +5,8 @@
 //! - [`program`]: a main module plus module files: preloaded by name,
 //!   imported by relative path, or the parts of a split program
 //!   ([`Program`]).
+//! - [`dylink`]: side modules (`dylink.0`) loaded by the guest's `dlopen`
+//!   into the main module's memory and table.
 //! - [`split`]: split programs (binaryen `wasm-split`, Dioxus naming), each
 //!   part loaded on the first call of one of its split points.
 //!
@@ -14,6 +16,7 @@
 //! an import's slot holds a copy of the exporter's, so a cross-module call
 //! is one indirect call with no host code in between.
 
+pub(crate) mod dylink;
 pub(crate) mod group;
 pub(crate) mod program;
 pub(crate) mod split;

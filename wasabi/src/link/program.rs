@@ -16,6 +16,7 @@
 //! [`Linker::instantiate_group_with`](crate::Linker), so cycles among
 //! preloads, path imports and the main module work the same way.
 
+use super::dylink::{dylink_info, DynamicLinker};
 use super::split::{SplitPart, SplitProgram};
 use crate::error::{Error, LinkError, Result};
 use crate::instance::Instance;
@@ -66,6 +67,7 @@ pub struct Program {
     /// Filled by [`Program::instantiate`].
     path_imports: Mutex<Vec<(PathBuf, Module)>>,
     split: Mutex<Option<Arc<SplitProgram>>>,
+    dylink: Mutex<Option<Arc<DynamicLinker>>>,
 }
 
 fn link_error(module: &str, field: &str, message: String) -> Error {
@@ -89,6 +91,17 @@ pub fn is_path_import(module: &str) -> bool {
 fn compile_file(engine: &Engine, path: &Path, name: &str) -> Result<Module> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(Some(_)) = dylink_info(&bytes) {
+        return Err(link_error(
+            name,
+            "",
+            format!(
+                "{} is a side module (it has a dylink.0 section): it shares the main \
+                 module's memory and table, so the program loads it with dlopen",
+                path.display()
+            ),
+        ));
+    }
     Module::with_name(engine, &bytes, name).map_err(|e| match e {
         Error::Module(m) => Error::Module(wasabi_runtime::module::ModuleError {
             offset: m.offset,
@@ -107,6 +120,7 @@ impl Program {
             preloads: Vec::new(),
             path_imports: Mutex::new(Vec::new()),
             split: Mutex::new(None),
+            dylink: Mutex::new(None),
         }
     }
 
@@ -206,6 +220,11 @@ impl Program {
             split.define(linker)?;
             *lock(&self.split) = Some(split);
         }
+        // Dynamic linking: the guest's dlopen/dlsym.
+        if let Some(dl) = DynamicLinker::detect(&self.engine, main, &main_dir, &allowed, linker) {
+            dl.define(linker)?;
+            *lock(&self.dylink) = Some(dl);
+        }
 
         // Resolve every member's import module names; path imports add
         // members (breadth first, each file once).
@@ -267,6 +286,9 @@ impl Program {
         let main_instance = instances[main_index];
         if let Some(split) = &*lock(&self.split) {
             split.set_main(main_instance);
+        }
+        if let Some(dl) = &*lock(&self.dylink) {
+            dl.set_main(main_instance);
         }
         Ok(main_instance)
     }
@@ -347,6 +369,9 @@ impl Program {
                 .iter()
                 .map(|(p, m)| stats(p, "path import", m)),
         );
+        if let Some(dl) = &*lock(&self.dylink) {
+            out.extend(dl.loaded().iter().map(|(p, m)| stats(p, "side module", m)));
+        }
         if let Some(split) = &*lock(&self.split) {
             out.extend(split.parts().iter().map(|p: &SplitPart| match &p.module {
                 Some(m) => stats(&p.path, p.kind, m),
