@@ -11,6 +11,9 @@ for wat in byname/*.wat byname/lib/*.wat cycle/*.wat dioxus/*.wat errors/*.wat e
   wat2wasm --enable-all "$wat" -o "${wat%.wat}.wasm"
 done
 
+# A hand-written side module: its dylink.0 section (memory info: all zero).
+printf '\000\017\010dylink.0\001\004\000\000\000\000' >> errors/trapping_side.wasm
+
 # binaryen wasm-split: the whole program, then a primary (app.wasm) whose
 # placeholders load the secondary (app.deferred.wasm) on first call.
 # clang runs wasm-opt itself when it optimises at link time (dropping the

@@ -130,6 +130,46 @@ pub(crate) fn dylink_info(wasm: &[u8]) -> std::result::Result<Option<DylinkInfo>
     Ok(None)
 }
 
+/// Why loading a side module failed: a reason (`dlopen` returns 0), or a
+/// trap of its own code (which propagates, so a WASI exit still exits).
+enum Fail {
+    Msg(String),
+    Trap(HostError),
+}
+
+impl From<String> for Fail {
+    fn from(m: String) -> Fail {
+        Fail::Msg(m)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(m: &str) -> Fail {
+        Fail::Msg(m.into())
+    }
+}
+
+impl Fail {
+    fn from_error(e: Error) -> Fail {
+        match e {
+            Error::Trap(mut t) => Fail::Trap(match t.host_error.take() {
+                Some(h) => h,
+                None => Box::new(t),
+            }),
+            e => Fail::Msg(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fail::Msg(m) => f.write_str(m),
+            Fail::Trap(t) => write!(f, "{t}"),
+        }
+    }
+}
+
 struct Lib {
     path: PathBuf,
     module: Module,
@@ -338,7 +378,9 @@ impl DynamicLinker {
         let name = Self::read_cstr(caller, mem, path_ptr)?;
         match self.open(caller, main, &name) {
             Ok(h) => Ok(h),
-            Err(e) => {
+            // The side module's own code trapped (or exited): that goes on.
+            Err(Fail::Trap(t)) => Err(t),
+            Err(Fail::Msg(e)) => {
                 let msg = format!("dlopen(\"{name}\"): {e}");
                 tracing::warn!("{msg}");
                 Ok(0)
@@ -372,7 +414,7 @@ impl DynamicLinker {
         caller: &mut Caller<'_, T>,
         main: Instance,
         name: &str,
-    ) -> std::result::Result<u32, String> {
+    ) -> std::result::Result<u32, Fail> {
         let path = self.resolve(name)?;
         {
             let mut st = self.lock();
@@ -380,7 +422,9 @@ impl DynamicLinker {
                 return Ok(i as u32 + 1);
             }
             if st.loading {
-                return Err("dlopen called while another side module is being loaded".into());
+                return Err(Fail::Msg(
+                    "dlopen called while another side module is being loaded".into(),
+                ));
             }
             st.loading = true;
         }
@@ -397,7 +441,7 @@ impl DynamicLinker {
         caller: &mut Caller<'_, T>,
         main: Instance,
         path: &Path,
-    ) -> std::result::Result<Lib, String> {
+    ) -> std::result::Result<Lib, Fail> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
         let dylink =
             dylink_info(&bytes)?.ok_or("not a side module (it has no dylink.0 section)")?;
@@ -474,7 +518,8 @@ impl DynamicLinker {
                             return Err(format!(
                                 "undefined symbol `{sym}`: neither the main module nor a side \
                                  module loaded before exports it"
-                            ))
+                            )
+                            .into())
                         }
                     }
                 }
@@ -482,7 +527,8 @@ impl DynamicLinker {
                     return Err(format!(
                         "it imports `{m}::{n}`; side modules import from `env`, `GOT.mem` and \
                          `GOT.func` only"
-                    ))
+                    )
+                    .into())
                 }
             };
             linker
@@ -491,7 +537,7 @@ impl DynamicLinker {
         }
         let instance = linker
             .instantiate(&mut *caller, &module)
-            .map_err(|e| e.to_string())?;
+            .map_err(Fail::from_error)?;
         let lib = Lib {
             path: path.to_path_buf(),
             module,
@@ -527,7 +573,7 @@ impl DynamicLinker {
         for init in ["__wasm_apply_data_relocs", "__wasm_call_ctors"] {
             if let Some(f) = instance.get_func(&mut *caller, init) {
                 f.call(&mut *caller, &[], &mut [])
-                    .map_err(|e| format!("{init}: {e}"))?;
+                    .map_err(Fail::from_error)?;
             }
         }
         Ok(lib)
