@@ -206,6 +206,29 @@ fn a_side_module_is_dlopened_into_the_main_modules_memory_and_table() {
 }
 
 #[test]
+fn an_emscripten_side_module_is_dlopened_the_same_way() {
+    for mode in MODES {
+        let o = assert_runs(
+            mode,
+            &[
+                "--env",
+                "SIDE=side_emcc.wasm",
+                "--stats",
+                "--invoke",
+                "run",
+                "dylink/main.wasm",
+            ],
+            "dylink.out",
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("dylink/side_emcc.wasm (side module): loaded"),
+            "{mode}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_guest_pointer_out_of_bounds_in_dlopen_is_a_trap() {
     let o = run("regular", &["errors/dlopen_oob.wasm"]);
     assert_eq!(o.status.code(), Some(134));

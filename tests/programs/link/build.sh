@@ -1,7 +1,8 @@
 #!/bin/sh
 # Rebuilds the committed .wasm files of the linking corpus from their
 # sources. Needs wabt (wat2wasm), clang-19 with the wasi sysroot,
-# binaryen (wasm-split, Debian's version 108) and a built wasabi (for the
+# binaryen (wasm-split, Debian's version 108), emcc (for one side module)
+# and a built wasabi (for the
 # profile of the profile-guided split; $WASABI, else target/debug/wasabi).
 # Run from anywhere.
 set -eu
@@ -47,4 +48,7 @@ clang-19 --target=wasm32-wasi --sysroot=/usr -nostartfiles \
   /usr/lib/wasm32-wasi/crt1-reactor.o "$tmp/main.o" -o dylink/main.wasm \
   -Wl,--no-entry -Wl,--export=_initialize -Wl,--import-undefined \
   -Wl,--export-table -Wl,--growable-table \
-  -Wl,--export=printf -Wl,--export=__stack_pointer
+  -Wl,--export=printf -Wl,--export=iprintf -Wl,--export=__stack_pointer
+# The same side module from Emscripten (its optimiser calls iprintf, which
+# the main module exports too).
+emcc -O2 -sSIDE_MODULE=1 dylink/side.c -o dylink/side_emcc.wasm

@@ -2,7 +2,10 @@
 // exports its memory, its growable table, __stack_pointer and printf, and
 // imports dlopen/dlsym, which wasabi implements (docs/linking.md). Run:
 //   wasabi run --invoke run main.wasm
+// The side module is side.wasm (clang), or $SIDE: side_emcc.wasm is the
+// same source built by emcc -sSIDE_MODULE=1.
 #include <stdio.h>
+#include <stdlib.h>
 
 void *dlopen(const char *path, int flags);
 void *dlsym(void *handle, const char *name);
@@ -10,7 +13,9 @@ void *dlsym(void *handle, const char *name);
 static int square(int x) { return x * x; }
 
 __attribute__((export_name("run"))) int run(void) {
-  void *h = dlopen("side.wasm", 0);
+  const char *side = getenv("SIDE");
+  if (!side) side = "side.wasm";
+  void *h = dlopen(side, 0);
   if (!h) {
     printf("dlopen failed\n");
     fflush(stdout);
@@ -28,7 +33,7 @@ __attribute__((export_name("run"))) int run(void) {
   printf("sum(1) = %d\n", sum(1));
   hello("main");
   printf("call(square, 7) = %d\n", call(square, 7));
-  printf("same handle: %s\n", dlopen("side.wasm", 0) == h ? "yes" : "no");
+  printf("same handle: %s\n", dlopen(side, 0) == h ? "yes" : "no");
   printf("missing symbol: %s\n", dlsym(h, "nope") ? "found" : "null");
   printf("missing file: %s\n", dlopen("nope.wasm", 0) ? "opened" : "null");
   printf("not a side module: %s\n", dlopen("main.wasm", 0) ? "opened" : "null");
