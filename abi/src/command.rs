@@ -1,4 +1,4 @@
-//! Running a module as a WASI command: the behaviour `wasabi run` and AOT
+//! Running a module as a WASI command (with Wasabi's ABI beside WASI): the behaviour `wasabi run` and AOT
 //! executables share, so both treat arguments, the environment, preopened
 //! directories, exit statuses and traps identically.
 //!
@@ -7,7 +7,8 @@
 //! becomes exit status `n` (truncated to 8 bits), and a trap prints
 //! `wasabi: <trap>` on stderr and exits with [`TRAP_EXIT_STATUS`].
 
-use crate::wasi::{self, command_status, WasiCtx};
+use crate::wasi::{command_status, WasiCtx};
+use crate::Host;
 use wasabi::{Engine, Func, Instance, Linker, Module, Store};
 
 /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
@@ -55,9 +56,9 @@ pub fn run_command(
     options: &CommandOptions,
 ) -> Result<u8, String> {
     let ctx = options.wasi_ctx()?;
-    let mut store = Store::new(engine, ctx);
+    let mut store = Store::new(engine, Host::new(ctx));
     let mut linker = Linker::new(engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
+    Host::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
     let result = match linker.instantiate(&mut store, module) {
         Ok(instance) => match start_function(&mut store, instance)? {
             Some(start) => start.call(&mut store, &[], &mut []),

@@ -10,6 +10,11 @@
 //! - [`wasi`]: WASI preview 1 (`wasi_snapshot_preview1`),
 //!   [`wasi::add_to_linker`]. Its module docs say where each group of
 //!   functions lives.
+//! - [`wasabi_ext`]: Wasabi's own ABI (`wasabi`): loading another module
+//!   at run time and calling it through the caller's table, copying bytes
+//!   between instances' memories.
+//! - [`Host`]: a command's store data, every ABI's state, registered at
+//!   once.
 //! - [`command`]: running a module as a WASI command, shared by `wasabi
 //!   run` and AOT executables.
 //!
@@ -27,6 +32,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod command;
+mod host;
+pub mod wasabi_ext;
 pub mod wasi;
 
+pub use host::Host;
 pub use wasi::{Exit, Output, OutputBuffer, Stdin, WasiCtx, WasiCtxBuilder};

@@ -17,7 +17,8 @@ use wasabi::{
     ValType,
 };
 use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
-use wasabi_abi::wasi::{self, command_status, WasiCtx};
+use wasabi_abi::wasi::{command_status, WasiCtx};
+use wasabi_abi::Host;
 
 mod repl;
 
@@ -87,6 +88,10 @@ enum Command {
     /// or just instantiates it (running its start function). With --invoke,
     /// calls that export with the given arguments, parsed by the function's
     /// parameter types, and prints the results.
+    ///
+    /// Imports are met by WASI preview 1 and by Wasabi's own ABI (import
+    /// module `wasabi`: load another module at run time and call it through
+    /// a function pointer; see docs/wasabi-abi.md).
     Run {
         /// The module to run.
         module: PathBuf,
@@ -325,9 +330,9 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         wasi = wasi.preopened_dir(host, guest);
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
-    let mut store = Store::new(&engine, wasi);
+    let mut store = Store::new(&engine, Host::new(wasi));
     let mut linker = Linker::new(&engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    Host::add_to_linker(&mut linker)?;
     o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();

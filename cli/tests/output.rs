@@ -210,3 +210,28 @@ fn native_libraries_run_only_when_asked_and_only_if_they_are_ours() {
     assert!(!mark.exists(), "the library's constructor ran");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `wasabi run` offers Wasabi's own ABI beside WASI: the corpus program
+/// that loads a plugin at run time prints what its native build prints.
+#[test]
+fn run_offers_wasabi_abi_to_a_program_loading_a_plugin() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs");
+    let dir = scratch("abi");
+    std::fs::copy(
+        corpus.join("wasm/abi_plugin.wasm"),
+        dir.join("abi_plugin.wasm"),
+    )
+    .unwrap();
+    let o = wasabi()
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/plugins", dir.display()))
+        .arg(corpus.join("wasm/abi_host.wasm"))
+        .arg("/plugins")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "stderr: {err}");
+    let want = std::fs::read_to_string(corpus.join("expected/abi_host.stdout")).unwrap();
+    assert_eq!(out, want);
+}
