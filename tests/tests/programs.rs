@@ -27,21 +27,22 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use wasabi::{CompileMode, Config, Engine, Func, Instance, Linker, Module, OptLevel, Store, Val};
-use wasabi_abi::wasi::{self, command_status, Errno};
-use wasabi_abi::{Output, OutputBuffer, Stdin, WasiCtx};
+use wasabi_abi::wasi::{command_status, Errno};
+use wasabi_abi::{Host, Output, OutputBuffer, Stdin, WasiCtx};
 
-/// Instantiates `module` with WASI over `ctx`, through a linker.
-fn wasi_instance(module: &Module, ctx: WasiCtx) -> wasabi::Result<(Store<WasiCtx>, Instance)> {
+/// Instantiates `module` with WASI over `ctx` and Wasabi's ABI, through a
+/// linker.
+fn wasi_instance(module: &Module, ctx: WasiCtx) -> wasabi::Result<(Store<Host>, Instance)> {
     let engine = Engine::default();
-    let mut store = Store::new(&engine, ctx);
+    let mut store = Store::new(&engine, Host::new(ctx));
     let mut linker = Linker::new(&engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    Host::add_to_linker(&mut linker)?;
     let instance = linker.instantiate(&mut store, module)?;
     Ok((store, instance))
 }
 
 /// Calls the command's `_start`.
-fn call_start(store: &mut Store<WasiCtx>, instance: Instance) -> wasabi::Result<()> {
+fn call_start(store: &mut Store<Host>, instance: Instance) -> wasabi::Result<()> {
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call(store, ())
 }
@@ -115,6 +116,12 @@ struct Case {
     dir: bool,
     #[serde(default)]
     dir_symlinks: Vec<String>,
+    /// Plugins (`wasm/NAME.wasm`) copied into the scratch dir.
+    #[serde(default)]
+    dir_modules: Vec<String>,
+    /// Why the case cannot run as an AOT executable (it is skipped there,
+    /// with this reason printed).
+    not_aot: Option<String>,
     expect_exit: Option<i32>,
     #[serde(default)]
     expect_trap: bool,
@@ -166,6 +173,17 @@ impl Scratch {
                 .ok_or_else(|| format!("bad dir_symlinks entry `{s}`"))?;
             std::os::unix::fs::symlink(target, self.dir().join(name))
                 .map_err(|e| format!("symlink {s}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Copies the corpus's `wasm/NAME.wasm` for each name into the scratch
+    /// dir.
+    fn modules(&self, names: &[String]) -> Result<(), String> {
+        for m in names {
+            let from = corpus_dir().join("wasm").join(format!("{m}.wasm"));
+            fs::copy(&from, self.dir().join(format!("{m}.wasm")))
+                .map_err(|e| format!("copy {}: {e}", from.display()))?;
         }
         Ok(())
     }
@@ -311,6 +329,7 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
         };
         if let Some(s) = &scratch {
             s.symlinks(&case.dir_symlinks)?;
+            s.modules(&case.dir_modules)?;
         }
         let outcome = execute_exe(&exe, case, scratch.as_ref())?;
         return check_outcome(case, outcome, scratch.as_ref());
@@ -323,6 +342,7 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
     };
     if let Some(s) = &scratch {
         s.symlinks(&case.dir_symlinks)?;
+        s.modules(&case.dir_modules)?;
     }
 
     let stdout = OutputBuffer::new();
@@ -489,7 +509,7 @@ const PROBE_WAT: &str = r#"
 /// An instance of [`PROBE_WAT`] over a scratch dir, with helpers to put
 /// strings in its memory and call its exports.
 struct Probe {
-    store: Store<WasiCtx>,
+    store: Store<Host>,
     instance: Instance,
     stdout: OutputBuffer,
 }
@@ -1028,6 +1048,10 @@ fn main() -> ExitCode {
     };
     for &mode in Mode::ALL {
         for case in manifest.case.iter().filter(|c| selected(&c.name)) {
+            if let (Mode::AotExe, Some(why)) = (mode, &case.not_aot) {
+                println!("skip {} [{}]: {why}", case.name, mode.name());
+                continue;
+            }
             let t = Instant::now();
             let r = run_case(&mut modules, mode, case);
             report(&case.name, mode, t, r);
