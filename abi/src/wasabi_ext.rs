@@ -22,6 +22,10 @@
 //! signature check: no host code runs on such a call. Asking again for the
 //! same function returns the same index.
 //!
+//! A process without the compiler (an AOT executable) cannot compile what a
+//! guest loads; it sets a [`ModuleSource`] that finds the module among
+//! those precompiled into it (`wasabi aot --with plugin.wasm`).
+//!
 //! What must stay true:
 //! - Failures return a negative number ([`ERR_INVALID`], [`ERR_LINK`],
 //!   [`ERR_TRAP`], [`ERR_NOT_FOUND`], [`ERR_BOUNDS`], [`ERR_HANDLE`],
@@ -36,6 +40,7 @@
 
 use crate::wasi::{self, WasiCtx};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use wasabi::{Caller, Extern, Instance, Linker, Memory, Module, Val};
 
 /// The import module name.
@@ -55,6 +60,20 @@ pub const ERR_BOUNDS: i32 = -5;
 pub const ERR_HANDLE: i32 = -6;
 /// Out of a resource: the table cannot grow, or compiling failed.
 pub const ERR_RESOURCE: i32 = -7;
+
+/// Where `module_load` gets code in a process that cannot compile: given
+/// the wasm bytes, the module precompiled for exactly those bytes, an
+/// error saying why there is none, or `None` to compile them as usual.
+pub type ModuleSource = fn(&[u8]) -> Option<wasabi::Result<Module>>;
+
+static MODULE_SOURCE: OnceLock<ModuleSource> = OnceLock::new();
+
+/// Sets this process's [`ModuleSource`] (once; later calls return
+/// `false`). AOT executables set one that finds the modules bundled into
+/// them by `wasabi aot --with`.
+pub fn set_module_source(source: ModuleSource) -> bool {
+    MODULE_SOURCE.set(source).is_ok()
+}
 
 /// The ABI's state in a store: the modules loaded so far and the last
 /// error. One per store; [`WasabiExt::default`] makes it.
@@ -175,7 +194,11 @@ fn module_load<T: 'static>(
         .bytes(&*caller, ptr, len as u32)
         .map_err(|e| fail(ERR_BOUNDS, e))?
         .to_vec();
-    let module = Module::new(caller.engine(), &bytes).map_err(|e| match e {
+    let module = match MODULE_SOURCE.get().and_then(|source| source(&bytes)) {
+        Some(found) => found,
+        None => Module::new(caller.engine(), &bytes),
+    };
+    let module = module.map_err(|e| match e {
         wasabi::Error::Module(_) | wasabi::Error::Unsupported(_) | wasabi::Error::Text(_) => {
             fail(ERR_INVALID, e)
         }

@@ -155,6 +155,12 @@ enum Command {
         /// (any x86-64, for executables shipped elsewhere).
         #[arg(long, default_value = "native", value_parser = parse_cpu)]
         target_cpu: TargetCpu,
+        /// Precompile this module into the output too (repeatable), so the
+        /// program can load it at run time with Wasabi's ABI (`module_load`,
+        /// `wasabi_module_open`): an AOT executable has no compiler, and
+        /// finds a loaded module's code by its exact bytes.
+        #[arg(long = "bundle", value_name = "FILE")]
+        bundle: Vec<PathBuf>,
     },
     /// Compile a module without running it, and report what it took: number
     /// of functions, wasm and native code sizes, time and threads used.
@@ -613,9 +619,27 @@ fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> Result<ExitCode> {
+fn aot(
+    module: PathBuf,
+    output: PathBuf,
+    shared: bool,
+    bundle: Vec<PathBuf>,
+    compile: CompileOpts,
+) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let bundle = bundle
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let t0 = std::time::Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     wasabi_aot::build(
@@ -625,6 +649,7 @@ fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> 
             output: output.clone(),
             shared,
             progress,
+            bundle,
         },
     )
     .map_err(|e| anyhow!("{}: {e}", module.display()))?;
@@ -695,10 +720,12 @@ fn main() -> ExitCode {
             shared,
             opt_level,
             target_cpu,
+            bundle,
         } => aot(
             module,
             output,
             shared,
+            bundle,
             CompileOpts {
                 opt_level,
                 target_cpu,

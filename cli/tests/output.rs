@@ -235,3 +235,44 @@ fn run_offers_wasabi_abi_to_a_program_loading_a_plugin() {
     let want = std::fs::read_to_string(corpus.join("expected/abi_host.stdout")).unwrap();
     assert_eq!(out, want);
 }
+
+/// `wasabi aot --bundle` precompiles a plugin into the executable, which
+/// has no compiler: with it the program loads the plugin; without it the
+/// load fails (an error code the program reports), and nothing crashes.
+#[test]
+fn aot_executables_load_only_bundled_plugins() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs");
+    let dir = scratch("aot-bundle");
+    let plugin = corpus.join("wasm/abi_plugin.wasm");
+    std::fs::copy(&plugin, dir.join("abi_plugin.wasm")).unwrap();
+    let want = std::fs::read_to_string(corpus.join("expected/abi_host.stdout")).unwrap();
+    for bundled in [true, false] {
+        let exe = dir.join(if bundled { "with" } else { "without" });
+        let mut aot = wasabi();
+        aot.arg("aot")
+            .arg(corpus.join("wasm/abi_host.wasm"))
+            .arg("-o")
+            .arg(&exe)
+            .args(["-O", "1"]);
+        if bundled {
+            aot.arg("--bundle").arg(&plugin);
+        }
+        let o = aot.output().unwrap();
+        assert!(o.status.success(), "aot: {}", text(&o).1);
+        let o = Command::new(&exe)
+            .arg("--dir")
+            .arg(format!("{}::/plugins", dir.display()))
+            .arg("--")
+            .arg("/plugins")
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        if bundled {
+            assert_eq!(o.status.code(), Some(0), "stderr: {err}");
+            assert_eq!(out, want);
+        } else {
+            assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+            assert_eq!(out, "load: failed\n");
+        }
+    }
+}

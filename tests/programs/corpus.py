@@ -18,7 +18,7 @@ MANIFEST = ROOT / "cases.toml"
 GUEST_DIR = "/sandbox"  # guest path of the scratch preopen
 DIR_TOKEN = "{dir}"
 
-_KNOWN = {"name", "wasm", "args", "env", "stdin", "dir", "dir_symlinks", "dir_modules", "not_aot", "expect_exit",
+_KNOWN = {"name", "wasm", "args", "env", "stdin", "dir", "dir_symlinks", "dir_modules", "expect_exit",
           "expect_trap", "stdout", "stderr_contains", "expect_source"}
 
 
@@ -32,7 +32,6 @@ class Case:
     dir: bool = False
     dir_symlinks: list[str] = field(default_factory=list)
     dir_modules: list[str] = field(default_factory=list)
-    not_aot: str | None = None
     expect_exit: int | None = 0
     expect_trap: bool = False
     stdout: str = ""

@@ -116,12 +116,10 @@ struct Case {
     dir: bool,
     #[serde(default)]
     dir_symlinks: Vec<String>,
-    /// Plugins (`wasm/NAME.wasm`) copied into the scratch dir.
+    /// Plugins (`wasm/NAME.wasm`) copied into the scratch dir (and
+    /// bundled into the AOT executable, which cannot compile them).
     #[serde(default)]
     dir_modules: Vec<String>,
-    /// Why the case cannot run as an AOT executable (it is skipped there,
-    /// with this reason printed).
-    not_aot: Option<String>,
     expect_exit: Option<i32>,
     #[serde(default)]
     expect_trap: bool,
@@ -242,8 +240,9 @@ fn exe_dir() -> PathBuf {
 
 impl Modules {
     /// The AOT executable of `path`, built once (named after the module's
-    /// stem, which becomes the guest's argv[0]).
-    fn exe(&mut self, path: &Path) -> Result<PathBuf, String> {
+    /// stem, which becomes the guest's argv[0]), with the plugins it loads
+    /// (`wasm/NAME.wasm` for each of `bundle`) precompiled into it.
+    fn exe(&mut self, path: &Path, bundle: &[String]) -> Result<PathBuf, String> {
         self.exes
             .entry(path.to_path_buf())
             .or_insert_with(|| {
@@ -253,10 +252,20 @@ impl Modules {
                 fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let out = dir.join(stem);
                 let engine = Engine::new(Config::new().opt_level(OptLevel::O3));
+                let bundle = bundle
+                    .iter()
+                    .map(|m| {
+                        let p = corpus_dir().join("wasm").join(format!("{m}.wasm"));
+                        fs::read(&p)
+                            .map(|b| (m.clone(), b))
+                            .map_err(|e| format!("read {}: {e}", p.display()))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 let opts = wasabi_aot::AotOptions {
                     output: out.clone(),
                     shared: false,
                     progress: false,
+                    bundle,
                 };
                 wasabi_aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
                 Ok(out)
@@ -322,7 +331,7 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
     let base = corpus_dir();
     let wasm = base.join(&case.wasm);
     if mode == Mode::AotExe {
-        let exe = modules.exe(&wasm)?;
+        let exe = modules.exe(&wasm, &case.dir_modules)?;
         let scratch = match case.dir {
             true => Some(Scratch::new(&case.name).map_err(|e| format!("scratch dir: {e}"))?),
             false => None,
@@ -1048,10 +1057,6 @@ fn main() -> ExitCode {
     };
     for &mode in Mode::ALL {
         for case in manifest.case.iter().filter(|c| selected(&c.name)) {
-            if let (Mode::AotExe, Some(why)) = (mode, &case.not_aot) {
-                println!("skip {} [{}]: {why}", case.name, mode.name());
-                continue;
-            }
             let t = Instant::now();
             let r = run_case(&mut modules, mode, case);
             report(&case.name, mode, t, r);

@@ -254,6 +254,20 @@ impl Module {
         deserialize_named(engine, &bytes, &name)
     }
 
+    /// Loads a precompiled artifact (as [`Module::deserialize`]) without
+    /// checking which build and settings made it: for programs without the
+    /// compiler, which cannot compute that fingerprint (an AOT executable
+    /// loading the modules bundled into it with `wasabi aot --with`). The
+    /// format, length and checksum are still checked.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`], and more: the bytes must have been
+    /// made by this very build of wasabi, for this CPU, since nothing here
+    /// can tell.
+    pub unsafe fn deserialize_unchecked(bytes: impl AsRef<[u8]>, name: &str) -> Result<Module> {
+        load_precompiled(bytes.as_ref(), name, None)
+    }
+
     /// The name used in traps and messages.
     pub fn name(&self) -> &str {
         &self.compiled.name
@@ -497,15 +511,24 @@ fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, objects: &[Vec<u8>])
 /// under `deserialize`'s contract: the callers are `unsafe`.)
 #[cfg(feature = "compiler")]
 fn deserialize_named(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+    load_precompiled(bytes, name, Some(engine.fingerprint()))
+}
+
+/// A precompiled artifact made a module: checked (format, length, digest,
+/// and, given a `fingerprint`, that it was made by a compiler with exactly
+/// these settings), parsed and loaded.
+fn load_precompiled(bytes: &[u8], name: &str, fingerprint: Option<&str>) -> Result<Module> {
     use wasabi_cache::{decode, FormatError, Key, Kind};
     let t0 = Instant::now();
     let c = decode(bytes, Kind::Precompiled, None)
         .map_err(|e| Error::Load(format!("precompiled module: {e}")))?;
-    if c.key != Key::new(&c.wasm, engine.fingerprint()) {
-        return Err(Error::Load(format!(
-            "precompiled module: {}",
-            FormatError::Foreign
-        )));
+    if let Some(fingerprint) = fingerprint {
+        if c.key != Key::new(&c.wasm, fingerprint) {
+            return Err(Error::Load(format!(
+                "precompiled module: {}",
+                FormatError::Foreign
+            )));
+        }
     }
     let info = Arc::new(ModuleInfo::parse(&c.wasm).map_err(Error::Module)?);
     let t1 = Instant::now();

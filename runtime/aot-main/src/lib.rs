@@ -7,11 +7,16 @@
 //! into a `CompiledModule`, and [`wasabi_aot_main`] runs it as a WASI
 //! command exactly as `wasabi run` would.
 //!
+//! Modules the program loads at run time with Wasabi's ABI come precompiled
+//! in the executable (`bundle`, `wasabi aot --bundle`).
+//!
 //! The C API (see `wasabi.h` beside this crate) is for shared libraries:
 //! `wasabi_aot_run` runs the module as a command; `wasabi_instantiate`,
 //! `wasabi_call` and `wasabi_instance_free` call its exports.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+
+mod bundle;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
@@ -30,9 +35,11 @@ extern "C" {
     static wasabi_aot_text_bounds: [usize; 2];
 }
 
-/// The module linked into this executable or library.
+/// The module linked into this executable or library. (Every entry point
+/// starts here, so this also makes the bundled modules loadable.)
 pub fn linked_module() -> Result<Module, String> {
     static MODULE: OnceLock<Result<Module, String>> = OnceLock::new();
+    bundle::install();
     MODULE
         // SAFETY: the AOT table object linked into this binary defines these
         // symbols with these types (`compiler/src/aot.rs`), under the same
