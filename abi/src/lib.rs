@@ -10,11 +10,17 @@
 //! - [`wasi`]: WASI preview 1 (`wasi_snapshot_preview1`),
 //!   [`wasi::add_to_linker`]. Its module docs say where each group of
 //!   functions lives.
-//! - [`command`]: running a module as a WASI command, shared by `wasabi
-//!   run` and AOT executables.
+//! - [`emscripten`]: Emscripten's JS-mode host ABI (module `env`, and the
+//!   legalised forms of its WASI imports), generated from the module's
+//!   imports, and its start-up sequence ([`emscripten::run_main`]).
+//! - [`detect`]: which ABI a module was built for ([`detect::detect`]).
+//! - [`command`]: running a module as a command (WASI `_start` or
+//!   Emscripten `main`), shared by `wasabi run` and AOT executables; its
+//!   [`command::Host`] is the store data, one field per ABI.
 //!
-//! Adding an ABI (Emscripten is next): a module with an `add_to_linker`
-//! taking the linker and a getter for the ABI's state in the store's data.
+//! Adding an ABI: a module with an `add_to_linker` taking the linker and a
+//! getter for the ABI's state in the store's data, a field in
+//! [`command::Host`], and a line in [`command::command_linker`].
 //!
 //! What must stay true:
 //! - A host function's type is exactly the type the ABI defines; the
@@ -27,6 +33,10 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod command;
+pub mod detect;
+pub mod emscripten;
 pub mod wasi;
 
+pub use command::Host;
+pub use detect::{Abi, AbiChoice};
 pub use wasi::{Exit, Output, OutputBuffer, Stdin, WasiCtx, WasiCtxBuilder};

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{
-    CacheOutcome, CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val,
-    ValType,
+    CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu, Val, ValType,
 };
-use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
-use wasabi_abi::wasi::{self, command_status, WasiCtx};
+use wasabi_abi::command::{command_linker, link_error, run_entry, Host, TRAP_EXIT_STATUS};
+use wasabi_abi::wasi::{command_status, WasiCtx};
+use wasabi_abi::AbiChoice;
 
 mod repl;
 
@@ -84,7 +84,9 @@ enum Command {
     /// Compile and run a module (binary .wasm or text .wat).
     ///
     /// Without --invoke, runs the module's `_start` export (a WASI command),
-    /// or just instantiates it (running its start function). With --invoke,
+    /// or the `main` of an Emscripten program (`emcc app.c -o app.js` emits
+    /// app.wasm beside app.js: run the .wasm; no JavaScript is needed), or
+    /// just instantiates it (running its start function). With --invoke,
     /// calls that export with the given arguments, parsed by the function's
     /// parameter types, and prints the results.
     Run {
@@ -116,6 +118,17 @@ enum Command {
         /// inherited). Repeatable.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<String>,
+        /// The host ABI the module was built for: `auto` (detected from its
+        /// imports and exports), `wasi` (a `_start` command) or
+        /// `emscripten` (what `emcc app.c -o app.js` emits: `main`, `env`
+        /// imports; see docs/emscripten.md).
+        #[arg(long, default_value = "auto", value_name = "ABI")]
+        abi: AbiChoice,
+        /// Make every import no host ABI provides (an Emscripten module's
+        /// JavaScript functions, say) a function that traps, naming
+        /// itself, when called, instead of failing to link.
+        #[arg(long)]
+        trap_unknown_imports: bool,
         #[command(flatten)]
         compile: CompileOpts,
         #[command(flatten)]
@@ -262,6 +275,8 @@ struct RunOptions {
     stats: bool,
     dirs: Vec<String>,
     envs: Vec<String>,
+    abi: AbiChoice,
+    trap_unknown_imports: bool,
     compile: CompileOpts,
     limits: LimitOpts,
     args: Vec<String>,
@@ -325,9 +340,10 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         wasi = wasi.preopened_dir(host, guest);
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
-    let mut store = Store::new(&engine, wasi);
-    let mut linker = Linker::new(&engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    let mut store = Store::new(&engine, Host::new(wasi));
+    let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes));
+    let linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
+        .map_err(|e| anyhow!("{}: {}", o.module.display(), link_error(e, &detected)))?;
     o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();
@@ -368,7 +384,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
-        Err(e) => bail!("{}: {e}", o.module.display()),
+        Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
     };
     if let Some(name) = &o.invoke {
         let func = instance
@@ -398,11 +414,10 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Err(e) => bail!("{e}"),
         };
     }
-    if let Some(func) = start_function(&mut store, instance).map_err(|e| anyhow!("{e}"))? {
-        entered.set(export_func_index(&module, "_start").map(|f| (f, Instant::now())));
-        return finish(func.call(&mut store, &[], &mut []));
-    }
-    Ok(report(0))
+    let entry = ["_start", "main", "__main_argc_argv"].into_iter();
+    let entry = entry.filter_map(|n| export_func_index(&module, n)).next();
+    entered.set(entry.map(|f| (f, Instant::now())));
+    finish(run_entry(&mut store, instance, detected.abi).map_err(|e| anyhow!("{e}"))?)
 }
 
 fn export_func_index(module: &Module, name: &str) -> Option<u32> {
@@ -642,6 +657,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             compile,
             limits,
             args,
@@ -653,6 +670,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             compile,
             limits,
             args,
