@@ -2,10 +2,12 @@
 //! the program corpus): every host ABI's state in one value, and the one
 //! call that registers them all.
 //!
-//! What must stay true: every ABI a command offers is registered by
-//! [`Host::add_to_linker`], so `wasabi run`, AOT executables and the test
-//! corpus offer the same imports.
+//! What must stay true: `wasabi run`, AOT executables and the test corpus
+//! offer the same imports: WASI and Wasabi's ABI through
+//! [`Host::add_to_linker`], plus the Emscripten ABI when
+//! `crate::command::command_linker` chooses it.
 
+use crate::emscripten::EmscriptenState;
 use crate::wasabi_ext::{self, WasabiExt};
 use crate::wasi::{self, WasiCtx};
 use wasabi::Linker;
@@ -16,6 +18,8 @@ pub struct Host {
     pub wasi: WasiCtx,
     /// Wasabi's own ABI: the modules the guest loaded.
     pub ext: WasabiExt,
+    /// The Emscripten ABI's own state (its files and stdio are WASI's).
+    pub emscripten: EmscriptenState,
 }
 
 impl Host {
@@ -24,10 +28,17 @@ impl Host {
         Host {
             wasi,
             ext: WasabiExt::default(),
+            emscripten: EmscriptenState::new(),
         }
     }
 
-    /// Registers WASI and Wasabi's ABI.
+    /// The getter `crate::emscripten::add_to_linker` takes.
+    pub fn emscripten_parts(&mut self) -> (&mut WasiCtx, &mut EmscriptenState) {
+        (&mut self.wasi, &mut self.emscripten)
+    }
+
+    /// Registers WASI and Wasabi's ABI (every command gets both; the
+    /// Emscripten ABI depends on the module: `crate::command::command_linker`).
     pub fn add_to_linker(linker: &mut Linker<Host>) -> wasabi::Result<()> {
         wasi::add_to_linker(linker, |h: &mut Host| &mut h.wasi)?;
         wasabi_ext::add_to_linker(

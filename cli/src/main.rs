@@ -13,12 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{
-    CacheOutcome, CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val,
-    ValType,
+    CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu, Val, ValType,
 };
-use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
+use wasabi_abi::command::{command_linker, link_error, run_entry, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{command_status, WasiCtx};
-use wasabi_abi::Host;
+use wasabi_abi::{AbiChoice, Host};
 
 mod repl;
 
@@ -85,13 +84,16 @@ enum Command {
     /// Compile and run a module (binary .wasm or text .wat).
     ///
     /// Without --invoke, runs the module's `_start` export (a WASI command),
-    /// or just instantiates it (running its start function). With --invoke,
+    /// or the `main` of an Emscripten program (`emcc app.c -o app.js` emits
+    /// app.wasm beside app.js: run the .wasm; no JavaScript is needed), or
+    /// just instantiates it (running its start function). With --invoke,
     /// calls that export with the given arguments, parsed by the function's
     /// parameter types, and prints the results.
     ///
-    /// Imports are met by WASI preview 1 and by Wasabi's own ABI (import
-    /// module `wasabi`: load another module at run time and call it through
-    /// a function pointer; see docs/wasabi-abi.md).
+    /// Imports are met by WASI preview 1, by Wasabi's own ABI (import module
+    /// `wasabi`: load another module at run time and call it through a
+    /// function pointer; see docs/wasabi-abi.md), and for Emscripten output
+    /// by the Emscripten ABI (see --abi and docs/emscripten.md).
     Run {
         /// The module to run.
         module: PathBuf,
@@ -121,6 +123,17 @@ enum Command {
         /// inherited). Repeatable.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<String>,
+        /// The host ABI the module was built for: `auto` (detected from its
+        /// imports and exports), `wasi` (a `_start` command) or
+        /// `emscripten` (what `emcc app.c -o app.js` emits: `main`, `env`
+        /// imports; see docs/emscripten.md).
+        #[arg(long, default_value = "auto", value_name = "ABI")]
+        abi: AbiChoice,
+        /// Make every import no host ABI provides (an Emscripten module's
+        /// JavaScript functions, say) a function that traps, naming
+        /// itself, when called, instead of failing to link.
+        #[arg(long)]
+        trap_unknown_imports: bool,
         #[command(flatten)]
         compile: CompileOpts,
         #[command(flatten)]
@@ -273,6 +286,8 @@ struct RunOptions {
     stats: bool,
     dirs: Vec<String>,
     envs: Vec<String>,
+    abi: AbiChoice,
+    trap_unknown_imports: bool,
     compile: CompileOpts,
     limits: LimitOpts,
     args: Vec<String>,
@@ -337,8 +352,9 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
     let mut store = Store::new(&engine, Host::new(wasi));
-    let mut linker = Linker::new(&engine);
-    Host::add_to_linker(&mut linker)?;
+    let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes));
+    let linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
+        .map_err(|e| anyhow!("{}: {}", o.module.display(), link_error(e, &detected)))?;
     o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();
@@ -379,7 +395,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
-        Err(e) => bail!("{}: {e}", o.module.display()),
+        Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
     };
     if let Some(name) = &o.invoke {
         let func = instance
@@ -409,11 +425,10 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Err(e) => bail!("{e}"),
         };
     }
-    if let Some(func) = start_function(&mut store, instance).map_err(|e| anyhow!("{e}"))? {
-        entered.set(export_func_index(&module, "_start").map(|f| (f, Instant::now())));
-        return finish(func.call(&mut store, &[], &mut []));
-    }
-    Ok(report(0))
+    let entry = ["_start", "main", "__main_argc_argv"].into_iter();
+    let entry = entry.filter_map(|n| export_func_index(&module, n)).next();
+    entered.set(entry.map(|f| (f, Instant::now())));
+    finish(run_entry(&mut store, instance, detected.abi).map_err(|e| anyhow!("{e}"))?)
 }
 
 fn export_func_index(module: &Module, name: &str) -> Option<u32> {
@@ -672,6 +687,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             compile,
             limits,
             args,
@@ -683,6 +700,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             compile,
             limits,
             args,
