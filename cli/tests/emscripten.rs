@@ -1,6 +1,6 @@
 //! Emscripten output (`emcc app.c -o app.js`, the `.wasm` alone) run by the
 //! `wasabi` binary: the corpus of `tests/programs/emcc/` (see its
-//! `cases.txt` and `build.sh`) in regular, lazy and AOT modes, each
+//! `cases.txt` and `build.sh`) in regular, lazy, tiered and AOT modes, each
 //! compared byte for byte with what its native build printed; and small
 //! hand-written modules for the error paths (JavaScript imports, a trap or
 //! `exit` through `invoke_*`, bad guest pointers and paths outside the
@@ -63,6 +63,7 @@ fn cases() -> Vec<Case> {
 enum Mode {
     Regular,
     Lazy,
+    Tiered,
     Aot,
 }
 
@@ -96,11 +97,17 @@ fn run_case(case: &Case, mode: Mode, exes: &Path) -> Result<(), String> {
         .map(|a| a.replace("{dir}", "/sandbox"))
         .collect();
     let cmd = match mode {
-        Mode::Regular | Mode::Lazy => {
+        Mode::Regular | Mode::Lazy | Mode::Tiered => {
             let mut c = wasabi();
             c.arg("run");
-            if let Mode::Lazy = mode {
-                c.arg("--mode=lazy");
+            match mode {
+                Mode::Lazy => {
+                    c.arg("--mode=lazy");
+                }
+                Mode::Tiered => {
+                    c.arg("--mode=tiered");
+                }
+                _ => {}
             }
             // argv[0] is the file stem, as natively (the corpus prints none).
             c.args(&opts).arg(&wasm).arg("--").args(&args);
@@ -177,6 +184,11 @@ fn corpus_regular() {
 #[test]
 fn corpus_lazy() {
     corpus_in(Mode::Lazy);
+}
+
+#[test]
+fn corpus_tiered() {
+    corpus_in(Mode::Tiered);
 }
 
 #[test]
