@@ -195,9 +195,10 @@ enum Command {
     /// Show or empty the compiled-code cache: `wasabi cache dir`, `wasabi
     /// cache stats`, `wasabi cache clear`.
     ///
-    /// `wasabi run` and `wasabi compile` keep the code they compile (regular
-    /// mode) in a cache, so the next run of the same module with the same
-    /// settings skips compilation. It lives in $WASABI_CACHE_DIR, else
+    /// `wasabi run` and `wasabi compile` keep the code they compile in a
+    /// cache (in lazy and tiered modes, each function as it is compiled),
+    /// so the next run of the same module with the same settings skips
+    /// compilation. It lives in $WASABI_CACHE_DIR, else
     /// $XDG_CACHE_HOME/wasabi, else ~/.cache/wasabi; least recently used
     /// entries go beyond 1 GiB. --no-cache turns it off for one command.
     Cache {
@@ -471,7 +472,14 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ms(timings.parse),
         ms(timings.load)
     );
-    eprintln!("stats: cache: {}", cache_outcome_name(cache));
+    match lazy {
+        // Lazy and tiered code is cached per function as it is compiled.
+        Some(s) => eprintln!(
+            "stats: cache: {} of {compiled} functions loaded from the cache",
+            s.cached
+        ),
+        None => eprintln!("stats: cache: {}", cache_outcome_name(cache)),
+    }
     eprintln!("stats: functions compiled: {compiled} / {defined}");
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
