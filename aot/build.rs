@@ -13,10 +13,12 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    // The manifest dir is read when the script runs, not baked in when it
+    // is compiled: cargo reuses one compiled build script for every checkout
+    // of this workspace sharing a target dir (its fingerprint holds no
+    // absolute path), so a baked-in path can name a checkout long gone.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).parent().unwrap().to_path_buf();
     for dir in [
         "runtime/src",
         "runtime/build.rs",

@@ -1,14 +1,81 @@
-//! Running a module as a WASI command: the behaviour `wasabi run` and AOT
+//! Running a module as a command: the behaviour `wasabi run` and AOT
 //! executables share, so both treat arguments, the environment, preopened
-//! directories, exit statuses and traps identically.
+//! directories, exit statuses and traps identically. A command is a WASI
+//! command (`_start`) or an Emscripten program (`main`, see
+//! [`crate::emscripten`]); [`crate::detect`] tells which.
+//!
+//! [`Host`] is the store data of every command: one field per host ABI.
+//! [`command_linker`] registers what the chosen ABI needs (WASI and
+//! Wasabi's own ABI always); [`run_entry`]
+//! runs the program's entry point.
 //!
 //! What must stay true: the guest's argv[0] is the program name, the host
 //! environment is not passed through (only `--env` pairs), `proc_exit(n)`
-//! becomes exit status `n` (truncated to 8 bits), and a trap prints
-//! `wasabi: <trap>` on stderr and exits with [`TRAP_EXIT_STATUS`].
+//! (or `exit(n)`, or `main` returning `n`) becomes exit status `n`
+//! (truncated to 8 bits), and a trap prints `wasabi: <trap>` on stderr and
+//! exits with [`TRAP_EXIT_STATUS`].
 
-use crate::wasi::{self, command_status, WasiCtx};
+use crate::detect::{self, Abi, AbiChoice, Detected};
+use crate::emscripten;
+use crate::wasi::{command_status, WasiCtx};
+use crate::Host;
 use wasabi::{Engine, Func, Instance, Linker, Module, Store};
+
+/// A linker with what a command built for `abi` imports: WASI and Wasabi's
+/// own ABI always, and for Emscripten its `env` functions (generated from
+/// `module`'s imports).
+/// With `trap_unknown_imports`, any function import nobody defines becomes
+/// a function that traps when called.
+pub fn command_linker(
+    engine: &Engine,
+    module: &Module,
+    abi: Abi,
+    trap_unknown_imports: bool,
+) -> Result<Linker<Host>, String> {
+    let mut linker = Linker::new(engine);
+    Host::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
+    if abi == Abi::Emscripten {
+        let options = emscripten::Options {
+            trap_unknown_imports,
+        };
+        emscripten::add_to_linker(&mut linker, module, &options, Host::emscripten_parts)?;
+    } else if trap_unknown_imports {
+        emscripten::define_unknown_as_traps(&mut linker, module)?;
+    }
+    Ok(linker)
+}
+
+/// A link error with the ABI that was chosen and why, so a user whose
+/// module was taken for the wrong one sees it.
+pub fn link_error(e: impl std::fmt::Display, detected: &Detected) -> String {
+    format!(
+        "{e}\n(running it with the {} host ABI: {}; --abi chooses another)",
+        detected.abi,
+        detected.reasons.join("; ")
+    )
+}
+
+/// Runs the entry point of an instantiated command: `main` for
+/// Emscripten (as its JS runtime would), else `_start` (if any). The
+/// outer `Err` is a set-up failure phrased for the user; the inner result
+/// is the run's, for [`status_of`].
+pub fn run_entry(
+    store: &mut Store<Host>,
+    instance: Instance,
+    abi: Abi,
+) -> Result<wasabi::Result<()>, String> {
+    if abi == Abi::Emscripten && emscripten::runtime::has_main(store, instance) {
+        return Ok(emscripten::run_main(
+            store,
+            instance,
+            Host::emscripten_parts,
+        ));
+    }
+    Ok(match start_function(store, instance)? {
+        Some(start) => start.call(&mut *store, &[], &mut []),
+        None => Ok(()),
+    })
+}
 
 /// The exit status of a run that trapped (128 + SIGABRT, as wasmtime's CLI).
 pub const TRAP_EXIT_STATUS: u8 = 134;
@@ -24,6 +91,11 @@ pub struct CommandOptions {
     pub env: Vec<String>,
     /// `HOST[::GUEST]` directories to preopen.
     pub dirs: Vec<String>,
+    /// The host ABI (`--abi`): detected from the module by default.
+    pub abi: AbiChoice,
+    /// Make imports nobody provides trap when called instead of failing to
+    /// link.
+    pub trap_unknown_imports: bool,
 }
 
 impl CommandOptions {
@@ -46,25 +118,24 @@ impl CommandOptions {
     }
 }
 
-/// Instantiates `module` with WASI and runs its `_start` (if any). Returns
-/// the exit status; `Err` is a set-up failure (bad options, link error),
-/// already phrased for the user.
+/// Instantiates `module` with its host ABI (WASI or Emscripten, see
+/// [`CommandOptions::abi`]) and runs it: `_start` (if any) or `main`.
+/// Returns the exit status; `Err` is a set-up failure (bad options, link
+/// error), already phrased for the user.
 pub fn run_command(
     engine: &Engine,
     module: &Module,
     options: &CommandOptions,
 ) -> Result<u8, String> {
+    let detected = detect::choose(options.abi, module.info(), None);
     let ctx = options.wasi_ctx()?;
-    let mut store = Store::new(engine, ctx);
-    let mut linker = Linker::new(engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
+    let mut store = Store::new(engine, Host::new(ctx));
+    let linker = command_linker(engine, module, detected.abi, options.trap_unknown_imports)
+        .map_err(|e| link_error(e, &detected))?;
     let result = match linker.instantiate(&mut store, module) {
-        Ok(instance) => match start_function(&mut store, instance)? {
-            Some(start) => start.call(&mut store, &[], &mut []),
-            None => Ok(()),
-        },
+        Ok(instance) => run_entry(&mut store, instance, detected.abi)?,
         Err(e @ wasabi::Error::Trap(_)) => Err(e),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(link_error(e, &detected)),
     };
     Ok(status_of(result))
 }

@@ -10,11 +10,21 @@
 //! - [`wasi`]: WASI preview 1 (`wasi_snapshot_preview1`),
 //!   [`wasi::add_to_linker`]. Its module docs say where each group of
 //!   functions lives.
-//! - [`command`]: running a module as a WASI command, shared by `wasabi
-//!   run` and AOT executables.
+//! - [`wasabi_ext`]: Wasabi's own ABI (`wasabi`): loading another module
+//!   at run time and calling it through the caller's table, copying bytes
+//!   between instances' memories.
+//! - [`emscripten`]: Emscripten's JS-mode host ABI (module `env`, and the
+//!   legalised forms of its WASI imports), generated from the module's
+//!   imports, and its start-up sequence ([`emscripten::run_main`]).
+//! - [`detect`]: which ABI a module was built for ([`detect::detect`]).
+//! - [`Host`]: a command's store data, one field per ABI.
+//! - [`command`]: running a module as a command (WASI `_start` or
+//!   Emscripten `main`), shared by `wasabi run` and AOT executables.
 //!
-//! Adding an ABI (Emscripten is next): a module with an `add_to_linker`
-//! taking the linker and a getter for the ABI's state in the store's data.
+//! Adding an ABI: a module with an `add_to_linker` taking the linker and a
+//! getter for the ABI's state in the store's data, a field in [`Host`],
+//! and a line in [`Host::add_to_linker`] (every command) or
+//! [`command::command_linker`] (chosen per module).
 //!
 //! What must stay true:
 //! - A host function's type is exactly the type the ABI defines; the
@@ -27,6 +37,12 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod command;
+pub mod detect;
+pub mod emscripten;
+mod host;
+pub mod wasabi_ext;
 pub mod wasi;
 
+pub use detect::{Abi, AbiChoice};
+pub use host::Host;
 pub use wasi::{Exit, Output, OutputBuffer, Stdin, WasiCtx, WasiCtxBuilder};

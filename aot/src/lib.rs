@@ -54,6 +54,10 @@ pub struct AotOptions {
     pub shared: bool,
     /// Print progress to stderr.
     pub progress: bool,
+    /// Modules (binary or text) precompiled into the output so that the
+    /// program can load them at run time with Wasabi's ABI (`module_load`):
+    /// an AOT executable has no compiler. Each is `(name, bytes)`.
+    pub bundle: Vec<(String, Vec<u8>)>,
 }
 
 /// Compiles `wasm` and links it into `options.output`.
@@ -80,6 +84,7 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
         std::fs::write(&p, o).map_err(Error::Io)?;
         inputs.push(p);
     }
+    inputs.push(bundle_object(engine, &options.bundle, &dir.0)?);
     let lib = dir.0.join("libwasabi_aot_main.a");
     std::fs::write(&lib, RUNTIME_LIB).map_err(Error::Io)?;
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -117,6 +122,53 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
     Ok(())
 }
 
+/// The blob of bundled modules (layout: `runtime/aot-main/src/bundle.rs`):
+/// each module precompiled with `engine`, next to its wasm bytes.
+fn bundle_blob(engine: &Engine, bundle: &[(String, Vec<u8>)]) -> Result<Vec<u8>, Error> {
+    let mut blob = b"WSBIBNDL".to_vec();
+    blob.extend_from_slice(&(bundle.len() as u32).to_le_bytes());
+    for (name, bytes) in bundle {
+        let wasm = wasabi::wat_to_wasm(bytes)?;
+        let code = engine
+            .precompile_module(&wasm)
+            .map_err(|e| Error::Compile(format!("bundled module `{name}`: {e}")))?;
+        blob.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        blob.extend_from_slice(name.as_bytes());
+        for part in [&wasm[..], &code[..]] {
+            blob.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            blob.extend_from_slice(part);
+        }
+    }
+    Ok(blob)
+}
+
+/// A C file placing the bundle blob between `wasabi_bundle_start` and
+/// `wasabi_bundle_end` (always linked: the runtime refers to both).
+fn bundle_object(
+    engine: &Engine,
+    bundle: &[(String, Vec<u8>)],
+    dir: &Path,
+) -> Result<PathBuf, Error> {
+    let bin = dir.join("bundle.bin");
+    std::fs::write(&bin, bundle_blob(engine, bundle)?).map_err(Error::Io)?;
+    let path = bin.display().to_string();
+    if path.contains(['"', '\\', '\n']) {
+        return Err(Error::Load(format!(
+            "temporary directory {path} has a character the assembler cannot quote"
+        )));
+    }
+    let c = dir.join("bundle.c");
+    let asm = format!(
+        "__asm__(\".section .rodata.wasabi_bundle,\\\"a\\\"\\n\"\n\
+         \".balign 16\\n.globl wasabi_bundle_start\\n.hidden wasabi_bundle_start\\n\"\n\
+         \"wasabi_bundle_start:\\n.incbin \\\"{path}\\\"\\n\"\n\
+         \".globl wasabi_bundle_end\\n.hidden wasabi_bundle_end\\nwasabi_bundle_end:\\n\"\n\
+         \".previous\");\n"
+    );
+    std::fs::write(&c, asm).map_err(Error::Io)?;
+    Ok(c)
+}
+
 /// Builds `wasm` into a temporary shared library and loads it (the file is
 /// removed at once; the mapping stays until the module is dropped).
 pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Module, Error> {
@@ -129,6 +181,7 @@ pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Module, Err
             output: so.clone(),
             shared: true,
             progress: false,
+            bundle: Vec::new(),
         },
     )?;
     load_shared(&so)

@@ -51,6 +51,7 @@ fn c_program_calls_an_aot_shared_library() {
             output: so.clone(),
             shared: true,
             progress: false,
+            bundle: Vec::new(),
         },
     )
     .expect("aot --shared");

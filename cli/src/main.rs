@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{
-    CacheOutcome, CompileMode, Config, Engine, Linker, Module, OptLevel, Store, TargetCpu, Val,
-    ValType,
+    CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu, Val, ValType,
 };
-use wasabi_abi::command::{start_function, TRAP_EXIT_STATUS};
-use wasabi_abi::wasi::{self, command_status, WasiCtx};
+use wasabi_abi::command::{command_linker, link_error, run_entry, TRAP_EXIT_STATUS};
+use wasabi_abi::wasi::{command_status, WasiCtx};
+use wasabi_abi::{AbiChoice, Host};
 
 mod link;
 mod repl;
@@ -85,9 +85,16 @@ enum Command {
     /// Compile and run a module (binary .wasm or text .wat).
     ///
     /// Without --invoke, runs the module's `_start` export (a WASI command),
-    /// or just instantiates it (running its start function). With --invoke,
+    /// or the `main` of an Emscripten program (`emcc app.c -o app.js` emits
+    /// app.wasm beside app.js: run the .wasm; no JavaScript is needed), or
+    /// just instantiates it (running its start function). With --invoke,
     /// calls that export with the given arguments, parsed by the function's
     /// parameter types, and prints the results.
+    ///
+    /// Imports are met by WASI preview 1, by Wasabi's own ABI (import module
+    /// `wasabi`: load another module at run time and call it through a
+    /// function pointer; see docs/wasabi-abi.md), and for Emscripten output
+    /// by the Emscripten ABI (see --abi and docs/emscripten.md).
     Run {
         /// The module to run.
         module: PathBuf,
@@ -117,6 +124,17 @@ enum Command {
         /// inherited). Repeatable.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<String>,
+        /// The host ABI the module was built for: `auto` (detected from its
+        /// imports and exports), `wasi` (a `_start` command) or
+        /// `emscripten` (what `emcc app.c -o app.js` emits: `main`, `env`
+        /// imports; see docs/emscripten.md).
+        #[arg(long, default_value = "auto", value_name = "ABI")]
+        abi: AbiChoice,
+        /// Make every import no host ABI provides (an Emscripten module's
+        /// JavaScript functions, say) a function that traps, naming
+        /// itself, when called, instead of failing to link.
+        #[arg(long)]
+        trap_unknown_imports: bool,
         /// Load the module file PATH and link it under the module name
         /// NAME: the program's imports from NAME bind to its exports
         /// (functions, memories, tables, globals), and it may import the
@@ -160,6 +178,12 @@ enum Command {
         /// (any x86-64, for executables shipped elsewhere).
         #[arg(long, default_value = "native", value_parser = parse_cpu)]
         target_cpu: TargetCpu,
+        /// Precompile this module into the output too (repeatable), so the
+        /// program can load it at run time with Wasabi's ABI (`module_load`,
+        /// `wasabi_module_open`): an AOT executable has no compiler, and
+        /// finds a loaded module's code by its exact bytes.
+        #[arg(long = "bundle", value_name = "FILE")]
+        bundle: Vec<PathBuf>,
     },
     /// Compile a module without running it, and report what it took: number
     /// of functions, wasm and native code sizes, time and threads used.
@@ -181,9 +205,10 @@ enum Command {
     /// Show or empty the compiled-code cache: `wasabi cache dir`, `wasabi
     /// cache stats`, `wasabi cache clear`.
     ///
-    /// `wasabi run` and `wasabi compile` keep the code they compile (regular
-    /// mode) in a cache, so the next run of the same module with the same
-    /// settings skips compilation. It lives in $WASABI_CACHE_DIR, else
+    /// `wasabi run` and `wasabi compile` keep the code they compile in a
+    /// cache (in lazy and tiered modes, each function as it is compiled),
+    /// so the next run of the same module with the same settings skips
+    /// compilation. It lives in $WASABI_CACHE_DIR, else
     /// $XDG_CACHE_HOME/wasabi, else ~/.cache/wasabi; least recently used
     /// entries go beyond 1 GiB. --no-cache turns it off for one command.
     Cache {
@@ -272,6 +297,8 @@ struct RunOptions {
     stats: bool,
     dirs: Vec<String>,
     envs: Vec<String>,
+    abi: AbiChoice,
+    trap_unknown_imports: bool,
     preloads: Vec<String>,
     compile: CompileOpts,
     limits: LimitOpts,
@@ -336,10 +363,11 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         wasi = wasi.preopened_dir(host, guest);
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
-    let mut store = Store::new(&engine, wasi);
-    let mut linker = Linker::new(&engine);
+    let mut store = Store::new(&engine, Host::new(wasi));
+    let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes));
+    let mut linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
+        .map_err(|e| anyhow!("{}: {}", o.module.display(), link_error(e, &detected)))?;
     let program = link::program(&engine, &o.preloads)?;
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
     o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();
@@ -381,7 +409,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let instance = match program.instantiate(&mut store, &mut linker, &module, &o.module) {
         Ok(i) => i,
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
-        Err(e) => bail!("{}: {e}", o.module.display()),
+        Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
     };
     if let Some(name) = &o.invoke {
         let func = instance
@@ -411,11 +439,10 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Err(e) => bail!("{e}"),
         };
     }
-    if let Some(func) = start_function(&mut store, instance).map_err(|e| anyhow!("{e}"))? {
-        entered.set(export_func_index(&module, "_start").map(|f| (f, Instant::now())));
-        return finish(func.call(&mut store, &[], &mut []));
-    }
-    Ok(report(0))
+    let entry = ["_start", "main", "__main_argc_argv"].into_iter();
+    let entry = entry.filter_map(|n| export_func_index(&module, n)).next();
+    entered.set(entry.map(|f| (f, Instant::now())));
+    finish(run_entry(&mut store, instance, detected.abi).map_err(|e| anyhow!("{e}"))?)
 }
 
 fn export_func_index(module: &Module, name: &str) -> Option<u32> {
@@ -458,7 +485,14 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ms(timings.parse),
         ms(timings.load)
     );
-    eprintln!("stats: cache: {}", cache_outcome_name(cache));
+    match lazy {
+        // Lazy and tiered code is cached per function as it is compiled.
+        Some(s) => eprintln!(
+            "stats: cache: {} of {compiled} functions loaded from the cache",
+            s.cached
+        ),
+        None => eprintln!("stats: cache: {}", cache_outcome_name(cache)),
+    }
     eprintln!("stats: functions compiled: {compiled} / {defined}");
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
@@ -621,9 +655,27 @@ fn compile_only(module: PathBuf, compile: CompileOpts) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> Result<ExitCode> {
+fn aot(
+    module: PathBuf,
+    output: PathBuf,
+    shared: bool,
+    bundle: Vec<PathBuf>,
+    compile: CompileOpts,
+) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let bundle = bundle
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let t0 = std::time::Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     wasabi_aot::build(
@@ -633,6 +685,7 @@ fn aot(module: PathBuf, output: PathBuf, shared: bool, compile: CompileOpts) -> 
             output: output.clone(),
             shared,
             progress,
+            bundle,
         },
     )
     .map_err(|e| anyhow!("{}: {e}", module.display()))?;
@@ -655,6 +708,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             preloads,
             compile,
             limits,
@@ -667,6 +722,8 @@ fn main() -> ExitCode {
             stats,
             dirs,
             envs,
+            abi,
+            trap_unknown_imports,
             preloads,
             compile,
             limits,
@@ -705,10 +762,12 @@ fn main() -> ExitCode {
             shared,
             opt_level,
             target_cpu,
+            bundle,
         } => aot(
             module,
             output,
             shared,
+            bundle,
             CompileOpts {
                 opt_level,
                 target_cpu,

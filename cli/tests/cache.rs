@@ -1,5 +1,6 @@
 //! The compiled-code cache and precompiled modules, through the `wasabi`
-//! command: a second run hits; a damaged, truncated or foreign entry is
+//! command: a second run hits (in lazy and tiered modes, function by
+//! function); a damaged, truncated or foreign entry is
 //! refused, recompiled and replaced (never run); settings that change the
 //! code get their own entries; concurrent processes on an empty cache all
 //! succeed; `--no-cache` writes nothing; `wasabi cache` reports and clears;
@@ -83,8 +84,56 @@ fn second_run_hits_and_settings_get_their_own_entries() {
         assert!(run_fib(&dir, flags).0.starts_with("hit"), "{flags:?}");
     }
     assert_eq!(entries(&dir).len(), 4);
-    // Lazy mode does not use the cache (yet).
-    assert_eq!(run_fib(&dir, &["--mode", "lazy"]).0, "not used");
+}
+
+/// Lazy and tiered code is cached per function as it is compiled (and the
+/// trampolines with it): the second run compiles nothing; a damaged entry
+/// is deleted and the function compiled again, never run.
+#[test]
+fn lazy_and_tiered_code_is_cached_per_function() {
+    let dir = scratch("lazy");
+    for mode in ["lazy", "tiered"] {
+        let before = entries(&dir).len();
+        let flags = ["--mode", mode];
+        assert_eq!(
+            run_fib(&dir, &flags).0,
+            "0 of 1 functions loaded from the cache",
+            "{mode}"
+        );
+        // One function and the trampolines.
+        assert_eq!(entries(&dir).len(), before + 2, "{mode}");
+        let (cache, _) = run_fib(&dir, &flags);
+        assert_eq!(cache, "1 of 1 functions loaded from the cache", "{mode}");
+    }
+    // Damage every entry: each is refused and recompiled, the result right.
+    for e in entries(&dir) {
+        let mut bytes = std::fs::read(&e).unwrap();
+        let n = bytes.len();
+        for b in &mut bytes[n - 32..] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&e, bytes).unwrap();
+    }
+    for mode in ["lazy", "tiered"] {
+        let flags = ["--mode", mode];
+        assert_eq!(
+            run_fib(&dir, &flags).0,
+            "0 of 1 functions loaded from the cache",
+            "{mode}"
+        );
+        assert_eq!(
+            run_fib(&dir, &flags).0,
+            "1 of 1 functions loaded from the cache",
+            "{mode}"
+        );
+    }
+    // --no-cache: nothing read, nothing written.
+    let fresh = scratch("lazy-nocache");
+    assert_eq!(
+        run_fib(&fresh, &["--mode", "lazy", "--no-cache"]).0,
+        "0 of 1 functions loaded from the cache"
+    );
+    assert!(entries(&fresh).is_empty());
 }
 
 #[test]

@@ -210,3 +210,69 @@ fn native_libraries_run_only_when_asked_and_only_if_they_are_ours() {
     assert!(!mark.exists(), "the library's constructor ran");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `wasabi run` offers Wasabi's own ABI beside WASI: the corpus program
+/// that loads a plugin at run time prints what its native build prints.
+#[test]
+fn run_offers_wasabi_abi_to_a_program_loading_a_plugin() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs");
+    let dir = scratch("abi");
+    std::fs::copy(
+        corpus.join("wasm/abi_plugin.wasm"),
+        dir.join("abi_plugin.wasm"),
+    )
+    .unwrap();
+    let o = wasabi()
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/plugins", dir.display()))
+        .arg(corpus.join("wasm/abi_host.wasm"))
+        .arg("/plugins")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "stderr: {err}");
+    let want = std::fs::read_to_string(corpus.join("expected/abi_host.stdout")).unwrap();
+    assert_eq!(out, want);
+}
+
+/// `wasabi aot --bundle` precompiles a plugin into the executable, which
+/// has no compiler: with it the program loads the plugin; without it the
+/// load fails (an error code the program reports), and nothing crashes.
+#[test]
+fn aot_executables_load_only_bundled_plugins() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs");
+    let dir = scratch("aot-bundle");
+    let plugin = corpus.join("wasm/abi_plugin.wasm");
+    std::fs::copy(&plugin, dir.join("abi_plugin.wasm")).unwrap();
+    let want = std::fs::read_to_string(corpus.join("expected/abi_host.stdout")).unwrap();
+    for bundled in [true, false] {
+        let exe = dir.join(if bundled { "with" } else { "without" });
+        let mut aot = wasabi();
+        aot.arg("aot")
+            .arg(corpus.join("wasm/abi_host.wasm"))
+            .arg("-o")
+            .arg(&exe)
+            .args(["-O", "1"]);
+        if bundled {
+            aot.arg("--bundle").arg(&plugin);
+        }
+        let o = aot.output().unwrap();
+        assert!(o.status.success(), "aot: {}", text(&o).1);
+        let o = Command::new(&exe)
+            .arg("--dir")
+            .arg(format!("{}::/plugins", dir.display()))
+            .arg("--")
+            .arg("/plugins")
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        if bundled {
+            assert_eq!(o.status.code(), Some(0), "stderr: {err}");
+            assert_eq!(out, want);
+        } else {
+            assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+            assert_eq!(out, "load: failed\n");
+        }
+    }
+}

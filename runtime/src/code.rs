@@ -260,6 +260,16 @@ impl CompiledModule {
         Ok(module)
     }
 
+    /// A lazy module's first compilations go through `cache` from now on
+    /// (call before the module runs; nothing for a module compiled up
+    /// front).
+    pub fn with_function_cache(mut self, cache: Arc<dyn crate::lazy::FunctionCache>) -> Self {
+        if let Some(lazy) = &mut self.lazy {
+            lazy.set_cache(cache);
+        }
+        self
+    }
+
     /// Tiered mode: the baseline code of `func_index` ran hot; recompiles
     /// it with the optimising tier on the background thread (once) and
     /// points every caller at the new code. Called by the `TierUp` builtin.

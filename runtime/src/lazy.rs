@@ -63,6 +63,11 @@
 //! "lazy compilation of `module::func` failed: ...". The failure is
 //! remembered: every later call of that function traps the same way.
 //!
+//! With a [`FunctionCache`] (the embedder's code cache), a first
+//! compilation is first looked up there, and what is compiled is stored,
+//! so a later run of the same module starts with the code this one
+//! compiled.
+//!
 //! # Tiered mode
 //!
 //! With a [`Tiering`], the lazy generator makes *baseline* code that counts
@@ -140,6 +145,9 @@ pub struct LazyStats {
     pub total_bytes: usize,
     /// Whether the module is tiered; then `compiled` counts baseline code.
     pub tiered: bool,
+    /// Of `compiled`, how many were loaded from the code cache (compiled by
+    /// an earlier run) instead of compiled.
+    pub cached: usize,
     /// Tiered mode: functions recompiled by the optimising tier (and
     /// published), and the time that took on the background thread.
     pub optimized: usize,
@@ -147,6 +155,19 @@ pub struct LazyStats {
     /// Tiered mode: on-stack-replacement entries compiled (hot loops of
     /// running functions moved into optimised code).
     pub osr_entries: usize,
+}
+
+/// A persistent home for the objects of lazily compiled functions: the
+/// embedder's code cache, for one module and one code generator (the
+/// lazy generator: the only code in lazy mode, the baseline in tiered
+/// mode), keyed by function index. An entry must be an object the
+/// generator made for exactly that function of exactly that module.
+pub trait FunctionCache: Send + Sync {
+    /// The object stored for function `func_index`, if any (already
+    /// checked to be whole and undamaged).
+    fn get(&self, func_index: u32) -> Option<Vec<u8>>;
+    /// Stores the object of function `func_index` (best effort).
+    fn put(&self, func_index: u32, object: &[u8]);
 }
 
 /// Tiered compilation's settings (see `CompiledModule::load_lazy`).
@@ -190,6 +211,10 @@ struct LazyState {
     compiled: AtomicUsize,
     compiled_bytes: AtomicUsize,
     compile_nanos: AtomicU64,
+    /// Where first compilations are looked up and stored, if anywhere.
+    cache: Option<Arc<dyn FunctionCache>>,
+    /// First compilations served by `cache`.
+    cached: AtomicUsize,
 }
 
 /// What [`LazyState::publish`] writes a function's code into, besides its
@@ -235,10 +260,17 @@ impl LazyState {
         }
     }
 
-    /// Compiles `f` for its first call (the baseline tier, in tiered mode).
+    /// Compiles `f` for its first call (the baseline tier, in tiered mode),
+    /// or loads what an earlier run stored in the cache.
     fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
         let t = Instant::now();
-        let lf = self.compile_with(&*self.generator, f)?;
+        let lf = match self.cached_code(f) {
+            Some(lf) => {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                lf
+            }
+            None => self.compile_with(&*self.generator, f)?,
+        };
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let body = &self.info.function_bodies[self.defined(f)];
         self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
@@ -381,6 +413,13 @@ impl LazyState {
         }
     }
 
+    /// `f`'s code from the cache, if it holds a loadable object for it (one
+    /// that does not load is recompiled and replaced).
+    fn cached_code(&self, f: u32) -> Option<LoadedFunc> {
+        let object = self.cache.as_ref()?.get(f)?;
+        load_func(&object, &symbols::func(f)).ok()
+    }
+
     fn compile_with(&self, generator: &dyn CodeGenerator, f: u32) -> Result<LoadedFunc, String> {
         let fail = |e: String| {
             format!(
@@ -391,7 +430,15 @@ impl LazyState {
         };
         let object = with_compile_stack(|| generator.compile_function(&self.info, &self.wasm, f))
             .map_err(fail)?;
-        load_func(&object, &symbols::func(f)).map_err(fail)
+        let lf = load_func(&object, &symbols::func(f)).map_err(fail)?;
+        // Only the lazy generator's code is cached (the cache is keyed for
+        // it); a loadable object only.
+        if std::ptr::addr_eq(generator, &*self.generator) {
+            if let Some(cache) = &self.cache {
+                cache.put(f, &object);
+            }
+        }
+        Ok(lf)
     }
 
     /// Points the thunk and every live instance's funcref at the best code
@@ -692,6 +739,8 @@ impl LazyCode {
             compiled: AtomicUsize::new(0),
             compiled_bytes: AtomicUsize::new(0),
             compile_nanos: AtomicU64::new(0),
+            cache: None,
+            cached: AtomicUsize::new(0),
         });
         let sp: *const LazyState = &*state;
         let base = state.info.num_imported_funcs;
@@ -708,6 +757,11 @@ impl LazyCode {
             _records: records,
             thunks,
         })
+    }
+
+    /// Makes first compilations go through `cache` (before any call).
+    pub(crate) fn set_cache(&mut self, cache: Arc<dyn FunctionCache>) {
+        self.state.cache = Some(cache);
     }
 
     /// The thunk of each defined function.
@@ -851,6 +905,7 @@ impl LazyCode {
                 .map(|r| r.len())
                 .sum(),
             tiered: self.state.tiering.is_some(),
+            cached: self.state.cached.load(Ordering::Relaxed),
             optimized: self.state.optimized_count.load(Ordering::Relaxed),
             osr_entries: self.state.osr_count.load(Ordering::Relaxed),
             optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),

@@ -181,6 +181,34 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
 }
 
 /// Loads an x86-64 ELF relocatable object.
+/// Developer knob: with `WASABI_PERF_MAP=1` in the environment, every
+/// function symbol of every loaded object is appended to
+/// `/tmp/perf-<pid>.map`, the file `perf report` reads to name JIT code
+/// (`wasabi_func_<index>`, `wasabi_func_<index>_osr_<loop>`, ...).
+fn write_perf_map(symbols: &[LoadedSymbol]) {
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+    static MAP: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        if std::env::var_os("WASABI_PERF_MAP").is_none_or(|v| v != "1") {
+            return None;
+        }
+        let path = format!("/tmp/perf-{}.map", std::process::id());
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
+    });
+    if let Some(file) = map {
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        for s in symbols.iter().filter(|s| s.size > 0) {
+            let _ = writeln!(file, "{:x} {:x} {}", s.address, s.size, s.name);
+        }
+    }
+}
+
 pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     let file =
         ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
@@ -413,5 +441,6 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         prot(stubs_start, total, libc::PROT_READ | libc::PROT_EXEC)?;
     }
     crate::traps::register_code(loaded.code_range.0, loaded.code_range.1);
+    write_perf_map(&loaded.symbols);
     Ok(loaded)
 }

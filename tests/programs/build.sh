@@ -65,10 +65,27 @@ for src in c/*.c; do
   extra=()
   # simd.c uses wasm_simd128.h (and is auto-vectorised); natively it is scalar.
   [ "$name" = simd ] && extra=(-msimd128)
+  native_extra=()
+  # abi_*.c use Wasabi's own ABI (abi/guest/wasabi.h): a growable exported
+  # table for loaded functions; natively, plugins are dlopen()ed and resolve
+  # their "env" imports against the program's symbols.
+  case "$name" in abi_*)
+    extra=(-I../../abi/guest -Wl,--export-table,--growable-table)
+    native_extra=(-I../../abi/guest -rdynamic) ;;
+  esac
   "$CLANG" "${WASM_CFLAGS[@]}" "${extra[@]}" "$src" -o "wasm/$name.wasm.tmp"
   mv -f "wasm/$name.wasm.tmp" "wasm/$name.wasm"
-  "$CLANG" "${NATIVE_CFLAGS[@]}" "$src" -o "native/$name" -lm
+  "$CLANG" "${NATIVE_CFLAGS[@]}" "${native_extra[@]}" "$src" -o "native/$name" -lm
   echo "   $name"
+done
+# Plugins that corpus programs load at run time (cases' dir_modules): wasm
+# reactors, and shared libraries natively.
+for src in c/plugins/*.c; do
+  name=$(basename "$src" .c)
+  "$CLANG" "${WASM_CFLAGS[@]}" -mexec-model=reactor "$src" -o "wasm/$name.wasm.tmp"
+  mv -f "wasm/$name.wasm.tmp" "wasm/$name.wasm"
+  "$CLANG" "${NATIVE_CFLAGS[@]}" -shared -fPIC "$src" -o "native/$name.so"
+  echo "   $name (plugin)"
 done
 
 # ---------------------------------------------------------------- Rust

@@ -18,7 +18,7 @@ MANIFEST = ROOT / "cases.toml"
 GUEST_DIR = "/sandbox"  # guest path of the scratch preopen
 DIR_TOKEN = "{dir}"
 
-_KNOWN = {"name", "wasm", "args", "env", "stdin", "dir", "dir_symlinks", "expect_exit",
+_KNOWN = {"name", "wasm", "args", "env", "stdin", "dir", "dir_symlinks", "dir_modules", "expect_exit",
           "expect_trap", "stdout", "stderr_contains", "expect_source"}
 
 
@@ -31,6 +31,7 @@ class Case:
     stdin: str | None = None
     dir: bool = False
     dir_symlinks: list[str] = field(default_factory=list)
+    dir_modules: list[str] = field(default_factory=list)
     expect_exit: int | None = 0
     expect_trap: bool = False
     stdout: str = ""
@@ -96,6 +97,9 @@ def make_scratch_dir(case: Case) -> str | None:
         if not sep:
             raise ValueError(f"{case.name}: dir_symlinks entry {spec!r} is not NAME=TARGET")
         os.symlink(target, os.path.join(d, name))
+    for m in case.dir_modules:
+        # Native runs load the plugin's shared-library build.
+        shutil.copy(ROOT / "native" / f"{m}.so", os.path.join(d, f"{m}.so"))
     return d
 
 

@@ -27,21 +27,22 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use wasabi::{CompileMode, Config, Engine, Func, Instance, Linker, Module, OptLevel, Store, Val};
-use wasabi_abi::wasi::{self, command_status, Errno};
-use wasabi_abi::{Output, OutputBuffer, Stdin, WasiCtx};
+use wasabi_abi::wasi::{command_status, Errno};
+use wasabi_abi::{Host, Output, OutputBuffer, Stdin, WasiCtx};
 
-/// Instantiates `module` with WASI over `ctx`, through a linker.
-fn wasi_instance(module: &Module, ctx: WasiCtx) -> wasabi::Result<(Store<WasiCtx>, Instance)> {
+/// Instantiates `module` with WASI over `ctx` and Wasabi's ABI, through a
+/// linker.
+fn wasi_instance(module: &Module, ctx: WasiCtx) -> wasabi::Result<(Store<Host>, Instance)> {
     let engine = Engine::default();
-    let mut store = Store::new(&engine, ctx);
+    let mut store = Store::new(&engine, Host::new(ctx));
     let mut linker = Linker::new(&engine);
-    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+    Host::add_to_linker(&mut linker)?;
     let instance = linker.instantiate(&mut store, module)?;
     Ok((store, instance))
 }
 
 /// Calls the command's `_start`.
-fn call_start(store: &mut Store<WasiCtx>, instance: Instance) -> wasabi::Result<()> {
+fn call_start(store: &mut Store<Host>, instance: Instance) -> wasabi::Result<()> {
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call(store, ())
 }
@@ -115,6 +116,10 @@ struct Case {
     dir: bool,
     #[serde(default)]
     dir_symlinks: Vec<String>,
+    /// Plugins (`wasm/NAME.wasm`) copied into the scratch dir (and
+    /// bundled into the AOT executable, which cannot compile them).
+    #[serde(default)]
+    dir_modules: Vec<String>,
     expect_exit: Option<i32>,
     #[serde(default)]
     expect_trap: bool,
@@ -166,6 +171,17 @@ impl Scratch {
                 .ok_or_else(|| format!("bad dir_symlinks entry `{s}`"))?;
             std::os::unix::fs::symlink(target, self.dir().join(name))
                 .map_err(|e| format!("symlink {s}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Copies the corpus's `wasm/NAME.wasm` for each name into the scratch
+    /// dir.
+    fn modules(&self, names: &[String]) -> Result<(), String> {
+        for m in names {
+            let from = corpus_dir().join("wasm").join(format!("{m}.wasm"));
+            fs::copy(&from, self.dir().join(format!("{m}.wasm")))
+                .map_err(|e| format!("copy {}: {e}", from.display()))?;
         }
         Ok(())
     }
@@ -224,8 +240,9 @@ fn exe_dir() -> PathBuf {
 
 impl Modules {
     /// The AOT executable of `path`, built once (named after the module's
-    /// stem, which becomes the guest's argv[0]).
-    fn exe(&mut self, path: &Path) -> Result<PathBuf, String> {
+    /// stem, which becomes the guest's argv[0]), with the plugins it loads
+    /// (`wasm/NAME.wasm` for each of `bundle`) precompiled into it.
+    fn exe(&mut self, path: &Path, bundle: &[String]) -> Result<PathBuf, String> {
         self.exes
             .entry(path.to_path_buf())
             .or_insert_with(|| {
@@ -235,10 +252,20 @@ impl Modules {
                 fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let out = dir.join(stem);
                 let engine = Engine::new(Config::new().opt_level(OptLevel::O3));
+                let bundle = bundle
+                    .iter()
+                    .map(|m| {
+                        let p = corpus_dir().join("wasm").join(format!("{m}.wasm"));
+                        fs::read(&p)
+                            .map(|b| (m.clone(), b))
+                            .map_err(|e| format!("read {}: {e}", p.display()))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 let opts = wasabi_aot::AotOptions {
                     output: out.clone(),
                     shared: false,
                     progress: false,
+                    bundle,
                 };
                 wasabi_aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
                 Ok(out)
@@ -304,13 +331,14 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
     let base = corpus_dir();
     let wasm = base.join(&case.wasm);
     if mode == Mode::AotExe {
-        let exe = modules.exe(&wasm)?;
+        let exe = modules.exe(&wasm, &case.dir_modules)?;
         let scratch = match case.dir {
             true => Some(Scratch::new(&case.name).map_err(|e| format!("scratch dir: {e}"))?),
             false => None,
         };
         if let Some(s) = &scratch {
             s.symlinks(&case.dir_symlinks)?;
+            s.modules(&case.dir_modules)?;
         }
         let outcome = execute_exe(&exe, case, scratch.as_ref())?;
         return check_outcome(case, outcome, scratch.as_ref());
@@ -323,6 +351,7 @@ fn run_case(modules: &mut Modules, mode: Mode, case: &Case) -> Result<(), String
     };
     if let Some(s) = &scratch {
         s.symlinks(&case.dir_symlinks)?;
+        s.modules(&case.dir_modules)?;
     }
 
     let stdout = OutputBuffer::new();
@@ -489,7 +518,7 @@ const PROBE_WAT: &str = r#"
 /// An instance of [`PROBE_WAT`] over a scratch dir, with helpers to put
 /// strings in its memory and call its exports.
 struct Probe {
-    store: Store<WasiCtx>,
+    store: Store<Host>,
     instance: Instance,
     stdout: OutputBuffer,
 }

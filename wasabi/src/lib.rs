@@ -99,6 +99,13 @@
 //! # }
 //! ```
 //!
+//! # Guest memory
+//!
+//! [`Memory::bytes`], [`Memory::read_utf8`] and [`Memory::read_c_string`]
+//! read what a guest pointer points at, checked against the memory's size;
+//! [`GuestAlloc`] copies a buffer or a C string into a guest through its own
+//! `malloc` (see the `guest` module's example).
+//!
 //! # Features
 //!
 //! - `compiler` (default): compile with LLVM. Without it the crate links no
@@ -112,6 +119,7 @@ mod engine;
 mod error;
 mod externals;
 mod func;
+mod guest;
 mod instance;
 mod link;
 mod linker;
@@ -125,6 +133,7 @@ pub use engine::{CompileMode, Config, Engine, OptLevel, TargetCpu};
 pub use error::{Error, FrameInfo, HostError, LinkError, Result, Trap, TrapCode};
 pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
+pub use guest::GuestAlloc;
 pub use instance::Instance;
 pub use link::{is_path_import, PartStats, Program};
 pub use linker::Linker;

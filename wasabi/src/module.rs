@@ -254,6 +254,20 @@ impl Module {
         deserialize_named(engine, &bytes, &name)
     }
 
+    /// Loads a precompiled artifact (as [`Module::deserialize`]) without
+    /// checking which build and settings made it: for programs without the
+    /// compiler, which cannot compute that fingerprint (an AOT executable
+    /// loading the modules bundled into it with `wasabi aot --with`). The
+    /// format, length and checksum are still checked.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`], and more: the bytes must have been
+    /// made by this very build of wasabi, for this CPU, since nothing here
+    /// can tell.
+    pub unsafe fn deserialize_unchecked(bytes: impl AsRef<[u8]>, name: &str) -> Result<Module> {
+        load_precompiled(bytes.as_ref(), name, None)
+    }
+
     /// The name used in traps and messages.
     pub fn name(&self) -> &str {
         &self.compiled.name
@@ -344,7 +358,25 @@ fn compile(
     let mut cache = CacheOutcome::NotUsed;
     let mode = engine.config().mode;
     let (compiled, t2) = if mode != CompileMode::Regular {
-        let tramps = compiler.compile_trampolines(&info).map_err(compile_error)?;
+        // The lazy generator's fingerprint keys its cached functions.
+        let fingerprint = match mode {
+            CompileMode::Tiered => engine.baseline_compiler().fingerprint(),
+            _ => engine.fingerprint().to_string(),
+        };
+        let cached = engine
+            .cache()
+            .map(|c| Arc::new(CachedFunctions::new(c.clone(), wasm, fingerprint)));
+        // The trampolines are cached too (under their own key).
+        let tramps = match cached.as_ref().and_then(|c| c.get_trampolines()) {
+            Some(t) => t,
+            None => {
+                let t = compiler.compile_trampolines(&info).map_err(compile_error)?;
+                if let Some(c) = &cached {
+                    c.put_trampolines(&t);
+                }
+                t
+            }
+        };
         let t2 = Instant::now();
         let optimized: Arc<dyn CodeGenerator> = compiler.clone();
         let (generator, tiering) = match mode {
@@ -367,6 +399,10 @@ fn compile(
             &tramps,
         )
         .map_err(|e| Error::Load(e.to_string()))?;
+        let m = match cached {
+            Some(c) => m.with_function_cache(c),
+            None => m,
+        };
         (m, t2)
     } else {
         let (m, outcome, t2) = compile_regular(engine, info, wasm, name, looked_up)?;
@@ -384,6 +420,78 @@ fn compile(
         wasm: Some(Arc::from(wasm)),
         cache,
     })
+}
+
+/// The code cache seen as a lazy module's [`wasabi_runtime::lazy::FunctionCache`]:
+/// one entry per function (and one for the trampolines), keyed by the
+/// module's bytes, the function's index and the lazy generator's
+/// fingerprint, so a later run of the same module with the same settings
+/// starts with what this one compiled. Entries are checked like any cache
+/// entry (format, length, digest); a damaged one is deleted and the
+/// function compiled again.
+#[cfg(feature = "compiler")]
+struct CachedFunctions {
+    cache: wasabi_cache::Cache,
+    /// SHA-256 of the module and the fingerprint, computed on first use.
+    module: std::sync::OnceLock<wasabi_cache::Key>,
+    wasm: Arc<[u8]>,
+    fingerprint: String,
+}
+
+#[cfg(feature = "compiler")]
+impl CachedFunctions {
+    fn new(cache: wasabi_cache::Cache, wasm: &[u8], fingerprint: String) -> CachedFunctions {
+        CachedFunctions {
+            cache,
+            module: std::sync::OnceLock::new(),
+            wasm: Arc::from(wasm),
+            fingerprint,
+        }
+    }
+
+    /// The key of what `tag` names in this module (`f`: a function index).
+    fn key(&self, tag: &[u8], f: u32) -> wasabi_cache::Key {
+        let module = self
+            .module
+            .get_or_init(|| wasabi_cache::Key::new(&self.wasm, &self.fingerprint));
+        let mut id = Vec::with_capacity(64);
+        id.extend_from_slice(tag);
+        id.extend_from_slice(&module.0);
+        id.extend_from_slice(&f.to_le_bytes());
+        wasabi_cache::Key::new(&id, &self.fingerprint)
+    }
+
+    fn get_one(&self, key: &wasabi_cache::Key) -> Option<Vec<u8>> {
+        match self.cache.get(key) {
+            wasabi_cache::Lookup::Hit(mut objects) if objects.len() == 1 => objects.pop(),
+            _ => None,
+        }
+    }
+
+    fn get_trampolines(&self) -> Option<Vec<u8>> {
+        self.get_one(&self.key(b"lazy trampolines\0", 0))
+    }
+
+    fn put_trampolines(&self, object: &[u8]) {
+        // Best effort, as `put`.
+        let _ = self
+            .cache
+            .put(&self.key(b"lazy trampolines\0", 0), &[object.to_vec()]);
+    }
+}
+
+#[cfg(feature = "compiler")]
+impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
+    fn get(&self, f: u32) -> Option<Vec<u8>> {
+        self.get_one(&self.key(b"lazy function\0", f))
+    }
+
+    fn put(&self, f: u32, object: &[u8]) {
+        // Best effort: a full disk only costs the next run a compilation.
+        let _ = self
+            .cache
+            .put(&self.key(b"lazy function\0", f), &[object.to_vec()]);
+    }
 }
 
 /// Regular mode: every function up front. The cache was consulted before
@@ -497,15 +605,24 @@ fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, objects: &[Vec<u8>])
 /// under `deserialize`'s contract: the callers are `unsafe`.)
 #[cfg(feature = "compiler")]
 fn deserialize_named(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
+    load_precompiled(bytes, name, Some(engine.fingerprint()))
+}
+
+/// A precompiled artifact made a module: checked (format, length, digest,
+/// and, given a `fingerprint`, that it was made by a compiler with exactly
+/// these settings), parsed and loaded.
+fn load_precompiled(bytes: &[u8], name: &str, fingerprint: Option<&str>) -> Result<Module> {
     use wasabi_cache::{decode, FormatError, Key, Kind};
     let t0 = Instant::now();
     let c = decode(bytes, Kind::Precompiled, None)
         .map_err(|e| Error::Load(format!("precompiled module: {e}")))?;
-    if c.key != Key::new(&c.wasm, engine.fingerprint()) {
-        return Err(Error::Load(format!(
-            "precompiled module: {}",
-            FormatError::Foreign
-        )));
+    if let Some(fingerprint) = fingerprint {
+        if c.key != Key::new(&c.wasm, fingerprint) {
+            return Err(Error::Load(format!(
+                "precompiled module: {}",
+                FormatError::Foreign
+            )));
+        }
     }
     let info = Arc::new(ModuleInfo::parse(&c.wasm).map_err(Error::Module)?);
     let t1 = Instant::now();

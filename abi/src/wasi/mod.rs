@@ -295,6 +295,31 @@ pub fn function(name: &str) -> Option<&'static WasiFunction> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
+/// Runs the WASI function `name` on `ctx` with `args` (of its witx types)
+/// over `memory`, for other ABIs built on WASI (Emscripten's legalised
+/// imports and syscalls, which pass a scratch buffer as `memory` to get
+/// results back without touching guest memory). Returns the errno, or the
+/// error to trap with (`proc_exit`'s [`Exit`]).
+pub(crate) fn call_direct(
+    ctx: &mut WasiCtx,
+    memory: Option<&mut [u8]>,
+    name: &'static str,
+    args: &[Val],
+) -> Result<Errno, HostError> {
+    let f = function(name).ok_or_else(|| format!("no WASI function `{name}`"))?;
+    let mut call = Call {
+        ctx,
+        memory,
+        args,
+        name: f.name,
+    };
+    match (f.handler)(&mut call) {
+        Ok(()) => Ok(Errno::SUCCESS),
+        Err(Fail::Errno(e)) => Ok(e),
+        Err(Fail::Trap(e)) => Err(e),
+    }
+}
+
 /// Defines every function of WASI preview 1 in `linker`, over the
 /// [`WasiCtx`] that `get` finds in the store's data.
 ///

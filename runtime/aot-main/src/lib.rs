@@ -4,14 +4,20 @@
 //! as a static library (it carries the runtime and the WASI ABI, and no
 //! LLVM). The objects define the tables named in
 //! `wasabi_runtime::vmcontext::symbols::AOT_*`; [`linked_module`] turns them
-//! into a `CompiledModule`, and [`wasabi_aot_main`] runs it as a WASI
-//! command exactly as `wasabi run` would.
+//! into a `CompiledModule`, and [`wasabi_aot_main`] runs it as a command
+//! (WASI, or an Emscripten program's `main`, detected as `wasabi run`
+//! detects it) exactly as `wasabi run` would.
+//!
+//! Modules the program loads at run time with Wasabi's ABI come precompiled
+//! in the executable (`bundle`, `wasabi aot --bundle`).
 //!
 //! The C API (see `wasabi.h` beside this crate) is for shared libraries:
 //! `wasabi_aot_run` runs the module as a command; `wasabi_instantiate`,
 //! `wasabi_call` and `wasabi_instance_free` call its exports.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+
+mod bundle;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
@@ -30,9 +36,11 @@ extern "C" {
     static wasabi_aot_text_bounds: [usize; 2];
 }
 
-/// The module linked into this executable or library.
+/// The module linked into this executable or library. (Every entry point
+/// starts here, so this also makes the bundled modules loadable.)
 pub fn linked_module() -> Result<Module, String> {
     static MODULE: OnceLock<Result<Module, String>> = OnceLock::new();
+    bundle::install();
     MODULE
         // SAFETY: the AOT table object linked into this binary defines these
         // symbols with these types (`compiler/src/aot.rs`), under the same
@@ -65,10 +73,12 @@ fn program_name() -> String {
 }
 
 const USAGE: &str = "\
-usage: PROGRAM [--dir HOST[::GUEST]]... [--env K=V]... [--] [ARGS...]
+usage: PROGRAM [--dir HOST[::GUEST]]... [--env K=V]... [--abi auto|wasi|emscripten]
+               [--trap-unknown-imports] [--] [ARGS...]
 A WebAssembly module compiled ahead of time by wasabi. Leading --dir and
 --env options preopen directories and set environment variables for the
-module; everything else (or everything after --) is passed to it.";
+module, --abi and --trap-unknown-imports are as for `wasabi run`;
+everything else (or everything after --) is passed to it.";
 
 /// Splits wasabi's own leading options from the program's arguments.
 pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
@@ -97,7 +107,19 @@ pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
                 opts.env.push(value(i)?);
                 i += 2;
             }
+            "--abi" => {
+                opts.abi = value(i)?.parse()?;
+                i += 2;
+            }
+            "--trap-unknown-imports" => {
+                opts.trap_unknown_imports = true;
+                i += 1;
+            }
             "--wasabi-help" => return Err(USAGE.into()),
+            _ if a.starts_with("--abi=") => {
+                opts.abi = a["--abi=".len()..].parse()?;
+                i += 1;
+            }
             _ if a.starts_with("--dir=") => {
                 opts.dirs.push(a["--dir=".len()..].to_string());
                 i += 1;
