@@ -340,3 +340,30 @@ fn a_split_program_without_its_secondary_is_a_clear_error() {
     assert!(err.contains("secondary module is missing"), "{err}");
     assert!(err.contains("app.deferred.wasm"), "{err}");
 }
+
+#[test]
+fn a_secondary_module_that_is_a_symlink_out_of_the_directory_is_refused() {
+    let base = std::env::temp_dir().join(format!("wasabi-link-sym-{}", std::process::id()));
+    let (inside, outside) = (base.join("app"), base.join("elsewhere"));
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(corpus().join("split/app.wasm"), inside.join("app.wasm")).unwrap();
+    std::fs::copy(
+        corpus().join("split/app.deferred.wasm"),
+        outside.join("app.deferred.wasm"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("app.deferred.wasm"),
+        inside.join("app.deferred.wasm"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_wasabi"))
+        .args(["run", "--no-cache"])
+        .arg(inside.join("app.wasm"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&base).ok();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("leads outside"), "{}", stderr(&o));
+}

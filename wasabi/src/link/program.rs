@@ -165,7 +165,9 @@ impl Program {
     /// (or the main module, by its file stem), a definition in `linker`, a
     /// module file (a name ending in `.wasm` or `.wat`, relative to the
     /// importer's directory), a split program's placeholder (see
-    /// `docs/linking.md`). Split-program loaders are defined into `linker`.
+    /// `docs/linking.md`). Split-program loaders and, for a main module
+    /// importing `env.dlopen`/`env.dlsym`, the dynamic loader's functions
+    /// are defined into `linker`.
     pub fn instantiate<T: 'static>(
         &self,
         mut store: impl AsContextMut<Data = T>,

@@ -29,7 +29,9 @@
 //! reach the part's code directly. A part whose split points are never
 //! called is never read.
 //!
-//! What must stay true: a part is loaded at most once per program (a
+//! What must stay true: every part is a file inside the main module's
+//! directory (a symbolic link leading out is refused; module and chunk
+//! files must be regular files); a part is loaded at most once per program (a
 //! second placeholder of the same part finds it loaded; a placeholder
 //! called while its part is being loaded, from the part's start function,
 //! is an error, not a recursion); no lock is held while wasm runs; a
@@ -193,7 +195,24 @@ impl SplitProgram {
                                 ),
                             ));
                         };
-                        parts.push(part_state(path.clone(), "secondary"));
+                        // Inside the main module's directory, symbolic links
+                        // resolved (`dir` is canonical).
+                        let path = path
+                            .canonicalize()
+                            .ok()
+                            .filter(|p| p.starts_with(dir))
+                            .ok_or_else(|| {
+                                link_error(
+                                    &imp.module,
+                                    &imp.name,
+                                    format!(
+                                        "the secondary module {} leads outside {}",
+                                        path.display(),
+                                        dir.display()
+                                    ),
+                                )
+                            })?;
+                        parts.push(part_state(path, "secondary"));
                         secondary = Some(parts.len() - 1);
                         parts.len() - 1
                     }
