@@ -19,6 +19,7 @@ use wasabi_abi::command::{command_linker, link_error, run_entry, TRAP_EXIT_STATU
 use wasabi_abi::wasi::{command_status, WasiCtx};
 use wasabi_abi::{AbiChoice, Host};
 
+mod link;
 mod repl;
 
 mod limits;
@@ -134,6 +135,15 @@ enum Command {
         /// itself, when called, instead of failing to link.
         #[arg(long)]
         trap_unknown_imports: bool,
+        /// Load the module file PATH and link it under the module name
+        /// NAME: the program's imports from NAME bind to its exports
+        /// (functions, memories, tables, globals), and it may import the
+        /// main module (by its file stem) or other preloads, in a cycle
+        /// too. Imports whose module name is a relative path to a .wasm
+        /// file load that file, from the main module's directory or a
+        /// preloaded file's. Repeatable. See docs/linking.md.
+        #[arg(long = "preload", value_name = "NAME=PATH")]
+        preloads: Vec<String>,
         #[command(flatten)]
         compile: CompileOpts,
         #[command(flatten)]
@@ -289,6 +299,7 @@ struct RunOptions {
     envs: Vec<String>,
     abi: AbiChoice,
     trap_unknown_imports: bool,
+    preloads: Vec<String>,
     compile: CompileOpts,
     limits: LimitOpts,
     args: Vec<String>,
@@ -354,8 +365,9 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
     let mut store = Store::new(&engine, Host::new(wasi));
     let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes));
-    let linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
+    let mut linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
         .map_err(|e| anyhow!("{}: {}", o.module.display(), link_error(e, &detected)))?;
+    let program = link::program(&engine, &o.preloads)?;
     o.limits.apply(&mut store, &engine)?;
 
     let t1 = Instant::now();
@@ -365,6 +377,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let report = |status: u8| {
         if o.stats {
             print_stats(&module, t_start, entered.get());
+            link::print_stats(&program);
         }
         if o.timings {
             eprintln!(
@@ -393,7 +406,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
             Ok(report(TRAP_EXIT_STATUS))
         }
     };
-    let instance = match linker.instantiate(&mut store, &module) {
+    let instance = match program.instantiate(&mut store, &mut linker, &module, &o.module) {
         Ok(i) => i,
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
         Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
@@ -697,6 +710,7 @@ fn main() -> ExitCode {
             envs,
             abi,
             trap_unknown_imports,
+            preloads,
             compile,
             limits,
             args,
@@ -710,6 +724,7 @@ fn main() -> ExitCode {
             envs,
             abi,
             trap_unknown_imports,
+            preloads,
             compile,
             limits,
             args,

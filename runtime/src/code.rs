@@ -365,6 +365,30 @@ impl CompiledModule {
         }
     }
 
+    /// In lazy mode, when `code` is one of this module's thunks, registers
+    /// the import slot `slot` (of another module's instance) so the
+    /// function's code is published there once compiled: a cross-module
+    /// call then costs what an intra-module one does. Returns whether it
+    /// registered (never outside lazy mode).
+    ///
+    /// # Safety
+    /// As for `LazyCode::attach_import`: `slot` is a live import slot whose
+    /// `vmctx` is an instance of this module, detached with
+    /// [`Self::detach_import`] before it is freed or repointed.
+    pub(crate) unsafe fn attach_import(&self, slot: usize, code: usize) -> bool {
+        match &self.lazy {
+            Some(l) => l.attach_import(slot, code),
+            None => false,
+        }
+    }
+
+    /// Undoes [`Self::attach_import`].
+    pub(crate) fn detach_import(&self, slot: usize) {
+        if let Some(l) = &self.lazy {
+            l.detach_import(slot);
+        }
+    }
+
     /// Undoes [`Self::attach_instance`] (before the vmctx is freed).
     pub(crate) fn detach_instance(&self, vmctx: *mut u8) {
         if let Some(l) = &self.lazy {

@@ -8,7 +8,8 @@
 //! What must stay true: an instance's vmctx is filled completely (every
 //! memory, table, global and funcref slot) before any of its code runs, and
 //! everything the vmctx points at is owned by the same store, so it lives as
-//! long as the instance does.
+//! long as the instance does; a slot registered with another module for
+//! lazy publication (`import_links`) is detached before it is freed.
 
 use crate::code::CompiledModule;
 use crate::memory::LinearMemory;
@@ -39,10 +40,18 @@ pub struct Instance {
     pub(crate) data_dropped: Vec<bool>,
     /// Index of this instance in its store.
     pub(crate) index: usize,
+    /// Funcref slots of this vmctx registered with the lazily compiled
+    /// module whose thunk they held (`CompiledModule::attach_import`): that
+    /// module publishes compiled code into them, so they are detached
+    /// before the vmctx is freed or the slot repointed.
+    pub(crate) import_links: Vec<(Arc<CompiledModule>, usize)>,
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        for (module, slot) in self.import_links.drain(..) {
+            module.detach_import(slot);
+        }
         self.module.detach_instance(self.vmctx);
         // SAFETY: `vmctx` was allocated in `Instance::allocate` with exactly
         // this layout, and nothing uses it after the instance is dropped (the
@@ -80,6 +89,7 @@ impl Instance {
             elements: Vec::new(),
             data_dropped: vec![false; module.info.data.len()],
             index,
+            import_links: Vec::new(),
         });
         let back: *mut Instance = &mut *inst;
         // SAFETY: the header fields lie inside the fresh allocation, which is

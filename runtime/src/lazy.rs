@@ -45,10 +45,14 @@
 //! publishes the code: a release store into `slot_k` (so copies of the thunk
 //! pointer, e.g. in another instance that imported the function, now jump
 //! straight to the code) and into `funcrefs[f].code` of every live instance
-//! of the module (so their callers no longer go through the thunk at all).
+//! of the module (so their callers no longer go through the thunk at all),
+//! and into every import slot of another module's instance registered as
+//! holding this function's thunk (`LazyCode::attach_import`: so a
+//! cross-module call costs what an intra-module one does).
 //! Instances register their vmctx with the module when they are created and
-//! unregister when dropped; creation picks the compiled code directly for
-//! functions already compiled (e.g. by an earlier instance).
+//! unregister when dropped (import slots likewise, and also when the slot is
+//! pointed at another function); creation picks the compiled code directly
+//! for functions already compiled (e.g. by an earlier instance).
 //!
 //! Compilation runs on the caller's thread when it has at least
 //! [`COMPILE_STACK`] bytes of stack left, otherwise on a helper thread with
@@ -201,8 +205,9 @@ struct LazyState {
     osr_count: AtomicUsize,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
-    /// vmctx of every live instance of the module.
-    instances: Mutex<Vec<usize>>,
+    /// Where compiled code is published: the vmctx of every live instance
+    /// of the module, and import slots of other modules' instances.
+    instances: Mutex<Attached>,
     compiled: AtomicUsize,
     compiled_bytes: AtomicUsize,
     compile_nanos: AtomicU64,
@@ -210,6 +215,18 @@ struct LazyState {
     cache: Option<Arc<dyn FunctionCache>>,
     /// First compilations served by `cache`.
     cached: AtomicUsize,
+}
+
+/// What [`LazyState::publish`] writes a function's code into, besides its
+/// thunk slot.
+#[derive(Default)]
+struct Attached {
+    /// vmctx of every live instance of the module.
+    vmctxs: Vec<usize>,
+    /// `(slot, k)`: the `VMFuncRef` import slot, in another module's
+    /// instance, of defined function `k` of this module, registered while
+    /// it still held the thunk (`LazyCode::attach_import`).
+    import_slots: Vec<(usize, usize)>,
 }
 
 // SAFETY: the raw pointer is to the thunk mapping's slots, owned next to the
@@ -436,12 +453,22 @@ impl LazyState {
         // SAFETY: `k` is a defined function of this module, so slot `k` is
         // in the thunk mapping, which lives as long as this state.
         unsafe { (*self.slots.add(k)).store(code, Ordering::Release) };
-        for &vmctx in instances.iter() {
+        for &vmctx in instances.vmctxs.iter() {
             let fr = (vmctx + self.offsets.funcref(f) as usize) as *const VMFuncRef;
             // SAFETY: `vmctx` is registered, so its instance is alive (it
             // detaches, under this lock, before freeing the vmctx), and the
             // vmctx was laid out by `self.offsets`.
             unsafe { (*fr).code.store(code as *mut u8, Ordering::Release) };
+        }
+        for &(slot, _) in instances.import_slots.iter().filter(|&&(_, j)| j == k) {
+            // SAFETY: a registered import slot lives in the vmctx of a live
+            // instance (which detaches it, under this lock, before freeing
+            // the vmctx or pointing the slot elsewhere).
+            unsafe {
+                (*(slot as *const VMFuncRef))
+                    .code
+                    .store(code as *mut u8, Ordering::Release)
+            };
         }
     }
 }
@@ -708,7 +735,7 @@ impl LazyCode {
             osr: Mutex::new(HashMap::new()),
             osr_count: AtomicUsize::new(0),
             slots: std::ptr::null(),
-            instances: Mutex::new(Vec::new()),
+            instances: Mutex::new(Attached::default()),
             compiled: AtomicUsize::new(0),
             compiled_bytes: AtomicUsize::new(0),
             compile_nanos: AtomicU64::new(0),
@@ -760,7 +787,50 @@ impl LazyCode {
                 .unwrap_or_else(|| self.thunks.thunk(k));
             write(k, code);
         }
-        instances.push(vmctx);
+        instances.vmctxs.push(vmctx);
+    }
+
+    /// If `code` is the thunk of one of this module's functions, registers
+    /// the import slot `slot` (of another module's instance) holding it,
+    /// so the function's compiled code is published there too, and writes
+    /// the best code there is into it now (it may have been compiled since
+    /// `code` was read). Returns whether it registered.
+    ///
+    /// # Safety
+    /// `slot` must be a `VMFuncRef` import slot of a live instance whose
+    /// `vmctx` field is an instance of this module, and the caller must
+    /// [`Self::detach_import`] it before the slot is freed or pointed at
+    /// another function.
+    pub(crate) unsafe fn attach_import(&self, slot: usize, code: usize) -> bool {
+        let n = self.state.funcs.len();
+        let base = self.thunks.thunk(0);
+        if code < base || code >= base + n * THUNK_SIZE || !(code - base).is_multiple_of(THUNK_SIZE)
+        {
+            return false;
+        }
+        let k = (code - base) / THUNK_SIZE;
+        let mut instances = self
+            .state
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(best) = self.state.best_code(k) {
+            (*(slot as *const VMFuncRef))
+                .code
+                .store(best as *mut u8, Ordering::Release);
+        }
+        instances.import_slots.push((slot, k));
+        true
+    }
+
+    /// Undoes [`Self::attach_import`].
+    pub(crate) fn detach_import(&self, slot: usize) {
+        let mut instances = self
+            .state
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        instances.import_slots.retain(|&(s, _)| s != slot);
     }
 
     pub(crate) fn detach(&self, vmctx: usize) {
@@ -769,7 +839,7 @@ impl LazyCode {
             .instances
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        instances.retain(|&v| v != vmctx);
+        instances.vmctxs.retain(|&v| v != vmctx);
     }
 
     pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {

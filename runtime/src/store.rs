@@ -758,6 +758,11 @@ impl StoreOpaque {
                     // SAFETY: `slot` is this instance's funcref slot for an
                     // imported function index.
                     unsafe { slot.write(value) };
+                    // SAFETY: `slot` was just written with a funcref of
+                    // this store, in the vmctx `inst` owns.
+                    if let Some(link) = unsafe { lazy_import_link(slot) } {
+                        inst.import_links.push(link);
+                    }
                     func_index += 1;
                 }
                 RawImport::Memory(m) => inst.memories.push((&*self.memories[m], m)),
@@ -906,6 +911,81 @@ impl StoreOpaque {
             }
         }
         Ok(index)
+    }
+
+    /// Points the import slot of imported function `func_index` of
+    /// instance `inst` at store function `func`, exactly as instantiation
+    /// would have: a wasm function's `code` and `vmctx` are copied, a host
+    /// function gets a context whose caller is `inst`. This is how modules
+    /// that import each other's functions are linked (created first with
+    /// stand-ins in these slots, then pointed at each other before any of
+    /// their code runs) and how a split program's placeholder import is
+    /// replaced by the function it stood for once that is loaded.
+    ///
+    /// Why this is sound: it needs `&mut self`, so no wasm reads the slot
+    /// while it changes (compiled code loads `code` and `vmctx` from the
+    /// slot at each call, so the next call takes the new target); the type
+    /// check keeps the slot's `type_id` true, so `call_indirect` checks of
+    /// table entries that point at the slot still hold. A host function
+    /// that is running when its own slot is replaced (the split-program
+    /// case) keeps its context, which the store never frees.
+    pub fn link_func_import(
+        &mut self,
+        inst: usize,
+        func_index: u32,
+        func: usize,
+    ) -> Result<(), String> {
+        let instance = &self.instances[inst];
+        let info = &instance.module.info;
+        if func_index >= info.num_imported_funcs {
+            return Err(format!("function {func_index} is not an imported function"));
+        }
+        let want = info.func_type(func_index);
+        let have = &self.funcs[func].ty;
+        if have != want {
+            return Err(format!(
+                "the import has type {want}, the function given has type {have}"
+            ));
+        }
+        let t = info.functions[func_index as usize];
+        let type_id = SigId::intern(want).0;
+        let slot = instance.funcref(func_index) as *mut VMFuncRef;
+        let host_tramp = instance.module.host_trampoline(t);
+        let value = match &self.funcs[func].kind {
+            FuncKind::Wasm { funcref, .. } => {
+                // SAFETY: a funcref owned by this store.
+                let src = unsafe { &**funcref };
+                VMFuncRef {
+                    code: src.code.load(Ordering::Acquire).into(),
+                    vmctx: src.vmctx,
+                    type_id,
+                    _pad: 0,
+                }
+            }
+            FuncKind::Host { func: hf, .. } => {
+                let hf = hf.clone();
+                VMFuncRef {
+                    code: (host_tramp as *mut u8).into(),
+                    vmctx: self.host_ctx(hf, Some(inst), func),
+                    type_id,
+                    _pad: 0,
+                }
+            }
+        };
+        let instance = &mut self.instances[inst];
+        unlink_import_slot(instance, slot);
+        // SAFETY: `slot` is the funcref slot of an imported function of an
+        // instance this store owns (checked above); no wasm runs while
+        // `&mut self` is held, so nothing reads it while it is written.
+        unsafe { slot.write(value) };
+        // SAFETY: just written with a funcref of this store; `instance`
+        // owns the slot and detaches the link before freeing it.
+        if let Some(link) = unsafe { lazy_import_link(slot) } {
+            self.instances[inst].import_links.push(link);
+        }
+        // The slot now denotes another function: forget what it denoted.
+        self.funcref_index.remove(&(slot as usize));
+        Ok(())
     }
 
     // ---- calls ---------------------------------------------------------
@@ -1137,7 +1217,8 @@ impl StoreOpaque {
             type_id,
         } = target;
         let mut rewritten = 0;
-        for inst in &self.instances {
+        let mut slots: Vec<(usize, *mut VMFuncRef)> = Vec::new();
+        for (i, inst) in self.instances.iter().enumerate() {
             for g in 0..inst.module.info.functions.len() as u32 {
                 let s = inst.funcref(g) as *mut VMFuncRef;
                 // SAFETY: `g` is a function index of `inst`, so `s` is its
@@ -1152,8 +1233,20 @@ impl StoreOpaque {
                         (*s).code.store(new_code, Ordering::Release);
                         (*s).vmctx = new_vmctx;
                         rewritten += 1;
+                        slots.push((i, s));
                     }
                 }
+            }
+        }
+        // A rewritten slot no longer holds `old`: `old`'s module must not
+        // publish into it; `new`'s, if it is lazy and `new` not compiled yet,
+        // should.
+        for (i, s) in slots {
+            unlink_import_slot(&mut self.instances[i], s);
+            // SAFETY: `s` was just written with `new`'s funcref; instance
+            // `i` owns it and detaches the link before freeing it.
+            if let Some(link) = unsafe { lazy_import_link(s) } {
+                self.instances[i].import_links.push(link);
             }
         }
         Ok(rewritten)
@@ -1214,4 +1307,39 @@ struct ReplaceTarget {
     code: usize,
     initial_code: usize,
     type_id: u32,
+}
+
+/// The registration that makes a lazily compiled module publish its code
+/// into funcref slot `slot` (see `CompiledModule::attach_import`), when
+/// the slot holds one of that module's thunks.
+///
+/// # Safety
+/// `slot` is a funcref slot, just written with a funcref of the store that
+/// owns it; the instance owning the slot keeps the returned link in its
+/// `import_links` (which detaches it before the slot is freed or repointed).
+unsafe fn lazy_import_link(slot: *mut VMFuncRef) -> Option<(Arc<CompiledModule>, usize)> {
+    let (vmctx, code) = ((*slot).vmctx, (*slot).code.load(Ordering::Acquire) as usize);
+    // A funcref's vmctx is an instance vmctx or a `HostCtx`, both starting
+    // with a magic word.
+    if *(vmctx as *const u64) != VMCTX_MAGIC {
+        return None;
+    }
+    // Only the module is read (through a shared reference that ends here),
+    // even when the slot belongs to the defining instance itself.
+    let module = (*Instance::ptr_from_vmctx(vmctx)).module.clone();
+    module
+        .attach_import(slot as usize, code)
+        .then_some((module, slot as usize))
+}
+
+/// Detaches funcref slot `slot` of `inst` from the lazily compiled module
+/// it was registered with, if any.
+fn unlink_import_slot(inst: &mut Instance, slot: *mut VMFuncRef) {
+    inst.import_links.retain(|(module, s)| {
+        let keep = *s != slot as usize;
+        if !keep {
+            module.detach_import(*s);
+        }
+        keep
+    });
 }

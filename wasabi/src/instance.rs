@@ -130,6 +130,19 @@ pub(crate) fn instantiate_raw<T>(
     module: &Module,
     imports: &[wasabi_runtime::RawImport],
 ) -> Result<Instance> {
+    let instance = create_raw(inner, module, imports)?;
+    initialize(inner, instance, module)?;
+    Ok(instance)
+}
+
+/// Creates the instance (segments applied) without running any of its
+/// code: the first half of [`instantiate_raw`], for modules linked as a
+/// group (`crate::link`), whose start functions run once all are linked.
+pub(crate) fn create_raw<T>(
+    inner: &mut StoreInner<T>,
+    module: &Module,
+    imports: &[wasabi_runtime::RawImport],
+) -> Result<Instance> {
     let index = inner
         .opaque
         .instantiate(module.compiled(), imports)
@@ -141,10 +154,20 @@ pub(crate) fn instantiate_raw<T>(
             }),
             e => Error::from(e),
         })?;
-    let instance = Instance {
+    Ok(Instance {
         store: inner.opaque.id(),
         index,
-    };
+    })
+}
+
+/// The second half of [`instantiate_raw`]: runs the start function and a
+/// reactor's `_initialize`.
+pub(crate) fn initialize<T>(
+    inner: &mut StoreInner<T>,
+    instance: Instance,
+    module: &Module,
+) -> Result<()> {
+    let index = instance.index;
     let info = module.info();
     if let Some(start) = info.start {
         let fr = inner.opaque.instance(index).funcref(start) as usize;
@@ -162,7 +185,7 @@ pub(crate) fn instantiate_raw<T>(
             }
         }
     }
-    Ok(instance)
+    Ok(())
 }
 
 fn call_nullary<T>(inner: &mut StoreInner<T>, f: usize) -> Result<()> {

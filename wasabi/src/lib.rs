@@ -121,6 +121,7 @@ mod externals;
 mod func;
 mod guest;
 mod instance;
+mod link;
 mod linker;
 mod module;
 #[cfg(feature = "wat")]
@@ -134,6 +135,7 @@ pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use guest::GuestAlloc;
 pub use instance::Instance;
+pub use link::{is_path_import, PartStats, Program};
 pub use linker::Linker;
 pub use module::{
     wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,

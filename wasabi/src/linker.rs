@@ -24,7 +24,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use wasabi_runtime::{FuncType, HostFunc, RawImport};
 
-enum Definition {
+pub(crate) enum Definition {
     Extern(Extern),
     HostFunc(Arc<HostFunc>),
 }
@@ -155,6 +155,12 @@ impl<T: 'static> Linker<T> {
         })
     }
 
+    /// Whether `module::name` is defined.
+    pub(crate) fn get_def(&self, module: &str, name: &str) -> bool {
+        self.defs
+            .contains_key(&(module.to_string(), name.to_string()))
+    }
+
     /// Whether anything is defined under the module name `module`.
     pub fn defines_module(&self, module: &str) -> bool {
         self.module_names().any(|m| m == module)
@@ -186,63 +192,84 @@ impl<T: 'static> Linker<T> {
         // Check everything before binding anything into the store.
         let mut found = Vec::with_capacity(info.imports.len());
         for imp in &info.imports {
-            let want = import_type(info, &imp.kind);
-            let err = |message: String| {
-                Error::Link(LinkError {
-                    module: imp.module.clone(),
-                    field: imp.name.clone(),
-                    message,
-                })
-            };
-            let Some(def) = self.defs.get(&(imp.module.clone(), imp.name.clone())) else {
-                let hint = if self.defines_module(&imp.module) {
-                    format!("module `{}` defines no `{}`", imp.module, imp.name)
-                } else {
-                    let known: Vec<&str> = self.module_names().collect();
-                    if known.is_empty() {
-                        format!("nothing is defined for module `{}`", imp.module)
-                    } else {
-                        format!(
-                            "nothing is defined for module `{}` (defined modules: {})",
-                            imp.module,
-                            known.join(", ")
-                        )
-                    }
-                };
-                return Err(err(format!(
-                    "unknown import `{}::{}` {want}: {hint}",
-                    imp.module, imp.name
-                )));
-            };
-            let have = match def {
-                Definition::HostFunc(h) => ExternType::Func(h.ty.clone()),
-                Definition::Extern(e) => {
-                    if e.store_id() != inner.opaque.id() {
-                        panic!(
-                            "wasabi: the linker's definition of `{}::{}` belongs to another \
-                             Store (handles are only valid with the store that created them)",
-                            imp.module, imp.name
-                        );
-                    }
-                    e.ty(ctx_ref(inner))
-                }
-            };
-            if !extern_type_matches(&have, &want) {
-                return Err(err(format!(
-                    "import `{}::{}` has type {want}, but `{}::{}` is defined as {have}",
-                    imp.module, imp.name, imp.module, imp.name
-                )));
-            }
-            found.push(def);
+            found.push(self.check_import(inner, info, imp)?);
         }
         let raw: Vec<RawImport> = found
             .into_iter()
-            .map(|def| match def {
-                Definition::Extern(e) => e.to_raw(),
-                Definition::HostFunc(h) => RawImport::Func(inner.opaque.new_host_func(h.clone())),
-            })
+            .map(|def| def_to_raw(inner, def))
             .collect();
         instantiate_raw(inner, module, &raw)
+    }
+
+    /// The definition import `imp` of a module described by `info`
+    /// resolves to, checked for kind and type: an error naming module,
+    /// field and both types, or what is defined instead.
+    pub(crate) fn check_import(
+        &self,
+        inner: &crate::store::StoreInner<T>,
+        info: &wasabi_runtime::module::ModuleInfo,
+        imp: &wasabi_runtime::module::Import,
+    ) -> Result<&Definition> {
+        let want = import_type(info, &imp.kind);
+        let err = |message: String| {
+            Error::Link(LinkError {
+                module: imp.module.clone(),
+                field: imp.name.clone(),
+                message,
+            })
+        };
+        let Some(def) = self.defs.get(&(imp.module.clone(), imp.name.clone())) else {
+            let hint = if self.defines_module(&imp.module) {
+                format!("module `{}` defines no `{}`", imp.module, imp.name)
+            } else {
+                let known: Vec<&str> = self.module_names().collect();
+                if known.is_empty() {
+                    format!("nothing is defined for module `{}`", imp.module)
+                } else {
+                    format!(
+                        "nothing is defined for module `{}` (defined modules: {})",
+                        imp.module,
+                        known.join(", ")
+                    )
+                }
+            };
+            return Err(err(format!(
+                "unknown import `{}::{}` {want}: {hint}",
+                imp.module, imp.name
+            )));
+        };
+        let have = match def {
+            Definition::HostFunc(h) => ExternType::Func(h.ty.clone()),
+            Definition::Extern(e) => {
+                if e.store_id() != inner.opaque.id() {
+                    panic!(
+                        "wasabi: the linker's definition of `{}::{}` belongs to another \
+                         Store (handles are only valid with the store that created them)",
+                        imp.module, imp.name
+                    );
+                }
+                e.ty(ctx_ref(inner))
+            }
+        };
+        if !extern_type_matches(&have, &want) {
+            return Err(err(format!(
+                "import `{}::{}` has type {want}, but `{}::{}` is defined as {have}",
+                imp.module, imp.name, imp.module, imp.name
+            )));
+        }
+        Ok(def)
+    }
+}
+
+/// A checked definition as a store index (a host function is bound into
+/// the store anew).
+pub(crate) fn def_to_raw<T>(
+    inner: &mut crate::store::StoreInner<T>,
+    def: &Definition,
+) -> RawImport {
+    match def {
+        Definition::Extern(e) => e.to_raw(),
+        Definition::HostFunc(h) => RawImport::Func(inner.opaque.new_host_func(h.clone())),
     }
 }
 
@@ -253,7 +280,7 @@ fn ctx_ref<T>(inner: &crate::store::StoreInner<T>) -> crate::StoreContext<'_, T>
 
 /// Whether something of type `have` satisfies an import of type `want`:
 /// functions and globals exactly, memories and tables by their limits.
-fn extern_type_matches(have: &ExternType, want: &ExternType) -> bool {
+pub(crate) fn extern_type_matches(have: &ExternType, want: &ExternType) -> bool {
     let limits = |amin: u64, amax: Option<u64>, min: u64, max: Option<u64>| {
         amin >= min
             && match max {
