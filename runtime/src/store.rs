@@ -734,27 +734,7 @@ impl StoreOpaque {
                     };
                     let type_id = SigId::intern(&info.types[t as usize]).0;
                     let slot = inst.funcref(func_index) as *mut VMFuncRef;
-                    let value = match &self.funcs[f].kind {
-                        FuncKind::Wasm { funcref, .. } => {
-                            // SAFETY: a funcref owned by this store.
-                            let src = unsafe { &**funcref };
-                            VMFuncRef {
-                                code: src.code.load(Ordering::Acquire).into(),
-                                vmctx: src.vmctx,
-                                type_id,
-                                _pad: 0,
-                            }
-                        }
-                        FuncKind::Host { func, .. } => {
-                            let func = func.clone();
-                            VMFuncRef {
-                                code: (module.host_trampoline(t) as *mut u8).into(),
-                                vmctx: self.host_ctx(func, Some(index), f),
-                                type_id,
-                                _pad: 0,
-                            }
-                        }
-                    };
+                    let value = self.import_funcref(f, type_id, module.host_trampoline(t), index);
                     // SAFETY: `slot` is this instance's funcref slot for an
                     // imported function index.
                     unsafe { slot.write(value) };
@@ -913,6 +893,41 @@ impl StoreOpaque {
         Ok(index)
     }
 
+    /// What an import slot of instance `inst` holds for store function `f`
+    /// (of type `type_id`): a wasm function's code and vmctx, or for a host
+    /// function the importing module's trampoline `host_trampoline` and a
+    /// host context naming `inst` as the caller. Instantiation and
+    /// [`Self::link_func_import`] both fill slots through this.
+    fn import_funcref(
+        &mut self,
+        f: usize,
+        type_id: u32,
+        host_trampoline: usize,
+        inst: usize,
+    ) -> VMFuncRef {
+        match &self.funcs[f].kind {
+            FuncKind::Wasm { funcref, .. } => {
+                // SAFETY: a funcref owned by this store.
+                let src = unsafe { &**funcref };
+                VMFuncRef {
+                    code: src.code.load(Ordering::Acquire).into(),
+                    vmctx: src.vmctx,
+                    type_id,
+                    _pad: 0,
+                }
+            }
+            FuncKind::Host { func, .. } => {
+                let func = func.clone();
+                VMFuncRef {
+                    code: (host_trampoline as *mut u8).into(),
+                    vmctx: self.host_ctx(func, Some(inst), f),
+                    type_id,
+                    _pad: 0,
+                }
+            }
+        }
+    }
+
     /// Points the import slot of imported function `func_index` of
     /// instance `inst` at store function `func`, exactly as instantiation
     /// would have: a wasm function's `code` and `vmctx` are copied, a host
@@ -951,27 +966,7 @@ impl StoreOpaque {
         let type_id = SigId::intern(want).0;
         let slot = instance.funcref(func_index) as *mut VMFuncRef;
         let host_tramp = instance.module.host_trampoline(t);
-        let value = match &self.funcs[func].kind {
-            FuncKind::Wasm { funcref, .. } => {
-                // SAFETY: a funcref owned by this store.
-                let src = unsafe { &**funcref };
-                VMFuncRef {
-                    code: src.code.load(Ordering::Acquire).into(),
-                    vmctx: src.vmctx,
-                    type_id,
-                    _pad: 0,
-                }
-            }
-            FuncKind::Host { func: hf, .. } => {
-                let hf = hf.clone();
-                VMFuncRef {
-                    code: (host_tramp as *mut u8).into(),
-                    vmctx: self.host_ctx(hf, Some(inst), func),
-                    type_id,
-                    _pad: 0,
-                }
-            }
-        };
+        let value = self.import_funcref(func, type_id, host_tramp, inst);
         let instance = &mut self.instances[inst];
         unlink_import_slot(instance, slot);
         // SAFETY: `slot` is the funcref slot of an imported function of an
