@@ -66,7 +66,8 @@
 //! With a [`FunctionCache`] (the embedder's code cache), a first
 //! compilation is first looked up there, and what is compiled is stored,
 //! so a later run of the same module starts with the code this one
-//! compiled.
+//! compiled. In tiered mode that includes the optimising tier's batches: a
+//! function optimised in an earlier run starts in optimised code.
 //!
 //! # Tiered mode
 //!
@@ -120,6 +121,7 @@ unsafe impl Sync for LazyFunc {}
 
 /// A lazily compiled function: its object (shared by the functions of a
 /// tier-up batch) and where its code is.
+#[derive(Clone)]
 struct LoadedFunc {
     object: Arc<LoadedObject>,
     code: usize,
@@ -168,6 +170,17 @@ pub trait FunctionCache: Send + Sync {
     fn get(&self, func_index: u32) -> Option<Vec<u8>>;
     /// Stores the object of function `func_index` (best effort).
     fn put(&self, func_index: u32, object: &[u8]);
+    /// Tiered mode: the optimising tier's object holding function
+    /// `func_index` (a tier-up batch: it may define others too), if any.
+    fn get_optimized(&self, func_index: u32) -> Option<Vec<u8>> {
+        let _ = func_index;
+        None
+    }
+    /// Tiered mode: stores the optimising tier's object holding
+    /// `func_index` (best effort).
+    fn put_optimized(&self, func_index: u32, object: &[u8]) {
+        let _ = (func_index, object);
+    }
 }
 
 /// Tiered compilation's settings (see `CompiledModule::load_lazy`).
@@ -264,6 +277,16 @@ impl LazyState {
     /// or loads what an earlier run stored in the cache.
     fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
         let t = Instant::now();
+        // Tiered mode: optimised code from an earlier run beats baseline.
+        if let Some(lf) = self.cached_optimized(f) {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            self.compiled.fetch_add(1, Ordering::Relaxed);
+            let body = &self.info.function_bodies[self.defined(f)];
+            self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
+            self.compile_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            return Ok(lf);
+        }
         let lf = match self.cached_code(f) {
             Some(lf) => {
                 self.cached.fetch_add(1, Ordering::Relaxed);
@@ -316,12 +339,19 @@ impl LazyState {
             }
             let t = Instant::now();
             let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let object = optimizer.compile_batch(&self.info, &self.wasm, &batch)?;
-                load_object(&object).map_err(|e| e.to_string())
+                let bytes = optimizer.compile_batch(&self.info, &self.wasm, &batch)?;
+                let object = load_object(&bytes).map_err(|e| e.to_string())?;
+                Ok::<_, String>((bytes, object))
             }))
             .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
             let results: Vec<(u32, Compiled)> = match compiled {
-                Ok(object) => {
+                Ok((bytes, object)) => {
+                    // The next run starts each of these with this code.
+                    if let Some(cache) = &self.cache {
+                        for &f in &batch {
+                            cache.put_optimized(f, &bytes);
+                        }
+                    }
                     let object = Arc::new(object);
                     let ready = Instant::now();
                     batch
@@ -409,6 +439,49 @@ impl LazyState {
     fn best_code(&self, k: usize) -> Option<usize> {
         match (self.optimized[k].get(), self.funcs[k].get()) {
             (Some(Ok(lf)), _) | (_, Some(Ok(lf))) => Some(lf.code),
+            _ => None,
+        }
+    }
+
+    /// Tiered mode: `f`'s optimised code, already loaded (a batch-mate was
+    /// found in the cache) or from an object an earlier run cached. Every
+    /// function that object defines gets its optimised code at once (and
+    /// is never queued for a tier-up), so the batch is loaded once.
+    fn cached_optimized(&self, f: u32) -> Option<LoadedFunc> {
+        self.tiering.as_ref()?;
+        let k = self.defined(f);
+        if let Some(Ok(lf)) = self.optimized[k].get() {
+            return Some(lf.clone());
+        }
+        let bytes = self.cache.as_ref()?.get_optimized(f)?;
+        let object = Arc::new(load_object(&bytes).ok()?);
+        let ready = Instant::now();
+        let base = self.info.num_imported_funcs;
+        for sym in object.symbols() {
+            let Some(g) = sym
+                .name
+                .strip_prefix("wasabi_func_")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|g| (base..base + self.optimized.len() as u32).contains(g))
+            else {
+                continue;
+            };
+            let lf = LoadedFunc {
+                object: object.clone(),
+                code: sym.address,
+                ready,
+            };
+            let j = self.defined(g);
+            self.tier_up_requested[j].store(true, Ordering::SeqCst);
+            if self.optimized[j].set(Ok(lf)).is_ok() && g != f {
+                // Already running in baseline code elsewhere: switch it.
+                if self.funcs[j].get().is_some() {
+                    self.publish(g);
+                }
+            }
+        }
+        match self.optimized[k].get() {
+            Some(Ok(lf)) => Some(lf.clone()),
             _ => None,
         }
     }

@@ -363,9 +363,16 @@ fn compile(
             CompileMode::Tiered => engine.baseline_compiler().fingerprint(),
             _ => engine.fingerprint().to_string(),
         };
-        let cached = engine
-            .cache()
-            .map(|c| Arc::new(CachedFunctions::new(c.clone(), wasm, fingerprint)));
+        let optimizer_fingerprint =
+            (mode == CompileMode::Tiered).then(|| engine.fingerprint().to_string());
+        let cached = engine.cache().map(|c| {
+            Arc::new(CachedFunctions::new(
+                c.clone(),
+                wasm,
+                fingerprint,
+                optimizer_fingerprint,
+            ))
+        });
         // The trampolines are cached too (under their own key).
         let tramps = match cached.as_ref().and_then(|c| c.get_trampolines()) {
             Some(t) => t,
@@ -425,7 +432,8 @@ fn compile(
 /// The code cache seen as a lazy module's [`wasabi_runtime::lazy::FunctionCache`]:
 /// one entry per function (and one for the trampolines), keyed by the
 /// module's bytes, the function's index and the lazy generator's
-/// fingerprint, so a later run of the same module with the same settings
+/// fingerprint (in tiered mode also one per optimised function, holding
+/// its tier-up batch, keyed by the optimiser's fingerprint), so a later run of the same module with the same settings
 /// starts with what this one compiled. Entries are checked like any cache
 /// entry (format, length, digest); a damaged one is deleted and the
 /// function compiled again.
@@ -436,17 +444,34 @@ struct CachedFunctions {
     module: std::sync::OnceLock<wasabi_cache::Key>,
     wasm: Arc<[u8]>,
     fingerprint: String,
+    /// Tiered mode: the optimising tier's fingerprint, which keys its
+    /// batches.
+    optimizer_fingerprint: Option<String>,
 }
 
 #[cfg(feature = "compiler")]
 impl CachedFunctions {
-    fn new(cache: wasabi_cache::Cache, wasm: &[u8], fingerprint: String) -> CachedFunctions {
+    fn new(
+        cache: wasabi_cache::Cache,
+        wasm: &[u8],
+        fingerprint: String,
+        optimizer_fingerprint: Option<String>,
+    ) -> CachedFunctions {
         CachedFunctions {
             cache,
             module: std::sync::OnceLock::new(),
             wasm: Arc::from(wasm),
             fingerprint,
+            optimizer_fingerprint,
         }
+    }
+
+    /// The key of the optimising tier's object holding `f` (tiered mode).
+    fn optimized_key(&self, f: u32) -> Option<wasabi_cache::Key> {
+        let fingerprint = self.optimizer_fingerprint.as_ref()?;
+        let mut id = self.key(b"tiered optimised\0", f).0.to_vec();
+        id.extend_from_slice(fingerprint.as_bytes());
+        Some(wasabi_cache::Key::new(&id, fingerprint))
     }
 
     /// The key of what `tag` names in this module (`f`: a function index).
@@ -491,6 +516,17 @@ impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
         let _ = self
             .cache
             .put(&self.key(b"lazy function\0", f), &[object.to_vec()]);
+    }
+
+    fn get_optimized(&self, f: u32) -> Option<Vec<u8>> {
+        self.get_one(&self.optimized_key(f)?)
+    }
+
+    fn put_optimized(&self, f: u32, object: &[u8]) {
+        if let Some(key) = self.optimized_key(f) {
+            // Best effort, as `put`.
+            let _ = self.cache.put(&key, &[object.to_vec()]);
+        }
     }
 }
 

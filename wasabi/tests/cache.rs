@@ -75,3 +75,52 @@ fn serialize_and_deserialize() {
         "{e}"
     );
 }
+
+/// Tiered mode caches the optimising tier's code too: a function that was
+/// hot in one run starts the next run in optimised code, with no baseline
+/// and no recompilation, and computes the same results.
+#[test]
+fn tiered_runs_start_with_the_code_earlier_runs_optimised() {
+    use wasabi::CompileMode;
+    let dir = scratch("tiered");
+    let engine = || {
+        Engine::new(
+            Config::new()
+                .cache_dir(&dir)
+                .mode(CompileMode::Tiered)
+                .tier_up_after(5)
+                .tier_up_in_background(false),
+        )
+    };
+    let run = |engine: &Engine| {
+        let module = Module::new(engine, WAT).unwrap();
+        // One instance: execution counters are per instance.
+        let mut store = Store::new(engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut store, "twice")
+            .unwrap();
+        for x in 0..20 {
+            assert_eq!(f.call(&mut store, x).unwrap(), 2 * x);
+        }
+        module.lazy_stats().unwrap()
+    };
+    // First run: baseline, then recompiled once hot (on this thread).
+    let first = run(&engine());
+    assert_eq!((first.cached, first.optimized), (0, 1), "{first:?}");
+    // Second run: the optimised code from the start, nothing compiled.
+    let second = run(&engine());
+    assert_eq!(second.compiled, 1, "{second:?}");
+    assert_eq!(second.cached, 1, "{second:?}");
+    assert_eq!(second.optimized, 0, "no recompilation: {second:?}");
+    // With the cache off, the same module tiers up again.
+    let off = Engine::new(
+        Config::new()
+            .cache(false)
+            .mode(CompileMode::Tiered)
+            .tier_up_after(5)
+            .tier_up_in_background(false),
+    );
+    let third = run(&off);
+    assert_eq!((third.cached, third.optimized), (0, 1), "{third:?}");
+}
