@@ -341,10 +341,14 @@ impl Cache {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
+        // No fsync: readers see a whole entry or none (the rename), and an
+        // entry a crash left short or damaged fails its length or digest
+        // check and is recompiled. A flush to disk per write is what lazy
+        // and tiered modes would otherwise pay for every function they
+        // compile, on the path of the call that needs it.
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
-            f.sync_data()?;
             std::fs::rename(&tmp, self.entry_path(key))
         };
         if let Err(e) = write() {
