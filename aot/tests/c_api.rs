@@ -7,6 +7,10 @@ use std::process::Command;
 
 const MODULE: &str = r#"
 (module
+  ;; A library gets the same imports as an executable (here Wasabi's ABI).
+  (import "wasabi" "last_error" (func $last_error (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "err_len") (result i32) (call $last_error (i32.const 0) (i32.const 0)))
   (func $fib (export "fib") (param i32) (result i32)
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
       (then (local.get 0))
@@ -33,6 +37,8 @@ int main(void) {
     args[0] = 7; args[1] = 0;
     printf("div(7, 0) -> %d\n", wasabi_call(i, "div", args, 2, res, 1));
     printf("missing -> %d\n", wasabi_call(i, "nope", args, 0, res, 1));
+    if (wasabi_call(i, "err_len", args, 0, res, 1) != 0) return 5;
+    printf("err_len = %llu\n", (unsigned long long)res[0]);
     wasabi_instance_free(i);
     return 0;
 }
@@ -77,7 +83,7 @@ fn c_program_calls_an_aot_shared_library() {
     assert!(out.status.success(), "program failed: {stdout}{stderr}");
     assert_eq!(
         stdout,
-        "fib(25) = 75025\nscale(4) = 10\ndiv(7, 0) -> -1\nmissing -> -1\n"
+        "fib(25) = 75025\nscale(4) = 10\ndiv(7, 0) -> -1\nmissing -> -1\nerr_len = 0\n"
     );
     assert!(
         stderr.contains("integer divide by zero"),

@@ -23,9 +23,9 @@ use std::ffi::{c_char, c_int, CStr};
 use std::sync::{Arc, OnceLock};
 use wasabi::internals::runtime::code::AotTables;
 use wasabi::internals::runtime::CompiledModule;
-use wasabi::{Engine, Instance, Linker, Module, Store, Val, ValType};
-use wasabi_abi::command::{run_command, CommandOptions};
-use wasabi_abi::wasi::{self, WasiCtx};
+use wasabi::{Engine, Instance, Module, Store, Val, ValType};
+use wasabi_abi::command::{command_linker, link_error, run_command, CommandOptions};
+use wasabi_abi::{detect, AbiChoice, Host};
 
 extern "C" {
     static wasabi_aot_funcs: [usize; 0];
@@ -183,7 +183,7 @@ pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char)
 
 /// An instance for the C API (`wasabi.h`).
 pub struct CInstance {
-    store: Store<WasiCtx>,
+    store: Store<Host>,
     instance: Instance,
 }
 
@@ -198,12 +198,15 @@ pub extern "C" fn wasabi_instantiate() -> *mut CInstance {
         }
         .wasi_ctx()?;
         let engine = Engine::default();
-        let mut store = Store::new(&engine, ctx);
-        let mut linker = Linker::new(&engine);
-        wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|e| e.to_string())?;
+        let mut store = Store::new(&engine, Host::new(ctx));
+        // The same imports as the executable: WASI, Wasabi's ABI, and the
+        // Emscripten ABI for emcc output.
+        let detected = detect::choose(AbiChoice::Auto, module.info(), None);
+        let linker = command_linker(&engine, &module, detected.abi, false)
+            .map_err(|e| link_error(e, &detected))?;
         let instance = linker
             .instantiate(&mut store, &module)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| link_error(e, &detected))?;
         Ok(CInstance { store, instance })
     };
     match make() {
