@@ -326,22 +326,15 @@ fn memory_copy<T>(
     let to = memory_of(caller, dst_handle)?;
     let len = len as u32;
     if from == to {
-        // One memory: check both ranges, then an overlapping-safe move.
-        let data = from.data_mut(&mut *caller);
-        let size = data.len();
-        let range = |ptr: i32| {
-            let start = ptr as u32 as usize;
-            let end = start + len as usize;
-            (end <= size).then_some(start..end).ok_or_else(|| {
-                fail(
-                    ERR_BOUNDS,
-                    format!("guest range of {len} bytes at {start:#x} is outside the memory ({size:#x} bytes)"),
-                )
-            })
-        };
-        let s = range(src)?;
-        let d = range(dst)?;
-        data.copy_within(s, d.start);
+        // One memory: both ranges checked (as every guest range is), then
+        // an overlapping-safe move.
+        for ptr in [src, dst] {
+            from.bytes(&*caller, ptr, len)
+                .map_err(|e| fail(ERR_BOUNDS, e))?;
+        }
+        let (src, dst) = (src as u32 as usize, dst as u32 as usize);
+        from.data_mut(&mut *caller)
+            .copy_within(src..src + len as usize, dst);
         return Ok(());
     }
     let bytes = from
