@@ -358,21 +358,9 @@ fn compile(
     let mut cache = CacheOutcome::NotUsed;
     let mode = engine.config().mode;
     let (compiled, t2) = if mode != CompileMode::Regular {
-        // The lazy generator's fingerprint keys its cached functions.
-        let fingerprint = match mode {
-            CompileMode::Tiered => engine.baseline_compiler().fingerprint(),
-            _ => engine.fingerprint().to_string(),
-        };
-        let optimizer_fingerprint =
-            (mode == CompileMode::Tiered).then(|| engine.fingerprint().to_string());
-        let cached = engine.cache().map(|c| {
-            Arc::new(CachedFunctions::new(
-                c.clone(),
-                wasm,
-                fingerprint,
-                optimizer_fingerprint,
-            ))
-        });
+        let cached = engine
+            .cache()
+            .map(|c| Arc::new(CachedFunctions::new(c.clone(), engine, wasm)));
         // The trampolines are cached too (under their own key).
         let tramps = match cached.as_ref().and_then(|c| c.get_trampolines()) {
             Some(t) => t,
@@ -429,61 +417,55 @@ fn compile(
     })
 }
 
-/// The code cache seen as a lazy module's [`wasabi_runtime::lazy::FunctionCache`]:
-/// one entry per function (and one for the trampolines), keyed by the
-/// module's bytes, the function's index and the lazy generator's
-/// fingerprint (in tiered mode also one per optimised function, holding
-/// its tier-up batch, keyed by the optimiser's fingerprint), so a later run of the same module with the same settings
-/// starts with what this one compiled. Entries are checked like any cache
-/// entry (format, length, digest); a damaged one is deleted and the
-/// function compiled again.
+/// The code cache seen as a lazy module's [`wasabi_runtime::lazy::FunctionCache`],
+/// so a later run of the same module with the same settings starts with
+/// what this one compiled. Each entry's key combines the module's digest,
+/// what the entry holds, a function index, and the fingerprint of the
+/// compiler that made the code:
+/// - one per function compiled on first call: the lazy generator's (the
+///   optimising compiler in lazy mode, the baseline in tiered mode);
+/// - one for the trampolines: the optimising compiler's, which makes them;
+/// - tiered mode, one per optimised function, holding its tier-up batch:
+///   the optimising compiler's.
+///
+/// Entries are checked like any cache entry (format, length, digest); a
+/// damaged one is deleted and the function compiled again.
 #[cfg(feature = "compiler")]
 struct CachedFunctions {
     cache: wasabi_cache::Cache,
-    /// SHA-256 of the module and the fingerprint, computed on first use.
-    module: std::sync::OnceLock<wasabi_cache::Key>,
-    wasm: Arc<[u8]>,
-    fingerprint: String,
-    /// Tiered mode: the optimising tier's fingerprint, which keys its
-    /// batches.
-    optimizer_fingerprint: Option<String>,
+    /// SHA-256 of the module's bytes.
+    module: wasabi_cache::Key,
+    /// The fingerprint of the code made on first call.
+    lazy: String,
+    /// The fingerprint of the optimising compiler.
+    optimizer: String,
+    tiered: bool,
 }
 
 #[cfg(feature = "compiler")]
 impl CachedFunctions {
-    fn new(
-        cache: wasabi_cache::Cache,
-        wasm: &[u8],
-        fingerprint: String,
-        optimizer_fingerprint: Option<String>,
-    ) -> CachedFunctions {
+    fn new(cache: wasabi_cache::Cache, engine: &Engine, wasm: &[u8]) -> CachedFunctions {
+        let tiered = engine.config().mode == CompileMode::Tiered;
         CachedFunctions {
             cache,
-            module: std::sync::OnceLock::new(),
-            wasm: Arc::from(wasm),
-            fingerprint,
-            optimizer_fingerprint,
+            module: wasabi_cache::Key::new(wasm, ""),
+            lazy: match tiered {
+                true => engine.baseline_compiler().fingerprint(),
+                false => engine.fingerprint().to_string(),
+            },
+            optimizer: engine.fingerprint().to_string(),
+            tiered,
         }
     }
 
-    /// The key of the optimising tier's object holding `f` (tiered mode).
-    fn optimized_key(&self, f: u32) -> Option<wasabi_cache::Key> {
-        let fingerprint = self.optimizer_fingerprint.as_ref()?;
-        let mut id = self.key(b"tiered optimised\0", f).0.to_vec();
-        id.extend_from_slice(fingerprint.as_bytes());
-        Some(wasabi_cache::Key::new(&id, fingerprint))
-    }
-
-    /// The key of what `tag` names in this module (`f`: a function index).
-    fn key(&self, tag: &[u8], f: u32) -> wasabi_cache::Key {
-        let module = self
-            .module
-            .get_or_init(|| wasabi_cache::Key::new(&self.wasm, &self.fingerprint));
+    /// The key of what `tag` names in this module (`f`: a function index),
+    /// as made by the compiler of `fingerprint`.
+    fn key(&self, tag: &[u8], f: u32, fingerprint: &str) -> wasabi_cache::Key {
         let mut id = Vec::with_capacity(64);
         id.extend_from_slice(tag);
-        id.extend_from_slice(&module.0);
+        id.extend_from_slice(&self.module.0);
         id.extend_from_slice(&f.to_le_bytes());
-        wasabi_cache::Key::new(&id, &self.fingerprint)
+        wasabi_cache::Key::new(&id, fingerprint)
     }
 
     fn get_one(&self, key: &wasabi_cache::Key) -> Option<Vec<u8>> {
@@ -493,29 +475,38 @@ impl CachedFunctions {
         }
     }
 
+    /// Best effort: a full disk only costs the next run a compilation.
+    fn put_one(&self, key: &wasabi_cache::Key, object: &[u8]) {
+        let _ = self.cache.put(key, &[object.to_vec()]);
+    }
+
+    fn trampolines_key(&self) -> wasabi_cache::Key {
+        self.key(b"lazy trampolines\0", 0, &self.optimizer)
+    }
+
     fn get_trampolines(&self) -> Option<Vec<u8>> {
-        self.get_one(&self.key(b"lazy trampolines\0", 0))
+        self.get_one(&self.trampolines_key())
     }
 
     fn put_trampolines(&self, object: &[u8]) {
-        // Best effort, as `put`.
-        let _ = self
-            .cache
-            .put(&self.key(b"lazy trampolines\0", 0), &[object.to_vec()]);
+        self.put_one(&self.trampolines_key(), object)
+    }
+
+    /// Tiered mode: the key of the optimising tier's object holding `f`.
+    fn optimized_key(&self, f: u32) -> Option<wasabi_cache::Key> {
+        self.tiered
+            .then(|| self.key(b"tiered optimised\0", f, &self.optimizer))
     }
 }
 
 #[cfg(feature = "compiler")]
 impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
     fn get(&self, f: u32) -> Option<Vec<u8>> {
-        self.get_one(&self.key(b"lazy function\0", f))
+        self.get_one(&self.key(b"lazy function\0", f, &self.lazy))
     }
 
     fn put(&self, f: u32, object: &[u8]) {
-        // Best effort: a full disk only costs the next run a compilation.
-        let _ = self
-            .cache
-            .put(&self.key(b"lazy function\0", f), &[object.to_vec()]);
+        self.put_one(&self.key(b"lazy function\0", f, &self.lazy), object)
     }
 
     fn get_optimized(&self, f: u32) -> Option<Vec<u8>> {
@@ -524,8 +515,7 @@ impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
 
     fn put_optimized(&self, f: u32, object: &[u8]) {
         if let Some(key) = self.optimized_key(f) {
-            // Best effort, as `put`.
-            let _ = self.cache.put(&key, &[object.to_vec()]);
+            self.put_one(&key, object)
         }
     }
 }
