@@ -327,11 +327,15 @@ fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
             format!("{}: {e}", path.display()),
         ))
     })?;
-    let name = path
-        .file_stem()
+    Ok((bytes, module_name(path)))
+}
+
+/// The name of the module in the file at `path`, for traps and messages:
+/// the file's stem (`app` for `dir/app.wasm`).
+pub(crate) fn module_name(path: &Path) -> String {
+    path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "module".into());
-    Ok((bytes, name))
+        .unwrap_or_else(|| "module".into())
 }
 
 pub(crate) fn import_type(info: &ModuleInfo, kind: &ImportKind) -> ExternType {

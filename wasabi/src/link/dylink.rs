@@ -445,10 +445,7 @@ impl DynamicLinker {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
         let dylink =
             dylink_info(&bytes)?.ok_or("not a side module (it has no dylink.0 section)")?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = crate::module::module_name(path);
         let module = Module::with_name(&self.engine, &bytes, &stem).map_err(|e| e.to_string())?;
         let e = |x: HostError| x.to_string();
         let mem = Self::main_memory(caller, main).map_err(e)?;

@@ -181,10 +181,7 @@ impl Program {
         if !allowed.contains(&main_dir) {
             allowed.push(main_dir.clone());
         }
-        let main_name = main_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let main_name = crate::module::module_name(&main_path);
 
         let mut members: Vec<Member> = self
             .preloads
@@ -259,10 +256,7 @@ impl Program {
                 let t = match members.iter().position(|x| x.path.as_ref() == Some(&path)) {
                     Some(t) => t,
                     None => {
-                        let stem = path
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default();
+                        let stem = crate::module::module_name(&path);
                         let module = compile_file(&self.engine, &path, &stem)?;
                         lock(&self.path_imports).push((path.clone(), module.clone()));
                         members.push(Member {

@@ -442,10 +442,7 @@ impl SplitProgram {
         path: &Path,
         kind: &'static str,
     ) -> std::result::Result<(Module, Instance), HostError> {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = crate::module::module_name(path);
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let module = Module::with_name(&self.engine, &bytes, &stem)
