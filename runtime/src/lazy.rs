@@ -278,16 +278,7 @@ impl LazyState {
     fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
         let t = Instant::now();
         // Tiered mode: optimised code from an earlier run beats baseline.
-        if let Some(lf) = self.cached_optimized(f) {
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            self.compiled.fetch_add(1, Ordering::Relaxed);
-            let body = &self.info.function_bodies[self.defined(f)];
-            self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
-            self.compile_nanos
-                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            return Ok(lf);
-        }
-        let lf = match self.cached_code(f) {
+        let lf = match self.cached_optimized(f).or_else(|| self.cached_code(f)) {
             Some(lf) => {
                 self.cached.fetch_add(1, Ordering::Relaxed);
                 lf
@@ -297,8 +288,11 @@ impl LazyState {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let body = &self.info.function_bodies[self.defined(f)];
         self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
-        self.compile_nanos
-            .fetch_add((lf.ready - t).as_nanos() as u64, Ordering::Relaxed);
+        // (A batch-mate's code was loaded before this call: no time here.)
+        self.compile_nanos.fetch_add(
+            lf.ready.saturating_duration_since(t).as_nanos() as u64,
+            Ordering::Relaxed,
+        );
         Ok(lf)
     }
 
