@@ -135,10 +135,14 @@ pub use externals::{Extern, Global, Memory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use guest::GuestAlloc;
 pub use instance::Instance;
-pub use link::{is_path_import, PartStats, Program};
+pub use link::{
+    is_path_import, normalize_lexically, program_files, HostFiles, ModuleFiles, PartStats, Program,
+    ProgramFiles,
+};
 pub use linker::Linker;
 pub use module::{
-    wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType, Module,
+    module_name, wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType, ImportType,
+    Module,
 };
 #[cfg(feature = "wat")]
 pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};

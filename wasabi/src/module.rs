@@ -332,7 +332,7 @@ fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
 
 /// The name of the module in the file at `path`, for traps and messages:
 /// the file's stem (`app` for `dir/app.wasm`).
-pub(crate) fn module_name(path: &Path) -> String {
+pub fn module_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "module".into())

@@ -37,6 +37,7 @@
 //! bounds is a trap; a library is loaded once per
 //! path (a second `dlopen` returns the same handle).
 
+use super::files::ModuleFiles;
 use crate::error::{Error, Result};
 use crate::externals::{Extern, Global, Memory, Table};
 use crate::func::{Caller, Func};
@@ -188,6 +189,7 @@ struct State {
 
 /// The dynamic loader of one program. Shared by its `dl*` host functions.
 pub(crate) struct DynamicLinker {
+    files: Arc<dyn ModuleFiles>,
     engine: Engine,
     dir: PathBuf,
     allowed: Vec<PathBuf>,
@@ -204,6 +206,7 @@ impl DynamicLinker {
     /// The loader for `main`, if it imports `env.dlopen` or `env.dlsym`
     /// and `linker` does not define them.
     pub(crate) fn detect<T: 'static>(
+        files: &Arc<dyn ModuleFiles>,
         engine: &Engine,
         main: &Module,
         dir: &Path,
@@ -228,6 +231,7 @@ impl DynamicLinker {
             return None;
         }
         Some(Arc::new(DynamicLinker {
+            files: files.clone(),
             engine: engine.clone(),
             dir: dir.to_path_buf(),
             allowed: allowed.to_vec(),
@@ -397,8 +401,9 @@ impl DynamicLinker {
             );
         }
         let joined = self.dir.join(name);
-        let path = joined
-            .canonicalize()
+        let path = self
+            .files
+            .canonicalize(&joined)
             .map_err(|e| format!("{}: {e}", joined.display()))?;
         if !self.allowed.iter().any(|d| path.starts_with(d)) {
             return Err(format!(
@@ -442,11 +447,17 @@ impl DynamicLinker {
         main: Instance,
         path: &Path,
     ) -> std::result::Result<Lib, Fail> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+        let bytes = self
+            .files
+            .read(path)
+            .map_err(|e| format!("cannot read it: {e}"))?;
         let dylink =
             dylink_info(&bytes)?.ok_or("not a side module (it has no dylink.0 section)")?;
         let stem = crate::module::module_name(path);
-        let module = Module::with_name(&self.engine, &bytes, &stem).map_err(|e| e.to_string())?;
+        let module = self
+            .files
+            .module(&self.engine, path, &bytes, &stem)
+            .map_err(|e| e.to_string())?;
         let e = |x: HostError| x.to_string();
         let mem = Self::main_memory(caller, main).map_err(e)?;
         let table = Self::main_table(caller, main).map_err(e)?;

@@ -5,6 +5,9 @@
 //! - [`program`]: a main module plus module files: preloaded by name,
 //!   imported by relative path, or the parts of a split program
 //!   ([`Program`]).
+//! - [`files`]: where the module files come from: the host file system or
+//!   another source, such as an AOT executable's bundled modules
+//!   ([`ModuleFiles`]).
 //! - [`dylink`]: side modules (`dylink.0`) loaded by the guest's `dlopen`
 //!   into the main module's memory and table.
 //! - [`split`]: split programs (binaryen `wasm-split`, Dioxus naming), each
@@ -17,8 +20,10 @@
 //! is one indirect call with no host code in between.
 
 pub(crate) mod dylink;
+pub(crate) mod files;
 pub(crate) mod group;
 pub(crate) mod program;
 pub(crate) mod split;
 
-pub use program::{is_path_import, PartStats, Program};
+pub use files::{normalize_lexically, HostFiles, ModuleFiles};
+pub use program::{is_path_import, program_files, PartStats, Program, ProgramFiles};

@@ -9,7 +9,10 @@
 //! relative to the directory of the module that imports it; an absolute
 //! one, or one that resolves outside every allowed directory, is an error
 //! naming the import and the file. Each file is loaded once, however many
-//! modules import it and under whatever spelling.
+//! modules import it and under whatever spelling. Files are read through
+//! the program's [`ModuleFiles`] source: the host file system by default,
+//! an AOT executable's bundled modules there. [`program_files`] applies the
+//! same resolution ahead of time, to find what `wasabi aot` must bundle.
 //!
 //! What must stay true: no file outside the allowed directories is read;
 //! every module of the program is linked by
@@ -17,6 +20,7 @@
 //! preloads, path imports and the main module work the same way.
 
 use super::dylink::{dylink_info, DynamicLinker};
+use super::files::{HostFiles, ModuleFiles};
 use super::split::{SplitPart, SplitProgram};
 use crate::error::{Error, LinkError, Result};
 use crate::instance::Instance;
@@ -58,10 +62,28 @@ pub struct PartStats {
     pub functions: usize,
 }
 
+/// `part PATH (KIND): loaded, functions compiled: N / M`, or `part PATH
+/// (KIND): never loaded (not read, nothing compiled)`: the `--stats` line.
+impl std::fmt::Display for PartStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "part {} ({}): ", self.path.display(), self.kind)?;
+        if self.loaded {
+            write!(
+                f,
+                "loaded, functions compiled: {} / {}",
+                self.functions_compiled, self.functions
+            )
+        } else {
+            write!(f, "never loaded (not read, nothing compiled)")
+        }
+    }
+}
+
 /// A main module and the module files it is linked with. See the module
 /// docs for which files may be loaded.
 pub struct Program {
     engine: Engine,
+    files: Arc<dyn ModuleFiles>,
     allowed: Vec<PathBuf>,
     preloads: Vec<(String, PathBuf, Module)>,
     /// Filled by [`Program::instantiate`].
@@ -78,9 +100,16 @@ fn link_error(module: &str, field: &str, message: String) -> Error {
     })
 }
 
-fn canonical(path: &Path, what: &str) -> Result<PathBuf> {
-    path.canonicalize()
+fn canonical(files: &dyn ModuleFiles, path: &Path, what: &str) -> Result<PathBuf> {
+    files
+        .canonicalize(&absolute(path))
         .map_err(|e| Error::NotFound(format!("{what} {}: {e}", path.display())))
+}
+
+/// `path` made absolute against the current directory (the file sources
+/// take absolute paths).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Whether an import's module name is a path to a module file.
@@ -88,8 +117,14 @@ pub fn is_path_import(module: &str) -> bool {
     module.ends_with(".wasm") || module.ends_with(".wat")
 }
 
-fn compile_file(engine: &Engine, path: &Path, name: &str) -> Result<Module> {
-    let bytes = std::fs::read(path)
+fn compile_file(
+    files: &dyn ModuleFiles,
+    engine: &Engine,
+    path: &Path,
+    name: &str,
+) -> Result<Module> {
+    let bytes = files
+        .read(path)
         .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", path.display())))?;
     if let Ok(Some(_)) = dylink_info(&bytes) {
         return Err(link_error(
@@ -102,20 +137,31 @@ fn compile_file(engine: &Engine, path: &Path, name: &str) -> Result<Module> {
             ),
         ));
     }
-    Module::with_name(engine, &bytes, name).map_err(|e| match e {
-        Error::Module(m) => Error::Module(wasabi_runtime::module::ModuleError {
-            offset: m.offset,
-            message: format!("{}: {}", path.display(), m.message),
-        }),
-        e => e,
-    })
+    files
+        .module(engine, path, &bytes, name)
+        .map_err(|e| match e {
+            Error::Module(m) => Error::Module(wasabi_runtime::module::ModuleError {
+                offset: m.offset,
+                message: format!("{}: {}", path.display(), m.message),
+            }),
+            e => e,
+        })
 }
 
 impl Program {
-    /// A program whose modules are compiled with `engine`.
+    /// A program whose module files are read from the host file system
+    /// and compiled with `engine`.
     pub fn new(engine: &Engine) -> Program {
+        Program::with_files(engine, Arc::new(HostFiles))
+    }
+
+    /// A program whose module files come from `files` (for example the
+    /// modules an AOT executable carries precompiled); `engine` compiles
+    /// what `files` leaves to it.
+    pub fn with_files(engine: &Engine, files: Arc<dyn ModuleFiles>) -> Program {
         Program {
             engine: engine.clone(),
+            files,
             allowed: Vec::new(),
             preloads: Vec::new(),
             path_imports: Mutex::new(Vec::new()),
@@ -126,7 +172,7 @@ impl Program {
 
     /// Lets path imports load files from `dir` (and below).
     pub fn allow_dir(&mut self, dir: impl AsRef<Path>) -> Result<&mut Self> {
-        let dir = canonical(dir.as_ref(), "cannot use directory")?;
+        let dir = canonical(&*self.files, dir.as_ref(), "cannot use directory")?;
         if !self.allowed.contains(&dir) {
             self.allowed.push(dir);
         }
@@ -141,7 +187,7 @@ impl Program {
     /// Loads and compiles the module file `path`, to be linked under the
     /// module name `name`; its directory becomes an allowed one.
     pub fn preload(&mut self, name: &str, path: impl AsRef<Path>) -> Result<&mut Self> {
-        let path = canonical(path.as_ref(), "cannot read preloaded module")?;
+        let path = canonical(&*self.files, path.as_ref(), "cannot read preloaded module")?;
         if self.preloads.iter().any(|(n, _, _)| n == name) {
             return Err(link_error(
                 name,
@@ -149,7 +195,7 @@ impl Program {
                 format!("two modules are preloaded as `{name}`"),
             ));
         }
-        let module = compile_file(&self.engine, &path, name)?;
+        let module = compile_file(&*self.files, &self.engine, &path, name)?;
         if let Some(dir) = path.parent() {
             self.allow_dir(dir)?;
         }
@@ -175,7 +221,7 @@ impl Program {
         main: &Module,
         main_path: &Path,
     ) -> Result<Instance> {
-        let main_path = canonical(main_path, "cannot read")?;
+        let main_path = canonical(&*self.files, main_path, "cannot read")?;
         let main_dir = main_path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let mut allowed = self.allowed.clone();
         if !allowed.contains(&main_dir) {
@@ -213,14 +259,21 @@ impl Program {
         }
 
         // Split programs: placeholders of the main module.
-        if let Some(split) =
-            SplitProgram::detect(&self.engine, main, &main_name, &main_dir, linker)?
-        {
+        if let Some(split) = SplitProgram::detect(
+            &self.files,
+            &self.engine,
+            main.info(),
+            &main_name,
+            &main_dir,
+            linker,
+        )? {
             split.define(linker)?;
             *lock(&self.split) = Some(split);
         }
         // Dynamic linking: the guest's dlopen/dlsym.
-        if let Some(dl) = DynamicLinker::detect(&self.engine, main, &main_dir, &allowed, linker) {
+        if let Some(dl) =
+            DynamicLinker::detect(&self.files, &self.engine, main, &main_dir, &allowed, linker)
+        {
             dl.define(linker)?;
             *lock(&self.dylink) = Some(dl);
         }
@@ -252,12 +305,12 @@ impl Program {
                 if linker.defines_module(&name) || !is_path_import(&name) {
                     continue;
                 }
-                let path = resolve_path(&allowed, &members[m], &name)?;
+                let path = resolve_path(&*self.files, &allowed, &members[m], &name)?;
                 let t = match members.iter().position(|x| x.path.as_ref() == Some(&path)) {
                     Some(t) => t,
                     None => {
                         let stem = crate::module::module_name(&path);
-                        let module = compile_file(&self.engine, &path, &stem)?;
+                        let module = compile_file(&*self.files, &self.engine, &path, &stem)?;
                         lock(&self.path_imports).push((path.clone(), module.clone()));
                         members.push(Member {
                             name: path.display().to_string(),
@@ -292,12 +345,34 @@ impl Program {
 
 /// The file path import `name` of `importer` names, checked to be inside
 /// an `allowed` directory.
-fn resolve_path(allowed: &[PathBuf], importer: &Member, name: &str) -> Result<PathBuf> {
+fn resolve_path(
+    files: &dyn ModuleFiles,
+    allowed: &[PathBuf],
+    importer: &Member,
+    name: &str,
+) -> Result<PathBuf> {
+    resolve_path_from(
+        files,
+        allowed,
+        importer.path.as_deref(),
+        &importer.name,
+        name,
+    )
+}
+
+/// The file path import `name` of the module in file `importer` (or, when
+/// it has none, the module named `importer_name`) names, checked to be
+/// inside an `allowed` directory.
+fn resolve_path_from(
+    files: &dyn ModuleFiles,
+    allowed: &[PathBuf],
+    importer: Option<&Path>,
+    importer_name: &str,
+    name: &str,
+) -> Result<PathBuf> {
     let who = importer
-        .path
-        .as_ref()
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| importer.name.clone());
+        .unwrap_or_else(|| importer_name.to_string());
     if Path::new(name).is_absolute() {
         return Err(link_error(
             name,
@@ -308,13 +383,9 @@ fn resolve_path(allowed: &[PathBuf], importer: &Member, name: &str) -> Result<Pa
             ),
         ));
     }
-    let base = importer
-        .path
-        .as_ref()
-        .and_then(|p| p.parent())
-        .unwrap_or(Path::new("."));
-    let joined = base.join(name);
-    let path = joined.canonicalize().map_err(|e| {
+    let base = importer.and_then(|p| p.parent()).unwrap_or(Path::new("."));
+    let joined = absolute(&base.join(name));
+    let path = files.canonicalize(&joined).map_err(|e| {
         link_error(
             name,
             "",
@@ -388,4 +459,105 @@ fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
     // Nothing is left half-written under these locks (values are pushed or
     // replaced whole), so a poisoned one is still good.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every module file a program may load, found without running it: what
+/// `wasabi aot` compiles into an executable (see [`program_files`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramFiles {
+    /// The main module's file, canonical.
+    pub main: PathBuf,
+    /// `(name, canonical path)` of each preloaded module, in order.
+    pub preloads: Vec<(String, PathBuf)>,
+    /// The other files, canonical, each once: modules imported by path
+    /// (from any module of the program, transitively) and the parts of a
+    /// split program (a binaryen secondary, Dioxus split modules and every
+    /// shared chunk beside the main module).
+    pub parts: Vec<PathBuf>,
+}
+
+/// The files [`Program::instantiate`] could load for the main module
+/// `main` (described by its parsed `info`) with `preloads` (`(name,
+/// path)`), read from `files`: the same resolution and the same allowed
+/// directories, applied ahead of time. Side modules a guest opens with
+/// `dlopen` are named only at run time, so they are not among them.
+pub fn program_files(
+    files: &Arc<dyn ModuleFiles>,
+    engine: &Engine,
+    preloads: &[(String, PathBuf)],
+    main: &wasabi_runtime::module::ModuleInfo,
+    main_path: &Path,
+) -> Result<ProgramFiles> {
+    let main_path = canonical(&**files, main_path, "cannot read")?;
+    let main_dir = main_path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let main_name = crate::module::module_name(&main_path);
+    let mut out = ProgramFiles {
+        main: main_path.clone(),
+        ..Default::default()
+    };
+    let mut allowed = vec![main_dir.clone()];
+    for (name, path) in preloads {
+        let path = canonical(&**files, path, "cannot read preloaded module")?;
+        if out.preloads.iter().any(|(n, _)| n == name) {
+            return Err(link_error(
+                name,
+                "",
+                format!("two modules are preloaded as `{name}`"),
+            ));
+        }
+        if let Some(dir) = path.parent().map(Path::to_path_buf) {
+            if !allowed.contains(&dir) {
+                allowed.push(dir);
+            }
+        }
+        out.preloads.push((name.clone(), path));
+    }
+    let by_name = |n: &str| n == main_name || out.preloads.iter().any(|(p, _)| p == n);
+    // Breadth first over the modules of the program, as `instantiate`.
+    let mut queue: Vec<PathBuf> = vec![main_path.clone()];
+    queue.extend(out.preloads.iter().map(|(_, p)| p.clone()));
+    let mut parts: Vec<PathBuf> = Vec::new();
+    let mut i = 0;
+    while i < queue.len() {
+        let path = queue[i].clone();
+        i += 1;
+        let parsed;
+        let info = if path == main_path {
+            main
+        } else {
+            let bytes = files
+                .read(&path)
+                .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", path.display())))?;
+            let wasm = crate::wat_to_wasm(&bytes)?;
+            parsed = wasabi_runtime::module::ModuleInfo::parse(&wasm).map_err(|e| {
+                Error::Module(wasabi_runtime::module::ModuleError {
+                    offset: e.offset,
+                    message: format!("{}: {}", path.display(), e.message),
+                })
+            })?;
+            &parsed
+        };
+        let name = crate::module::module_name(&path);
+        for imp in &info.imports {
+            if by_name(&imp.module) || !is_path_import(&imp.module) {
+                continue;
+            }
+            let target = resolve_path_from(&**files, &allowed, Some(&path), &name, &imp.module)?;
+            if !queue.contains(&target) {
+                queue.push(target.clone());
+                parts.push(target);
+            }
+        }
+    }
+    let nothing: Linker<()> = Linker::new(engine);
+    if let Some(split) = SplitProgram::detect(files, engine, main, &main_name, &main_dir, &nothing)?
+    {
+        for p in split.parts() {
+            if !parts.contains(&p.path) {
+                parts.push(p.path);
+            }
+        }
+    }
+    out.parts = parts;
+    Ok(out)
 }

@@ -38,6 +38,7 @@
 //! placeholder whose slot the loaded part did not replace is an error,
 //! never an endless loop.
 
+use super::files::ModuleFiles;
 use crate::error::{Error, LinkError, Result};
 use crate::externals::Extern;
 use crate::func::{Caller, Func};
@@ -48,7 +49,7 @@ use crate::values::Val;
 use crate::Engine;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use wasabi_runtime::module::{ExportKind, ImportKind};
+use wasabi_runtime::module::{ExportKind, ImportKind, ModuleInfo};
 use wasabi_runtime::HostError;
 
 /// One part of a split program (for `--stats`).
@@ -86,6 +87,7 @@ struct Point {
 /// A split program's parts and placeholders. Shared by the placeholder
 /// host functions.
 pub(crate) struct SplitProgram {
+    files: Arc<dyn ModuleFiles>,
     engine: Engine,
     points: Vec<Point>,
     state: Mutex<(Option<Instance>, Vec<PartState>)>,
@@ -121,17 +123,10 @@ fn parse_dioxus(name: &str) -> Option<(&str, &str)> {
     (!module.is_empty() && !rest.is_empty()).then_some((module, rest))
 }
 
-/// Files in `dir` whose names satisfy `pred`, sorted.
-fn files_in(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter(|e| e.file_name().to_str().is_some_and(&pred))
-        .map(|e| e.path())
-        .collect();
-    v.sort();
+/// Regular files in `dir` whose names satisfy `pred`, sorted.
+fn files_in(files: &dyn ModuleFiles, dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut v = files.files_in(dir);
+    v.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&pred));
     v
 }
 
@@ -149,16 +144,17 @@ fn into_host_error(e: Error) -> HostError {
 }
 
 impl SplitProgram {
-    /// The split program `main` is the main module of, if its imports say
-    /// it is one (and `linker` does not define them otherwise).
+    /// The split program the module described by `info` is the main module
+    /// of, if its imports say it is one (and `linker` does not define them
+    /// otherwise). Its parts are files in `dir` of `files`, not read yet.
     pub(crate) fn detect<T: 'static>(
+        files: &Arc<dyn ModuleFiles>,
         engine: &Engine,
-        main: &Module,
+        info: &ModuleInfo,
         main_stem: &str,
         dir: &Path,
         linker: &Linker<T>,
     ) -> Result<Option<Arc<SplitProgram>>> {
-        let info = main.info();
         let mut points = Vec::new();
         let mut parts: Vec<PartState> = Vec::new();
         let mut secondary: Option<usize> = None;
@@ -181,7 +177,7 @@ impl SplitProgram {
                             dir.join(format!("{main_stem}.deferred.wasm")),
                             dir.join(format!("{main_stem}.secondary.wasm")),
                         ];
-                        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+                        let Some(path) = candidates.iter().find(|p| files.is_file(p)) else {
                             return Err(link_error(
                                 &imp.module,
                                 &imp.name,
@@ -197,8 +193,8 @@ impl SplitProgram {
                         };
                         // Inside the main module's directory, symbolic links
                         // resolved (`dir` is canonical).
-                        let path = path
-                            .canonicalize()
+                        let path = files
+                            .canonicalize(path)
                             .ok()
                             .filter(|p| p.starts_with(dir))
                             .ok_or_else(|| {
@@ -233,7 +229,7 @@ impl SplitProgram {
                         .and_then(|r| r.strip_suffix(&format!("_{module}.wasm")))
                         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
                 };
-                let found = files_in(dir, |n| n == file || numbered(n));
+                let found = files_in(&**files, dir, |n| n == file || numbered(n));
                 let Some(path) = found.into_iter().next() else {
                     return Err(link_error(
                         &imp.module,
@@ -268,11 +264,15 @@ impl SplitProgram {
             return Ok(None);
         }
         if points.iter().any(|p| p.export.is_some()) {
-            for chunk in files_in(dir, |n| n.starts_with("chunk_") && n.ends_with(".wasm")) {
+            let chunks = files_in(&**files, dir, |n| {
+                n.starts_with("chunk_") && n.ends_with(".wasm")
+            });
+            for chunk in chunks {
                 parts.push(part_state(chunk, "split chunk"));
             }
         }
         Ok(Some(Arc::new(SplitProgram {
+            files: files.clone(),
             engine: engine.clone(),
             points,
             state: Mutex::new((None, parts)),
@@ -443,9 +443,13 @@ impl SplitProgram {
         kind: &'static str,
     ) -> std::result::Result<(Module, Instance), HostError> {
         let stem = crate::module::module_name(path);
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let module = Module::with_name(&self.engine, &bytes, &stem)
+        let bytes = self
+            .files
+            .read(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let module = self
+            .files
+            .module(&self.engine, path, &bytes, &stem)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut linker: Linker<T> = Linker::new(&self.engine);
         linker.allow_shadowing(true);
@@ -508,7 +512,9 @@ impl SplitProgram {
                 if ps.exports.is_none() {
                     // Reading a chunk's export names parses it; compiling
                     // waits until it is needed.
-                    let bytes = std::fs::read(&ps.part.path)
+                    let bytes = self
+                        .files
+                        .read(&ps.part.path)
                         .map_err(|e| format!("cannot read {}: {e}", ps.part.path.display()))?;
                     let info = wasabi_runtime::module::ModuleInfo::parse(&bytes)
                         .map_err(|e| format!("{}: {e}", ps.part.path.display()))?;
