@@ -19,7 +19,7 @@ use crate::detect::{self, Abi, AbiChoice, Detected};
 use crate::emscripten;
 use crate::wasi::{command_status, WasiCtx};
 use crate::Host;
-use wasabi::{Engine, Func, Instance, Linker, Module, Store};
+use wasabi::{Engine, Func, Instance, Linker, Module, Store, Val, ValType};
 
 /// A linker with what a command built for `abi` imports: WASI and Wasabi's
 /// own ABI always, and for Emscripten its `env` functions (generated from
@@ -96,14 +96,19 @@ pub struct CommandOptions {
     /// Make imports nobody provides trap when called instead of failing to
     /// link.
     pub trap_unknown_imports: bool,
+    /// Call this export with [`CommandOptions::args`] as its arguments
+    /// (parsed by [`parse_arg`]) instead of running the entry point, and
+    /// print its results (`--invoke`); argv is then only the program name.
+    pub invoke: Option<String>,
 }
 
 impl CommandOptions {
     /// Builds the WASI context these options describe.
     pub fn wasi_ctx(&self) -> Result<WasiCtx, String> {
-        let mut wasi = WasiCtx::builder()
-            .arg(self.program.clone())
-            .args(self.args.iter().cloned());
+        let mut wasi = WasiCtx::builder().arg(self.program.clone());
+        if self.invoke.is_none() {
+            wasi = wasi.args(self.args.iter().cloned());
+        }
         for kv in &self.env {
             let (k, v) = kv
                 .split_once('=')
@@ -127,13 +132,35 @@ pub fn run_command(
     module: &Module,
     options: &CommandOptions,
 ) -> Result<u8, String> {
+    run_linked_command(engine, module, options, |store, linker, module| {
+        linker.instantiate(store, module)
+    })
+}
+
+/// [`run_command`] with the instantiation left to `instantiate`, given
+/// the store and the command's linker: for a module linked with others
+/// (`wasabi::Program::instantiate`).
+pub fn run_linked_command(
+    engine: &Engine,
+    module: &Module,
+    options: &CommandOptions,
+    instantiate: impl FnOnce(&mut Store<Host>, &mut Linker<Host>, &Module) -> wasabi::Result<Instance>,
+) -> Result<u8, String> {
     let detected = detect::choose(options.abi, module.info(), None);
     let ctx = options.wasi_ctx()?;
     let mut store = Store::new(engine, Host::new(ctx));
-    let linker = command_linker(engine, module, detected.abi, options.trap_unknown_imports)
+    let mut linker = command_linker(engine, module, detected.abi, options.trap_unknown_imports)
         .map_err(|e| link_error(e, &detected))?;
-    let result = match linker.instantiate(&mut store, module) {
-        Ok(instance) => run_entry(&mut store, instance, detected.abi)?,
+    let result = match instantiate(&mut store, &mut linker, module) {
+        Ok(instance) => match &options.invoke {
+            Some(name) => invoke_export(&mut store, instance, name, &options.args)?.map(|vals| {
+                println!(
+                    "{}",
+                    vals.iter().map(show_val).collect::<Vec<_>>().join(" ")
+                );
+            }),
+            None => run_entry(&mut store, instance, detected.abi)?,
+        },
         Err(e @ wasabi::Error::Trap(_)) => Err(e),
         Err(e) => return Err(link_error(e, &detected)),
     };
@@ -171,5 +198,70 @@ pub fn status_of<R>(result: wasabi::Result<R>) -> u8 {
             eprintln!("wasabi: {e}");
             TRAP_EXIT_STATUS
         }
+    }
+}
+
+/// Calls export `name` of `instance` with `args` parsed for its parameter
+/// types (`--invoke`). The outer `Err` is a set-up failure phrased for the
+/// user (no such function, wrong count, unparsable argument); the inner
+/// result is the call's.
+pub fn invoke_export<T>(
+    store: &mut Store<T>,
+    instance: Instance,
+    name: &str,
+    args: &[String],
+) -> Result<wasabi::Result<Vec<Val>>, String> {
+    let func = instance
+        .get_func(&mut *store, name)
+        .ok_or_else(|| format!("no exported function `{name}`"))?;
+    let ty = func.ty(&*store);
+    if args.len() != ty.params.len() {
+        return Err(format!(
+            "`{name}` takes {} arguments ({ty}), {} given",
+            ty.params.len(),
+            args.len()
+        ));
+    }
+    let vals = args
+        .iter()
+        .zip(&ty.params)
+        .map(|(a, t)| parse_arg(a, *t))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(func.call_vec(&mut *store, &vals))
+}
+
+/// A command-line argument as a value of type `t`: integers signed or
+/// unsigned, floats in Rust's syntax.
+pub fn parse_arg(s: &str, t: ValType) -> Result<Val, String> {
+    let bad = || format!("cannot parse `{s}` as {t}");
+    Ok(match t {
+        ValType::I32 => Val::I32(
+            s.parse::<i32>()
+                .or_else(|_| s.parse::<u32>().map(|v| v as i32))
+                .map_err(|_| bad())?,
+        ),
+        ValType::I64 => Val::I64(
+            s.parse::<i64>()
+                .or_else(|_| s.parse::<u64>().map(|v| v as i64))
+                .map_err(|_| bad())?,
+        ),
+        ValType::F32 => Val::F32(s.parse::<f32>().map_err(|_| bad())?.to_bits()),
+        ValType::F64 => Val::F64(s.parse::<f64>().map_err(|_| bad())?.to_bits()),
+        _ => {
+            return Err(format!(
+                "arguments of type {t} cannot be given on the command line"
+            ))
+        }
+    })
+}
+
+/// A result as `--invoke` prints it: numbers in decimal.
+pub fn show_val(v: &Val) -> String {
+    match *v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(b) => f32::from_bits(b).to_string(),
+        Val::F64(b) => f64::from_bits(b).to_string(),
+        other => other.to_string(),
     }
 }

@@ -54,10 +54,112 @@ pub struct AotOptions {
     pub shared: bool,
     /// Print progress to stderr.
     pub progress: bool,
-    /// Modules (binary or text) precompiled into the output so that the
-    /// program can load them at run time with Wasabi's ABI (`module_load`):
-    /// an AOT executable has no compiler. Each is `(name, bytes)`.
-    pub bundle: Vec<(String, Vec<u8>)>,
+    /// Modules precompiled into the output: the other modules of the
+    /// program (preloads, path imports, split parts) and those it loads at
+    /// run time (Wasabi's ABI `module_load`, `dlopen`), since an AOT
+    /// executable has no compiler.
+    pub bundle: Bundle,
+}
+
+/// The modules an AOT output carries besides its own, as a small file
+/// tree: each at a path relative to a root directory that also holds the
+/// main module, so the executable links them exactly as `wasabi run`
+/// links the files (`wasabi::Program` over the bundle's files).
+#[derive(Clone, Debug, Default)]
+pub struct Bundle {
+    /// The main module's path under the root (`/`-separated); empty when
+    /// it has none (the executable then names it after itself).
+    pub main: String,
+    pub modules: Vec<BundledModule>,
+}
+
+/// One module of a [`Bundle`].
+#[derive(Clone, Debug)]
+pub struct BundledModule {
+    /// Its path under the bundle's root, `/`-separated.
+    pub path: String,
+    /// The module name it is preloaded as (`--preload NAME=PATH`), if any.
+    pub preload: Option<String>,
+    /// Its bytes (binary or text).
+    pub wasm: Vec<u8>,
+}
+
+impl Bundle {
+    /// Modules found only by their bytes (Wasabi's ABI `module_load`):
+    /// each `(name, bytes)` at `<name>.wasm` under the root.
+    pub fn from_bytes(modules: Vec<(String, Vec<u8>)>) -> Bundle {
+        Bundle {
+            main: String::new(),
+            modules: modules
+                .into_iter()
+                .map(|(name, wasm)| BundledModule {
+                    path: format!("{name}.wasm"),
+                    preload: None,
+                    wasm,
+                })
+                .collect(),
+        }
+    }
+
+    /// Everything the program whose main module is the file `main_path`
+    /// (parsed as `main`) may load, with `preloads` (`(name, path)`), as
+    /// `wasabi run` would find it (`wasabi::program_files`), plus the files
+    /// `extra` (modules opened at run time by path or by bytes). The root is
+    /// the deepest directory holding them all.
+    pub fn for_program(
+        engine: &Engine,
+        main: &ModuleInfo,
+        main_path: &Path,
+        preloads: &[(String, PathBuf)],
+        extra: &[PathBuf],
+    ) -> Result<Bundle, Error> {
+        let files: Arc<dyn wasabi::ModuleFiles> = Arc::new(wasabi::HostFiles);
+        let found = wasabi::program_files(&files, engine, preloads, main, main_path)?;
+        let mut all: Vec<(PathBuf, Option<String>)> = found
+            .preloads
+            .into_iter()
+            .map(|(n, p)| (p, Some(n)))
+            .collect();
+        all.extend(found.parts.into_iter().map(|p| (p, None)));
+        for e in extra {
+            let p = e
+                .canonicalize()
+                .map_err(|err| Error::NotFound(format!("cannot read {}: {err}", e.display())))?;
+            if !all.iter().any(|(q, _)| *q == p) && p != found.main {
+                all.push((p, None));
+            }
+        }
+        let mut root = found.main.parent().unwrap_or(Path::new("/")).to_path_buf();
+        for (p, _) in &all {
+            while !p.starts_with(&root) {
+                if !root.pop() {
+                    break;
+                }
+            }
+        }
+        let rel = |p: &Path| -> String {
+            let r = p.strip_prefix(&root).unwrap_or(p);
+            let parts: Vec<String> = r
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            parts.join("/")
+        };
+        let mut modules = Vec::new();
+        for (p, preload) in all {
+            let wasm = std::fs::read(&p)
+                .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", p.display())))?;
+            modules.push(BundledModule {
+                path: rel(&p),
+                preload,
+                wasm,
+            });
+        }
+        Ok(Bundle {
+            main: rel(&found.main),
+            modules,
+        })
+    }
 }
 
 /// Compiles `wasm` and links it into `options.output`.
@@ -124,16 +226,21 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
 
 /// The blob of bundled modules (layout: `runtime/aot-main/src/bundle.rs`):
 /// each module precompiled with `engine`, next to its wasm bytes.
-fn bundle_blob(engine: &Engine, bundle: &[(String, Vec<u8>)]) -> Result<Vec<u8>, Error> {
-    let mut blob = b"WSBIBNDL".to_vec();
-    blob.extend_from_slice(&(bundle.len() as u32).to_le_bytes());
-    for (name, bytes) in bundle {
-        let wasm = wasabi::wat_to_wasm(bytes)?;
+fn bundle_blob(engine: &Engine, bundle: &Bundle) -> Result<Vec<u8>, Error> {
+    fn put_str(blob: &mut Vec<u8>, s: &str) {
+        blob.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        blob.extend_from_slice(s.as_bytes());
+    }
+    let mut blob = b"WSBIBND2".to_vec();
+    put_str(&mut blob, &bundle.main);
+    blob.extend_from_slice(&(bundle.modules.len() as u32).to_le_bytes());
+    for m in &bundle.modules {
+        let wasm = wasabi::wat_to_wasm(&m.wasm)?;
         let code = engine
             .precompile_module(&wasm)
-            .map_err(|e| Error::Compile(format!("bundled module `{name}`: {e}")))?;
-        blob.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        blob.extend_from_slice(name.as_bytes());
+            .map_err(|e| Error::Compile(format!("bundled module {}: {e}", m.path)))?;
+        put_str(&mut blob, &m.path);
+        put_str(&mut blob, m.preload.as_deref().unwrap_or(""));
         for part in [&wasm[..], &code[..]] {
             blob.extend_from_slice(&(part.len() as u64).to_le_bytes());
             blob.extend_from_slice(part);
@@ -144,11 +251,7 @@ fn bundle_blob(engine: &Engine, bundle: &[(String, Vec<u8>)]) -> Result<Vec<u8>,
 
 /// A C file placing the bundle blob between `wasabi_bundle_start` and
 /// `wasabi_bundle_end` (always linked: the runtime refers to both).
-fn bundle_object(
-    engine: &Engine,
-    bundle: &[(String, Vec<u8>)],
-    dir: &Path,
-) -> Result<PathBuf, Error> {
+fn bundle_object(engine: &Engine, bundle: &Bundle, dir: &Path) -> Result<PathBuf, Error> {
     let bin = dir.join("bundle.bin");
     std::fs::write(&bin, bundle_blob(engine, bundle)?).map_err(Error::Io)?;
     let path = bin.display().to_string();
@@ -181,7 +284,7 @@ pub fn build_and_load_shared(engine: &Engine, wasm: &[u8]) -> Result<Module, Err
             output: so.clone(),
             shared: true,
             progress: false,
-            bundle: Vec::new(),
+            bundle: Bundle::default(),
         },
     )?;
     load_shared(&so)

@@ -57,7 +57,7 @@ fn c_program_calls_an_aot_shared_library() {
             output: so.clone(),
             shared: true,
             progress: false,
-            bundle: Vec::new(),
+            bundle: wasabi_aot::Bundle::default(),
         },
     )
     .expect("aot --shared");

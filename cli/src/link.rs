@@ -7,40 +7,36 @@
 //! anything runs.
 
 use anyhow::{anyhow, Result};
+use std::path::PathBuf;
 use wasabi::{Engine, Program};
 
 /// A program with every `--preload NAME=PATH` loaded and compiled.
 pub fn program(engine: &Engine, preloads: &[String]) -> Result<Program> {
     let mut program = Program::new(engine);
-    for p in preloads {
-        let (name, path) = p
-            .split_once('=')
-            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
-            .ok_or_else(|| anyhow!("--preload `{p}`: expected NAME=PATH"))?;
+    for (name, path) in preload_flags(preloads)? {
         program
-            .preload(name, path)
-            .map_err(|e| anyhow!("--preload {name}={path}: {e}"))?;
+            .preload(&name, &path)
+            .map_err(|e| anyhow!("--preload {name}={}: {e}", path.display()))?;
     }
     Ok(program)
+}
+
+/// The `(NAME, PATH)` of each `--preload NAME=PATH`.
+pub fn preload_flags(preloads: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    preloads
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .map(|(n, p)| (n.to_string(), PathBuf::from(p)))
+                .ok_or_else(|| anyhow!("--preload `{p}`: expected NAME=PATH"))
+        })
+        .collect()
 }
 
 /// `--stats` lines for every part of the program but the main module.
 pub fn print_stats(program: &Program) {
     for p in program.parts() {
-        if p.loaded {
-            eprintln!(
-                "stats: part {} ({}): loaded, functions compiled: {} / {}",
-                p.path.display(),
-                p.kind,
-                p.functions_compiled,
-                p.functions
-            );
-        } else {
-            eprintln!(
-                "stats: part {} ({}): never loaded (not read, nothing compiled)",
-                p.path.display(),
-                p.kind
-            );
-        }
+        eprintln!("stats: {p}");
     }
 }

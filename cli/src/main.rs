@@ -12,10 +12,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use wasabi::{
-    CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu, Val, ValType,
+use wasabi::{CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu};
+use wasabi_abi::command::{
+    command_linker, invoke_export, link_error, run_entry, show_val, TRAP_EXIT_STATUS,
 };
-use wasabi_abi::command::{command_linker, link_error, run_entry, TRAP_EXIT_STATUS};
 use wasabi_abi::wasi::{command_status, WasiCtx};
 use wasabi_abi::{AbiChoice, Host};
 
@@ -162,6 +162,13 @@ enum Command {
     /// (`cc`, or $CC) links it. A shared library can be run with `wasabi run
     /// --allow-precompiled lib.so` or loaded from C through
     /// `runtime/aot-main/wasabi.h`.
+    ///
+    /// A program of several modules becomes one executable: the modules
+    /// given with --preload, those imported by relative path and the parts
+    /// of a split program beside the main module are found as `wasabi run`
+    /// finds them, compiled into the output, and linked when it starts
+    /// (split parts on the first call of one of their split points). See
+    /// docs/linking.md.
     Aot {
         /// The module to compile (.wasm or .wat).
         module: PathBuf,
@@ -184,6 +191,10 @@ enum Command {
         /// finds a loaded module's code by its exact bytes.
         #[arg(long = "bundle", value_name = "FILE")]
         bundle: Vec<PathBuf>,
+        /// Link the module in PATH under the module name NAME, as `wasabi
+        /// run --preload` does (repeatable); it is compiled into the output.
+        #[arg(long = "preload", value_name = "NAME=PATH")]
+        preloads: Vec<String>,
     },
     /// Compile a module without running it, and report what it took: number
     /// of functions, wasm and native code sizes, time and threads used.
@@ -257,35 +268,6 @@ struct ReplCompileOpts {
     /// `lazy` (default: each function compiled on its first call) or `regular`.
     #[arg(long, default_value = "lazy")]
     mode: CompileMode,
-}
-
-fn parse_arg(s: &str, t: ValType) -> Result<Val> {
-    let bad = || anyhow!("cannot parse `{s}` as {t}");
-    Ok(match t {
-        ValType::I32 => Val::I32(
-            s.parse::<i32>()
-                .or_else(|_| s.parse::<u32>().map(|v| v as i32))
-                .map_err(|_| bad())?,
-        ),
-        ValType::I64 => Val::I64(
-            s.parse::<i64>()
-                .or_else(|_| s.parse::<u64>().map(|v| v as i64))
-                .map_err(|_| bad())?,
-        ),
-        ValType::F32 => Val::F32(s.parse::<f32>().map_err(|_| bad())?.to_bits()),
-        ValType::F64 => Val::F64(s.parse::<f64>().map_err(|_| bad())?.to_bits()),
-        _ => bail!("arguments of type {t} cannot be given on the command line"),
-    })
-}
-
-fn show(v: &Val) -> String {
-    match *v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(b) => f32::from_bits(b).to_string(),
-        Val::F64(b) => f64::from_bits(b).to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// What `run` was asked to do.
@@ -412,27 +394,13 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
     };
     if let Some(name) = &o.invoke {
-        let func = instance
-            .get_func(&mut store, name)
-            .ok_or_else(|| anyhow!("no exported function `{name}`"))?;
-        let ty = func.ty(&store);
-        if o.args.len() != ty.params.len() {
-            bail!(
-                "`{name}` takes {} arguments ({ty}), {} given",
-                ty.params.len(),
-                o.args.len()
-            );
-        }
-        let vals = o
-            .args
-            .iter()
-            .zip(&ty.params)
-            .map(|(a, t)| parse_arg(a, *t))
-            .collect::<Result<Vec<_>>>()?;
         entered.set(export_func_index(&module, name).map(|f| (f, Instant::now())));
-        return match func.call_vec(&mut store, &vals) {
+        return match invoke_export(&mut store, instance, name, &o.args).map_err(|e| anyhow!(e))? {
             Ok(results) => {
-                println!("{}", results.iter().map(show).collect::<Vec<_>>().join(" "));
+                println!(
+                    "{}",
+                    results.iter().map(show_val).collect::<Vec<_>>().join(" ")
+                );
                 Ok(report(0))
             }
             Err(e @ wasabi::Error::Trap(_)) => finish(Err(e)),
@@ -660,26 +628,25 @@ fn aot(
     output: PathBuf,
     shared: bool,
     bundle: Vec<PathBuf>,
+    preloads: Vec<String>,
     compile: CompileOpts,
 ) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
-    let bundle = bundle
-        .iter()
-        .map(|p| {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            let name = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            Ok((name, bytes))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let engine = compile.engine();
+    let preloads = link::preload_flags(&preloads)?;
+    let wasm = wasabi::wat_to_wasm(&bytes).map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let info = wasabi::internals::runtime::ModuleInfo::parse(&wasm)
+        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    let bundle = wasabi_aot::Bundle::for_program(&engine, &info, &module, &preloads, &bundle)
+        .map_err(|e| anyhow!("{}: {e}", module.display()))?;
+    for m in &bundle.modules {
+        eprintln!("wasabi aot: bundling {}", m.path);
+    }
     let t0 = std::time::Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     wasabi_aot::build(
-        &compile.engine(),
+        &engine,
         &bytes,
         &wasabi_aot::AotOptions {
             output: output.clone(),
@@ -763,11 +730,13 @@ fn main() -> ExitCode {
             opt_level,
             target_cpu,
             bundle,
+            preloads,
         } => aot(
             module,
             output,
             shared,
             bundle,
+            preloads,
             CompileOpts {
                 opt_level,
                 target_cpu,

@@ -3,7 +3,8 @@
 //! (`--preload`), by relative path, in a cycle, split by binaryen's
 //! wasm-split (by function list and profile-guided), split with the
 //! Dioxus naming, and a side module loaded by dlopen; each compared with its
-//! expected output in regular, lazy and tiered mode, plus the error paths.
+//! expected output in regular, lazy and tiered mode and as an AOT
+//! executable (`wasabi aot`), plus the error paths.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -366,4 +367,210 @@ fn a_secondary_module_that_is_a_symlink_out_of_the_directory_is_refused() {
     std::fs::remove_dir_all(&base).ok();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("leads outside"), "{}", stderr(&o));
+}
+
+// ---- AOT: `wasabi aot` of a program of several modules ----------------------
+
+/// A scratch directory holding a copy of corpus directories, removed on
+/// drop: AOT tests build from the copy, then delete its module files, so a
+/// test passes only if the executable needs none of them.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str, dirs: &[&str]) -> Scratch {
+        let base =
+            std::env::temp_dir().join(format!("wasabi-link-aot-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        for d in dirs {
+            copy_dir(&corpus().join(d), &base.join(d));
+        }
+        Scratch(base)
+    }
+
+    /// `wasabi aot ARGS -o NAME` in the scratch directory; the path of the
+    /// executable.
+    fn aot(&self, name: &str, args: &[&str]) -> PathBuf {
+        let exe = self.0.join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_wasabi"))
+            .current_dir(&self.0)
+            .args(["aot", "-O1"])
+            .args(args)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .expect("wasabi runs");
+        assert_eq!(o.status.code(), Some(0), "aot {args:?}: {}", stderr(&o));
+        exe
+    }
+
+    /// Removes every module file of the copy.
+    fn remove_modules(&self) {
+        fn walk(d: &Path) {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p);
+                } else if p.extension().is_some_and(|x| x == "wasm" || x == "wat") {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+        }
+        walk(&self.0);
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs an AOT executable with `args` (in a directory with no modules).
+fn run_exe(exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
+        .current_dir(exe.parent().unwrap())
+        .args(args)
+        .output()
+        .expect("the executable runs")
+}
+
+fn assert_exe_runs(exe: &Path, args: &[&str], want: &str) -> Output {
+    let o = run_exe(exe, args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    assert_eq!(stdout(&o), expected(want), "{args:?}");
+    o
+}
+
+#[test]
+fn aot_programs_linked_by_name_by_path_and_in_a_cycle_need_no_module_files() {
+    let s = Scratch::new("byname", &["byname", "cycle"]);
+    let byname = s.aot(
+        "byname_exe",
+        &["--preload", "math=byname/math.wasm", "byname/app.wasm"],
+    );
+    let path = s.aot("path_exe", &["byname/app_path.wasm"]);
+    let cycle = s.aot(
+        "cycle_exe",
+        &["--preload", "runtime=cycle/runtime.wasm", "cycle/doc.wasm"],
+    );
+    s.remove_modules();
+    let o = assert_exe_runs(&byname, &["--wasabi-stats"], "byname.out");
+    assert!(
+        stderr(&o).contains("/math.wasm (preload): loaded"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_exe(&path, &["--wasabi-stats"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lib/counter.wasm (path import): loaded"),
+        "{}",
+        stderr(&o)
+    );
+    assert_exe_runs(&cycle, &[], "cycle.out");
+}
+
+#[test]
+fn aot_split_programs_set_up_a_part_on_the_first_call_of_its_split_point() {
+    let s = Scratch::new("split", &["split", "pgo", "dioxus"]);
+    let split = s.aot("split_exe", &["split/app.wasm"]);
+    let pgo = s.aot("pgo_exe", &["pgo/app.wasm"]);
+    let dioxus = s.aot("dioxus_exe", &["dioxus/main.wasm"]);
+    s.remove_modules();
+    for exe in [&split, &pgo] {
+        let o = assert_exe_runs(exe, &["--wasabi-stats"], "split_noargs.out");
+        assert!(
+            stderr(&o).contains("app.deferred.wasm (secondary): never loaded"),
+            "{}",
+            stderr(&o)
+        );
+        let o = assert_exe_runs(exe, &["--wasabi-stats", "alpha", "beta"], "split_args.out");
+        assert!(
+            stderr(&o).contains("app.deferred.wasm (secondary): loaded"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = assert_exe_runs(&dioxus, &["--wasabi-stats"], "dioxus.out");
+    let err = stderr(&o);
+    for (part, state) in [
+        ("module_1_feature.wasm (split module)", "loaded"),
+        ("chunk_0.wasm (split chunk)", "loaded"),
+        ("module_settings.wasm (split module)", "never loaded"),
+        ("chunk_1.wasm (split chunk)", "never loaded"),
+    ] {
+        assert!(
+            err.contains(&format!("{part}: {state}")),
+            "{part} should be {state}: {err}"
+        );
+    }
+}
+
+#[test]
+fn aot_side_modules_given_to_bundle_are_dlopened_from_the_executable() {
+    let s = Scratch::new("dylink", &["dylink"]);
+    let with = s.aot(
+        "dylink_exe",
+        &[
+            "dylink/main.wasm",
+            "--bundle",
+            "dylink/side.wasm",
+            "--bundle",
+            "dylink/side_emcc.wasm",
+        ],
+    );
+    let without = s.aot("dylink_bare", &["dylink/main.wasm"]);
+    s.remove_modules();
+    let o = assert_exe_runs(&with, &["--wasabi-stats", "--invoke", "run"], "dylink.out");
+    assert!(
+        stderr(&o).contains("/side.wasm (side module): loaded"),
+        "{}",
+        stderr(&o)
+    );
+    assert_exe_runs(
+        &with,
+        &["--env", "SIDE=side_emcc.wasm", "--invoke", "run"],
+        "dylink.out",
+    );
+    // Not bundled: dlopen fails (returns 0) instead of reading a file.
+    let o = run_exe(&without, &["--invoke", "run"]);
+    assert!(stdout(&o).contains("dlopen failed"), "{}", stdout(&o));
+}
+
+#[test]
+fn aot_of_a_program_with_a_missing_part_fails_at_build_time() {
+    let s = Scratch::new("missing", &["split", "errors", "byname", "escape"]);
+    std::fs::remove_file(s.0.join("split/app.deferred.wasm")).unwrap();
+    for (args, want) in [
+        (&["split/app.wasm"][..], "secondary module is missing"),
+        (&["errors/missing_file.wasm"][..], "cannot be read"),
+        (&["byname/escape.wasm"][..], "outside the directories"),
+        (
+            &["--preload", "m=errors/nope.wasm", "byname/app.wasm"][..],
+            "errors/nope.wasm",
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_wasabi"))
+            .current_dir(&s.0)
+            .args(["aot", "-O1"])
+            .args(args)
+            .args(["-o", "never"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!s.0.join("never").exists());
+    }
 }

@@ -265,7 +265,7 @@ impl Modules {
                     output: out.clone(),
                     shared: false,
                     progress: false,
-                    bundle,
+                    bundle: wasabi_aot::Bundle::from_bytes(bundle),
                 };
                 wasabi_aot::build(&engine, &bytes, &opts).map_err(|e| format!("aot: {e}"))?;
                 Ok(out)

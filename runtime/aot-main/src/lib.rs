@@ -8,8 +8,10 @@
 //! (WASI, or an Emscripten program's `main`, detected as `wasabi run`
 //! detects it) exactly as `wasabi run` would.
 //!
-//! Modules the program loads at run time with Wasabi's ABI come precompiled
-//! in the executable (`bundle`, `wasabi aot --bundle`).
+//! The program's other modules (preloads, path imports, split parts) and
+//! those it loads at run time (Wasabi's ABI, `dlopen`) come precompiled in
+//! the executable (`bundle`); the main module is linked with them by
+//! `wasabi::Program`, as `wasabi run` links files.
 //!
 //! The C API (see `wasabi.h` beside this crate) is for shared libraries:
 //! `wasabi_aot_run` runs the module as a command; `wasabi_instantiate`,
@@ -24,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use wasabi::internals::runtime::code::AotTables;
 use wasabi::internals::runtime::CompiledModule;
 use wasabi::{Engine, Instance, Module, Store, Val, ValType};
-use wasabi_abi::command::{command_linker, link_error, run_command, CommandOptions};
+use wasabi_abi::command::{command_linker, link_error, run_linked_command, CommandOptions};
 use wasabi_abi::{detect, AbiChoice, Host};
 
 extern "C" {
@@ -74,14 +76,26 @@ fn program_name() -> String {
 
 const USAGE: &str = "\
 usage: PROGRAM [--dir HOST[::GUEST]]... [--env K=V]... [--abi auto|wasi|emscripten]
-               [--trap-unknown-imports] [--] [ARGS...]
+               [--trap-unknown-imports] [--invoke NAME] [--wasabi-stats] [--] [ARGS...]
 A WebAssembly module compiled ahead of time by wasabi. Leading --dir and
 --env options preopen directories and set environment variables for the
-module, --abi and --trap-unknown-imports are as for `wasabi run`;
-everything else (or everything after --) is passed to it.";
+module; --abi, --trap-unknown-imports and --invoke (call export NAME with
+ARGS and print its results, instead of running the program) are as for
+`wasabi run`; --wasabi-stats lists, at exit, the program's other modules
+and whether each was loaded. Everything else (or everything after --) is
+passed to the module.";
+
+/// Wasabi's own leading options of an AOT executable.
+#[derive(Clone, Debug, Default)]
+pub struct AotArgs {
+    pub command: CommandOptions,
+    /// `--wasabi-stats`: print the program's parts at exit.
+    pub stats: bool,
+}
 
 /// Splits wasabi's own leading options from the program's arguments.
-pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
+pub fn parse_args(args: &[String]) -> Result<AotArgs, String> {
+    let mut stats = false;
     let mut opts = CommandOptions {
         program: program_name(),
         ..Default::default()
@@ -115,6 +129,14 @@ pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
                 opts.trap_unknown_imports = true;
                 i += 1;
             }
+            "--invoke" => {
+                opts.invoke = Some(value(i)?);
+                i += 2;
+            }
+            "--wasabi-stats" => {
+                stats = true;
+                i += 1;
+            }
             "--wasabi-help" => return Err(USAGE.into()),
             _ if a.starts_with("--abi=") => {
                 opts.abi = a["--abi=".len()..].parse()?;
@@ -132,7 +154,36 @@ pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
         }
     }
     opts.args = args[i..].to_vec();
-    Ok(opts)
+    Ok(AotArgs {
+        command: opts,
+        stats,
+    })
+}
+
+/// Runs the linked module as a command, linked with the bundled modules
+/// (`bundle::program`); with `stats`, prints the program's parts at the
+/// end as `wasabi run --stats` does.
+fn run_program(opts: &CommandOptions, stats: bool) -> Result<u8, String> {
+    let module = linked_module()?;
+    let engine = Engine::default();
+    let (program, main_path) =
+        bundle::program(&engine, &program_name()).map_err(|e| e.to_string())?;
+    let status = run_linked_command(&engine, &module, opts, |store, linker, module| {
+        program.instantiate(store, linker, module, &main_path)
+    });
+    if stats {
+        // Every part was compiled by `wasabi aot`; "loaded" is whether its
+        // code was set up (mapped, relocated, instantiated) in this run.
+        for p in program.parts() {
+            let what = if p.loaded {
+                format!("loaded, {} functions (precompiled)", p.functions)
+            } else {
+                "never loaded (precompiled; its code was not set up)".into()
+            };
+            eprintln!("stats: part {} ({}): {what}", p.path.display(), p.kind);
+        }
+    }
+    status
 }
 
 /// The `main` of an AOT executable (the link step adds a C `main` that
@@ -141,9 +192,8 @@ pub fn parse_args(args: &[String]) -> Result<CommandOptions, String> {
 pub extern "C" fn wasabi_aot_main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let run = || -> Result<u8, String> {
-        let opts = parse_args(&args)?;
-        let module = linked_module()?;
-        run_command(&Engine::default(), &module, &opts)
+        let args = parse_args(&args)?;
+        run_program(&args.command, args.stats)
     };
     match run() {
         Ok(status) => status as c_int,
@@ -172,7 +222,7 @@ pub unsafe extern "C" fn wasabi_aot_run(argc: c_int, argv: *const *const c_char)
         opts.program = first.clone();
         opts.args = rest.to_vec();
     }
-    match linked_module().and_then(|m| run_command(&Engine::default(), &m, &opts)) {
+    match run_program(&opts, false) {
         Ok(s) => s as c_int,
         Err(e) => {
             eprintln!("wasabi: {e}");
@@ -200,12 +250,14 @@ pub extern "C" fn wasabi_instantiate() -> *mut CInstance {
         let engine = Engine::default();
         let mut store = Store::new(&engine, Host::new(ctx));
         // The same imports as the executable: WASI, Wasabi's ABI, and the
-        // Emscripten ABI for emcc output.
+        // Emscripten ABI for emcc output; and the same bundled modules.
         let detected = detect::choose(AbiChoice::Auto, module.info(), None);
-        let linker = command_linker(&engine, &module, detected.abi, false)
+        let mut linker = command_linker(&engine, &module, detected.abi, false)
             .map_err(|e| link_error(e, &detected))?;
-        let instance = linker
-            .instantiate(&mut store, &module)
+        let (program, main_path) =
+            bundle::program(&engine, &program_name()).map_err(|e| e.to_string())?;
+        let instance = program
+            .instantiate(&mut store, &mut linker, &module, &main_path)
             .map_err(|e| link_error(e, &detected))?;
         Ok(CInstance { store, instance })
     };
