@@ -104,8 +104,9 @@ impl Bundle {
     /// Everything the program whose main module is the file `main_path`
     /// (parsed as `main`) may load, with `preloads` (`(name, path)`), as
     /// `wasabi run` would find it (`wasabi::program_files`), plus the files
-    /// `extra` (modules opened at run time by path or by bytes). The root is
-    /// the deepest directory holding them all.
+    /// `extra` (modules opened at run time by path or by bytes) and the side
+    /// modules they need (`WASM_DYLINK_NEEDED`). The root is the deepest
+    /// directory holding them all.
     pub fn for_program(
         engine: &Engine,
         main: &ModuleInfo,
@@ -121,13 +122,26 @@ impl Bundle {
             .map(|(n, p)| (p, Some(n)))
             .collect();
         all.extend(found.parts.into_iter().map(|p| (p, None)));
-        for e in extra {
+        // The extra files, and the side modules they need (as `dlopen`
+        // resolves them: relative to the main module's directory).
+        let main_dir = found.main.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let mut extra: Vec<PathBuf> = extra.to_vec();
+        let mut i = 0;
+        while i < extra.len() {
+            let e = extra[i].clone();
+            i += 1;
             let p = e
                 .canonicalize()
                 .map_err(|err| Error::NotFound(format!("cannot read {}: {err}", e.display())))?;
-            if !all.iter().any(|(q, _)| *q == p) && p != found.main {
-                all.push((p, None));
+            if all.iter().any(|(q, _)| *q == p) || p == found.main {
+                continue;
             }
+            let bytes = std::fs::read(&p)
+                .map_err(|err| Error::NotFound(format!("cannot read {}: {err}", p.display())))?;
+            let needs = wasabi::side_module_needs(&bytes)
+                .map_err(|err| Error::Load(format!("{}: {err}", p.display())))?;
+            extra.extend(needs.iter().map(|n| main_dir.join(n)));
+            all.push((p, None));
         }
         let mut root = found.main.parent().unwrap_or(Path::new("/")).to_path_buf();
         for (p, _) in &all {

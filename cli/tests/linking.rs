@@ -230,6 +230,40 @@ fn an_emscripten_side_module_is_dlopened_the_same_way() {
 }
 
 #[test]
+fn a_side_module_that_needs_another_loads_it_first_and_once() {
+    for mode in MODES {
+        let o = assert_runs(
+            mode,
+            &[
+                "--env",
+                "SIDE2=side2.wasm",
+                "--stats",
+                "--invoke",
+                "run",
+                "dylink/main.wasm",
+            ],
+            "dylink_needed.out",
+        );
+        let err = stderr(&o);
+        for part in ["dylink/side.wasm", "dylink/side2.wasm"] {
+            assert_eq!(
+                err.matches(&format!("{part} (side module): loaded"))
+                    .count(),
+                1,
+                "{mode}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn side_modules_that_need_each_other_fail_to_open_instead_of_recursing() {
+    let o = run("regular", &["--invoke", "open", "errors/dlopen_cycle.wasm"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0\n");
+}
+
+#[test]
 fn a_guest_pointer_out_of_bounds_in_dlopen_is_a_trap() {
     let o = run("regular", &["errors/dlopen_oob.wasm"]);
     assert_eq!(o.status.code(), Some(134));
@@ -531,6 +565,10 @@ fn aot_side_modules_given_to_bundle_are_dlopened_from_the_executable() {
             "dylink/side_emcc.wasm",
         ],
     );
+    let needs = s.aot(
+        "dylink_needs",
+        &["dylink/main.wasm", "--bundle", "dylink/side2.wasm"],
+    );
     let without = s.aot("dylink_bare", &["dylink/main.wasm"]);
     s.remove_modules();
     let o = assert_exe_runs(&with, &["--wasabi-stats", "--invoke", "run"], "dylink.out");
@@ -543,6 +581,23 @@ fn aot_side_modules_given_to_bundle_are_dlopened_from_the_executable() {
         &with,
         &["--env", "SIDE=side_emcc.wasm", "--invoke", "run"],
         "dylink.out",
+    );
+    // side2.wasm needs side.wasm: bundling it bundles what it needs.
+    let o = assert_exe_runs(
+        &needs,
+        &[
+            "--env",
+            "SIDE2=side2.wasm",
+            "--wasabi-stats",
+            "--invoke",
+            "run",
+        ],
+        "dylink_needed.out",
+    );
+    assert!(
+        stderr(&o).contains("/side.wasm (side module): loaded"),
+        "{}",
+        stderr(&o)
     );
     // Not bundled: dlopen fails (returns 0) instead of reading a file.
     let o = run_exe(&without, &["--invoke", "run"]);

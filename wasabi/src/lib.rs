@@ -136,8 +136,8 @@ pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmRet, WithCaller};
 pub use guest::GuestAlloc;
 pub use instance::Instance;
 pub use link::{
-    is_path_import, normalize_lexically, program_files, HostFiles, ModuleFiles, PartStats, Program,
-    ProgramFiles,
+    is_path_import, normalize_lexically, program_files, side_module_needs, HostFiles, ModuleFiles,
+    PartStats, Program, ProgramFiles,
 };
 pub use linker::Linker;
 pub use module::{

@@ -14,6 +14,10 @@ done
 
 # A hand-written side module: its dylink.0 section (memory info: all zero).
 printf '\000\017\010dylink.0\001\004\000\000\000\000' >> errors/trapping_side.wasm
+# Two side modules that need each other (memory info, then
+# WASM_DYLINK_NEEDED naming the other).
+printf '\000\037\010dylink.0\001\004\000\000\000\000\002\016\001\014cycle_b.wasm' >> errors/cycle_a.wasm
+printf '\000\037\010dylink.0\001\004\000\000\000\000\002\016\001\014cycle_a.wasm' >> errors/cycle_b.wasm
 
 # binaryen wasm-split: the whole program, then a primary (app.wasm) whose
 # placeholders load the secondary (app.deferred.wasm) on first call.
@@ -43,6 +47,11 @@ clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -fPIC -fvisibility=default \
   -c dylink/side.c -o "$tmp/side.o"
 wasm-ld-19 --experimental-pic -shared --unresolved-symbols=import-dynamic \
   "$tmp/side.o" -o dylink/side.wasm
+# A side module that needs side.wasm: linking against it records the need.
+clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -fPIC -fvisibility=default \
+  -c dylink/side2.c -o "$tmp/side2.o"
+wasm-ld-19 --experimental-pic -shared --unresolved-symbols=import-dynamic \
+  "$tmp/side2.o" dylink/side.wasm -o dylink/side2.wasm
 clang-19 --target=wasm32-wasi --sysroot=/usr -O2 -c dylink/main.c -o "$tmp/main.o"
 clang-19 --target=wasm32-wasi --sysroot=/usr -nostartfiles \
   /usr/lib/wasm32-wasi/crt1-reactor.o "$tmp/main.o" -o dylink/main.wasm \

@@ -10,7 +10,10 @@
 //! `__stack_pointer` (see `docs/linking.md` for the link flags). Loading a
 //! side module:
 //!
-//! 1. reads its `dylink.0` memory info (`mem_size`, `table_size`);
+//! 1. reads its `dylink.0` memory info (`mem_size`, `table_size`) and
+//!    loads the side modules it needs (`WASM_DYLINK_NEEDED`, file names
+//!    resolved like `dlopen`'s paths) first, each once; modules that need
+//!    each other in a cycle are an error;
 //! 2. grows the main module's memory by whole pages for `mem_size` (the
 //!    side's data starts at the old end: `__memory_base`) and the table by
 //!    `table_size` (`__table_base`);
@@ -56,12 +59,15 @@ use wasabi_runtime::{FuncType, HostError};
 const MAX_NAME: usize = 4096;
 
 /// The `dylink.0` memory info of a side module.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DylinkInfo {
     pub mem_size: u32,
     pub mem_align: u32,
     pub table_size: u32,
     pub table_align: u32,
+    /// `WASM_DYLINK_NEEDED`: the side modules it links against, by file
+    /// name, loaded before it.
+    pub needed: Vec<String>,
 }
 
 fn leb(bytes: &[u8], pos: &mut usize) -> Option<u32> {
@@ -106,19 +112,24 @@ pub(crate) fn dylink_info(wasm: &[u8]) -> std::result::Result<Option<DylinkInfo>
                     if kind == 1 {
                         let mut q = p;
                         let mut next = || leb(&wasm[..sub_end], &mut q).ok_or("malformed dylink.0");
-                        info = DylinkInfo {
-                            mem_size: next()?,
-                            mem_align: next()?,
-                            table_size: next()?,
-                            table_align: next()?,
-                        };
+                        info.mem_size = next()?;
+                        info.mem_align = next()?;
+                        info.table_size = next()?;
+                        info.table_align = next()?;
                     } else if kind == 2 {
+                        let sub = &wasm[..sub_end];
                         let mut q = p;
-                        let count = leb(wasm, &mut q).ok_or("malformed dylink.0")?;
-                        if count > 0 {
-                            return Err("it needs other side modules (WASM_DYLINK_NEEDED), \
-                                        which are not loaded automatically; dlopen them first"
-                                .into());
+                        let count = leb(sub, &mut q).ok_or("malformed dylink.0")?;
+                        for _ in 0..count {
+                            let n = leb(sub, &mut q).ok_or("malformed dylink.0")? as usize;
+                            let name = q
+                                .checked_add(n)
+                                .and_then(|e| sub.get(q..e))
+                                .ok_or("malformed dylink.0")?;
+                            let name = std::str::from_utf8(name)
+                                .map_err(|_| "malformed dylink.0: a needed name is not UTF-8")?;
+                            info.needed.push(name.to_string());
+                            q += n;
                         }
                     }
                     p = sub_end;
@@ -129,6 +140,14 @@ pub(crate) fn dylink_info(wasm: &[u8]) -> std::result::Result<Option<DylinkInfo>
         pos = end;
     }
     Ok(None)
+}
+
+/// The side modules a side module needs (its `dylink.0` section's
+/// `WASM_DYLINK_NEEDED` names, resolved like `dlopen` paths when it is
+/// loaded): none for a module without the section, `Err` when the section
+/// is malformed.
+pub fn side_module_needs(wasm: &[u8]) -> std::result::Result<Vec<String>, String> {
+    Ok(dylink_info(wasm)?.map(|i| i.needed).unwrap_or_default())
 }
 
 /// Why loading a side module failed: a reason (`dlopen` returns 0), or a
@@ -184,7 +203,9 @@ struct Lib {
 struct State {
     main: Option<Instance>,
     libs: Vec<Lib>,
-    loading: bool,
+    /// The side modules being loaded: one, or a chain of modules and those
+    /// they need (`WASM_DYLINK_NEEDED`) or open from a constructor.
+    loading: Vec<PathBuf>,
 }
 
 /// The dynamic loader of one program. Shared by its `dl*` host functions.
@@ -426,16 +447,23 @@ impl DynamicLinker {
             if let Some(i) = st.libs.iter().position(|l| l.path == path) {
                 return Ok(i as u32 + 1);
             }
-            if st.loading {
-                return Err(Fail::Msg(
-                    "dlopen called while another side module is being loaded".into(),
-                ));
+            if st.loading.contains(&path) {
+                let chain: Vec<String> = st
+                    .loading
+                    .iter()
+                    .chain([&path])
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(Fail::Msg(format!(
+                    "side modules need each other in a cycle: {}",
+                    chain.join(" -> ")
+                )));
             }
-            st.loading = true;
+            st.loading.push(path.clone());
         }
         let r = self.load(caller, main, &path);
         let mut st = self.lock();
-        st.loading = false;
+        st.loading.retain(|p| *p != path);
         let lib = r?;
         st.libs.push(lib);
         Ok(st.libs.len() as u32)
@@ -453,6 +481,16 @@ impl DynamicLinker {
             .map_err(|e| format!("cannot read it: {e}"))?;
         let dylink =
             dylink_info(&bytes)?.ok_or("not a side module (it has no dylink.0 section)")?;
+        // What it links against comes first, so its imports find their
+        // exports (as a side module loaded before).
+        for needed in &dylink.needed {
+            self.open(caller, main, needed).map_err(|e| match e {
+                Fail::Msg(m) => {
+                    Fail::Msg(format!("it needs {needed}, which cannot be loaded: {m}"))
+                }
+                trap => trap,
+            })?;
+        }
         let stem = crate::module::module_name(path);
         let module = self
             .files
@@ -660,8 +698,15 @@ mod tests {
                 mem_size: 56,
                 mem_align: 4,
                 table_size: 1,
-                table_align: 0
+                table_align: 0,
+                needed: Vec::new(),
             }))
+        );
+        // NEEDED: two names.
+        let m = with_custom(b"dylink.0", &[2, 7, 2, 1, b'a', 3, b'b', b'.', b'c']);
+        assert_eq!(
+            dylink_info(&m).map(|i| i.map(|i| i.needed)),
+            Ok(Some(vec!["a".to_string(), "b.c".to_string()]))
         );
         assert_eq!(dylink_info(&with_custom(b"name", &[])), Ok(None));
         assert_eq!(dylink_info(b"not wasm"), Ok(None));
@@ -673,7 +718,8 @@ mod tests {
             &[1, 4, 56][..],            // subsection shorter than it says
             &[1, 0x80, 0x80, 0x80][..], // unterminated size
             &[1, 2, 0x80, 0x80][..],    // unterminated field
-            &[2, 1, 1][..],             // needs another library
+            &[2, 2, 1, 5][..],          // a needed name past its subsection
+            &[2, 3, 1, 1, 0xff][..],    // a needed name that is not UTF-8
         ] {
             assert!(
                 dylink_info(&with_custom(b"dylink.0", body)).is_err(),

@@ -25,5 +25,6 @@ pub(crate) mod group;
 pub(crate) mod program;
 pub(crate) mod split;
 
+pub use dylink::side_module_needs;
 pub use files::{normalize_lexically, HostFiles, ModuleFiles};
 pub use program::{is_path_import, program_files, PartStats, Program, ProgramFiles};

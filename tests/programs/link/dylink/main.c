@@ -3,7 +3,8 @@
 // imports dlopen/dlsym, which wasabi implements (docs/linking.md). Run:
 //   wasabi run --invoke run main.wasm
 // The side module is side.wasm (clang), or $SIDE: side_emcc.wasm is the
-// same source built by emcc -sSIDE_MODULE=1.
+// same source built by emcc -sSIDE_MODULE=1. $SIDE2 names a side module
+// to open first: side2.wasm needs side.wasm.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +16,20 @@ static int square(int x) { return x * x; }
 __attribute__((export_name("run"))) int run(void) {
   const char *side = getenv("SIDE");
   if (!side) side = "side.wasm";
+  // $SIDE2: a side module that needs side.wasm (WASM_DYLINK_NEEDED), so
+  // opening it loads side.wasm first; the dlopen of side.wasm below then
+  // finds it loaded.
+  const char *side2 = getenv("SIDE2");
+  if (side2) {
+    void *h2 = dlopen(side2, 0);
+    if (!h2) {
+      printf("dlopen of %s failed\n", side2);
+      fflush(stdout);
+      return 1;
+    }
+    int (*twice_sum)(int) = (int (*)(int))dlsym(h2, "side2_twice_sum");
+    printf("twice_sum(6) = %d\n", twice_sum(6));
+  }
   void *h = dlopen(side, 0);
   if (!h) {
     printf("dlopen failed\n");

@@ -1,0 +1,3 @@
+;; A side module that needs cycle_b.wasm, which needs it back (build.sh
+;; appends the dylink.0 sections that say so).
+(module (import "env" "memory" (memory 0)))
