@@ -159,12 +159,32 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
 
 /// A fresh private read+write mapping of `len` bytes, for code to be
 /// written and then protected (the caller unmaps it).
+///
+/// Code is placed near this program's own machine code when the kernel
+/// allows it: an indirect call from one module's code to another's (an AOT
+/// executable's text calling a bundled module's, say) is predicted worse
+/// by some CPUs (measured on AMD Zen: 1.9x the cost of a call within the
+/// text, `bench/crosscall`) when caller and callee are terabytes apart.
+/// The address is only a hint; any other free range works as well.
 pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
-    // SAFETY: a fresh anonymous mapping; it aliases nothing.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Where the next code mapping should go: above this program's text,
+    /// past the room its heap (`brk`) usually needs.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const GAP: usize = 1 << 30;
+    let page = 4096;
+    let size = len.div_ceil(page) * page;
+    let mut hint = NEXT.load(Ordering::Relaxed);
+    if hint == 0 {
+        let text = map_read_write as *const () as usize;
+        hint = (text + GAP) & !(page - 1);
+    }
+    // SAFETY: a fresh anonymous mapping (the address is a hint, without
+    // MAP_FIXED, so nothing mapped is replaced); it aliases nothing.
     let base = unsafe {
         libc::mmap(
-            std::ptr::null_mut(),
-            len,
+            hint as *mut libc::c_void,
+            size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
@@ -177,6 +197,14 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
             std::io::Error::last_os_error()
         )));
     }
+    // Next time: right after this mapping, or, when the hint was taken,
+    // somewhere past it.
+    let next = if base as usize == hint {
+        hint + size
+    } else {
+        hint + (GAP >> 4)
+    };
+    NEXT.fetch_max(next, Ordering::Relaxed);
     Ok(base as *mut u8)
 }
 
@@ -443,4 +471,28 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     crate::traps::register_code(loaded.code_range.0, loaded.code_range.1);
     write_perf_map(&loaded.symbols);
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_read_write;
+
+    /// Code mappings land near this program's text (see
+    /// `map_read_write`): within 4 GiB, where calls between the two are
+    /// predicted as well as calls within the text.
+    #[test]
+    fn code_is_mapped_near_the_programs_text() {
+        let text = map_read_write as *const () as usize;
+        for len in [4096, 100_000, 1 << 20] {
+            let base = map_read_write(len).unwrap();
+            let distance = (base as usize).abs_diff(text);
+            // SAFETY: `base` is the fresh mapping of `len` bytes made above,
+            // used by nothing else.
+            unsafe { libc::munmap(base.cast(), len) };
+            assert!(
+                distance < 4 << 30,
+                "{base:p} is {distance:#x} from the text at {text:#x}"
+            );
+        }
+    }
 }

@@ -1,8 +1,7 @@
 //! Linking modules together through the library: `Linker::
 //! instantiate_group` (cycles, the order of creation, an impossible cycle's
-//! error), shared memories and tables seen from both sides, and the cost of
-//! a cross-module call (`cross_module_call_cost`, ignored by default: run it
-//! with `--ignored --nocapture`).
+//! error), shared memories and tables seen from both sides. What a
+//! cross-module call costs is measured by `bench/crosscall/run.py`.
 
 use wasabi::{CompileMode, Config, Engine, Linker, Module, Store};
 
@@ -252,59 +251,4 @@ fn a_lazy_import_slot_follows_its_function_and_not_a_replaced_one() {
     assert_eq!(call_f.call(&mut store, ()).unwrap(), 1);
     let go = app.get_typed_func::<(), i32>(&mut store, "go").unwrap();
     assert_eq!(go.call(&mut store, ()).unwrap(), 2);
-}
-
-/// Cross-module calls against intra-module calls, same loop, same run.
-#[test]
-#[ignore]
-fn cross_module_call_cost() {
-    let n: i64 = 200_000_000;
-    for engine in engines() {
-        let lib = module(
-            &engine,
-            r#"(module (func (export "inc") (param i64) (result i64)
-                 (i64.add (local.get 0) (i64.const 1))))"#,
-        );
-        let app = module(
-            &engine,
-            r#"(module (import "lib" "inc" (func $ext (param i64) (result i64)))
-                 (func $own (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))
-                 (func (export "cross") (param $n i64) (result i64) (local $x i64)
-                   (loop $l (local.set $x (call $ext (local.get $x)))
-                     (br_if $l (i64.lt_u (local.get $x) (local.get $n))))
-                   (local.get $x))
-                 (func (export "intra") (param $n i64) (result i64) (local $x i64)
-                   (loop $l (local.set $x (call $own (local.get $x)))
-                     (br_if $l (i64.lt_u (local.get $x) (local.get $n))))
-                   (local.get $x)))"#,
-        );
-        let mut store = Store::new(&engine, ());
-        let mut linker = Linker::new(&engine);
-        linker.module(&mut store, "lib", &lib).unwrap();
-        let inst = linker.instantiate(&mut store, &app).unwrap();
-        let cross = inst
-            .get_typed_func::<i64, i64>(&mut store, "cross")
-            .unwrap();
-        let intra = inst
-            .get_typed_func::<i64, i64>(&mut store, "intra")
-            .unwrap();
-        // Warm up (and, lazily, compile).
-        cross.call(&mut store, 1000).unwrap();
-        intra.call(&mut store, 1000).unwrap();
-        let mut best = [f64::MAX; 2];
-        for _ in 0..5 {
-            for (k, f) in [&intra, &cross].iter().enumerate() {
-                let t = std::time::Instant::now();
-                assert_eq!(f.call(&mut store, n).unwrap(), n);
-                best[k] = best[k].min(t.elapsed().as_secs_f64());
-            }
-        }
-        println!(
-            "{:?}: intra {:.3} ns/call, cross {:.3} ns/call, ratio {:.3}",
-            engine.config().mode,
-            best[0] * 1e9 / n as f64,
-            best[1] * 1e9 / n as f64,
-            best[1] / best[0]
-        );
-    }
 }
