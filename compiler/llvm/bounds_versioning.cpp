@@ -19,6 +19,12 @@
 //   - check fails: the original loop, accesses still volatile, marked not
 //     to be unrolled or vectorised (it only runs when the loop will trap,
 //     or may: the check over-approximates).
+// In the in-bounds copy it then says what the check proved, in the form
+// LLVM's loop passes read: each recurrent address becomes base + First +
+// k*Step in 64 bits on a counter k (no zero extension of a 32-bit sum that
+// might wrap), the exit test becomes k == the latch's exit count, and stores
+// sink past later accesses they provably do not overlap (so values a wasm
+// compiler carried between iterations in phis are vectorisable recurrences).
 //
 // What must stay true:
 //   - Only accesses the translator marked `!wasabi.mem` are linear memory;
@@ -42,6 +48,12 @@
 //     bounds at loop entry stays in bounds for the whole trip.
 //   - Arithmetic in the check is on frozen values without nuw/nsw flags, so
 //     it cannot be poison, and is bounded so it cannot wrap in 64 bits.
+//   - The in-bounds copy's rewrites rely only on the check having passed:
+//     its 64-bit addresses equal the wasm ones because the unwrapped
+//     sequence was proved to stay in [0, 2^32); its exit test uses the
+//     exact exit count of the latch (never the maximum the check uses);
+//     a store moves only within its block, past accesses of other bytes
+//     in the same iteration and instructions without memory effects.
 
 #include "llvm-c/Core.h"
 #include "llvm-c/TargetMachine.h"
@@ -102,6 +114,12 @@ struct Access {
   const SCEV *Step = nullptr;  // same type as Start; null when invariant
   uint64_t Const = 0;          // C, only for Zext
   bool Zext = false;
+  // The i64 offset of the first iteration's access and the i64 step, as
+  // computed by the check in the preheader; set by `planCheck` for a
+  // recurrence (not an invariant), whose in-bounds copy then gets a 64-bit
+  // address.
+  Value *First64 = nullptr;
+  Value *Step64 = nullptr;
 };
 
 // A loop to version: its in-bounds condition, computed in its preheader.
@@ -112,6 +130,11 @@ struct Plan {
   SmallVector<LoadInst *, 2> Polls;
   // The maximum backedge-taken count, as an i64 computed before `Ok`.
   Value *N = nullptr;
+  // How many times the backedge is taken before the latch exits (an i64
+  // computed before `Ok`), when ScalarEvolution knows it exactly: the
+  // in-bounds copy's exit test becomes a compare of a 64-bit counter
+  // with it (see `widenAddresses`).
+  Value *LatchCount = nullptr;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -157,7 +180,7 @@ public:
         break;
       if (!L->isInnermost())
         continue;
-      Plan P{L, nullptr, {}, {}, nullptr};
+      Plan P{L, nullptr, {}, {}, nullptr, nullptr};
       if (!collect(P))
         continue;
       if ((P.Ok = planCheck(P)))
@@ -308,6 +331,47 @@ private:
     return true;
   }
 
+  // For a latch that exits when an affine value V = {S,+,C} (C = +-2^Shift)
+  // equals an invariant E, the distance V has to cover, (E - S) or (S - E)
+  // in V's width: the latch exits after Distance / 2^Shift backedges when
+  // 2^Shift divides it. ScalarEvolution gives no count for this when it
+  // cannot prove the divisibility (a start computed before the loop, as in
+  // clang's unrolled loops after their remainder); the check tests it at
+  // run time instead. Null if the latch is not of this form.
+  const SCEV *latchDistance(Loop *L, unsigned &Shift) {
+    BasicBlock *Latch = L->getLoopLatch();
+    auto *Br = Latch ? dyn_cast<BranchInst>(Latch->getTerminator()) : nullptr;
+    if (!Br || !Br->isConditional())
+      return nullptr;
+    auto *Cmp = dyn_cast<ICmpInst>(Br->getCondition());
+    if (!Cmp || !Cmp->isEquality() ||
+        !Cmp->getOperand(0)->getType()->isIntegerTy() ||
+        Cmp->getOperand(0)->getType()->getIntegerBitWidth() > 64)
+      return nullptr;
+    bool ExitOnTrue = !L->contains(Br->getSuccessor(0));
+    if (ExitOnTrue != (Cmp->getPredicate() == ICmpInst::ICMP_EQ))
+      return nullptr;
+    const SCEV *V = SE.getSCEV(Cmp->getOperand(0));
+    const SCEV *E = SE.getSCEV(Cmp->getOperand(1));
+    if (!SE.isLoopInvariant(E, L))
+      std::swap(V, E);
+    auto *AR = dyn_cast<SCEVAddRecExpr>(V);
+    if (!AR || AR->getLoop() != L || !AR->isAffine() ||
+        !SE.isLoopInvariant(E, L))
+      return nullptr;
+    auto *C = dyn_cast<SCEVConstant>(AR->getStepRecurrence(SE));
+    if (!C)
+      return nullptr;
+    APInt Step = C->getAPInt();
+    bool Down = Step.isNegative();
+    APInt Abs = Down ? -Step : Step;
+    if (!Abs.isPowerOf2())
+      return nullptr;
+    Shift = Abs.logBase2();
+    return Down ? SE.getMinusSCEV(AR->getStart(), E)
+                : SE.getMinusSCEV(E, AR->getStart());
+  }
+
   // Puts the loop in canonical form and emits its check before the
   // preheader's terminator; null if the loop cannot be checked.
   Value *planCheck(Plan &P) {
@@ -323,15 +387,28 @@ private:
     BasicBlock *Check = L->getLoopPreheader();
     Instruction *At = Check->getTerminator();
     const SCEV *BTC = SE.getSymbolicMaxBackedgeTakenCount(L);
-    if (isa<SCEVCouldNotCompute>(BTC) ||
-        BTC->getType()->getIntegerBitWidth() > 64)
+    // Facts the counts below hold under, checked at run time with the rest
+    // (e.g. that a 32-bit counter stepping by 16 up to an `==` exit does not
+    // wrap first: wasm keeps no `i < n`, and a compiler's unrolled loops
+    // often start where only the remainder loop before them says that the
+    // distance to the end is a multiple of the step).
+    SmallVector<const SCEVPredicate *, 4> Preds;
+    if (isa<SCEVCouldNotCompute>(BTC))
+      BTC = SE.getPredicatedSymbolicMaxBackedgeTakenCount(L, Preds);
+    unsigned Shift = 0;
+    const SCEV *Dist = nullptr;
+    if (isa<SCEVCouldNotCompute>(BTC)) {
+      if (!(Dist = latchDistance(L, Shift)))
+        return nullptr;
+    } else if (BTC->getType()->getIntegerBitWidth() > 64) {
       return nullptr;
+    }
 
     SCEVExpander Exp(SE, DL, "wasabi.bounds");
     auto safe = [&](const SCEV *S) {
       return S && Exp.isSafeToExpandAt(S, At);
     };
-    if (!safe(BTC))
+    if (!safe(Dist ? Dist : BTC))
       return nullptr;
     for (const Access &A : Accesses) {
       if (!DT.dominates(A.Base, At) || !safe(A.Start) ||
@@ -345,13 +422,36 @@ private:
     auto expand = [&](const SCEV *S) -> Value * {
       return B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
     };
-    Value *N = expand(BTC);
+    Value *N;
     Value *Ok = B.getTrue();
+    if (Dist) {
+      // The latch exits after Dist / 2^Shift backedges if 2^Shift divides
+      // Dist; otherwise the counter wraps past the exit value and the loop
+      // runs until something traps: the exact copy's business.
+      Value *D = expand(Dist);
+      Ok = B.CreateICmpEQ(
+          B.CreateAnd(D, ConstantInt::get(D->getType(), (uint64_t(1) << Shift) - 1)),
+          ConstantInt::get(D->getType(), 0));
+      N = B.CreateLShr(D, Shift);
+    } else {
+      N = expand(BTC);
+    }
     bool Wide = N->getType()->getIntegerBitWidth() > 32;
     N = B.CreateZExt(N, I64); // a no-op for i64; the width is at most 64
     if (Wide)
-      Ok = B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32));
+      Ok = B.CreateAnd(Ok, B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32)));
     P.N = N;
+    if (Dist) {
+      P.LatchCount = N;
+    } else if (BasicBlock *Latch = L->getLoopLatch()) {
+      const SCEV *EC = SE.getExitCount(L, Latch);
+      if (isa<SCEVCouldNotCompute>(EC) && L->getExitingBlock() == Latch)
+        EC = SE.getPredicatedBackedgeTakenCount(L, Preds);
+      auto *Br = dyn_cast<BranchInst>(Latch->getTerminator());
+      if (Br && Br->isConditional() && !isa<SCEVCouldNotCompute>(EC) &&
+          EC->getType()->getIntegerBitWidth() <= 64 && safe(EC))
+        P.LatchCount = B.CreateZExt(expand(EC), I64);
+    }
 
     // The length of each memory, loaded once; `len - 16` cannot wrap once
     // `len != 0` (lengths are whole 64 KiB pages).
@@ -375,7 +475,7 @@ private:
       return B.CreateSub(Len, B.getInt64(Size));
     };
 
-    for (const Access &A : Accesses) {
+    for (Access &A : P.Accesses) {
       Value *Limit = limitFor(A.Base, A.Size);
       Value *First, *Last;
       if (A.Zext) {
@@ -389,15 +489,30 @@ private:
         Ok = B.CreateAnd(Ok, B.CreateICmpULE(LastX, B.getInt64(0xffffffff)));
         First = B.CreateAdd(S, C);
         Last = B.CreateAdd(LastX, C);
+        A.First64 = First;
+        A.Step64 = St;
       } else {
         First = expand(A.Start);
-        Last = A.Step ? B.CreateAdd(First, B.CreateMul(N, expand(A.Step)))
-                      : First;
+        Last = First;
+        if (A.Step) {
+          Value *St = expand(A.Step);
+          Last = B.CreateAdd(First, B.CreateMul(N, St));
+          A.First64 = First;
+          A.Step64 = St;
+        }
       }
       // Unsigned: a negative end is huge and fails.
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(First, Limit));
       if (Last != First)
         Ok = B.CreateAnd(Ok, B.CreateICmpULE(Last, Limit));
+    }
+    if (!Preds.empty()) {
+      // True when a predicate does not hold (as LLVM's LoopVersioning uses
+      // it): then the exact copy runs.
+      SCEVUnionPredicate Union(Preds);
+      Value *Fails = Exp.expandCodeForPredicate(&Union, At);
+      B.SetInsertPoint(At);
+      Ok = B.CreateAnd(Ok, B.CreateNot(B.CreateFreeze(Fails)));
     }
     Exp.clear();
     Modified = true;
@@ -474,8 +589,11 @@ private:
         cast<StoreInst>(A.Inst)->setVolatile(false);
       A.Inst->setMetadata(MemKind, nullptr);
     }
-    if (P.Polls.empty())
+    widenAddresses(P);
+    if (P.Polls.empty()) {
+      sinkStores(P);
       return;
+    }
 
     // With epoch polls, it is versioned once more, on the trip count: short
     // trips run a copy without polls (vectorisable); long ones keep each
@@ -495,6 +613,137 @@ private:
       CallInst::Create(Ty, Barrier, {Copy->getPointerOperand()}, "", Copy);
       Copy->eraseFromParent();
       Poll->eraseFromParent();
+    }
+    sinkStores(P);
+  }
+
+  // Gives every recurrent access of the in-bounds copy `P.L` the address
+  // `base + (First + k * Step)` in 64 bits, k counting iterations from 0.
+  // Exact there: the check proved the unwrapped 32-bit sequence stays in
+  // [0, 2^32) (and in bounds), so it equals the wasm address. The
+  // translator's form, `base + zext(i32 sum)`, hides that from LLVM: the
+  // zero extension of a sum that may wrap is opaque to ScalarEvolution,
+  // so the accesses are not consecutive for the vectoriser, every one
+  // needs its own 32-bit add and extension, and the later pipeline widens
+  // the i32 induction variable into masked 64-bit arithmetic (`and` with
+  // 0xfffffff0) that no later pass can analyse. The old address
+  // arithmetic is left for dead-code elimination.
+  void widenAddresses(Plan &P) {
+    Loop *L = P.L;
+    BasicBlock *Header = L->getHeader();
+    BasicBlock *PH = L->getLoopPreheader();
+    BasicBlock *Latch = L->getLoopLatch();
+    if (!PH || !Latch)
+      return;
+    bool Any = P.LatchCount != nullptr;
+    for (const Access &A : P.Accesses)
+      Any |= A.First64 != nullptr;
+    if (!Any)
+      return;
+    Type *I64 = Type::getInt64Ty(F.getContext());
+    PHINode *K = PHINode::Create(I64, 2, "wasabi.k");
+    K->insertBefore(Header->getFirstNonPHIIt());
+    // At most 2^32 + 1 iterations: no wrap in 64 bits.
+    auto *Next = BinaryOperator::CreateAdd(K, ConstantInt::get(I64, 1),
+                                           "wasabi.k.next",
+                                           Latch->getTerminator());
+    Next->setHasNoUnsignedWrap(true);
+    Next->setHasNoSignedWrap(true);
+    for (BasicBlock *Pred : predecessors(Header))
+      K->addIncoming(Pred == PH ? cast<Value>(ConstantInt::get(I64, 0))
+                                : cast<Value>(Next),
+                     Pred);
+    // The exit test, on the same counter: the wasm test is on a 32-bit
+    // value (often counting up to zero through a wrap), which InstCombine
+    // later turns into a masked 64-bit compare whose trip count is lost.
+    if (P.LatchCount) {
+      auto *Br = cast<BranchInst>(Latch->getTerminator());
+      bool ExitOnTrue = !L->contains(Br->getSuccessor(0));
+      IRBuilder<> B(Br);
+      Br->setCondition(ExitOnTrue ? B.CreateICmpEQ(K, P.LatchCount, "wasabi.done")
+                                  : B.CreateICmpNE(K, P.LatchCount, "wasabi.more"));
+    }
+    for (const Access &A : P.Accesses) {
+      if (!A.First64)
+        continue;
+      IRBuilder<> B(A.Inst);
+      // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
+      // wrap; the address is within the memory, so `inbounds` holds.
+      Value *Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
+                               "wasabi.off", false, true);
+      Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
+      if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
+        Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
+      else
+        A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
+    }
+  }
+
+  // Whether accesses `X` and `Y` of the in-bounds copy can never overlap in
+  // the same iteration: both recurrences of one memory with the same step,
+  // whose first addresses differ by a constant at least the size of the
+  // lower one. In that copy each Zext address is zext(S) + k*Step + C exactly,
+  // so the distance is zext(SX) - zext(SY) + CX - CY, which is d or
+  // d - 2^32 for d = (SX - SY) mod 2^32: both must keep them apart.
+  bool disjoint(const Access &X, const Access &Y) {
+    if (X.Base != Y.Base || X.Zext != Y.Zext || !X.Step || X.Step != Y.Step)
+      return false;
+    auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(X.Start, Y.Start));
+    if (!D)
+      return false;
+    auto Apart = [&](int64_t Dd) {
+      return Dd >= int64_t(Y.Size) || -Dd >= int64_t(X.Size);
+    };
+    // i64 recurrences (ScalarEvolution proved the extension exact): the
+    // distance is the difference of the starts, if it is small.
+    if (!X.Zext)
+      return D->getAPInt().getSignificantBits() <= 40 &&
+             Apart(D->getAPInt().getSExtValue());
+    int64_t Dist = int64_t(D->getAPInt().getZExtValue()) + int64_t(X.Const) -
+                   int64_t(Y.Const);
+    return Apart(Dist) && Apart(Dist - (int64_t(1) << 32));
+  }
+
+  // In the in-bounds copy, moves each store of linear memory down its block
+  // past later accesses it provably does not overlap (and past arithmetic),
+  // as far as the block's end. What it buys: wasm from an optimising
+  // compiler often carries a loaded value to the next iteration in a phi
+  // (load forwarding of a[i+1] to the next a[i-1]), and LLVM's vectoriser
+  // takes such a phi as a fixed-order recurrence only if no store lies
+  // between the load that feeds it and the users it has to sink after that
+  // load. Nothing in this copy traps, memory is not shared with other
+  // threads, and the store moves only past accesses of other bytes and past
+  // instructions that neither touch memory nor have side effects, so the
+  // program's result is unchanged.
+  void sinkStores(Plan &P) {
+    DenseMap<Instruction *, const Access *> Of;
+    for (const Access &A : P.Accesses)
+      Of[A.Inst] = &A;
+    for (BasicBlock *BB : P.L->blocks()) {
+      SmallVector<StoreInst *, 8> Stores;
+      for (Instruction &I : *BB)
+        if (auto *St = dyn_cast<StoreInst>(&I); St && Of.count(St))
+          Stores.push_back(St);
+      // Last first, so an earlier store can then move past a later one that
+      // already went down.
+      for (auto It = Stores.rbegin(); It != Stores.rend(); ++It) {
+        StoreInst *St = *It;
+        const Access &SA = *Of[St];
+        Instruction *After = nullptr;
+        for (Instruction *I = St->getNextNode(); I && !I->isTerminator();
+             I = I->getNextNode()) {
+          if (auto Found = Of.find(I); Found != Of.end()) {
+            if (!disjoint(SA, *Found->second) && !disjoint(*Found->second, SA))
+              break;
+          } else if (I->mayReadOrWriteMemory() || I->mayHaveSideEffects() ||
+                     isa<PHINode>(I)) {
+            break;
+          }
+          After = I;
+        }
+        if (After)
+          St->moveAfter(After);
+      }
     }
   }
 };

@@ -40,6 +40,22 @@ const JIT_PIPELINE: &str =
      loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,loop-vectorize,\
      instcombine<no-verify-fixpoint>,simplifycfg)";
 
+/// `-O2`/`-O3`: loops are rotated and versioned first (as in
+/// [`JIT_PIPELINE`]), then LLVM's `default<On>` pipeline optimises the
+/// in-bounds copies with everything it has. Versioning only at the
+/// vectoriser's start (as before) came too late: by then InstCombine has
+/// turned the widened wasm induction variables into masked 64-bit
+/// arithmetic (`and iv, 0xfffffff0`) whose trip count ScalarEvolution
+/// cannot compute, so the hot loops of stencils were never versioned and
+/// ran with volatile accesses (k_jacobi1d: 2.4x native). Loops that only
+/// become candidates after inlining are still versioned there.
+const O2_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning),default<O2>";
+const O3_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning),default<O3>";
+
 pub(crate) fn init_llvm() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -124,8 +140,8 @@ pub(crate) fn emit_object(
     let passes = passes.as_deref().unwrap_or(match config.opt_level {
         OptLevel::O0 => "function(mem2reg)",
         OptLevel::O1 => JIT_PIPELINE,
-        OptLevel::O2 => "default<O2>",
-        OptLevel::O3 => "default<O3>",
+        OptLevel::O2 => O2_PIPELINE,
+        OptLevel::O3 => O3_PIPELINE,
     });
     crate::passes::run_passes(module, passes, tm, true)?;
     let buf = tm
