@@ -20,9 +20,8 @@
 //     to be unrolled or vectorised (it only runs when the loop will trap,
 //     or may: the check over-approximates).
 // In the in-bounds copy it then says what the check proved, in the form
-// LLVM's loop passes read: each recurrent address becomes base + First +
-// k*Step in 64 bits on a counter k (no zero extension of a 32-bit sum that
-// might wrap), the exit test becomes k == the latch's exit count, and stores
+// LLVM's loop passes read: each address that is the zero extension of a
+// 32-bit recurrence becomes base + First + k*Step in 64 bits on a counter k, the exit test becomes k == the latch's exit count, and stores
 // sink past later accesses they provably do not overlap (so values a wasm
 // compiler carried between iterations in phis are vectorisable recurrences).
 //
@@ -115,9 +114,8 @@ struct Access {
   uint64_t Const = 0;          // C, only for Zext
   bool Zext = false;
   // The i64 offset of the first iteration's access and the i64 step, as
-  // computed by the check in the preheader; set by `planCheck` for a
-  // recurrence (not an invariant), whose in-bounds copy then gets a 64-bit
-  // address.
+  // computed by the check in the preheader; set by `planCheck` for a Zext
+  // recurrence, whose in-bounds copy then gets a 64-bit address.
   Value *First64 = nullptr;
   Value *Step64 = nullptr;
 };
@@ -419,8 +417,17 @@ private:
     IRBuilder<> B(At);
     Type *I64 = B.getInt64Ty();
     Type *I8 = B.getInt8Ty();
+    // Each expression once: the in-bounds copy's addresses are built from
+    // these values, and a load and a store of the same address must get the
+    // same one, or ScalarEvolution sees two unknowns (two freezes) and the
+    // vectoriser a possible overlap that its run-time check then always
+    // finds.
+    DenseMap<const SCEV *, Value *> Expanded;
     auto expand = [&](const SCEV *S) -> Value * {
-      return B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
+      Value *&V = Expanded[S];
+      if (!V)
+        V = B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
+      return V;
     };
     Value *N;
     Value *Ok = B.getTrue();
@@ -475,6 +482,14 @@ private:
       return B.CreateSub(Len, B.getInt64(Size));
     };
 
+    // Zext recurrences whose starts differ from an earlier one's (same
+    // memory and step) by a constant get their start from that one's: in
+    // the in-bounds copy, where these values become the addresses, the
+    // accesses a[i], a[i+1], ... must stay visibly consecutive for the
+    // vectoriser (its interleaved groups) rather than each be a separate
+    // unknown. Exact when the shifted start is itself in [0, 2^32), which
+    // the check tests: then it is the zero extension of the i32 start.
+    SmallVector<std::pair<const Access *, Value *>, 8> Leaders;
     for (Access &A : P.Accesses) {
       Value *Limit = limitFor(A.Base, A.Size);
       Value *First, *Last;
@@ -482,7 +497,21 @@ private:
         // The unwrapped 32-bit address after the last iteration must itself
         // be a 32-bit address: checking it only after adding C would let a
         // sequence that went below zero (and wrapped to 2^32 - x) pass.
-        Value *S = B.CreateZExt(expand(A.Start), I64);
+        Value *S = nullptr;
+        for (auto &[L0, S0] : Leaders) {
+          if (L0->Base != A.Base || L0->Step != A.Step)
+            continue;
+          auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start));
+          if (!D)
+            continue;
+          S = B.CreateAdd(S0, B.getInt64(D->getAPInt().getSExtValue()));
+          Ok = B.CreateAnd(Ok, B.CreateICmpULE(S, B.getInt64(0xffffffff)));
+          break;
+        }
+        if (!S) {
+          S = B.CreateZExt(expand(A.Start), I64);
+          Leaders.push_back({&A, S});
+        }
         Value *St = B.CreateSExt(expand(A.Step), I64);
         Value *C = B.getInt64(A.Const);
         Value *LastX = B.CreateAdd(S, B.CreateMul(N, St));
@@ -494,12 +523,10 @@ private:
       } else {
         First = expand(A.Start);
         Last = First;
-        if (A.Step) {
-          Value *St = expand(A.Step);
-          Last = B.CreateAdd(First, B.CreateMul(N, St));
-          A.First64 = First;
-          A.Step64 = St;
-        }
+        // Not rewritten in the in-bounds copy: ScalarEvolution already sees
+        // these addresses as 64-bit recurrences, related to one another.
+        if (A.Step)
+          Last = B.CreateAdd(First, B.CreateMul(N, expand(A.Step)));
       }
       // Unsigned: a negative end is huge and fails.
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(First, Limit));
