@@ -23,7 +23,10 @@
 // LLVM's loop passes read: each address that is the zero extension of a
 // 32-bit recurrence becomes base + First + k*Step in 64 bits on a counter k, the exit test becomes k == the latch's exit count, and stores
 // sink past later accesses they provably do not overlap (so values a wasm
-// compiler carried between iterations in phis are vectorisable recurrences).
+// compiler carried between iterations in phis are vectorisable recurrences),
+// and, when it reads and writes several streams at unknown distances, a
+// further test that they are apart picks a copy where each stream has its
+// own alias scope.
 //
 // What must stay true:
 //   - Only accesses the translator marked `!wasabi.mem` are linear memory;
@@ -52,7 +55,9 @@
 //     sequence was proved to stay in [0, 2^32); its exit test uses the
 //     exact exit count of the latch (never the maximum the check uses);
 //     a store moves only within its block, past accesses of other bytes
-//     in the same iteration and instructions without memory effects.
+//     in the same iteration and instructions without memory effects;
+//     streams are marked noalias only with streams a run-time test found
+//     apart over the whole trip, and only where one of the two is written.
 
 #include "llvm-c/Core.h"
 #include "llvm-c/TargetMachine.h"
@@ -118,6 +123,10 @@ struct Access {
   // recurrence, whose in-bounds copy then gets a 64-bit address.
   Value *First64 = nullptr;
   Value *Step64 = nullptr;
+  // The bytes [Lo, Hi) the access touches over the whole trip (i64
+  // offsets, computed by the check; meaningful once it passed).
+  Value *Lo = nullptr;
+  Value *Hi = nullptr;
 };
 
 // A loop to version: its in-bounds condition, computed in its preheader.
@@ -532,6 +541,9 @@ private:
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(First, Limit));
       if (Last != First)
         Ok = B.CreateAnd(Ok, B.CreateICmpULE(Last, Limit));
+      Value *Up = B.CreateICmpULE(First, Last);
+      A.Lo = B.CreateSelect(Up, First, Last);
+      A.Hi = B.CreateAdd(B.CreateSelect(Up, Last, First), B.getInt64(A.Size));
     }
     if (!Preds.empty()) {
       // True when a predicate does not hold (as LLVM's LoopVersioning uses
@@ -619,6 +631,7 @@ private:
     widenAddresses(P);
     if (P.Polls.empty()) {
       sinkStores(P);
+      separateStreams(P);
       return;
     }
 
@@ -642,6 +655,93 @@ private:
       Poll->eraseFromParent();
     }
     sinkStores(P);
+    separateStreams(P);
+  }
+
+  // A stream: accesses of one memory with one step whose starts differ by
+  // constants (a[i], a[i+1], ...: LLVM relates them itself).
+  struct Stream {
+    SmallVector<const Access *, 4> Members;
+    bool Writes = false;
+    Value *Lo = nullptr, *Hi = nullptr;
+    MDNode *Scope = nullptr;
+  };
+
+  // When the in-bounds copy reads and writes several streams whose
+  // distance is unknown (rows i and k of one matrix), versions it once more
+  // on a run-time test that every pair with a store covers disjoint bytes:
+  // the copy taken then marks each stream with its own alias scope, noalias
+  // with the streams it was tested against. Without it LLVM's loop access
+  // analysis, finding one unknown distance, checks every pair of pointers
+  // at run time, including a[i] against a[i+1] of a loop a wasm compiler
+  // had unrolled, and that check always fails: k_lu's inner loop never ran
+  // vectorised. The other copy keeps plain accesses with no such promise.
+  void separateStreams(Plan &P) {
+    SmallVector<Stream, 4> Streams;
+    for (const Access &A : P.Accesses) {
+      if (!A.Lo)
+        return;
+      Stream *In = nullptr;
+      for (Stream &S : Streams) {
+        const Access *M = S.Members.front();
+        if (M->Base != A.Base || M->Step != A.Step || M->Zext != A.Zext)
+          continue;
+        if (isa<SCEVConstant>(SE.getMinusSCEV(A.Start, M->Start))) {
+          In = &S;
+          break;
+        }
+      }
+      if (!In) {
+        Streams.emplace_back();
+        In = &Streams.back();
+      }
+      In->Members.push_back(&A);
+      In->Writes |= isa<StoreInst>(A.Inst);
+    }
+    if (Streams.size() < 2 || Streams.size() > 8)
+      return;
+    bool AnyWrite = false;
+    for (Stream &S : Streams)
+      AnyWrite |= S.Writes;
+    if (!AnyWrite)
+      return;
+    Loop *L = P.L;
+    IRBuilder<> B(L->getLoopPreheader()->getTerminator());
+    for (Stream &S : Streams) {
+      for (const Access *A : S.Members) {
+        S.Lo = S.Lo ? B.CreateSelect(B.CreateICmpULT(A->Lo, S.Lo), A->Lo, S.Lo) : A->Lo;
+        S.Hi = S.Hi ? B.CreateSelect(B.CreateICmpUGT(A->Hi, S.Hi), A->Hi, S.Hi) : A->Hi;
+      }
+    }
+    Value *Apart = B.getTrue();
+    for (size_t I = 0; I < Streams.size(); ++I)
+      for (size_t J = I + 1; J < Streams.size(); ++J) {
+        Stream &X = Streams[I], &Y = Streams[J];
+        if (!X.Writes && !Y.Writes)
+          continue;
+        Apart = B.CreateAnd(Apart, B.CreateOr(B.CreateICmpULE(X.Hi, Y.Lo),
+                                              B.CreateICmpULE(Y.Hi, X.Lo)));
+      }
+    ValueToValueMapTy Map;
+    SmallVector<BasicBlock *, 16> Blocks;
+    versionOn(L, Apart, ".overlap", Map, Blocks);
+    MDBuilder MDB(F.getContext());
+    MDNode *Domain = MDB.createAnonymousAliasScopeDomain("wasabi.streams");
+    for (Stream &S : Streams)
+      S.Scope = MDB.createAnonymousAliasScope(Domain);
+    for (size_t I = 0; I < Streams.size(); ++I) {
+      SmallVector<Metadata *, 8> Others;
+      for (size_t J = 0; J < Streams.size(); ++J)
+        if (J != I && (Streams[I].Writes || Streams[J].Writes))
+          Others.push_back(Streams[J].Scope);
+      MDNode *Own = MDNode::get(F.getContext(), {Streams[I].Scope});
+      MDNode *NoAlias = MDNode::get(F.getContext(), Others);
+      for (const Access *A : Streams[I].Members) {
+        A->Inst->setMetadata(LLVMContext::MD_alias_scope, Own);
+        if (!Others.empty())
+          A->Inst->setMetadata(LLVMContext::MD_noalias, NoAlias);
+      }
+    }
   }
 
   // Gives every recurrent access of the in-bounds copy `P.L` the address

@@ -216,3 +216,49 @@ fn predicated_trip_counts_are_checked() {
         }
     }
 }
+
+/// Loops over two rows whose distance only the run-time test knows (like
+/// rows i and k in LU), unrolled by two as a wasm compiler leaves them: the
+/// in-bounds copy that marks the rows as not aliasing must only run when
+/// they really are apart. Overlapping rows, in either direction and at
+/// every small distance, must give what unoptimised code gives.
+#[test]
+fn rows_at_unknown_distances_keep_their_order() {
+    let wat = r#"(module
+  (memory (export "mem") 1)
+  (func $init
+    (local $i i32)
+    (loop $l
+      (i32.store (local.get $i) (i32.mul (local.get $i) (i32.const 2654435761)))
+      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))
+                        (i32.const 65536)))))
+  (start $init)
+  ;; dst[j] -= 3 * src[j], j = 0..n, two elements per iteration
+  (func (export "run") (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (local $j i32)
+    (loop $l
+      (i32.store (i32.add (local.get $dst) (local.get $j))
+        (i32.sub (i32.load (i32.add (local.get $dst) (local.get $j)))
+                 (i32.mul (i32.load (i32.add (local.get $src) (local.get $j))) (i32.const 3))))
+      (i32.store offset=4 (i32.add (local.get $dst) (local.get $j))
+        (i32.sub (i32.load offset=4 (i32.add (local.get $dst) (local.get $j)))
+                 (i32.mul (i32.load offset=4 (i32.add (local.get $src) (local.get $j))) (i32.const 3))))
+      (br_if $l (i32.ne (local.tee $j (i32.add (local.get $j) (i32.const 8)))
+                        (local.get $n))))
+    (local.get $j)))"#;
+    for dist in [-64, -12, -8, -4, 0, 4, 8, 12, 64, 4096] {
+        let src = 8192;
+        let c = Case {
+            wat: wat.to_string(),
+            args: [src + dist, src, 800],
+        };
+        let reference = outcome(OptLevel::O0, &c);
+        for level in [OptLevel::O1, OptLevel::O3] {
+            assert_eq!(
+                outcome(level, &c),
+                reference,
+                "distance {dist} at {level:?}"
+            );
+        }
+    }
+}
