@@ -19,6 +19,14 @@
 //   - check fails: the original loop, accesses still volatile, marked not
 //     to be unrolled or vectorised (it only runs when the loop will trap,
 //     or may: the check over-approximates).
+// In the in-bounds copy it then says what the check proved, in the form
+// LLVM's loop passes read: each address that is the zero extension of a
+// 32-bit recurrence becomes base + First + k*Step in 64 bits on a counter k, the exit test becomes k == the latch's exit count, and stores
+// sink past later accesses they provably do not overlap (so values a wasm
+// compiler carried between iterations in phis are vectorisable recurrences),
+// and, when it reads and writes several streams at unknown distances, a
+// further test that they are apart picks a copy where each stream has its
+// own alias scope.
 //
 // What must stay true:
 //   - Only accesses the translator marked `!wasabi.mem` are linear memory;
@@ -42,6 +50,14 @@
 //     bounds at loop entry stays in bounds for the whole trip.
 //   - Arithmetic in the check is on frozen values without nuw/nsw flags, so
 //     it cannot be poison, and is bounded so it cannot wrap in 64 bits.
+//   - The in-bounds copy's rewrites rely only on the check having passed:
+//     its 64-bit addresses equal the wasm ones because the unwrapped
+//     sequence was proved to stay in [0, 2^32); its exit test uses the
+//     exact exit count of the latch (never the maximum the check uses);
+//     a store moves only within its block, past accesses of other bytes
+//     in the same iteration and instructions without memory effects;
+//     streams are marked noalias only with streams a run-time test found
+//     apart over the whole trip, and only where one of the two is written.
 
 #include "llvm-c/Core.h"
 #include "llvm-c/TargetMachine.h"
@@ -102,6 +118,15 @@ struct Access {
   const SCEV *Step = nullptr;  // same type as Start; null when invariant
   uint64_t Const = 0;          // C, only for Zext
   bool Zext = false;
+  // The i64 offset of the first iteration's access and the i64 step, as
+  // computed by the check in the preheader; set by `planCheck` for a Zext
+  // recurrence, whose in-bounds copy then gets a 64-bit address.
+  Value *First64 = nullptr;
+  Value *Step64 = nullptr;
+  // The bytes [Lo, Hi) the access touches over the whole trip (i64
+  // offsets, computed by the check; meaningful once it passed).
+  Value *Lo = nullptr;
+  Value *Hi = nullptr;
 };
 
 // A loop to version: its in-bounds condition, computed in its preheader.
@@ -112,6 +137,11 @@ struct Plan {
   SmallVector<LoadInst *, 2> Polls;
   // The maximum backedge-taken count, as an i64 computed before `Ok`.
   Value *N = nullptr;
+  // How many times the backedge is taken before the latch exits (an i64
+  // computed before `Ok`), when ScalarEvolution knows it exactly: the
+  // in-bounds copy's exit test becomes a compare of a 64-bit counter
+  // with it (see `widenAddresses`).
+  Value *LatchCount = nullptr;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -157,7 +187,7 @@ public:
         break;
       if (!L->isInnermost())
         continue;
-      Plan P{L, nullptr, {}, {}, nullptr};
+      Plan P{L, nullptr, {}, {}, nullptr, nullptr};
       if (!collect(P))
         continue;
       if ((P.Ok = planCheck(P)))
@@ -308,6 +338,47 @@ private:
     return true;
   }
 
+  // For a latch that exits when an affine value V = {S,+,C} (C = +-2^Shift)
+  // equals an invariant E, the distance V has to cover, (E - S) or (S - E)
+  // in V's width: the latch exits after Distance / 2^Shift backedges when
+  // 2^Shift divides it. ScalarEvolution gives no count for this when it
+  // cannot prove the divisibility (a start computed before the loop, as in
+  // clang's unrolled loops after their remainder); the check tests it at
+  // run time instead. Null if the latch is not of this form.
+  const SCEV *latchDistance(Loop *L, unsigned &Shift) {
+    BasicBlock *Latch = L->getLoopLatch();
+    auto *Br = Latch ? dyn_cast<BranchInst>(Latch->getTerminator()) : nullptr;
+    if (!Br || !Br->isConditional())
+      return nullptr;
+    auto *Cmp = dyn_cast<ICmpInst>(Br->getCondition());
+    if (!Cmp || !Cmp->isEquality() ||
+        !Cmp->getOperand(0)->getType()->isIntegerTy() ||
+        Cmp->getOperand(0)->getType()->getIntegerBitWidth() > 64)
+      return nullptr;
+    bool ExitOnTrue = !L->contains(Br->getSuccessor(0));
+    if (ExitOnTrue != (Cmp->getPredicate() == ICmpInst::ICMP_EQ))
+      return nullptr;
+    const SCEV *V = SE.getSCEV(Cmp->getOperand(0));
+    const SCEV *E = SE.getSCEV(Cmp->getOperand(1));
+    if (!SE.isLoopInvariant(E, L))
+      std::swap(V, E);
+    auto *AR = dyn_cast<SCEVAddRecExpr>(V);
+    if (!AR || AR->getLoop() != L || !AR->isAffine() ||
+        !SE.isLoopInvariant(E, L))
+      return nullptr;
+    auto *C = dyn_cast<SCEVConstant>(AR->getStepRecurrence(SE));
+    if (!C)
+      return nullptr;
+    APInt Step = C->getAPInt();
+    bool Down = Step.isNegative();
+    APInt Abs = Down ? -Step : Step;
+    if (!Abs.isPowerOf2())
+      return nullptr;
+    Shift = Abs.logBase2();
+    return Down ? SE.getMinusSCEV(AR->getStart(), E)
+                : SE.getMinusSCEV(E, AR->getStart());
+  }
+
   // Puts the loop in canonical form and emits its check before the
   // preheader's terminator; null if the loop cannot be checked.
   Value *planCheck(Plan &P) {
@@ -323,15 +394,28 @@ private:
     BasicBlock *Check = L->getLoopPreheader();
     Instruction *At = Check->getTerminator();
     const SCEV *BTC = SE.getSymbolicMaxBackedgeTakenCount(L);
-    if (isa<SCEVCouldNotCompute>(BTC) ||
-        BTC->getType()->getIntegerBitWidth() > 64)
+    // Facts the counts below hold under, checked at run time with the rest
+    // (e.g. that a 32-bit counter stepping by 16 up to an `==` exit does not
+    // wrap first: wasm keeps no `i < n`, and a compiler's unrolled loops
+    // often start where only the remainder loop before them says that the
+    // distance to the end is a multiple of the step).
+    SmallVector<const SCEVPredicate *, 4> Preds;
+    if (isa<SCEVCouldNotCompute>(BTC))
+      BTC = SE.getPredicatedSymbolicMaxBackedgeTakenCount(L, Preds);
+    unsigned Shift = 0;
+    const SCEV *Dist = nullptr;
+    if (isa<SCEVCouldNotCompute>(BTC)) {
+      if (!(Dist = latchDistance(L, Shift)))
+        return nullptr;
+    } else if (BTC->getType()->getIntegerBitWidth() > 64) {
       return nullptr;
+    }
 
     SCEVExpander Exp(SE, DL, "wasabi.bounds");
     auto safe = [&](const SCEV *S) {
       return S && Exp.isSafeToExpandAt(S, At);
     };
-    if (!safe(BTC))
+    if (!safe(Dist ? Dist : BTC))
       return nullptr;
     for (const Access &A : Accesses) {
       if (!DT.dominates(A.Base, At) || !safe(A.Start) ||
@@ -342,16 +426,48 @@ private:
     IRBuilder<> B(At);
     Type *I64 = B.getInt64Ty();
     Type *I8 = B.getInt8Ty();
+    // Each expression once: the in-bounds copy's addresses are built from
+    // these values, and a load and a store of the same address must get the
+    // same one, or ScalarEvolution sees two unknowns (two freezes) and the
+    // vectoriser a possible overlap that its run-time check then always
+    // finds.
+    DenseMap<const SCEV *, Value *> Expanded;
     auto expand = [&](const SCEV *S) -> Value * {
-      return B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
+      Value *&V = Expanded[S];
+      if (!V)
+        V = B.CreateFreeze(Exp.expandCodeFor(S, S->getType(), At));
+      return V;
     };
-    Value *N = expand(BTC);
+    Value *N;
     Value *Ok = B.getTrue();
+    if (Dist) {
+      // The latch exits after Dist / 2^Shift backedges if 2^Shift divides
+      // Dist; otherwise the counter wraps past the exit value and the loop
+      // runs until something traps: the exact copy's business.
+      Value *D = expand(Dist);
+      Ok = B.CreateICmpEQ(
+          B.CreateAnd(D, ConstantInt::get(D->getType(), (uint64_t(1) << Shift) - 1)),
+          ConstantInt::get(D->getType(), 0));
+      N = B.CreateLShr(D, Shift);
+    } else {
+      N = expand(BTC);
+    }
     bool Wide = N->getType()->getIntegerBitWidth() > 32;
     N = B.CreateZExt(N, I64); // a no-op for i64; the width is at most 64
     if (Wide)
-      Ok = B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32));
+      Ok = B.CreateAnd(Ok, B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32)));
     P.N = N;
+    if (Dist) {
+      P.LatchCount = N;
+    } else if (BasicBlock *Latch = L->getLoopLatch()) {
+      const SCEV *EC = SE.getExitCount(L, Latch);
+      if (isa<SCEVCouldNotCompute>(EC) && L->getExitingBlock() == Latch)
+        EC = SE.getPredicatedBackedgeTakenCount(L, Preds);
+      auto *Br = dyn_cast<BranchInst>(Latch->getTerminator());
+      if (Br && Br->isConditional() && !isa<SCEVCouldNotCompute>(EC) &&
+          EC->getType()->getIntegerBitWidth() <= 64 && safe(EC))
+        P.LatchCount = B.CreateZExt(expand(EC), I64);
+    }
 
     // The length of each memory, loaded once; `len - 16` cannot wrap once
     // `len != 0` (lengths are whole 64 KiB pages).
@@ -375,29 +491,67 @@ private:
       return B.CreateSub(Len, B.getInt64(Size));
     };
 
-    for (const Access &A : Accesses) {
+    // Zext recurrences whose starts differ from an earlier one's (same
+    // memory and step) by a constant get their start from that one's: in
+    // the in-bounds copy, where these values become the addresses, the
+    // accesses a[i], a[i+1], ... must stay visibly consecutive for the
+    // vectoriser (its interleaved groups) rather than each be a separate
+    // unknown. Exact when the shifted start is itself in [0, 2^32), which
+    // the check tests: then it is the zero extension of the i32 start.
+    SmallVector<std::pair<const Access *, Value *>, 8> Leaders;
+    for (Access &A : P.Accesses) {
       Value *Limit = limitFor(A.Base, A.Size);
       Value *First, *Last;
       if (A.Zext) {
         // The unwrapped 32-bit address after the last iteration must itself
         // be a 32-bit address: checking it only after adding C would let a
         // sequence that went below zero (and wrapped to 2^32 - x) pass.
-        Value *S = B.CreateZExt(expand(A.Start), I64);
+        Value *S = nullptr;
+        for (auto &[L0, S0] : Leaders) {
+          if (L0->Base != A.Base || L0->Step != A.Step)
+            continue;
+          auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start));
+          if (!D)
+            continue;
+          S = B.CreateAdd(S0, B.getInt64(D->getAPInt().getSExtValue()));
+          Ok = B.CreateAnd(Ok, B.CreateICmpULE(S, B.getInt64(0xffffffff)));
+          break;
+        }
+        if (!S) {
+          S = B.CreateZExt(expand(A.Start), I64);
+          Leaders.push_back({&A, S});
+        }
         Value *St = B.CreateSExt(expand(A.Step), I64);
         Value *C = B.getInt64(A.Const);
         Value *LastX = B.CreateAdd(S, B.CreateMul(N, St));
         Ok = B.CreateAnd(Ok, B.CreateICmpULE(LastX, B.getInt64(0xffffffff)));
         First = B.CreateAdd(S, C);
         Last = B.CreateAdd(LastX, C);
+        A.First64 = First;
+        A.Step64 = St;
       } else {
         First = expand(A.Start);
-        Last = A.Step ? B.CreateAdd(First, B.CreateMul(N, expand(A.Step)))
-                      : First;
+        Last = First;
+        // Not rewritten in the in-bounds copy: ScalarEvolution already sees
+        // these addresses as 64-bit recurrences, related to one another.
+        if (A.Step)
+          Last = B.CreateAdd(First, B.CreateMul(N, expand(A.Step)));
       }
       // Unsigned: a negative end is huge and fails.
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(First, Limit));
       if (Last != First)
         Ok = B.CreateAnd(Ok, B.CreateICmpULE(Last, Limit));
+      Value *Up = B.CreateICmpULE(First, Last);
+      A.Lo = B.CreateSelect(Up, First, Last);
+      A.Hi = B.CreateAdd(B.CreateSelect(Up, Last, First), B.getInt64(A.Size));
+    }
+    if (!Preds.empty()) {
+      // True when a predicate does not hold (as LLVM's LoopVersioning uses
+      // it): then the exact copy runs.
+      SCEVUnionPredicate Union(Preds);
+      Value *Fails = Exp.expandCodeForPredicate(&Union, At);
+      B.SetInsertPoint(At);
+      Ok = B.CreateAnd(Ok, B.CreateNot(B.CreateFreeze(Fails)));
     }
     Exp.clear();
     Modified = true;
@@ -474,8 +628,12 @@ private:
         cast<StoreInst>(A.Inst)->setVolatile(false);
       A.Inst->setMetadata(MemKind, nullptr);
     }
-    if (P.Polls.empty())
+    widenAddresses(P);
+    if (P.Polls.empty()) {
+      sinkStores(P);
+      separateStreams(P);
       return;
+    }
 
     // With epoch polls, it is versioned once more, on the trip count: short
     // trips run a copy without polls (vectorisable); long ones keep each
@@ -495,6 +653,224 @@ private:
       CallInst::Create(Ty, Barrier, {Copy->getPointerOperand()}, "", Copy);
       Copy->eraseFromParent();
       Poll->eraseFromParent();
+    }
+    sinkStores(P);
+    separateStreams(P);
+  }
+
+  // A stream: accesses of one memory with one step whose starts differ by
+  // constants (a[i], a[i+1], ...: LLVM relates them itself).
+  struct Stream {
+    SmallVector<const Access *, 4> Members;
+    bool Writes = false;
+    Value *Lo = nullptr, *Hi = nullptr;
+    MDNode *Scope = nullptr;
+  };
+
+  // When the in-bounds copy reads and writes several streams whose
+  // distance is unknown (rows i and k of one matrix), versions it once more
+  // on a run-time test that every pair with a store covers disjoint bytes:
+  // the copy taken then marks each stream with its own alias scope, noalias
+  // with the streams it was tested against. Without it LLVM's loop access
+  // analysis, finding one unknown distance, checks every pair of pointers
+  // at run time, including a[i] against a[i+1] of a loop a wasm compiler
+  // had unrolled, and that check always fails: k_lu's inner loop never ran
+  // vectorised. The other copy keeps plain accesses with no such promise.
+  void separateStreams(Plan &P) {
+    SmallVector<Stream, 4> Streams;
+    for (const Access &A : P.Accesses) {
+      if (!A.Lo)
+        return;
+      Stream *In = nullptr;
+      for (Stream &S : Streams) {
+        const Access *M = S.Members.front();
+        if (M->Base != A.Base || M->Step != A.Step || M->Zext != A.Zext)
+          continue;
+        if (isa<SCEVConstant>(SE.getMinusSCEV(A.Start, M->Start))) {
+          In = &S;
+          break;
+        }
+      }
+      if (!In) {
+        Streams.emplace_back();
+        In = &Streams.back();
+      }
+      In->Members.push_back(&A);
+      In->Writes |= isa<StoreInst>(A.Inst);
+    }
+    if (Streams.size() < 2 || Streams.size() > 8)
+      return;
+    bool AnyWrite = false;
+    for (Stream &S : Streams)
+      AnyWrite |= S.Writes;
+    if (!AnyWrite)
+      return;
+    Loop *L = P.L;
+    IRBuilder<> B(L->getLoopPreheader()->getTerminator());
+    for (Stream &S : Streams) {
+      for (const Access *A : S.Members) {
+        S.Lo = S.Lo ? B.CreateSelect(B.CreateICmpULT(A->Lo, S.Lo), A->Lo, S.Lo) : A->Lo;
+        S.Hi = S.Hi ? B.CreateSelect(B.CreateICmpUGT(A->Hi, S.Hi), A->Hi, S.Hi) : A->Hi;
+      }
+    }
+    Value *Apart = B.getTrue();
+    for (size_t I = 0; I < Streams.size(); ++I)
+      for (size_t J = I + 1; J < Streams.size(); ++J) {
+        Stream &X = Streams[I], &Y = Streams[J];
+        if (!X.Writes && !Y.Writes)
+          continue;
+        Apart = B.CreateAnd(Apart, B.CreateOr(B.CreateICmpULE(X.Hi, Y.Lo),
+                                              B.CreateICmpULE(Y.Hi, X.Lo)));
+      }
+    ValueToValueMapTy Map;
+    SmallVector<BasicBlock *, 16> Blocks;
+    versionOn(L, Apart, ".overlap", Map, Blocks);
+    MDBuilder MDB(F.getContext());
+    MDNode *Domain = MDB.createAnonymousAliasScopeDomain("wasabi.streams");
+    for (Stream &S : Streams)
+      S.Scope = MDB.createAnonymousAliasScope(Domain);
+    for (size_t I = 0; I < Streams.size(); ++I) {
+      SmallVector<Metadata *, 8> Others;
+      for (size_t J = 0; J < Streams.size(); ++J)
+        if (J != I && (Streams[I].Writes || Streams[J].Writes))
+          Others.push_back(Streams[J].Scope);
+      MDNode *Own = MDNode::get(F.getContext(), {Streams[I].Scope});
+      MDNode *NoAlias = MDNode::get(F.getContext(), Others);
+      for (const Access *A : Streams[I].Members) {
+        A->Inst->setMetadata(LLVMContext::MD_alias_scope, Own);
+        if (!Others.empty())
+          A->Inst->setMetadata(LLVMContext::MD_noalias, NoAlias);
+      }
+    }
+  }
+
+  // Gives every recurrent access of the in-bounds copy `P.L` the address
+  // `base + (First + k * Step)` in 64 bits, k counting iterations from 0.
+  // Exact there: the check proved the unwrapped 32-bit sequence stays in
+  // [0, 2^32) (and in bounds), so it equals the wasm address. The
+  // translator's form, `base + zext(i32 sum)`, hides that from LLVM: the
+  // zero extension of a sum that may wrap is opaque to ScalarEvolution,
+  // so the accesses are not consecutive for the vectoriser, every one
+  // needs its own 32-bit add and extension, and the later pipeline widens
+  // the i32 induction variable into masked 64-bit arithmetic (`and` with
+  // 0xfffffff0) that no later pass can analyse. The old address
+  // arithmetic is left for dead-code elimination.
+  void widenAddresses(Plan &P) {
+    Loop *L = P.L;
+    BasicBlock *Header = L->getHeader();
+    BasicBlock *PH = L->getLoopPreheader();
+    BasicBlock *Latch = L->getLoopLatch();
+    if (!PH || !Latch)
+      return;
+    bool Any = P.LatchCount != nullptr;
+    for (const Access &A : P.Accesses)
+      Any |= A.First64 != nullptr;
+    if (!Any)
+      return;
+    Type *I64 = Type::getInt64Ty(F.getContext());
+    PHINode *K = PHINode::Create(I64, 2, "wasabi.k");
+    K->insertBefore(Header->getFirstNonPHIIt());
+    // At most 2^32 + 1 iterations: no wrap in 64 bits.
+    auto *Next = BinaryOperator::CreateAdd(K, ConstantInt::get(I64, 1),
+                                           "wasabi.k.next",
+                                           Latch->getTerminator());
+    Next->setHasNoUnsignedWrap(true);
+    Next->setHasNoSignedWrap(true);
+    for (BasicBlock *Pred : predecessors(Header))
+      K->addIncoming(Pred == PH ? cast<Value>(ConstantInt::get(I64, 0))
+                                : cast<Value>(Next),
+                     Pred);
+    // The exit test, on the same counter: the wasm test is on a 32-bit
+    // value (often counting up to zero through a wrap), which InstCombine
+    // later turns into a masked 64-bit compare whose trip count is lost.
+    if (P.LatchCount) {
+      auto *Br = cast<BranchInst>(Latch->getTerminator());
+      bool ExitOnTrue = !L->contains(Br->getSuccessor(0));
+      IRBuilder<> B(Br);
+      Br->setCondition(ExitOnTrue ? B.CreateICmpEQ(K, P.LatchCount, "wasabi.done")
+                                  : B.CreateICmpNE(K, P.LatchCount, "wasabi.more"));
+    }
+    for (const Access &A : P.Accesses) {
+      if (!A.First64)
+        continue;
+      IRBuilder<> B(A.Inst);
+      // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
+      // wrap; the address is within the memory, so `inbounds` holds.
+      Value *Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
+                               "wasabi.off", false, true);
+      Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
+      if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
+        Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
+      else
+        A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
+    }
+  }
+
+  // Whether accesses `X` and `Y` of the in-bounds copy can never overlap in
+  // the same iteration: both recurrences of one memory with the same step,
+  // whose first addresses differ by a constant at least the size of the
+  // lower one. In that copy each Zext address is zext(S) + k*Step + C exactly,
+  // so the distance is zext(SX) - zext(SY) + CX - CY, which is d or
+  // d - 2^32 for d = (SX - SY) mod 2^32: both must keep them apart.
+  bool disjoint(const Access &X, const Access &Y) {
+    if (X.Base != Y.Base || X.Zext != Y.Zext || !X.Step || X.Step != Y.Step)
+      return false;
+    auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(X.Start, Y.Start));
+    if (!D)
+      return false;
+    auto Apart = [&](int64_t Dd) {
+      return Dd >= int64_t(Y.Size) || -Dd >= int64_t(X.Size);
+    };
+    // i64 recurrences (ScalarEvolution proved the extension exact): the
+    // distance is the difference of the starts, if it is small.
+    if (!X.Zext)
+      return D->getAPInt().getSignificantBits() <= 40 &&
+             Apart(D->getAPInt().getSExtValue());
+    int64_t Dist = int64_t(D->getAPInt().getZExtValue()) + int64_t(X.Const) -
+                   int64_t(Y.Const);
+    return Apart(Dist) && Apart(Dist - (int64_t(1) << 32));
+  }
+
+  // In the in-bounds copy, moves each store of linear memory down its block
+  // past later accesses it provably does not overlap (and past arithmetic),
+  // as far as the block's end. What it buys: wasm from an optimising
+  // compiler often carries a loaded value to the next iteration in a phi
+  // (load forwarding of a[i+1] to the next a[i-1]), and LLVM's vectoriser
+  // takes such a phi as a fixed-order recurrence only if no store lies
+  // between the load that feeds it and the users it has to sink after that
+  // load. Nothing in this copy traps, memory is not shared with other
+  // threads, and the store moves only past accesses of other bytes and past
+  // instructions that neither touch memory nor have side effects, so the
+  // program's result is unchanged.
+  void sinkStores(Plan &P) {
+    DenseMap<Instruction *, const Access *> Of;
+    for (const Access &A : P.Accesses)
+      Of[A.Inst] = &A;
+    for (BasicBlock *BB : P.L->blocks()) {
+      SmallVector<StoreInst *, 8> Stores;
+      for (Instruction &I : *BB)
+        if (auto *St = dyn_cast<StoreInst>(&I); St && Of.count(St))
+          Stores.push_back(St);
+      // Last first, so an earlier store can then move past a later one that
+      // already went down.
+      for (auto It = Stores.rbegin(); It != Stores.rend(); ++It) {
+        StoreInst *St = *It;
+        const Access &SA = *Of[St];
+        Instruction *After = nullptr;
+        for (Instruction *I = St->getNextNode(); I && !I->isTerminator();
+             I = I->getNextNode()) {
+          if (auto Found = Of.find(I); Found != Of.end()) {
+            if (!disjoint(SA, *Found->second) && !disjoint(*Found->second, SA))
+              break;
+          } else if (I->mayReadOrWriteMemory() || I->mayHaveSideEffects() ||
+                     isa<PHINode>(I)) {
+            break;
+          }
+          After = I;
+        }
+        if (After)
+          St->moveAfter(After);
+      }
     }
   }
 };

@@ -13,7 +13,8 @@
 //! pipeline string such as `function(sroa,instcombine,simplifycfg)`),
 //! `WASABI_LLVM_CODEGEN=0..3` sets the code generator's level independently
 //! of `-O`, and `WASABI_LLVM_ARGS` passes options to LLVM as `llc` takes
-//! them (e.g. `-pass-remarks-missed=loop-vectorize`).
+//! them (e.g. `-pass-remarks-missed=loop-vectorize`), overriding the few
+//! wasabi sets by default ([`DEFAULT_LLVM_ARGS`]).
 
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
 use inkwell::attributes::AttributeLoc;
@@ -40,13 +41,47 @@ const JIT_PIPELINE: &str =
      loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,loop-vectorize,\
      instcombine<no-verify-fixpoint>,simplifycfg)";
 
+/// `-O2`/`-O3`: loops are rotated and versioned first (as in
+/// [`JIT_PIPELINE`]), then LLVM's `default<On>` pipeline optimises the
+/// in-bounds copies with everything it has. Versioning only at the
+/// vectoriser's start (as before) came too late: by then InstCombine has
+/// turned the widened wasm induction variables into masked 64-bit
+/// arithmetic (`and iv, 0xfffffff0`) whose trip count ScalarEvolution
+/// cannot compute, so the hot loops of stencils were never versioned and
+/// ran with volatile accesses (k_jacobi1d: 2.4x native). Loops that only
+/// become candidates after inlining are still versioned there.
+const O2_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning),default<O2>";
+const O3_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning),default<O3>";
+
+/// LLVM options wasabi sets unless `WASABI_LLVM_ARGS` names them itself.
+///
+/// `-x86-cmov-converter=false`: the x86 back end otherwise turns a
+/// conditional move on a loop-carried dependency back into a branch,
+/// betting that the branch predicts well. In wasm kernels the condition is
+/// usually data (a DP maximum, a comparison of sequence letters): k_lcs's
+/// `max(prev[j], cur[j-1])`, unrolled by `-O3`, became branches that
+/// mispredicted and ran at 2.0x native against 1.1x with the moves kept
+/// (measured across the kernel suite and the other C benchmarks: no
+/// program slower beyond noise).
+const DEFAULT_LLVM_ARGS: &[(&str, &str)] = &[("x86-cmov-converter", "-x86-cmov-converter=false")];
+
 pub(crate) fn init_llvm() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         Target::initialize_x86(&InitializationConfig::default());
-        if let Ok(args) = std::env::var("WASABI_LLVM_ARGS") {
-            parse_llvm_args(&args);
-        }
+        let user = std::env::var("WASABI_LLVM_ARGS").unwrap_or_default();
+        // One parse: an option given twice is an error to LLVM.
+        let mut args: Vec<&str> = DEFAULT_LLVM_ARGS
+            .iter()
+            .filter(|(name, _)| !user.contains(name))
+            .map(|(_, arg)| *arg)
+            .collect();
+        args.extend(user.split_whitespace());
+        parse_llvm_args(&args.join(" "));
     });
 }
 
@@ -124,8 +159,8 @@ pub(crate) fn emit_object(
     let passes = passes.as_deref().unwrap_or(match config.opt_level {
         OptLevel::O0 => "function(mem2reg)",
         OptLevel::O1 => JIT_PIPELINE,
-        OptLevel::O2 => "default<O2>",
-        OptLevel::O3 => "default<O3>",
+        OptLevel::O2 => O2_PIPELINE,
+        OptLevel::O3 => O3_PIPELINE,
     });
     crate::passes::run_passes(module, passes, tm, true)?;
     let buf = tm

@@ -5,7 +5,8 @@
 //! semantics); `-O1` and `-O3` do. Each case is a loop walking an address
 //! `a, a + step, a + 2*step, ...` for `n` iterations with a mix of loads and
 //! stores of every width, started near the ends of memory and of the 32-bit
-//! address space, with steps that wrap, go down, or stride by 2^30. The
+//! address space, with steps that wrap, go down, or stride by 2^30, and
+//! either a top-tested counter or one running up to zero at the bottom. The
 //! result, the trap (if any) and every byte of memory afterwards must be the
 //! same at every level: a wrong check would run the plain copy on a trip
 //! that traps, and lose the trap's exactness.
@@ -79,17 +80,40 @@ fn case(rng: &mut Rng) -> Case {
             ),
         };
     }
+    // Two loop shapes: a counter tested at the top against `n`, or (clang's
+    // usual output) a bottom-tested counter running from -n up to zero
+    // through the i32 wrap, whose exit test the pass rewrites in the
+    // in-bounds copy.
+    let (n, looped) = if rng.next().is_multiple_of(3) {
+        (
+            n.max(1),
+            format!(
+                r#"(local.set $k (i32.sub (i32.const 0) (local.get $n)))
+    (loop $l
+      {body}
+      (local.set $a (i32.add (local.get $a) {step_expr}))
+      (br_if $l (local.tee $k (i32.add (local.get $k) (i32.const 1)))))"#
+            ),
+        )
+    } else {
+        (
+            n,
+            format!(
+                r#"(block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      {body}
+      (local.set $a (i32.add (local.get $a) {step_expr}))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $l)))"#
+            ),
+        )
+    };
     let wat = format!(
         r#"(module
   (memory (export "mem") {pages})
   (func (export "run") (param $a i32) (param $step i32) (param $n i32) (result i32)
     (local $k i32) (local $s i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
-      {body}
-      (local.set $a (i32.add (local.get $a) {step_expr}))
-      (local.set $k (i32.add (local.get $k) (i32.const 1)))
-      (br $l)))
+    {looped}
     (local.get $s)))"#
     );
     Case {
@@ -158,4 +182,83 @@ fn random_loops_behave_the_same_with_and_without_the_pass() {
         versioned as usize >= cases * 5 / 3,
         "only {versioned} loops versioned in {cases} cases"
     );
+}
+
+/// A loop whose trip count ScalarEvolution knows only under a predicate
+/// (a 32-bit counter stepping by 16 to an `==` exit does not wrap first),
+/// which the pass checks at run time: started off the grid, the counter
+/// runs past the exit value up to the end of memory and must trap there
+/// with every earlier store done, exactly as without the pass.
+#[test]
+fn predicated_trip_counts_are_checked() {
+    let wat = r#"(module
+  (memory (export "mem") 1)
+  (func (export "run") (param $j i32) (param $step i32) (param $n i32) (result i32)
+    (loop $l
+      (i64.store (local.get $j) (i64.extend_i32_u (local.get $j)))
+      (i64.store offset=8 (local.get $j) (i64.const 7))
+      (br_if $l (i32.ne (local.tee $j (i32.add (local.get $j) (i32.const 16)))
+                        (i32.const 4096))))
+    (local.get $j)))"#;
+    for start in [0, 8, 4080, 4088, 4096 - 32, 60000] {
+        let c = Case {
+            wat: wat.to_string(),
+            args: [start, 0, 0],
+        };
+        let reference = outcome(OptLevel::O0, &c);
+        assert_eq!(
+            reference.0.starts_with("trap"),
+            start % 16 != 0 || start > 4096,
+            "start {start}: {reference:?}"
+        );
+        for level in [OptLevel::O1, OptLevel::O3] {
+            assert_eq!(outcome(level, &c), reference, "start {start} at {level:?}");
+        }
+    }
+}
+
+/// Loops over two rows whose distance only the run-time test knows (like
+/// rows i and k in LU), unrolled by two as a wasm compiler leaves them: the
+/// in-bounds copy that marks the rows as not aliasing must only run when
+/// they really are apart. Overlapping rows, in either direction and at
+/// every small distance, must give what unoptimised code gives.
+#[test]
+fn rows_at_unknown_distances_keep_their_order() {
+    let wat = r#"(module
+  (memory (export "mem") 1)
+  (func $init
+    (local $i i32)
+    (loop $l
+      (i32.store (local.get $i) (i32.mul (local.get $i) (i32.const 2654435761)))
+      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))
+                        (i32.const 65536)))))
+  (start $init)
+  ;; dst[j] -= 3 * src[j], j = 0..n, two elements per iteration
+  (func (export "run") (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (local $j i32)
+    (loop $l
+      (i32.store (i32.add (local.get $dst) (local.get $j))
+        (i32.sub (i32.load (i32.add (local.get $dst) (local.get $j)))
+                 (i32.mul (i32.load (i32.add (local.get $src) (local.get $j))) (i32.const 3))))
+      (i32.store offset=4 (i32.add (local.get $dst) (local.get $j))
+        (i32.sub (i32.load offset=4 (i32.add (local.get $dst) (local.get $j)))
+                 (i32.mul (i32.load offset=4 (i32.add (local.get $src) (local.get $j))) (i32.const 3))))
+      (br_if $l (i32.ne (local.tee $j (i32.add (local.get $j) (i32.const 8)))
+                        (local.get $n))))
+    (local.get $j)))"#;
+    for dist in [-64, -12, -8, -4, 0, 4, 8, 12, 64, 4096] {
+        let src = 8192;
+        let c = Case {
+            wat: wat.to_string(),
+            args: [src + dist, src, 800],
+        };
+        let reference = outcome(OptLevel::O0, &c);
+        for level in [OptLevel::O1, OptLevel::O3] {
+            assert_eq!(
+                outcome(level, &c),
+                reference,
+                "distance {dist} at {level:?}"
+            );
+        }
+    }
 }
