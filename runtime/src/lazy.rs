@@ -100,6 +100,27 @@ use std::time::{Duration, Instant};
 /// Most functions the optimising tier compiles as one LLVM module.
 const TIER_UP_BATCH: usize = 16;
 
+/// Developer knob: with `WASABI_TIER_LOG=1` in the environment, tiered
+/// mode reports each compilation on stderr, stamped with the milliseconds
+/// since the process's first lazy module was made (what ran when, and how
+/// long a hot function waited for its optimised code).
+fn tier_log() -> Option<Instant> {
+    static START: OnceLock<Option<Instant>> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::env::var_os("WASABI_TIER_LOG")
+            .is_some_and(|v| v == "1")
+            .then(Instant::now)
+    })
+}
+
+macro_rules! tier_log {
+    ($($arg:tt)*) => {
+        if let Some(start) = tier_log() {
+            eprintln!("[tier {:9.3} ms] {}", start.elapsed().as_secs_f64() * 1e3, format_args!($($arg)*));
+        }
+    };
+}
+
 /// Stack the compiler may need; with less left, compile on a helper thread.
 pub const COMPILE_STACK: usize = 2 << 20;
 /// Stack size of the helper thread.
@@ -293,6 +314,12 @@ impl LazyState {
             lf.ready.saturating_duration_since(t).as_nanos() as u64,
             Ordering::Relaxed,
         );
+        tier_log!(
+            "first call of {} ({} bytes): {:.3} ms",
+            self.info.func_display_name(f),
+            body.len(),
+            lf.ready.saturating_duration_since(t).as_secs_f64() * 1e3
+        );
         Ok(lf)
     }
 
@@ -309,6 +336,12 @@ impl LazyState {
     fn enqueue_tier_up(&self, f: u32) -> bool {
         let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
         queue.push(f);
+        tier_log!(
+            "hot: {} ({} bytes), {} queued",
+            self.info.func_display_name(f),
+            self.info.function_bodies[self.defined(f)].len(),
+            queue.len()
+        );
         queue.len() == 1
     }
 
@@ -372,6 +405,20 @@ impl LazyState {
             };
             self.optimize_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            tier_log!(
+                "optimised {} functions ({} bytes) in {:.3} ms: {}",
+                batch.len(),
+                batch
+                    .iter()
+                    .map(|&f| self.info.function_bodies[self.defined(f)].len())
+                    .sum::<usize>(),
+                t.elapsed().as_secs_f64() * 1e3,
+                batch
+                    .iter()
+                    .map(|&f| self.info.func_display_name(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             for (f, r) in results {
                 let ok = r.is_ok();
                 if self.optimized[self.defined(f)].set(r).is_ok() && ok {
@@ -395,6 +442,10 @@ impl LazyState {
             Some(_) => (None, None),
             None => {
                 osr.insert((f, l), None);
+                tier_log!(
+                    "hot loop {l} of {}: OSR entry asked for",
+                    self.info.func_display_name(f)
+                );
                 (None, Some(tiering.background))
             }
         }
@@ -420,6 +471,12 @@ impl LazyState {
             load_func(&object, &symbols::func_osr(f, l)).map_err(fail)
         }))
         .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
+        tier_log!(
+            "OSR entry of {} at loop {l}: {:.3} ms{}",
+            self.info.func_display_name(f),
+            t.elapsed().as_secs_f64() * 1e3,
+            if r.is_ok() { "" } else { " (failed)" }
+        );
         if r.is_ok() {
             self.osr_count.fetch_add(1, Ordering::Relaxed);
             self.optimize_nanos
