@@ -193,7 +193,7 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
         assert_eq!(last.call(&mut store, ()).unwrap(), n - 1);
         let s = module.lazy_stats().unwrap();
         if !background {
-            // Deterministic: the 50th iteration switches.
+            // Deterministic: the 800th iteration (`osr_after(50)`) switches.
             assert_eq!(s.osr_entries, 1, "{s:?}");
         }
         // A trap in code entered on the stack still names its function.
@@ -317,4 +317,79 @@ fn v128_locals_cross_into_osr_code() {
         assert_eq!(f.call(&mut store, n).unwrap(), 1 + (n - 1) * n / 2, "f{k}");
     }
     assert_eq!(module.lazy_stats().unwrap().osr_entries, 8);
+}
+
+#[test]
+fn a_function_made_hot_by_its_loops_between_calls_is_recompiled() {
+    // Every counting point (entry and loop headers) asks for the tier-up
+    // when the count reaches the threshold: a function called few times
+    // whose loop (here one with a parameter, so not an OSR loop) makes it
+    // hot is recompiled, and its later calls run optimised code.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(100)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "sum") (param $n i32) (result i32)
+            (i32.const 0)
+            (loop $next (param i32) (result i32)
+              (i32.add (local.get $n))
+              (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+              (br_if $next))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
+    // The first call alone counts 1 + 1,000 executions.
+    assert_eq!(sum.call(&mut store, 1000).unwrap(), 500_500);
+    for n in [10, 20, 30] {
+        assert_eq!(sum.call(&mut store, n).unwrap(), n * (n + 1) / 2);
+    }
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
+}
+
+#[test]
+fn a_function_called_often_gets_no_osr_entry() {
+    // Regression: any OSR loop asked for an OSR entry (a whole optimised
+    // compilation for one loop) as soon as the function's count, calls
+    // included, passed the threshold; a function called often with short
+    // loops asked for one entry per loop, each queued on the background
+    // thread before the tier-ups (regex_bench: 131 of them). Only an
+    // activation that runs long asks now; the others get the optimised
+    // code at their next call.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(100)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "sum") (param $n i32) (result i32) (local $s i32)
+            (block $done
+              (loop $a
+                (br_if $done (i32.eqz (local.get $n)))
+                (local.set $s (i32.add (local.get $s) (local.get $n)))
+                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                (br $a)))
+            (local.get $s)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
+    for _ in 0..200 {
+        assert_eq!(sum.call(&mut store, 50).unwrap(), 1275);
+    }
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
 }

@@ -109,6 +109,9 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub osr_loops: u32,
     pub osr_target: Option<u32>,
     pub osr_header: Option<BasicBlock<'ctx>>,
+    /// Baseline tier: this activation's count of OSR-loop iterations (a
+    /// local slot, made at the first OSR loop).
+    pub osr_iterations: Option<PointerValue<'ctx>>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -230,6 +233,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_loops: 0,
             osr_target: osr,
             osr_header: None,
+            osr_iterations: None,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;

@@ -3,18 +3,25 @@
 //!
 //! **Counting.** With `CompilerConfig::tier_up_after = Some(n)`, every
 //! function adds one to its counter in the instance's vmctx
-//! (`VMOffsets::call_count`) on entry and at each loop header. At the entry
-//! it calls the `TierUp` builtin when the count reaches `n`, exactly then
+//! (`VMOffsets::call_count`) on entry and at each loop header, and calls
+//! the `TierUp` builtin when the count reaches `n`, exactly then
 //! (the builtin asks for the optimised code of the function on a
 //! background thread and returns at once; the new code is used from the
 //! function's next call on).
+//!
+//! The count passes through `n` at whichever counting point (entry or loop
+//! header) brings it there, and every one checks for equality, so a
+//! function whose loops make it hot between two calls is asked for too.
 //!
 //! **On-stack replacement.** A function called once whose loop runs hot
 //! (a kernel inlined into `main`) would never reach its next call. So at
 //! the header of an *OSR loop* (a loop without parameters entered with an
 //! empty operand stack: only the locals are live there) the baseline code
-//! calls `TierUpLoop` when the count reaches `n` and every 1,024 counts
-//! after. Once the builtin has the loop's OSR entry (an optimised variant
+//! also counts the iterations of *this activation* (a local, from 0 at
+//! entry) and calls `TierUpLoop` when they reach [`osr_after`]`(n)` and
+//! every 1,024 after: only a long-running activation asks for an OSR
+//! entry; a function that is merely called often gets its optimised code
+//! at its next call. Once the builtin has the loop's OSR entry (an optimised variant
 //! of the function, `symbols::func_osr`, whose entry block loads every
 //! local from a buffer and branches straight to that loop's header) it
 //! returns its address; the baseline code writes its locals into a buffer,
@@ -36,9 +43,22 @@ use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
 use wasabi_runtime::vmcontext::{BuiltinIndex, VM_VAL_ALIGN, VM_VAL_SIZE};
 
-/// After the threshold, how often (in counts) a hot OSR loop asks again
-/// whether its optimised entry is ready.
+/// After [`osr_after`], how often (in iterations) a long-running OSR loop
+/// asks again whether its optimised entry is ready.
 const OSR_POLL_INTERVAL: u64 = 1024;
+
+/// How many times the function's tier-up threshold one activation must
+/// iterate its OSR loops before it asks for an OSR entry.
+const OSR_FACTOR: u32 = 16;
+
+/// Iterations of OSR loops after which one activation asks for an OSR
+/// entry. An OSR entry is a whole optimised compilation of the function
+/// for one loop; asking as soon as the function is hot (when its next call
+/// will run optimised code anyway) flooded the background thread with them
+/// (regex_bench: 131 asked, each 10-50 ms, queued before the tier-ups).
+fn osr_after(tier_up_after: u32) -> u32 {
+    tier_up_after.saturating_mul(OSR_FACTOR)
+}
 
 /// The type of an OSR entry of a function of type `f`: `(vmctx, locals)`
 /// and the function's results.
@@ -76,8 +96,12 @@ pub(super) fn load_osr_local<'ctx>(
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     /// Counts one execution (the entry, or an iteration of a loop; `osr`:
     /// the loop's OSR number if it is one) of this function and asks for
-    /// its optimised code when the count reaches the threshold. Emits
-    /// nothing outside the baseline tier.
+    /// its optimised code when the count reaches the threshold (at any
+    /// counting point: the count passes through the threshold exactly once
+    /// whether calls or loop iterations bring it there). At an OSR loop,
+    /// also counts this activation's iterations and asks for the loop's OSR
+    /// entry once they show the activation is long-running. Emits nothing
+    /// outside the baseline tier.
     pub(super) fn count_execution(&mut self, osr: Option<u32>) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
@@ -92,63 +116,79 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .builder
             .build_int_add(n, env.i32().const_int(1, false), "count")?;
         env.builder.build_store(counter, n)?;
-        let threshold = env.i32().const_int(threshold as u64, false);
-        let due = match osr {
-            None => env
-                .builder
-                .build_int_compare(IntPredicate::EQ, n, threshold, "tier_up_due")?,
-            Some(_) => {
-                // n >= threshold and (n - threshold) % interval == 0
-                let reached =
-                    env.builder
-                        .build_int_compare(IntPredicate::UGE, n, threshold, "hot")?;
-                let since = env.builder.build_int_sub(n, threshold, "")?;
-                let phase = env.builder.build_and(
-                    since,
-                    env.i32().const_int(OSR_POLL_INTERVAL - 1, false),
-                    "",
-                )?;
-                let on_beat = env.builder.build_int_compare(
-                    IntPredicate::EQ,
-                    phase,
-                    env.i32().const_zero(),
-                    "",
-                )?;
-                env.builder.build_and(reached, on_beat, "tier_up_due")?
-            }
-        };
+        let threshold_v = env.i32().const_int(threshold as u64, false);
+        let due = env
+            .builder
+            .build_int_compare(IntPredicate::EQ, n, threshold_v, "tier_up_due")?;
         let due = self.expect_false(due)?;
         let call = self.append_block("tier_up");
         let cont = self.append_block("counted");
         env.builder.build_conditional_branch(due, call, cont)?;
         env.builder.position_at_end(call);
         let idx = env.i32().const_int(self.func_index as u64, false);
-        match osr {
+        env.call_builtin(
+            self.vmctx,
+            BuiltinIndex::TierUp,
+            &[self.vmctx.into(), idx.into()],
+        )?;
+        env.builder.build_unconditional_branch(cont)?;
+        env.builder.position_at_end(cont);
+        let Some(l) = osr else {
+            return Ok(());
+        };
+        // This activation's iterations, from 0 at its entry.
+        let slot = match self.osr_iterations {
+            Some(slot) => slot,
             None => {
-                env.call_builtin(
-                    self.vmctx,
-                    BuiltinIndex::TierUp,
-                    &[self.vmctx.into(), idx.into()],
-                )?;
-                env.builder.build_unconditional_branch(cont)?;
+                let slot = self.in_entry(|| {
+                    let slot = env.builder.build_alloca(env.i32(), "osr_iterations")?;
+                    env.builder.build_store(slot, env.i32().const_zero())?;
+                    Ok(slot)
+                })?;
+                self.osr_iterations = Some(slot);
+                slot
             }
-            Some(l) => {
-                let l = env.i32().const_int(l as u64, false);
-                let entry = env
-                    .call_builtin(
-                        self.vmctx,
-                        BuiltinIndex::TierUpLoop,
-                        &[self.vmctx.into(), idx.into(), l.into()],
-                    )?
-                    .expect("TierUpLoop returns a pointer")
-                    .into_pointer_value();
-                let ready = env.builder.build_is_not_null(entry, "osr_ready")?;
-                let jump = self.append_block("osr");
-                env.builder.build_conditional_branch(ready, jump, cont)?;
-                env.builder.position_at_end(jump);
-                self.enter_osr(entry)?;
-            }
-        }
+        };
+        let it = env
+            .builder
+            .build_load(env.i32(), slot, "iterations")?
+            .into_int_value();
+        let it = env
+            .builder
+            .build_int_add(it, env.i32().const_int(1, false), "iterations")?;
+        env.builder.build_store(slot, it)?;
+        // it >= after and (it - after) % interval == 0
+        let after = env.i32().const_int(osr_after(threshold) as u64, false);
+        let reached =
+            env.builder
+                .build_int_compare(IntPredicate::UGE, it, after, "long_running")?;
+        let since = env.builder.build_int_sub(it, after, "")?;
+        let phase =
+            env.builder
+                .build_and(since, env.i32().const_int(OSR_POLL_INTERVAL - 1, false), "")?;
+        let on_beat =
+            env.builder
+                .build_int_compare(IntPredicate::EQ, phase, env.i32().const_zero(), "")?;
+        let osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
+        let osr_due = self.expect_false(osr_due)?;
+        let ask = self.append_block("osr_ask");
+        let cont = self.append_block("osr_counted");
+        env.builder.build_conditional_branch(osr_due, ask, cont)?;
+        env.builder.position_at_end(ask);
+        let l = env.i32().const_int(l as u64, false);
+        let entry = env
+            .call_builtin(
+                self.vmctx,
+                BuiltinIndex::TierUpLoop,
+                &[self.vmctx.into(), idx.into(), l.into()],
+            )?
+            .expect("TierUpLoop returns a pointer")
+            .into_pointer_value();
+        let ready = env.builder.build_is_not_null(entry, "osr_ready")?;
+        let jump = self.append_block("osr");
+        env.builder.build_conditional_branch(ready, jump, cont)?;
+        env.builder.position_at_end(jump);
+        self.enter_osr(entry)?;
         env.builder.position_at_end(cont);
         Ok(())
     }
