@@ -298,30 +298,61 @@ impl CompiledModule {
     }
 
     /// Tiered mode: the baseline code of `func_index` is hot in its OSR
-    /// loop `l`. Asks for the function's optimised code and for the loop's
-    /// OSR entry; returns the entry once it is ready (else 0). Called by
-    /// the `TierUpLoop` builtin.
-    pub fn osr_entry(self: &Arc<Self>, func_index: u32, l: u32) -> usize {
+    /// loop given by `arg` ([`crate::lazy::osr_loop_arg`]: the loop and
+    /// the root of its nest). Asks for the function's optimised code and
+    /// for an OSR entry; returns the entry to take at the loop's header
+    /// once it is ready, else 0. A loop nested in a root gets the root's
+    /// entry compiled and, once it is ready, [`crate::lazy::OSR_ROOT_READY`]
+    /// (the baseline code then takes the entry at the root's header),
+    /// unless the root's header is not coming (then an entry of its own).
+    /// Called by the `TierUpLoop` builtin.
+    pub fn osr_entry(self: &Arc<Self>, func_index: u32, arg: u32) -> usize {
+        use crate::lazy::Nested;
         self.request_tier_up(func_index);
         let Some(lazy) = &self.lazy else {
             return 0;
         };
+        let (l, root) = crate::lazy::decode_osr_loop_arg(arg);
+        if l != root {
+            match lazy.nested_osr(func_index, root) {
+                Nested::Wait => return 0,
+                Nested::RootReady => return crate::lazy::OSR_ROOT_READY,
+                Nested::CompileRoot(background) => {
+                    self.compile_osr(func_index, root, background);
+                    return match lazy.osr_entry(func_index, root).0 {
+                        Some(_) => crate::lazy::OSR_ROOT_READY,
+                        None => 0,
+                    };
+                }
+                Nested::OwnEntry => {}
+            }
+        }
         match lazy.osr_entry(func_index, l) {
             (Some(code), _) => code,
-            (None, Some(true)) => {
+            (None, Some(background)) => {
+                self.compile_osr(func_index, l, background);
+                lazy.osr_entry(func_index, l).0.unwrap_or(0)
+            }
+            (None, None) => 0,
+        }
+    }
+
+    /// Compiles the OSR entry of `func_index` at loop `l` (claimed), on the
+    /// background thread or now.
+    fn compile_osr(self: &Arc<Self>, func_index: u32, l: u32, background: bool) {
+        let Some(lazy) = &self.lazy else {
+            return;
+        };
+        match background {
+            true => {
                 let module = self.clone();
                 crate::lazy::in_background(Box::new(move || {
                     if let Some(lazy) = &module.lazy {
                         lazy.compile_osr(func_index, l);
                     }
                 }));
-                0
             }
-            (None, Some(false)) => {
-                lazy.compile_osr(func_index, l);
-                lazy.osr_entry(func_index, l).0.unwrap_or(0)
-            }
-            (None, None) => 0,
+            false => lazy.compile_osr(func_index, l),
         }
     }
 

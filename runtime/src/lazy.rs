@@ -121,6 +121,55 @@ macro_rules! tier_log {
     };
 }
 
+/// What the `TierUpLoop` builtin returns to a loop nested in an OSR root
+/// when the root's entry is ready: the baseline code then sets a flag its
+/// root's header checks, and takes the entry there (never a code address).
+pub const OSR_ROOT_READY: usize = 1;
+
+/// How long after the entry at a nest's root is ready a loop nested in it
+/// keeps waiting for the root's header to be reached, before it asks for
+/// an entry of its own (a root that runs once around a long inner loop).
+/// An entry inside a nest makes the enclosing loops irreducible (matmul's
+/// kernel ran 3-4x slower in one than at the root's), so the wait is long.
+const OSR_ROOT_PATIENCE: Duration = Duration::from_millis(500);
+
+/// Marks a nested loop in `TierUpLoop`'s loop argument.
+const OSR_NESTED: u32 = 0x8000_0000;
+
+/// The loop argument of `TierUpLoop` for OSR loop `l` whose nest's root
+/// (outermost enclosing OSR loop) is `root`: `l` itself for a root (or
+/// when the numbers are too large to pack: then the loop is treated as
+/// its own root), else both packed.
+pub fn osr_loop_arg(l: u32, root: u32) -> u32 {
+    match l != root && l <= 0xffff && root <= 0x7fff {
+        true => OSR_NESTED | root << 16 | l,
+        false => l,
+    }
+}
+
+/// `(loop, root)` from an [`osr_loop_arg`].
+pub(crate) fn decode_osr_loop_arg(arg: u32) -> (u32, u32) {
+    match arg & OSR_NESTED != 0 {
+        true => (arg & 0xffff, (arg >> 16) & 0x7fff),
+        false => (arg, arg),
+    }
+}
+
+/// What a loop nested in an OSR root is to do (see
+/// `CompiledModule::osr_entry`).
+pub(crate) enum Nested {
+    /// Nothing yet: the root's entry is being compiled.
+    Wait,
+    /// Compile the root's entry (claimed now): on the background thread
+    /// when `true`.
+    CompileRoot(bool),
+    /// The root's entry is ready: go to the root's header.
+    RootReady,
+    /// Ask for an entry at the loop itself (the root's failed, or its
+    /// header has not been reached for [`OSR_ROOT_PATIENCE`]).
+    OwnEntry,
+}
+
 /// Stack the compiler may need; with less left, compile on a helper thread.
 pub const COMPILE_STACK: usize = 2 << 20;
 /// Stack size of the helper thread.
@@ -448,6 +497,29 @@ impl LazyState {
                 );
                 (None, Some(tiering.background))
             }
+        }
+    }
+
+    /// A loop of `f` nested in OSR root `root` runs long: what it is to do
+    /// (claims the root's entry on the first ask).
+    fn nested_osr(&self, f: u32, root: u32) -> Nested {
+        let Some(tiering) = &self.tiering else {
+            return Nested::Wait;
+        };
+        let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        match osr.get(&(f, root)) {
+            None => {
+                osr.insert((f, root), None);
+                tier_log!(
+                    "hot loop nested in loop {root} of {}: OSR entry at the root asked for",
+                    self.info.func_display_name(f)
+                );
+                Nested::CompileRoot(tiering.background)
+            }
+            Some(None) => Nested::Wait,
+            Some(Some(Err(_))) => Nested::OwnEntry,
+            Some(Some(Ok(lf))) if lf.ready.elapsed() > OSR_ROOT_PATIENCE => Nested::OwnEntry,
+            Some(Some(Ok(_))) => Nested::RootReady,
         }
     }
 
@@ -1060,6 +1132,11 @@ impl LazyCode {
     /// [`Self::compile_osr`] (it claimed it).
     pub(crate) fn osr_entry(&self, f: u32, l: u32) -> (Option<usize>, Option<bool>) {
         self.state.osr_entry(f, l)
+    }
+
+    /// A loop of `f` nested in OSR root `root` runs long: what it is to do.
+    pub(crate) fn nested_osr(&self, f: u32, root: u32) -> Nested {
+        self.state.nested_osr(f, root)
     }
 
     /// Compiles the OSR entry of `f` at loop `l`.

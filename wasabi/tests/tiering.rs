@@ -393,3 +393,62 @@ fn a_function_called_often_gets_no_osr_entry() {
     let s = module.lazy_stats().unwrap();
     assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
 }
+
+#[test]
+fn a_hot_loop_nest_is_entered_at_its_root() {
+    // The inner loop runs long; the OSR entry is compiled at the outermost
+    // loop of the nest (whose cycles stay reducible) and taken at that
+    // loop's next header, carrying every local; the results are those of
+    // baseline code.
+    for background in [false, true] {
+        let engine = Engine::new(
+            Config::new()
+                .mode(CompileMode::Tiered)
+                .tier_up_after(50)
+                .tier_up_in_background(background)
+                .cache(false),
+        );
+        let module = Module::new(
+            &engine,
+            r#"(module
+              (memory 1)
+              ;; sum over i < rows, j < cols of (i * cols + j), and a float
+              ;; sum kept alongside; the row count also stored each row.
+              (func (export "nest") (param $rows i32) (param $cols i32) (result i64 f64)
+                (local $i i32) (local $j i32) (local $acc i64) (local $f f64)
+                (loop $outer
+                  (local.set $j (i32.const 0))
+                  (loop $inner
+                    (local.set $acc (i64.add (local.get $acc)
+                      (i64.extend_i32_u (i32.add
+                        (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+                  (local.set $f (f64.add (local.get $f) (f64.const 0.5)))
+                  (i32.store (i32.const 0) (local.get $i))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
+                (local.get $acc) (local.get $f))
+              (func (export "last") (result i32) (i32.load (i32.const 0))))"#,
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let nest = inst
+            .get_typed_func::<(i32, i32), (i64, f64)>(&mut store, "nest")
+            .unwrap();
+        let (rows, cols) = (3_000, 2_000);
+        let (acc, f) = nest.call(&mut store, (rows, cols)).unwrap();
+        let n = rows as i64 * cols as i64;
+        assert_eq!(acc, (n - 1) * n / 2, "background: {background}");
+        assert_eq!(f, rows as f64 * 0.5, "background: {background}");
+        let last = inst.get_typed_func::<(), i32>(&mut store, "last").unwrap();
+        assert_eq!(last.call(&mut store, ()).unwrap(), rows - 1);
+        if !background {
+            // Deterministic: one entry, at the root (compiled when the
+            // inner loop first ran long, taken at the next outer header).
+            let s = module.lazy_stats().unwrap();
+            assert_eq!(s.osr_entries, 1, "{s:?}");
+        }
+    }
+}

@@ -73,6 +73,8 @@ pub(crate) struct Frame<'ctx> {
     pub else_params: Vec<BasicValueEnum<'ctx>>,
     /// Whether anything reaches `next`.
     pub next_reached: bool,
+    /// A loop's OSR number, if it is an OSR loop (see `profile`).
+    pub osr_loop: Option<u32>,
 }
 
 pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
@@ -112,6 +114,10 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// Baseline tier: this activation's count of OSR-loop iterations (a
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
+    /// Baseline tier: set (non-zero) when the OSR entry at the root of a
+    /// loop nest is ready, for the root's header to take it (a local slot,
+    /// made at the first top-level OSR loop).
+    pub osr_go_root: Option<PointerValue<'ctx>>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -234,6 +240,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_target: osr,
             osr_header: None,
             osr_iterations: None,
+            osr_go_root: None,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -249,6 +256,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             else_block: None,
             else_params: Vec::new(),
             next_reached: false,
+            osr_loop: None,
         });
         env.builder.position_at_end(body_bb);
         t.begin_instrumentation()?;

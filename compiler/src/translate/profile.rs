@@ -28,6 +28,20 @@
 //! calls the entry and returns what it returns. The baseline frame stays
 //! below the optimised one until the function returns (one frame, once).
 //!
+//! **Loop nests.** Branching into an inner loop's header from the entry
+//! block enters every enclosing loop in its middle: their cycles become
+//! irreducible, the inner loop's start values come from the buffer, and
+//! LLVM optimises little (matmul's kernel, entered at its innermost loop:
+//! "could not determine number of loop iterations", scalar, 3-4x slower
+//! than at `-O1`). So a loop nested in an OSR loop passes the outermost
+//! enclosing one (its nest's *root*) along; the runtime compiles the entry
+//! at the root and, once it is ready, answers `OSR_ROOT_READY`: the
+//! baseline code sets a local flag, and the root's header, which checks it
+//! on every visit, asks for the root's entry and takes it there, where
+//! the nest starts afresh. A root whose header is not reached again soon
+//! after (one pass around a long inner loop) lets the loop take an entry
+//! of its own (`lazy::OSR_ROOT_PATIENCE`).
+//!
 //! What must stay true: OSR loops are numbered in the order the translator
 //! meets them, identically in the baseline and in the variant (the rule
 //! depends only on the wasm); counters are per instance and only ever
@@ -95,14 +109,15 @@ pub(super) fn load_osr_local<'ctx>(
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     /// Counts one execution (the entry, or an iteration of a loop; `osr`:
-    /// the loop's OSR number if it is one) of this function and asks for
+    /// the loop's OSR number and its nest's root's, if it is an OSR loop)
+    /// of this function and asks for
     /// its optimised code when the count reaches the threshold (at any
     /// counting point: the count passes through the threshold exactly once
     /// whether calls or loop iterations bring it there). At an OSR loop,
     /// also counts this activation's iterations and asks for the loop's OSR
     /// entry once they show the activation is long-running. Emits nothing
     /// outside the baseline tier.
-    pub(super) fn count_execution(&mut self, osr: Option<u32>) -> BResult<()> {
+    pub(super) fn count_execution(&mut self, osr: Option<(u32, u32)>) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
         };
@@ -133,22 +148,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         )?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(cont);
-        let Some(l) = osr else {
+        let Some((l, root)) = osr else {
             return Ok(());
         };
         // This activation's iterations, from 0 at its entry.
-        let slot = match self.osr_iterations {
-            Some(slot) => slot,
-            None => {
-                let slot = self.in_entry(|| {
-                    let slot = env.builder.build_alloca(env.i32(), "osr_iterations")?;
-                    env.builder.build_store(slot, env.i32().const_zero())?;
-                    Ok(slot)
-                })?;
-                self.osr_iterations = Some(slot);
-                slot
-            }
-        };
+        let slot = self.entry_slot(|t| &mut t.osr_iterations, "osr_iterations")?;
         let it = env
             .builder
             .build_load(env.i32(), slot, "iterations")?
@@ -169,28 +173,86 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let on_beat =
             env.builder
                 .build_int_compare(IntPredicate::EQ, phase, env.i32().const_zero(), "")?;
-        let osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
+        let mut osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
+        // A root also goes when a loop nested in it found its entry ready.
+        let go_root = match l == root {
+            true => {
+                let go = self.entry_slot(|t| &mut t.osr_go_root, "osr_go_root")?;
+                let v = env
+                    .builder
+                    .build_load(env.i32(), go, "go_root")?
+                    .into_int_value();
+                let set = env.builder.build_int_compare(
+                    IntPredicate::NE,
+                    v,
+                    env.i32().const_zero(),
+                    "",
+                )?;
+                osr_due = env.builder.build_or(osr_due, set, "osr_due")?;
+                None
+            }
+            false => Some(self.entry_slot(|t| &mut t.osr_go_root, "osr_go_root")?),
+        };
         let osr_due = self.expect_false(osr_due)?;
         let ask = self.append_block("osr_ask");
         let cont = self.append_block("osr_counted");
         env.builder.build_conditional_branch(osr_due, ask, cont)?;
         env.builder.position_at_end(ask);
-        let l = env.i32().const_int(l as u64, false);
+        let arg = env
+            .i32()
+            .const_int(wasabi_runtime::lazy::osr_loop_arg(l, root) as u64, false);
         let entry = env
             .call_builtin(
                 self.vmctx,
                 BuiltinIndex::TierUpLoop,
-                &[self.vmctx.into(), idx.into(), l.into()],
+                &[self.vmctx.into(), idx.into(), arg.into()],
             )?
             .expect("TierUpLoop returns a pointer")
             .into_pointer_value();
-        let ready = env.builder.build_is_not_null(entry, "osr_ready")?;
+        let code = env.builder.build_ptr_to_int(entry, env.i64(), "osr_code")?;
         let jump = self.append_block("osr");
-        env.builder.build_conditional_branch(ready, jump, cont)?;
+        let root_ready = self.append_block("osr_root_ready");
+        env.builder.build_switch(
+            code,
+            jump,
+            &[
+                (env.i64().const_zero(), cont),
+                (
+                    env.i64()
+                        .const_int(wasabi_runtime::lazy::OSR_ROOT_READY as u64, false),
+                    root_ready,
+                ),
+            ],
+        )?;
+        env.builder.position_at_end(root_ready);
+        if let Some(go) = go_root {
+            env.builder.build_store(go, env.i32().const_int(1, false))?;
+        }
+        env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(jump);
         self.enter_osr(entry)?;
         env.builder.position_at_end(cont);
         Ok(())
+    }
+
+    /// The i32 local slot `field` holds, made (zero at the function's
+    /// entry) on first use.
+    fn entry_slot(
+        &mut self,
+        field: impl Fn(&mut Self) -> &mut Option<PointerValue<'ctx>>,
+        name: &str,
+    ) -> BResult<PointerValue<'ctx>> {
+        if let Some(slot) = *field(self) {
+            return Ok(slot);
+        }
+        let env = self.env;
+        let slot = self.in_entry(|| {
+            let slot = env.builder.build_alloca(env.i32(), name)?;
+            env.builder.build_store(slot, env.i32().const_zero())?;
+            Ok(slot)
+        })?;
+        *field(self) = Some(slot);
+        Ok(slot)
     }
 
     /// Hands this activation over to the OSR entry `entry`: writes every
