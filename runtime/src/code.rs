@@ -285,16 +285,24 @@ impl CompiledModule {
             return;
         }
         match background {
-            true => {
-                let module = self.clone();
-                crate::lazy::in_background(Box::new(move || {
-                    if let Some(lazy) = &module.lazy {
-                        lazy.drain_tier_ups();
-                    }
-                }));
-            }
+            true => self.drain_in_background(),
             false => lazy.drain_tier_ups(),
         }
+    }
+
+    /// Schedules a tier-up batch on the background thread, one batch per
+    /// job (OSR entries asked for meanwhile go first), and the next batch
+    /// after it while functions remain queued.
+    fn drain_in_background(self: &Arc<Self>) {
+        let module = self.clone();
+        crate::lazy::in_background(
+            Box::new(move || {
+                if module.lazy.as_ref().is_some_and(|lazy| lazy.drain_batch()) {
+                    module.drain_in_background();
+                }
+            }),
+            false,
+        );
     }
 
     /// Tiered mode: the baseline code of `func_index` is hot in its OSR
@@ -346,11 +354,14 @@ impl CompiledModule {
         match background {
             true => {
                 let module = self.clone();
-                crate::lazy::in_background(Box::new(move || {
-                    if let Some(lazy) = &module.lazy {
-                        lazy.compile_osr(func_index, l);
-                    }
-                }));
+                crate::lazy::in_background(
+                    Box::new(move || {
+                        if let Some(lazy) = &module.lazy {
+                            lazy.compile_osr(func_index, l);
+                        }
+                    }),
+                    true,
+                );
             }
             false => lazy.compile_osr(func_index, l),
         }

@@ -130,8 +130,10 @@ pub const OSR_ROOT_READY: usize = 1;
 /// keeps waiting for the root's header to be reached, before it asks for
 /// an entry of its own (a root that runs once around a long inner loop).
 /// An entry inside a nest makes the enclosing loops irreducible (matmul's
-/// kernel ran 3-4x slower in one than at the root's), so the wait is long.
-const OSR_ROOT_PATIENCE: Duration = Duration::from_millis(500);
+/// kernel ran 3-4x slower in one than at the root's) and is never left for
+/// the root's, so the wait is long: one iteration of matmul's root (a
+/// whole 512x512 multiplication) takes over 500 ms in baseline code.
+const OSR_ROOT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Marks a nested loop in `TierUpLoop`'s loop argument.
 const OSR_NESTED: u32 = 0x8000_0000;
@@ -262,6 +264,43 @@ pub struct Tiering {
     pub background: bool,
 }
 
+/// Tiered mode: an OSR entry, claimed (`entry` is `None` while it is
+/// being compiled) or compiled, and when baseline code last asked for it.
+struct OsrSlot {
+    entry: Option<Compiled>,
+    asked: Instant,
+    /// The time between the last two asks (the loop's poll period).
+    period: Duration,
+}
+
+impl OsrSlot {
+    fn new() -> OsrSlot {
+        OsrSlot {
+            entry: None,
+            asked: Instant::now(),
+            period: Duration::ZERO,
+        }
+    }
+
+    fn ask(&mut self) {
+        let now = Instant::now();
+        self.period = now.saturating_duration_since(self.asked);
+        self.asked = now;
+    }
+
+    /// Whether the loop seems to have stopped asking: no ask for four poll
+    /// periods (the asking activation polls every 1,024 iterations) and
+    /// [`OSR_STALE`]. Such an entry is not compiled when its turn comes
+    /// (matmul's initialisation nest, over by then, cost 130 ms of the
+    /// background thread); a later ask claims it again.
+    fn stale(&self) -> bool {
+        self.entry.is_none() && self.asked.elapsed() > OSR_STALE.max(self.period * 4)
+    }
+}
+
+/// See [`OsrSlot::stale`].
+const OSR_STALE: Duration = Duration::from_millis(10);
+
 /// Everything the resolver needs, at a stable address (boxed).
 struct LazyState {
     info: Arc<ModuleInfo>,
@@ -284,7 +323,7 @@ struct LazyState {
     tier_queue: Mutex<Vec<u32>>,
     /// Tiered mode: on-stack-replacement entries by (function, OSR loop):
     /// `None` while being compiled.
-    osr: Mutex<HashMap<(u32, u32), Option<Compiled>>>,
+    osr: Mutex<HashMap<(u32, u32), OsrSlot>>,
     osr_count: AtomicUsize,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
@@ -394,24 +433,28 @@ impl LazyState {
         queue.len() == 1
     }
 
-    /// Recompiles every queued function with the optimising tier, in
-    /// batches of up to [`TIER_UP_BATCH`] functions per LLVM module (one
+    /// Recompiles the next queued functions with the optimising tier, a
+    /// batch of up to [`TIER_UP_BATCH`] functions in one LLVM module (one
     /// module per function cost 2x on programs with many small hot
-    /// functions), and publishes each batch as soon as it is loaded. A
+    /// functions), and publishes the batch as soon as it is loaded. A
     /// batch that fails is retried function by function; a function that
-    /// fails alone keeps its baseline code (correct, only slower).
-    fn drain_tier_ups(&self) {
+    /// fails alone keeps its baseline code (correct, only slower). Returns
+    /// whether more functions are queued: the caller then drains again
+    /// (the background thread as a new job, so that OSR entries asked for
+    /// meanwhile go first).
+    fn drain_batch(&self) -> bool {
         let Some(Tiering { optimizer, .. }) = &self.tiering else {
-            return;
+            return false;
         };
-        loop {
-            let batch: Vec<u32> = {
+        {
+            let (batch, more): (Vec<u32>, bool) = {
                 let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
                 let n = queue.len().min(TIER_UP_BATCH);
-                queue.drain(..n).collect()
+                let batch = queue.drain(..n).collect();
+                (batch, !queue.is_empty())
             };
             if batch.is_empty() {
-                return;
+                return false;
             }
             let t = Instant::now();
             let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -475,6 +518,7 @@ impl LazyState {
                     self.publish(f);
                 }
             }
+            more
         }
     }
 
@@ -486,11 +530,17 @@ impl LazyState {
             return (None, None);
         };
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        match osr.get(&(f, l)) {
-            Some(Some(Ok(lf))) => (Some(lf.code), None),
-            Some(_) => (None, None),
+        match osr.get_mut(&(f, l)) {
+            Some(OsrSlot {
+                entry: Some(Ok(lf)),
+                ..
+            }) => (Some(lf.code), None),
+            Some(slot) => {
+                slot.ask();
+                (None, None)
+            }
             None => {
-                osr.insert((f, l), None);
+                osr.insert((f, l), OsrSlot::new());
                 tier_log!(
                     "hot loop {l} of {}: OSR entry asked for",
                     self.info.func_display_name(f)
@@ -507,19 +557,25 @@ impl LazyState {
             return Nested::Wait;
         };
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        match osr.get(&(f, root)) {
+        let slot = match osr.get_mut(&(f, root)) {
+            Some(slot) => {
+                slot.ask();
+                slot
+            }
             None => {
-                osr.insert((f, root), None);
+                osr.insert((f, root), OsrSlot::new());
                 tier_log!(
                     "hot loop nested in loop {root} of {}: OSR entry at the root asked for",
                     self.info.func_display_name(f)
                 );
-                Nested::CompileRoot(tiering.background)
+                return Nested::CompileRoot(tiering.background);
             }
-            Some(None) => Nested::Wait,
-            Some(Some(Err(_))) => Nested::OwnEntry,
-            Some(Some(Ok(lf))) if lf.ready.elapsed() > OSR_ROOT_PATIENCE => Nested::OwnEntry,
-            Some(Some(Ok(_))) => Nested::RootReady,
+        };
+        match &slot.entry {
+            None => Nested::Wait,
+            Some(Err(_)) => Nested::OwnEntry,
+            Some(Ok(lf)) if lf.ready.elapsed() > OSR_ROOT_PATIENCE => Nested::OwnEntry,
+            Some(Ok(_)) => Nested::RootReady,
         }
     }
 
@@ -528,6 +584,17 @@ impl LazyState {
         let Some(Tiering { optimizer, .. }) = &self.tiering else {
             return;
         };
+        {
+            let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+            if osr.get(&(f, l)).is_some_and(OsrSlot::stale) {
+                osr.remove(&(f, l));
+                tier_log!(
+                    "OSR entry of {} at loop {l}: not compiled, no longer asked for",
+                    self.info.func_display_name(f)
+                );
+                return;
+            }
+        }
         let t = Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let fail = |e: String| {
@@ -555,7 +622,7 @@ impl LazyState {
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        osr.insert((f, l), Some(r));
+        osr.entry((f, l)).or_insert_with(OsrSlot::new).entry = Some(r);
     }
 
     /// The best code of `f` so far: optimised, else baseline.
@@ -1040,7 +1107,7 @@ impl LazyCode {
 
     pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {
         let osr = self.state.osr.lock().unwrap_or_else(|e| e.into_inner());
-        let in_osr = osr.iter().find_map(|(&(f, _), lf)| match lf {
+        let in_osr = osr.iter().find_map(|(&(f, _), slot)| match &slot.entry {
             Some(Ok(lf)) => {
                 let (start, end) = lf.object.code_range();
                 (pc >= start && pc < end).then_some(f)
@@ -1124,7 +1191,13 @@ impl LazyCode {
 
     /// Recompiles and publishes every queued function.
     pub(crate) fn drain_tier_ups(&self) {
-        self.state.drain_tier_ups()
+        while self.state.drain_batch() {}
+    }
+
+    /// Recompiles and publishes the next batch of queued functions;
+    /// whether more are queued (then the caller must drain again).
+    pub(crate) fn drain_batch(&self) -> bool {
+        self.state.drain_batch()
     }
 
     /// Tiered mode: the OSR entry of `f` at loop `l` if ready, and
@@ -1184,24 +1257,49 @@ extern "C" fn stop_background_at_exit() {
     std::mem::forget(guard);
 }
 
+/// The background compile thread's work: urgent jobs first.
+#[derive(Default)]
+struct Jobs {
+    urgent: std::collections::VecDeque<Job>,
+    normal: std::collections::VecDeque<Job>,
+}
+
 /// Runs `job` on the background compile thread (one per process, with a
-/// large stack, started on first use; jobs run in order). Tiered mode's
-/// recompilations go here, so the program keeps running meanwhile. When
-/// the thread cannot be started the job runs here and now. At process exit
-/// the job in progress finishes first and queued ones are dropped.
-pub(crate) fn in_background(job: Job) {
-    static QUEUE: OnceLock<Option<Mutex<std::sync::mpsc::Sender<Job>>>> = OnceLock::new();
+/// large stack, started on first use). Tiered mode's recompilations go
+/// here, so the program keeps running meanwhile. `urgent` jobs run before
+/// every other job not yet started, and in order among themselves; the
+/// rest in order: OSR entries are urgent (an activation is running long
+/// in baseline code and nothing else gets it out), tier-ups are not (their
+/// functions' next calls are served by them; a function that turned hot
+/// in its own loops, like `main`, may never be called again). When the
+/// thread cannot be started the job runs here and now. At process exit the
+/// job in progress finishes first and queued ones are dropped.
+pub(crate) fn in_background(job: Job, urgent: bool) {
+    type Queue = Arc<(Mutex<Jobs>, std::sync::Condvar)>;
+    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         // SAFETY: registers a plain function with no preconditions.
         if unsafe { libc::atexit(stop_background_at_exit) } != 0 {
             return None;
         }
+        let queue: Queue = Arc::default();
+        let theirs = queue.clone();
         std::thread::Builder::new()
             .name("wasabi-tier-up".into())
             .stack_size(HELPER_STACK)
             .spawn(move || {
-                for job in rx {
+                let (jobs, ready) = &*theirs;
+                loop {
+                    let job = {
+                        let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+                        loop {
+                            let next = jobs.urgent.pop_front();
+                            if let Some(job) = next.or_else(|| jobs.normal.pop_front()) {
+                                break job;
+                            }
+                            jobs = ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                        }
+                    };
                     let _running = BACKGROUND_JOB.lock().unwrap_or_else(|e| e.into_inner());
                     if EXITING.load(Ordering::SeqCst) {
                         return;
@@ -1210,15 +1308,17 @@ pub(crate) fn in_background(job: Job) {
                 }
             })
             .ok()
-            .map(|_| Mutex::new(tx))
+            .map(|_| queue)
     });
     match queue {
-        Some(tx) => {
-            let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = tx.send(job) {
-                drop(tx);
-                (e.0)();
+        Some(queue) => {
+            let (jobs, ready) = &**queue;
+            let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match urgent {
+                true => jobs.urgent.push_back(job),
+                false => jobs.normal.push_back(job),
             }
+            ready.notify_one();
         }
         None => job(),
     }
