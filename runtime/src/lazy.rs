@@ -128,12 +128,16 @@ pub const OSR_ROOT_READY: usize = 1;
 
 /// How long after the entry at a nest's root is ready a loop nested in it
 /// keeps waiting for the root's header to be reached, before it asks for
-/// an entry of its own (a root that runs once around a long inner loop).
+/// an entry of its own (a root that runs once around a long inner loop):
+/// four times as long as the entry took to arrive, within these bounds.
 /// An entry inside a nest makes the enclosing loops irreducible (matmul's
 /// kernel ran 3-4x slower in one than at the root's) and is never left for
-/// the root's, so the wait is long: one iteration of matmul's root (a
-/// whole 512x512 multiplication) takes over 500 ms in baseline code.
-const OSR_ROOT_PATIENCE: Duration = Duration::from_secs(2);
+/// the root's, so the wait is long (one iteration of matmul's root, a
+/// whole 512x512 multiplication, takes 300-500 ms in baseline code); but
+/// a root that is never reached again keeps the nest in baseline code all
+/// that time (fannkuch's, with a 2 s wait: its whole run).
+const OSR_ROOT_PATIENCE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(1));
 
 /// Marks a nested loop in `TierUpLoop`'s loop argument.
 const OSR_NESTED: u32 = 0x8000_0000;
@@ -271,14 +275,18 @@ struct OsrSlot {
     asked: Instant,
     /// The time between the last two asks (the loop's poll period).
     period: Duration,
+    /// When it was claimed.
+    claimed: Instant,
 }
 
 impl OsrSlot {
     fn new() -> OsrSlot {
+        let now = Instant::now();
         OsrSlot {
             entry: None,
-            asked: Instant::now(),
+            asked: now,
             period: Duration::ZERO,
+            claimed: now,
         }
     }
 
@@ -574,8 +582,14 @@ impl LazyState {
         match &slot.entry {
             None => Nested::Wait,
             Some(Err(_)) => Nested::OwnEntry,
-            Some(Ok(lf)) if lf.ready.elapsed() > OSR_ROOT_PATIENCE => Nested::OwnEntry,
-            Some(Ok(_)) => Nested::RootReady,
+            Some(Ok(lf)) => {
+                let (least, most) = OSR_ROOT_PATIENCE;
+                let arrival = lf.ready.saturating_duration_since(slot.claimed);
+                match lf.ready.elapsed() > (arrival * 4).clamp(least, most) {
+                    true => Nested::OwnEntry,
+                    false => Nested::RootReady,
+                }
+            }
         }
     }
 
