@@ -311,8 +311,9 @@ impl CompiledModule {
     /// for an OSR entry; returns the entry to take at the loop's header
     /// once it is ready, else 0. A loop nested in a root gets the root's
     /// entry compiled and, once it is ready, [`crate::lazy::OSR_ROOT_READY`]
-    /// (the baseline code then takes the entry at the root's header),
-    /// unless the root's header is not coming (then an entry of its own).
+    /// (the baseline code then takes the entry at the root's header), or
+    /// [`crate::lazy::OSR_TRY_INNER`] if the root's header is not coming
+    /// (the baseline code then asks for the next loop in).
     /// Called by the `TierUpLoop` builtin.
     pub fn osr_entry(self: &Arc<Self>, func_index: u32, arg: u32) -> usize {
         use crate::lazy::Nested;
@@ -332,7 +333,7 @@ impl CompiledModule {
                         None => 0,
                     };
                 }
-                Nested::OwnEntry => {}
+                Nested::TryInner => return crate::lazy::OSR_TRY_INNER,
             }
         }
         match lazy.osr_entry(func_index, l) {

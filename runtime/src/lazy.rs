@@ -126,6 +126,12 @@ macro_rules! tier_log {
 /// root's header checks, and takes the entry there (never a code address).
 pub const OSR_ROOT_READY: usize = 1;
 
+/// What `TierUpLoop` returns to a loop nested in an OSR loop whose header
+/// did not come within [`OSR_ROOT_PATIENCE`] of its entry being ready (or
+/// whose entry failed): the baseline code then asks for the next loop in,
+/// down to the asking loop itself (never a code address).
+pub const OSR_TRY_INNER: usize = 2;
+
 /// How long after the entry at a nest's root is ready a loop nested in it
 /// keeps waiting for the root's header to be reached, before it asks for
 /// an entry of its own (a root that runs once around a long inner loop):
@@ -171,9 +177,9 @@ pub(crate) enum Nested {
     CompileRoot(bool),
     /// The root's entry is ready: go to the root's header.
     RootReady,
-    /// Ask for an entry at the loop itself (the root's failed, or its
-    /// header has not been reached for [`OSR_ROOT_PATIENCE`]).
-    OwnEntry,
+    /// Try the next loop in (the root's entry failed, or its header has
+    /// not been reached for [`OSR_ROOT_PATIENCE`]).
+    TryInner,
 }
 
 /// Stack the compiler may need; with less left, compile on a helper thread.
@@ -581,12 +587,12 @@ impl LazyState {
         };
         match &slot.entry {
             None => Nested::Wait,
-            Some(Err(_)) => Nested::OwnEntry,
+            Some(Err(_)) => Nested::TryInner,
             Some(Ok(lf)) => {
                 let (least, most) = OSR_ROOT_PATIENCE;
                 let arrival = lf.ready.saturating_duration_since(slot.claimed);
                 match lf.ready.elapsed() > (arrival * 4).clamp(least, most) {
-                    true => Nested::OwnEntry,
+                    true => Nested::TryInner,
                     false => Nested::RootReady,
                 }
             }

@@ -452,3 +452,53 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
         }
     }
 }
+
+#[test]
+fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
+    // The root loop runs once around everything: its header never comes
+    // again, so after the wait the activation asks for the next loop in
+    // (the middle one, reached every row) and enters there.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(50)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "nest") (param $rows i32) (param $cols i32) (result i64)
+            (local $i i32) (local $j i32) (local $acc i64)
+            (loop $root
+              (loop $mid
+                (local.set $j (i32.const 0))
+                (loop $inner
+                  (local.set $acc (i64.add (local.get $acc)
+                    (i64.extend_i32_u (i32.add
+                      (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
+                  (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                  (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $mid (i32.lt_u (local.get $i) (local.get $rows)))))
+            (local.get $acc)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let nest = inst
+        .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
+        .unwrap();
+    // Long enough in baseline code to outlast the wait for the root.
+    let (rows, cols) = (50_000, 20_000);
+    let n = rows as i64 * cols as i64;
+    assert_eq!(
+        nest.call(&mut store, (rows, cols)).unwrap(),
+        (n - 1) * n / 2
+    );
+    let s = module.lazy_stats().unwrap();
+    assert_eq!(
+        s.osr_entries, 2,
+        "the root's entry, then the middle loop's: {s:?}"
+    );
+}

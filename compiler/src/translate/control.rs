@@ -101,10 +101,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         if osr_loop.is_some() && osr_loop == self.osr_target {
             self.osr_header = Some(header);
         }
-        // The root of its nest: the outermost enclosing OSR loop, else
-        // itself (see `profile`: a nest is entered at its root).
-        let root = self.control.iter().find_map(|f| f.osr_loop).or(osr_loop);
-        self.count_execution(osr_loop.zip(root))?;
+        // Its enclosing OSR loops, outermost first, and itself (see
+        // `profile`: a nest is entered at its root if it can).
+        let nest = osr_loop.map(|l| {
+            let outer = self.control.iter().filter_map(|f| f.osr_loop);
+            outer.chain([l]).collect::<Vec<u32>>()
+        });
+        self.count_execution(nest)?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }

@@ -114,10 +114,12 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// Baseline tier: this activation's count of OSR-loop iterations (a
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
-    /// Baseline tier: set (non-zero) when the OSR entry at the root of a
-    /// loop nest is ready, for the root's header to take it (a local slot,
-    /// made at the first top-level OSR loop).
-    pub osr_go_root: Option<PointerValue<'ctx>>,
+    /// Baseline tier: 1 + the OSR loop whose header is to take its ready
+    /// entry (asked for by a loop nested in it), else 0; and how many
+    /// levels below the nest's root a nested loop asks now (`profile`).
+    /// Local slots, made on first use.
+    pub osr_go: Option<PointerValue<'ctx>>,
+    pub osr_level: Option<PointerValue<'ctx>>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -240,7 +242,8 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_target: osr,
             osr_header: None,
             osr_iterations: None,
-            osr_go_root: None,
+            osr_go: None,
+            osr_level: None,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;

@@ -33,14 +33,16 @@
 //! irreducible, the inner loop's start values come from the buffer, and
 //! LLVM optimises little (matmul's kernel, entered at its innermost loop:
 //! "could not determine number of loop iterations", scalar, 3-4x slower
-//! than at `-O1`). So a loop nested in an OSR loop passes the outermost
-//! enclosing one (its nest's *root*) along; the runtime compiles the entry
-//! at the root and, once it is ready, answers `OSR_ROOT_READY`: the
-//! baseline code sets a local flag, and the root's header, which checks it
-//! on every visit, asks for the root's entry and takes it there, where
-//! the nest starts afresh. A root whose header is not reached again soon
-//! after (one pass around a long inner loop) lets the loop take an entry
-//! of its own (`lazy::OSR_ROOT_PATIENCE`).
+//! than at `-O1`). So a loop nested in OSR loops asks for the entry at
+//! the outermost of them (its nest's *root*); the runtime compiles it and,
+//! once it is ready, answers `OSR_ROOT_READY`: the baseline code sets a
+//! local flag to that loop's number, and every OSR loop header checks the
+//! flag for its own number on every visit: the root's header then asks for
+//! its entry and takes it there, where the nest starts afresh. A root whose
+//! header is not reached again soon after (one pass around a long inner
+//! loop; `lazy::OSR_ROOT_PATIENCE`) gets `OSR_TRY_INNER`: the activation's
+//! level goes one loop further in (a local), and the nested loop asks for
+//! that loop's entry the same way, down to its own.
 //!
 //! What must stay true: OSR loops are numbered in the order the translator
 //! meets them, identically in the baseline and in the variant (the rule
@@ -109,15 +111,15 @@ pub(super) fn load_osr_local<'ctx>(
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     /// Counts one execution (the entry, or an iteration of a loop; `osr`:
-    /// the loop's OSR number and its nest's root's, if it is an OSR loop)
-    /// of this function and asks for
+    /// if it is an OSR loop, the OSR numbers of its enclosing OSR loops,
+    /// outermost first, and its own) of this function and asks for
     /// its optimised code when the count reaches the threshold (at any
     /// counting point: the count passes through the threshold exactly once
     /// whether calls or loop iterations bring it there). At an OSR loop,
     /// also counts this activation's iterations and asks for the loop's OSR
     /// entry once they show the activation is long-running. Emits nothing
     /// outside the baseline tier.
-    pub(super) fn count_execution(&mut self, osr: Option<(u32, u32)>) -> BResult<()> {
+    pub(super) fn count_execution(&mut self, osr: Option<Vec<u32>>) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
         };
@@ -148,9 +150,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         )?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(cont);
-        let Some((l, root)) = osr else {
+        let Some(nest) = osr else {
             return Ok(());
         };
+        let l = *nest.last().expect("a nest ends with its loop");
         // This activation's iterations, from 0 at its entry.
         let slot = self.entry_slot(|t| &mut t.osr_iterations, "osr_iterations")?;
         let it = env
@@ -173,34 +176,59 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let on_beat =
             env.builder
                 .build_int_compare(IntPredicate::EQ, phase, env.i32().const_zero(), "")?;
-        let mut osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
-        // A root also goes when a loop nested in it found its entry ready.
-        let go_root = match l == root {
-            true => {
-                let go = self.entry_slot(|t| &mut t.osr_go_root, "osr_go_root")?;
-                let v = env
-                    .builder
-                    .build_load(env.i32(), go, "go_root")?
-                    .into_int_value();
-                let set = env.builder.build_int_compare(
-                    IntPredicate::NE,
-                    v,
-                    env.i32().const_zero(),
-                    "",
-                )?;
-                osr_due = env.builder.build_or(osr_due, set, "osr_due")?;
-                None
-            }
-            false => Some(self.entry_slot(|t| &mut t.osr_go_root, "osr_go_root")?),
-        };
+        let osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
+        // Also go when a loop nested in this one found its entry ready.
+        let go = self.entry_slot(|t| &mut t.osr_go, "osr_go")?;
+        let v = env
+            .builder
+            .build_load(env.i32(), go, "go")?
+            .into_int_value();
+        let mine = env.i32().const_int(l as u64 + 1, false);
+        let here = env
+            .builder
+            .build_int_compare(IntPredicate::EQ, v, mine, "go_here")?;
+        let osr_due = env.builder.build_or(osr_due, here, "osr_due")?;
         let osr_due = self.expect_false(osr_due)?;
         let ask = self.append_block("osr_ask");
         let cont = self.append_block("osr_counted");
         env.builder.build_conditional_branch(osr_due, ask, cont)?;
         env.builder.position_at_end(ask);
-        let arg = env
-            .i32()
-            .const_int(wasabi_runtime::lazy::osr_loop_arg(l, root) as u64, false);
+        // Where to enter: the loop `level` levels below the nest's root
+        // (the root first; one level further in each time the runtime says
+        // the target's header is not coming), this loop itself at the end.
+        // Taking its own entry, a target clears the go flag.
+        let level_slot = self.entry_slot(|t| &mut t.osr_level, "osr_level")?;
+        let level = env
+            .builder
+            .build_load(env.i32(), level_slot, "level")?
+            .into_int_value();
+        let target_of = |i: usize| -> (u64, u64) {
+            let t = nest[i];
+            (
+                wasabi_runtime::lazy::osr_loop_arg(l, t) as u64,
+                t as u64 + 1,
+            )
+        };
+        let (arg0, go0) = target_of(nest.len() - 1);
+        let mut arg = env.i32().const_int(arg0, false);
+        let mut go_value = env.i32().const_int(go0, false);
+        for i in (0..nest.len() - 1).rev() {
+            let (a, g) = target_of(i);
+            let at = env.builder.build_int_compare(
+                IntPredicate::EQ,
+                level,
+                env.i32().const_int(i as u64, false),
+                "",
+            )?;
+            arg = env
+                .builder
+                .build_select(at, env.i32().const_int(a, false), arg, "osr_arg")?
+                .into_int_value();
+            go_value = env
+                .builder
+                .build_select(at, env.i32().const_int(g, false), go_value, "osr_go")?
+                .into_int_value();
+        }
         let entry = env
             .call_builtin(
                 self.vmctx,
@@ -211,7 +239,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .into_pointer_value();
         let code = env.builder.build_ptr_to_int(entry, env.i64(), "osr_code")?;
         let jump = self.append_block("osr");
-        let root_ready = self.append_block("osr_root_ready");
+        let ready = self.append_block("osr_target_ready");
+        let inner = self.append_block("osr_try_inner");
         env.builder.build_switch(
             code,
             jump,
@@ -220,16 +249,26 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 (
                     env.i64()
                         .const_int(wasabi_runtime::lazy::OSR_ROOT_READY as u64, false),
-                    root_ready,
+                    ready,
+                ),
+                (
+                    env.i64()
+                        .const_int(wasabi_runtime::lazy::OSR_TRY_INNER as u64, false),
+                    inner,
                 ),
             ],
         )?;
-        env.builder.position_at_end(root_ready);
-        if let Some(go) = go_root {
-            env.builder.build_store(go, env.i32().const_int(1, false))?;
-        }
+        env.builder.position_at_end(ready);
+        env.builder.build_store(go, go_value)?;
+        env.builder.build_unconditional_branch(cont)?;
+        env.builder.position_at_end(inner);
+        let next = env
+            .builder
+            .build_int_add(level, env.i32().const_int(1, false), "")?;
+        env.builder.build_store(level_slot, next)?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(jump);
+        env.builder.build_store(go, env.i32().const_zero())?;
         self.enter_osr(entry)?;
         env.builder.position_at_end(cont);
         Ok(())
