@@ -89,10 +89,10 @@ unsafe extern "C" fn tier_up(vmctx: *mut u8, func: u32) {
     module.request_tier_up(func);
 }
 
-unsafe extern "C" fn tier_up_loop(vmctx: *mut u8, func: u32, l: u32) -> *mut u8 {
+unsafe extern "C" fn tier_up_loop(vmctx: *mut u8, func: u32, arg: u32) -> *mut u8 {
     // SAFETY: compiled code passes its own instance vmctx (module docs).
     let module = &unsafe { instance(vmctx) }.module;
-    module.osr_entry(func, l) as *mut u8
+    module.osr_entry(func, arg) as *mut u8
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {

@@ -285,43 +285,86 @@ impl CompiledModule {
             return;
         }
         match background {
-            true => {
-                let module = self.clone();
-                crate::lazy::in_background(Box::new(move || {
-                    if let Some(lazy) = &module.lazy {
-                        lazy.drain_tier_ups();
-                    }
-                }));
-            }
+            true => self.drain_in_background(),
             false => lazy.drain_tier_ups(),
         }
     }
 
+    /// Schedules a tier-up batch on the background thread, one batch per
+    /// job (OSR entries asked for meanwhile go first), and the next batch
+    /// after it while functions remain queued.
+    fn drain_in_background(self: &Arc<Self>) {
+        let module = self.clone();
+        crate::lazy::in_background(
+            Box::new(move || {
+                if module.lazy.as_ref().is_some_and(|lazy| lazy.drain_batch()) {
+                    module.drain_in_background();
+                }
+            }),
+            false,
+        );
+    }
+
     /// Tiered mode: the baseline code of `func_index` is hot in its OSR
-    /// loop `l`. Asks for the function's optimised code and for the loop's
-    /// OSR entry; returns the entry once it is ready (else 0). Called by
-    /// the `TierUpLoop` builtin.
-    pub fn osr_entry(self: &Arc<Self>, func_index: u32, l: u32) -> usize {
+    /// loop given by `arg` ([`crate::lazy::osr_loop_arg`]: the loop and
+    /// the root of its nest). Asks for the function's optimised code and
+    /// for an OSR entry; returns the entry to take at the loop's header
+    /// once it is ready, else 0. A loop nested in a root gets the root's
+    /// entry compiled and, once it is ready, [`crate::lazy::OSR_ROOT_READY`]
+    /// (the baseline code then takes the entry at the root's header), or
+    /// [`crate::lazy::OSR_TRY_INNER`] if the root's header is not coming
+    /// (the baseline code then asks for the next loop in).
+    /// Called by the `TierUpLoop` builtin.
+    pub fn osr_entry(self: &Arc<Self>, func_index: u32, arg: u32) -> usize {
+        use crate::lazy::Nested;
         self.request_tier_up(func_index);
         let Some(lazy) = &self.lazy else {
             return 0;
         };
+        let (l, root) = crate::lazy::decode_osr_loop_arg(arg);
+        if l != root {
+            match lazy.nested_osr(func_index, root) {
+                Nested::Wait => return 0,
+                Nested::RootReady => return crate::lazy::OSR_ROOT_READY,
+                Nested::CompileRoot(background) => {
+                    self.compile_osr(func_index, root, background);
+                    return match lazy.osr_entry(func_index, root).0 {
+                        Some(_) => crate::lazy::OSR_ROOT_READY,
+                        None => 0,
+                    };
+                }
+                Nested::TryInner => return crate::lazy::OSR_TRY_INNER,
+            }
+        }
         match lazy.osr_entry(func_index, l) {
             (Some(code), _) => code,
-            (None, Some(true)) => {
-                let module = self.clone();
-                crate::lazy::in_background(Box::new(move || {
-                    if let Some(lazy) = &module.lazy {
-                        lazy.compile_osr(func_index, l);
-                    }
-                }));
-                0
-            }
-            (None, Some(false)) => {
-                lazy.compile_osr(func_index, l);
+            (None, Some(background)) => {
+                self.compile_osr(func_index, l, background);
                 lazy.osr_entry(func_index, l).0.unwrap_or(0)
             }
             (None, None) => 0,
+        }
+    }
+
+    /// Compiles the OSR entry of `func_index` at loop `l` (claimed), on the
+    /// background thread or now.
+    fn compile_osr(self: &Arc<Self>, func_index: u32, l: u32, background: bool) {
+        let Some(lazy) = &self.lazy else {
+            return;
+        };
+        match background {
+            true => {
+                let module = self.clone();
+                crate::lazy::in_background(
+                    Box::new(move || {
+                        if let Some(lazy) = &module.lazy {
+                            lazy.compile_osr(func_index, l);
+                        }
+                    }),
+                    true,
+                );
+            }
+            false => lazy.compile_osr(func_index, l),
         }
     }
 

@@ -100,6 +100,88 @@ use std::time::{Duration, Instant};
 /// Most functions the optimising tier compiles as one LLVM module.
 const TIER_UP_BATCH: usize = 16;
 
+/// Developer knob: with `WASABI_TIER_LOG=1` in the environment, tiered
+/// mode reports each compilation on stderr, stamped with the milliseconds
+/// since the process's first lazy module was made (what ran when, and how
+/// long a hot function waited for its optimised code).
+fn tier_log() -> Option<Instant> {
+    static START: OnceLock<Option<Instant>> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::env::var_os("WASABI_TIER_LOG")
+            .is_some_and(|v| v == "1")
+            .then(Instant::now)
+    })
+}
+
+macro_rules! tier_log {
+    ($($arg:tt)*) => {
+        if let Some(start) = tier_log() {
+            eprintln!("[tier {:9.3} ms] {}", start.elapsed().as_secs_f64() * 1e3, format_args!($($arg)*));
+        }
+    };
+}
+
+/// What the `TierUpLoop` builtin returns to a loop nested in an OSR root
+/// when the root's entry is ready: the baseline code then sets a flag its
+/// root's header checks, and takes the entry there (never a code address).
+pub const OSR_ROOT_READY: usize = 1;
+
+/// What `TierUpLoop` returns to a loop nested in an OSR loop whose header
+/// did not come within [`OSR_ROOT_PATIENCE`] of its entry being ready (or
+/// whose entry failed): the baseline code then asks for the next loop in,
+/// down to the asking loop itself (never a code address).
+pub const OSR_TRY_INNER: usize = 2;
+
+/// How long after the entry at a nest's root is ready a loop nested in it
+/// keeps waiting for the root's header to be reached, before it asks for
+/// an entry of its own (a root that runs once around a long inner loop):
+/// four times as long as the entry took to arrive, within these bounds.
+/// An entry inside a nest makes the enclosing loops irreducible (matmul's
+/// kernel ran 3-4x slower in one than at the root's) and is never left for
+/// the root's, so the wait is long (one iteration of matmul's root, a
+/// whole 512x512 multiplication, takes 300-500 ms in baseline code); but
+/// a root that is never reached again keeps the nest in baseline code all
+/// that time (fannkuch's, with a 2 s wait: its whole run).
+const OSR_ROOT_PATIENCE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(1));
+
+/// Marks a nested loop in `TierUpLoop`'s loop argument.
+const OSR_NESTED: u32 = 0x8000_0000;
+
+/// The loop argument of `TierUpLoop` for OSR loop `l` whose nest's root
+/// (outermost enclosing OSR loop) is `root`: `l` itself for a root (or
+/// when the numbers are too large to pack: then the loop is treated as
+/// its own root), else both packed.
+pub fn osr_loop_arg(l: u32, root: u32) -> u32 {
+    match l != root && l <= 0xffff && root <= 0x7fff {
+        true => OSR_NESTED | root << 16 | l,
+        false => l,
+    }
+}
+
+/// `(loop, root)` from an [`osr_loop_arg`].
+pub(crate) fn decode_osr_loop_arg(arg: u32) -> (u32, u32) {
+    match arg & OSR_NESTED != 0 {
+        true => (arg & 0xffff, (arg >> 16) & 0x7fff),
+        false => (arg, arg),
+    }
+}
+
+/// What a loop nested in an OSR root is to do (see
+/// `CompiledModule::osr_entry`).
+pub(crate) enum Nested {
+    /// Nothing yet: the root's entry is being compiled.
+    Wait,
+    /// Compile the root's entry (claimed now): on the background thread
+    /// when `true`.
+    CompileRoot(bool),
+    /// The root's entry is ready: go to the root's header.
+    RootReady,
+    /// Try the next loop in (the root's entry failed, or its header has
+    /// not been reached for [`OSR_ROOT_PATIENCE`]).
+    TryInner,
+}
+
 /// Stack the compiler may need; with less left, compile on a helper thread.
 pub const COMPILE_STACK: usize = 2 << 20;
 /// Stack size of the helper thread.
@@ -192,6 +274,47 @@ pub struct Tiering {
     pub background: bool,
 }
 
+/// Tiered mode: an OSR entry, claimed (`entry` is `None` while it is
+/// being compiled) or compiled, and when baseline code last asked for it.
+struct OsrSlot {
+    entry: Option<Compiled>,
+    asked: Instant,
+    /// The time between the last two asks (the loop's poll period).
+    period: Duration,
+    /// When it was claimed.
+    claimed: Instant,
+}
+
+impl OsrSlot {
+    fn new() -> OsrSlot {
+        let now = Instant::now();
+        OsrSlot {
+            entry: None,
+            asked: now,
+            period: Duration::ZERO,
+            claimed: now,
+        }
+    }
+
+    fn ask(&mut self) {
+        let now = Instant::now();
+        self.period = now.saturating_duration_since(self.asked);
+        self.asked = now;
+    }
+
+    /// Whether the loop seems to have stopped asking: no ask for four poll
+    /// periods (the asking activation polls every 1,024 iterations) and
+    /// [`OSR_STALE`]. Such an entry is not compiled when its turn comes
+    /// (matmul's initialisation nest, over by then, cost 130 ms of the
+    /// background thread); a later ask claims it again.
+    fn stale(&self) -> bool {
+        self.entry.is_none() && self.asked.elapsed() > OSR_STALE.max(self.period * 4)
+    }
+}
+
+/// See [`OsrSlot::stale`].
+const OSR_STALE: Duration = Duration::from_millis(10);
+
 /// Everything the resolver needs, at a stable address (boxed).
 struct LazyState {
     info: Arc<ModuleInfo>,
@@ -214,7 +337,7 @@ struct LazyState {
     tier_queue: Mutex<Vec<u32>>,
     /// Tiered mode: on-stack-replacement entries by (function, OSR loop):
     /// `None` while being compiled.
-    osr: Mutex<HashMap<(u32, u32), Option<Compiled>>>,
+    osr: Mutex<HashMap<(u32, u32), OsrSlot>>,
     osr_count: AtomicUsize,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
@@ -293,6 +416,12 @@ impl LazyState {
             lf.ready.saturating_duration_since(t).as_nanos() as u64,
             Ordering::Relaxed,
         );
+        tier_log!(
+            "first call of {} ({} bytes): {:.3} ms",
+            self.info.func_display_name(f),
+            body.len(),
+            lf.ready.saturating_duration_since(t).as_secs_f64() * 1e3
+        );
         Ok(lf)
     }
 
@@ -309,27 +438,37 @@ impl LazyState {
     fn enqueue_tier_up(&self, f: u32) -> bool {
         let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
         queue.push(f);
+        tier_log!(
+            "hot: {} ({} bytes), {} queued",
+            self.info.func_display_name(f),
+            self.info.function_bodies[self.defined(f)].len(),
+            queue.len()
+        );
         queue.len() == 1
     }
 
-    /// Recompiles every queued function with the optimising tier, in
-    /// batches of up to [`TIER_UP_BATCH`] functions per LLVM module (one
+    /// Recompiles the next queued functions with the optimising tier, a
+    /// batch of up to [`TIER_UP_BATCH`] functions in one LLVM module (one
     /// module per function cost 2x on programs with many small hot
-    /// functions), and publishes each batch as soon as it is loaded. A
+    /// functions), and publishes the batch as soon as it is loaded. A
     /// batch that fails is retried function by function; a function that
-    /// fails alone keeps its baseline code (correct, only slower).
-    fn drain_tier_ups(&self) {
+    /// fails alone keeps its baseline code (correct, only slower). Returns
+    /// whether more functions are queued: the caller then drains again
+    /// (the background thread as a new job, so that OSR entries asked for
+    /// meanwhile go first).
+    fn drain_batch(&self) -> bool {
         let Some(Tiering { optimizer, .. }) = &self.tiering else {
-            return;
+            return false;
         };
-        loop {
-            let batch: Vec<u32> = {
+        {
+            let (batch, more): (Vec<u32>, bool) = {
                 let mut queue = self.tier_queue.lock().unwrap_or_else(|e| e.into_inner());
                 let n = queue.len().min(TIER_UP_BATCH);
-                queue.drain(..n).collect()
+                let batch = queue.drain(..n).collect();
+                (batch, !queue.is_empty())
             };
             if batch.is_empty() {
-                return;
+                return false;
             }
             let t = Instant::now();
             let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -372,6 +511,20 @@ impl LazyState {
             };
             self.optimize_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            tier_log!(
+                "optimised {} functions ({} bytes) in {:.3} ms: {}",
+                batch.len(),
+                batch
+                    .iter()
+                    .map(|&f| self.info.function_bodies[self.defined(f)].len())
+                    .sum::<usize>(),
+                t.elapsed().as_secs_f64() * 1e3,
+                batch
+                    .iter()
+                    .map(|&f| self.info.func_display_name(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             for (f, r) in results {
                 let ok = r.is_ok();
                 if self.optimized[self.defined(f)].set(r).is_ok() && ok {
@@ -379,6 +532,7 @@ impl LazyState {
                     self.publish(f);
                 }
             }
+            more
         }
     }
 
@@ -390,12 +544,57 @@ impl LazyState {
             return (None, None);
         };
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        match osr.get(&(f, l)) {
-            Some(Some(Ok(lf))) => (Some(lf.code), None),
-            Some(_) => (None, None),
+        match osr.get_mut(&(f, l)) {
+            Some(OsrSlot {
+                entry: Some(Ok(lf)),
+                ..
+            }) => (Some(lf.code), None),
+            Some(slot) => {
+                slot.ask();
+                (None, None)
+            }
             None => {
-                osr.insert((f, l), None);
+                osr.insert((f, l), OsrSlot::new());
+                tier_log!(
+                    "hot loop {l} of {}: OSR entry asked for",
+                    self.info.func_display_name(f)
+                );
                 (None, Some(tiering.background))
+            }
+        }
+    }
+
+    /// A loop of `f` nested in OSR root `root` runs long: what it is to do
+    /// (claims the root's entry on the first ask).
+    fn nested_osr(&self, f: u32, root: u32) -> Nested {
+        let Some(tiering) = &self.tiering else {
+            return Nested::Wait;
+        };
+        let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = match osr.get_mut(&(f, root)) {
+            Some(slot) => {
+                slot.ask();
+                slot
+            }
+            None => {
+                osr.insert((f, root), OsrSlot::new());
+                tier_log!(
+                    "hot loop nested in loop {root} of {}: OSR entry at the root asked for",
+                    self.info.func_display_name(f)
+                );
+                return Nested::CompileRoot(tiering.background);
+            }
+        };
+        match &slot.entry {
+            None => Nested::Wait,
+            Some(Err(_)) => Nested::TryInner,
+            Some(Ok(lf)) => {
+                let (least, most) = OSR_ROOT_PATIENCE;
+                let arrival = lf.ready.saturating_duration_since(slot.claimed);
+                match lf.ready.elapsed() > (arrival * 4).clamp(least, most) {
+                    true => Nested::TryInner,
+                    false => Nested::RootReady,
+                }
             }
         }
     }
@@ -405,6 +604,17 @@ impl LazyState {
         let Some(Tiering { optimizer, .. }) = &self.tiering else {
             return;
         };
+        {
+            let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+            if osr.get(&(f, l)).is_some_and(OsrSlot::stale) {
+                osr.remove(&(f, l));
+                tier_log!(
+                    "OSR entry of {} at loop {l}: not compiled, no longer asked for",
+                    self.info.func_display_name(f)
+                );
+                return;
+            }
+        }
         let t = Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let fail = |e: String| {
@@ -420,13 +630,19 @@ impl LazyState {
             load_func(&object, &symbols::func_osr(f, l)).map_err(fail)
         }))
         .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
+        tier_log!(
+            "OSR entry of {} at loop {l}: {:.3} ms{}",
+            self.info.func_display_name(f),
+            t.elapsed().as_secs_f64() * 1e3,
+            if r.is_ok() { "" } else { " (failed)" }
+        );
         if r.is_ok() {
             self.osr_count.fetch_add(1, Ordering::Relaxed);
             self.optimize_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        osr.insert((f, l), Some(r));
+        osr.entry((f, l)).or_insert_with(OsrSlot::new).entry = Some(r);
     }
 
     /// The best code of `f` so far: optimised, else baseline.
@@ -911,7 +1127,7 @@ impl LazyCode {
 
     pub(crate) fn func_at_pc(&self, pc: usize) -> Option<u32> {
         let osr = self.state.osr.lock().unwrap_or_else(|e| e.into_inner());
-        let in_osr = osr.iter().find_map(|(&(f, _), lf)| match lf {
+        let in_osr = osr.iter().find_map(|(&(f, _), slot)| match &slot.entry {
             Some(Ok(lf)) => {
                 let (start, end) = lf.object.code_range();
                 (pc >= start && pc < end).then_some(f)
@@ -995,7 +1211,13 @@ impl LazyCode {
 
     /// Recompiles and publishes every queued function.
     pub(crate) fn drain_tier_ups(&self) {
-        self.state.drain_tier_ups()
+        while self.state.drain_batch() {}
+    }
+
+    /// Recompiles and publishes the next batch of queued functions;
+    /// whether more are queued (then the caller must drain again).
+    pub(crate) fn drain_batch(&self) -> bool {
+        self.state.drain_batch()
     }
 
     /// Tiered mode: the OSR entry of `f` at loop `l` if ready, and
@@ -1003,6 +1225,11 @@ impl LazyCode {
     /// [`Self::compile_osr`] (it claimed it).
     pub(crate) fn osr_entry(&self, f: u32, l: u32) -> (Option<usize>, Option<bool>) {
         self.state.osr_entry(f, l)
+    }
+
+    /// A loop of `f` nested in OSR root `root` runs long: what it is to do.
+    pub(crate) fn nested_osr(&self, f: u32, root: u32) -> Nested {
+        self.state.nested_osr(f, root)
     }
 
     /// Compiles the OSR entry of `f` at loop `l`.
@@ -1050,24 +1277,49 @@ extern "C" fn stop_background_at_exit() {
     std::mem::forget(guard);
 }
 
+/// The background compile thread's work: urgent jobs first.
+#[derive(Default)]
+struct Jobs {
+    urgent: std::collections::VecDeque<Job>,
+    normal: std::collections::VecDeque<Job>,
+}
+
 /// Runs `job` on the background compile thread (one per process, with a
-/// large stack, started on first use; jobs run in order). Tiered mode's
-/// recompilations go here, so the program keeps running meanwhile. When
-/// the thread cannot be started the job runs here and now. At process exit
-/// the job in progress finishes first and queued ones are dropped.
-pub(crate) fn in_background(job: Job) {
-    static QUEUE: OnceLock<Option<Mutex<std::sync::mpsc::Sender<Job>>>> = OnceLock::new();
+/// large stack, started on first use). Tiered mode's recompilations go
+/// here, so the program keeps running meanwhile. `urgent` jobs run before
+/// every other job not yet started, and in order among themselves; the
+/// rest in order: OSR entries are urgent (an activation is running long
+/// in baseline code and nothing else gets it out), tier-ups are not (their
+/// functions' next calls are served by them; a function that turned hot
+/// in its own loops, like `main`, may never be called again). When the
+/// thread cannot be started the job runs here and now. At process exit the
+/// job in progress finishes first and queued ones are dropped.
+pub(crate) fn in_background(job: Job, urgent: bool) {
+    type Queue = Arc<(Mutex<Jobs>, std::sync::Condvar)>;
+    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         // SAFETY: registers a plain function with no preconditions.
         if unsafe { libc::atexit(stop_background_at_exit) } != 0 {
             return None;
         }
+        let queue: Queue = Arc::default();
+        let theirs = queue.clone();
         std::thread::Builder::new()
             .name("wasabi-tier-up".into())
             .stack_size(HELPER_STACK)
             .spawn(move || {
-                for job in rx {
+                let (jobs, ready) = &*theirs;
+                loop {
+                    let job = {
+                        let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+                        loop {
+                            let next = jobs.urgent.pop_front();
+                            if let Some(job) = next.or_else(|| jobs.normal.pop_front()) {
+                                break job;
+                            }
+                            jobs = ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                        }
+                    };
                     let _running = BACKGROUND_JOB.lock().unwrap_or_else(|e| e.into_inner());
                     if EXITING.load(Ordering::SeqCst) {
                         return;
@@ -1076,15 +1328,17 @@ pub(crate) fn in_background(job: Job) {
                 }
             })
             .ok()
-            .map(|_| Mutex::new(tx))
+            .map(|_| queue)
     });
     match queue {
-        Some(tx) => {
-            let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = tx.send(job) {
-                drop(tx);
-                (e.0)();
+        Some(queue) => {
+            let (jobs, ready) = &**queue;
+            let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match urgent {
+                true => jobs.urgent.push_back(job),
+                false => jobs.normal.push_back(job),
             }
+            ready.notify_one();
         }
         None => job(),
     }

@@ -642,9 +642,11 @@ builtins! {
     /// enough; asks for its optimised code (tiered mode) and returns.
     TierUp => tier_up(Ptr, I32);
     /// `(vmctx, func_index, loop)`: the baseline code of `func_index` is
-    /// hot in its OSR loop `loop`; asks for the optimised code and for the
-    /// loop's on-stack-replacement entry: that entry's code once it is
-    /// ready, else null.
+    /// hot in its OSR loop `loop` (packed with its nest's root by
+    /// `lazy::osr_loop_arg`); asks for the optimised code and for an
+    /// on-stack-replacement entry: the entry's code once it is ready,
+    /// `lazy::OSR_ROOT_READY` when the entry at the nest's root is, else
+    /// null.
     TierUpLoop => tier_up_loop(Ptr, I32, I32) -> Ptr;
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;

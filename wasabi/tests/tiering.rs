@@ -193,7 +193,7 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
         assert_eq!(last.call(&mut store, ()).unwrap(), n - 1);
         let s = module.lazy_stats().unwrap();
         if !background {
-            // Deterministic: the 50th iteration switches.
+            // Deterministic: the 800th iteration (`osr_after(50)`) switches.
             assert_eq!(s.osr_entries, 1, "{s:?}");
         }
         // A trap in code entered on the stack still names its function.
@@ -317,4 +317,188 @@ fn v128_locals_cross_into_osr_code() {
         assert_eq!(f.call(&mut store, n).unwrap(), 1 + (n - 1) * n / 2, "f{k}");
     }
     assert_eq!(module.lazy_stats().unwrap().osr_entries, 8);
+}
+
+#[test]
+fn a_function_made_hot_by_its_loops_between_calls_is_recompiled() {
+    // Every counting point (entry and loop headers) asks for the tier-up
+    // when the count reaches the threshold: a function called few times
+    // whose loop (here one with a parameter, so not an OSR loop) makes it
+    // hot is recompiled, and its later calls run optimised code.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(100)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "sum") (param $n i32) (result i32)
+            (i32.const 0)
+            (loop $next (param i32) (result i32)
+              (i32.add (local.get $n))
+              (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+              (br_if $next))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
+    // The first call alone counts 1 + 1,000 executions.
+    assert_eq!(sum.call(&mut store, 1000).unwrap(), 500_500);
+    for n in [10, 20, 30] {
+        assert_eq!(sum.call(&mut store, n).unwrap(), n * (n + 1) / 2);
+    }
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
+}
+
+#[test]
+fn a_function_called_often_gets_no_osr_entry() {
+    // Regression: any OSR loop asked for an OSR entry (a whole optimised
+    // compilation for one loop) as soon as the function's count, calls
+    // included, passed the threshold; a function called often with short
+    // loops asked for one entry per loop, each queued on the background
+    // thread before the tier-ups (regex_bench: 131 of them). Only an
+    // activation that runs long asks now; the others get the optimised
+    // code at their next call.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(100)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "sum") (param $n i32) (result i32) (local $s i32)
+            (block $done
+              (loop $a
+                (br_if $done (i32.eqz (local.get $n)))
+                (local.set $s (i32.add (local.get $s) (local.get $n)))
+                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                (br $a)))
+            (local.get $s)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
+    for _ in 0..200 {
+        assert_eq!(sum.call(&mut store, 50).unwrap(), 1275);
+    }
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
+}
+
+#[test]
+fn a_hot_loop_nest_is_entered_at_its_root() {
+    // The inner loop runs long; the OSR entry is compiled at the outermost
+    // loop of the nest (whose cycles stay reducible) and taken at that
+    // loop's next header, carrying every local; the results are those of
+    // baseline code.
+    for background in [false, true] {
+        let engine = Engine::new(
+            Config::new()
+                .mode(CompileMode::Tiered)
+                .tier_up_after(50)
+                .tier_up_in_background(background)
+                .cache(false),
+        );
+        let module = Module::new(
+            &engine,
+            r#"(module
+              (memory 1)
+              ;; sum over i < rows, j < cols of (i * cols + j), and a float
+              ;; sum kept alongside; the row count also stored each row.
+              (func (export "nest") (param $rows i32) (param $cols i32) (result i64 f64)
+                (local $i i32) (local $j i32) (local $acc i64) (local $f f64)
+                (loop $outer
+                  (local.set $j (i32.const 0))
+                  (loop $inner
+                    (local.set $acc (i64.add (local.get $acc)
+                      (i64.extend_i32_u (i32.add
+                        (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+                  (local.set $f (f64.add (local.get $f) (f64.const 0.5)))
+                  (i32.store (i32.const 0) (local.get $i))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
+                (local.get $acc) (local.get $f))
+              (func (export "last") (result i32) (i32.load (i32.const 0))))"#,
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let nest = inst
+            .get_typed_func::<(i32, i32), (i64, f64)>(&mut store, "nest")
+            .unwrap();
+        let (rows, cols) = (3_000, 2_000);
+        let (acc, f) = nest.call(&mut store, (rows, cols)).unwrap();
+        let n = rows as i64 * cols as i64;
+        assert_eq!(acc, (n - 1) * n / 2, "background: {background}");
+        assert_eq!(f, rows as f64 * 0.5, "background: {background}");
+        let last = inst.get_typed_func::<(), i32>(&mut store, "last").unwrap();
+        assert_eq!(last.call(&mut store, ()).unwrap(), rows - 1);
+        if !background {
+            // Deterministic: one entry, at the root (compiled when the
+            // inner loop first ran long, taken at the next outer header).
+            let s = module.lazy_stats().unwrap();
+            assert_eq!(s.osr_entries, 1, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
+    // The root loop runs once around everything: its header never comes
+    // again, so after the wait the activation asks for the next loop in
+    // (the middle one, reached every row) and enters there.
+    let engine = Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(50)
+            .tier_up_in_background(false)
+            .cache(false),
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (func (export "nest") (param $rows i32) (param $cols i32) (result i64)
+            (local $i i32) (local $j i32) (local $acc i64)
+            (loop $root
+              (loop $mid
+                (local.set $j (i32.const 0))
+                (loop $inner
+                  (local.set $acc (i64.add (local.get $acc)
+                    (i64.extend_i32_u (i32.add
+                      (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
+                  (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                  (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $mid (i32.lt_u (local.get $i) (local.get $rows)))))
+            (local.get $acc)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let nest = inst
+        .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
+        .unwrap();
+    // Long enough in baseline code to outlast the wait for the root.
+    let (rows, cols) = (50_000, 20_000);
+    let n = rows as i64 * cols as i64;
+    assert_eq!(
+        nest.call(&mut store, (rows, cols)).unwrap(),
+        (n - 1) * n / 2
+    );
+    let s = module.lazy_stats().unwrap();
+    assert_eq!(
+        s.osr_entries, 2,
+        "the root's entry, then the middle loop's: {s:?}"
+    );
 }

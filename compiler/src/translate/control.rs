@@ -42,6 +42,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             else_block: None,
             else_params: Vec::new(),
             next_reached: false,
+            osr_loop: None,
         });
     }
 
@@ -100,7 +101,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         if osr_loop.is_some() && osr_loop == self.osr_target {
             self.osr_header = Some(header);
         }
-        self.count_execution(osr_loop)?;
+        // Its enclosing OSR loops, outermost first, and itself (see
+        // `profile`: a nest is entered at its root if it can).
+        let nest = osr_loop.map(|l| {
+            let outer = self.control.iter().filter_map(|f| f.osr_loop);
+            outer.chain([l]).collect::<Vec<u32>>()
+        });
+        self.count_execution(nest)?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }
@@ -111,6 +118,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             end_phis,
             Some((header, header_phis)),
         );
+        if let Some(frame) = self.control.last_mut() {
+            frame.osr_loop = osr_loop;
+        }
         Ok(())
     }
 

@@ -73,6 +73,8 @@ pub(crate) struct Frame<'ctx> {
     pub else_params: Vec<BasicValueEnum<'ctx>>,
     /// Whether anything reaches `next`.
     pub next_reached: bool,
+    /// A loop's OSR number, if it is an OSR loop (see `profile`).
+    pub osr_loop: Option<u32>,
 }
 
 pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
@@ -109,6 +111,15 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub osr_loops: u32,
     pub osr_target: Option<u32>,
     pub osr_header: Option<BasicBlock<'ctx>>,
+    /// Baseline tier: this activation's count of OSR-loop iterations (a
+    /// local slot, made at the first OSR loop).
+    pub osr_iterations: Option<PointerValue<'ctx>>,
+    /// Baseline tier: 1 + the OSR loop whose header is to take its ready
+    /// entry (asked for by a loop nested in it), else 0; and how many
+    /// levels below the nest's root a nested loop asks now (`profile`).
+    /// Local slots, made on first use.
+    pub osr_go: Option<PointerValue<'ctx>>,
+    pub osr_level: Option<PointerValue<'ctx>>,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -230,6 +241,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_loops: 0,
             osr_target: osr,
             osr_header: None,
+            osr_iterations: None,
+            osr_go: None,
+            osr_level: None,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
@@ -245,6 +259,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             else_block: None,
             else_params: Vec::new(),
             next_reached: false,
+            osr_loop: None,
         });
         env.builder.position_at_end(body_bb);
         t.begin_instrumentation()?;
