@@ -162,22 +162,28 @@ fn the_profile_is_gathered_by_a_driver_that_imports_the_program_by_path() {
     );
 }
 
+/// The `--stats` lines of the Dioxus corpus program run without
+/// arguments: the parts it calls are loaded, the others never.
+fn assert_dioxus_parts(mode: &str, err: &str) {
+    for (part, state) in [
+        ("module_1_feature.wasm (split module)", "loaded"),
+        ("chunk_0.wasm (split chunk)", "loaded"),
+        ("module_settings.wasm (split module)", "never loaded"),
+        ("chunk_1.wasm (split chunk)", "never loaded"),
+    ] {
+        assert!(
+            err.contains(&format!("{part}: {state}")),
+            "{mode}: {part} should be {state}: {err}"
+        );
+    }
+}
+
 #[test]
 fn a_dioxus_split_program_loads_only_the_parts_it_calls() {
     for mode in MODES {
         let o = assert_runs(mode, &["--stats", "dioxus/main.wasm"], "dioxus.out");
         let err = stderr(&o);
-        for (part, state) in [
-            ("module_1_feature.wasm (split module)", "loaded"),
-            ("chunk_0.wasm (split chunk)", "loaded"),
-            ("module_settings.wasm (split module)", "never loaded"),
-            ("chunk_1.wasm (split chunk)", "never loaded"),
-        ] {
-            assert!(
-                err.contains(&format!("{part}: {state}")),
-                "{mode}: {part} should be {state}: {err}"
-            );
-        }
+        assert_dioxus_parts(mode, &err);
         if *mode == "lazy" {
             // The feature module has one function, called; compiled lazily.
             assert!(
@@ -538,18 +544,7 @@ fn aot_split_programs_set_up_a_part_on_the_first_call_of_its_split_point() {
         );
     }
     let o = assert_exe_runs(&dioxus, &["--wasabi-stats"], "dioxus.out");
-    let err = stderr(&o);
-    for (part, state) in [
-        ("module_1_feature.wasm (split module)", "loaded"),
-        ("chunk_0.wasm (split chunk)", "loaded"),
-        ("module_settings.wasm (split module)", "never loaded"),
-        ("chunk_1.wasm (split chunk)", "never loaded"),
-    ] {
-        assert!(
-            err.contains(&format!("{part}: {state}")),
-            "{part} should be {state}: {err}"
-        );
-    }
+    assert_dioxus_parts("aot", &stderr(&o));
 }
 
 #[test]
