@@ -116,12 +116,21 @@ impl Bundle {
     ) -> Result<Bundle, Error> {
         let files: Arc<dyn wasabi::ModuleFiles> = Arc::new(wasabi::HostFiles);
         let found = wasabi::program_files(&files, engine, preloads, main, main_path)?;
-        let mut all: Vec<(PathBuf, Option<String>)> = found
+        let read = |p: &Path| {
+            std::fs::read(p)
+                .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", p.display())))
+        };
+        // `(canonical path, preload name, bytes)`, each file read once.
+        let mut all: Vec<(PathBuf, Option<String>, Vec<u8>)> = Vec::new();
+        for (p, name) in found
             .preloads
             .into_iter()
             .map(|(n, p)| (p, Some(n)))
-            .collect();
-        all.extend(found.parts.into_iter().map(|p| (p, None)));
+            .chain(found.parts.into_iter().map(|p| (p, None)))
+        {
+            let bytes = read(&p)?;
+            all.push((p, name, bytes));
+        }
         // The extra files, and the side modules they need (as `dlopen`
         // resolves them: relative to the main module's directory).
         let main_dir = found.main.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -133,18 +142,17 @@ impl Bundle {
             let p = e
                 .canonicalize()
                 .map_err(|err| Error::NotFound(format!("cannot read {}: {err}", e.display())))?;
-            if all.iter().any(|(q, _)| *q == p) || p == found.main {
+            if all.iter().any(|(q, _, _)| *q == p) || p == found.main {
                 continue;
             }
-            let bytes = std::fs::read(&p)
-                .map_err(|err| Error::NotFound(format!("cannot read {}: {err}", p.display())))?;
+            let bytes = read(&p)?;
             let needs = wasabi::side_module_needs(&bytes)
                 .map_err(|err| Error::Load(format!("{}: {err}", p.display())))?;
             extra.extend(needs.iter().map(|n| main_dir.join(n)));
-            all.push((p, None));
+            all.push((p, None, bytes));
         }
-        let mut root = found.main.parent().unwrap_or(Path::new("/")).to_path_buf();
-        for (p, _) in &all {
+        let mut root = main_dir;
+        for (p, _, _) in &all {
             while !p.starts_with(&root) {
                 if !root.pop() {
                     break;
@@ -159,16 +167,14 @@ impl Bundle {
                 .collect();
             parts.join("/")
         };
-        let mut modules = Vec::new();
-        for (p, preload) in all {
-            let wasm = std::fs::read(&p)
-                .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", p.display())))?;
-            modules.push(BundledModule {
+        let modules = all
+            .into_iter()
+            .map(|(p, preload, wasm)| BundledModule {
                 path: rel(&p),
                 preload,
                 wasm,
-            });
-        }
+            })
+            .collect();
         Ok(Bundle {
             main: rel(&found.main),
             modules,

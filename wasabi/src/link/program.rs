@@ -140,12 +140,22 @@ fn compile_file(
     files
         .module(engine, path, &bytes, name)
         .map_err(|e| match e {
-            Error::Module(m) => Error::Module(wasabi_runtime::module::ModuleError {
-                offset: m.offset,
-                message: format!("{}: {}", path.display(), m.message),
-            }),
+            Error::Module(m) => in_file(path, m),
             e => e,
         })
+}
+
+/// A malformed module's error, saying which file it is in.
+fn in_file(path: &Path, e: wasabi_runtime::module::ModuleError) -> Error {
+    Error::Module(wasabi_runtime::module::ModuleError {
+        offset: e.offset,
+        message: format!("{}: {}", path.display(), e.message),
+    })
+}
+
+/// The error for a second module preloaded under the same name.
+fn preloaded_twice(name: &str) -> Error {
+    link_error(name, "", format!("two modules are preloaded as `{name}`"))
 }
 
 impl Program {
@@ -189,11 +199,7 @@ impl Program {
     pub fn preload(&mut self, name: &str, path: impl AsRef<Path>) -> Result<&mut Self> {
         let path = canonical(&*self.files, path.as_ref(), "cannot read preloaded module")?;
         if self.preloads.iter().any(|(n, _, _)| n == name) {
-            return Err(link_error(
-                name,
-                "",
-                format!("two modules are preloaded as `{name}`"),
-            ));
+            return Err(preloaded_twice(name));
         }
         let module = compile_file(&*self.files, &self.engine, &path, name)?;
         if let Some(dir) = path.parent() {
@@ -305,7 +311,14 @@ impl Program {
                 if linker.defines_module(&name) || !is_path_import(&name) {
                     continue;
                 }
-                let path = resolve_path(&*self.files, &allowed, &members[m], &name)?;
+                let importer = &members[m];
+                let path = resolve_path(
+                    &*self.files,
+                    &allowed,
+                    importer.path.as_deref(),
+                    &importer.name,
+                    &name,
+                )?;
                 let t = match members.iter().position(|x| x.path.as_ref() == Some(&path)) {
                     Some(t) => t,
                     None => {
@@ -343,27 +356,10 @@ impl Program {
     }
 }
 
-/// The file path import `name` of `importer` names, checked to be inside
-/// an `allowed` directory.
-fn resolve_path(
-    files: &dyn ModuleFiles,
-    allowed: &[PathBuf],
-    importer: &Member,
-    name: &str,
-) -> Result<PathBuf> {
-    resolve_path_from(
-        files,
-        allowed,
-        importer.path.as_deref(),
-        &importer.name,
-        name,
-    )
-}
-
 /// The file path import `name` of the module in file `importer` (or, when
 /// it has none, the module named `importer_name`) names, checked to be
 /// inside an `allowed` directory.
-fn resolve_path_from(
+fn resolve_path(
     files: &dyn ModuleFiles,
     allowed: &[PathBuf],
     importer: Option<&Path>,
@@ -499,11 +495,7 @@ pub fn program_files(
     for (name, path) in preloads {
         let path = canonical(&**files, path, "cannot read preloaded module")?;
         if out.preloads.iter().any(|(n, _)| n == name) {
-            return Err(link_error(
-                name,
-                "",
-                format!("two modules are preloaded as `{name}`"),
-            ));
+            return Err(preloaded_twice(name));
         }
         if let Some(dir) = path.parent().map(Path::to_path_buf) {
             if !allowed.contains(&dir) {
@@ -516,7 +508,7 @@ pub fn program_files(
     // Breadth first over the modules of the program, as `instantiate`.
     let mut queue: Vec<PathBuf> = vec![main_path.clone()];
     queue.extend(out.preloads.iter().map(|(_, p)| p.clone()));
-    let mut parts: Vec<PathBuf> = Vec::new();
+    let first_part = queue.len();
     let mut i = 0;
     while i < queue.len() {
         let path = queue[i].clone();
@@ -529,12 +521,8 @@ pub fn program_files(
                 .read(&path)
                 .map_err(|e| Error::NotFound(format!("cannot read {}: {e}", path.display())))?;
             let wasm = crate::wat_to_wasm(&bytes)?;
-            parsed = wasabi_runtime::module::ModuleInfo::parse(&wasm).map_err(|e| {
-                Error::Module(wasabi_runtime::module::ModuleError {
-                    offset: e.offset,
-                    message: format!("{}: {}", path.display(), e.message),
-                })
-            })?;
+            parsed =
+                wasabi_runtime::module::ModuleInfo::parse(&wasm).map_err(|e| in_file(&path, e))?;
             &parsed
         };
         let name = crate::module::module_name(&path);
@@ -542,13 +530,14 @@ pub fn program_files(
             if by_name(&imp.module) || !is_path_import(&imp.module) {
                 continue;
             }
-            let target = resolve_path_from(&**files, &allowed, Some(&path), &name, &imp.module)?;
+            let target = resolve_path(&**files, &allowed, Some(&path), &name, &imp.module)?;
             if !queue.contains(&target) {
-                queue.push(target.clone());
-                parts.push(target);
+                queue.push(target);
             }
         }
     }
+    // What the queue found beyond the main module and the preloads.
+    let mut parts = queue.split_off(first_part);
     let nothing: Linker<()> = Linker::new(engine);
     if let Some(split) = SplitProgram::detect(files, engine, main, &main_name, &main_dir, &nothing)?
     {
