@@ -154,10 +154,7 @@ pub fn run_linked_command(
     let result = match instantiate(&mut store, &mut linker, module) {
         Ok(instance) => match &options.invoke {
             Some(name) => invoke_export(&mut store, instance, name, &options.args)?.map(|vals| {
-                println!(
-                    "{}",
-                    vals.iter().map(show_val).collect::<Vec<_>>().join(" ")
-                );
+                println!("{}", invoke_results_line(&vals));
             }),
             None => run_entry(&mut store, instance, detected.abi)?,
         },
@@ -255,13 +252,15 @@ pub fn parse_arg(s: &str, t: ValType) -> Result<Val, String> {
     })
 }
 
-/// A result as `--invoke` prints it: numbers in decimal.
-pub fn show_val(v: &Val) -> String {
-    match *v {
+/// Results as `--invoke` prints them: numbers in decimal, separated by
+/// spaces.
+pub fn invoke_results_line(vals: &[Val]) -> String {
+    let show = |v: &Val| match *v {
         Val::I32(x) => x.to_string(),
         Val::I64(x) => x.to_string(),
         Val::F32(b) => f32::from_bits(b).to_string(),
         Val::F64(b) => f64::from_bits(b).to_string(),
         other => other.to_string(),
-    }
+    };
+    vals.iter().map(show).collect::<Vec<_>>().join(" ")
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use wasabi::{CacheOutcome, CompileMode, Config, Engine, Module, OptLevel, Store, TargetCpu};
 use wasabi_abi::command::{
-    command_linker, invoke_export, link_error, run_entry, show_val, TRAP_EXIT_STATUS,
+    command_linker, invoke_export, invoke_results_line, link_error, run_entry, TRAP_EXIT_STATUS,
 };
 use wasabi_abi::wasi::{command_status, WasiCtx};
 use wasabi_abi::{AbiChoice, Host};
@@ -397,10 +397,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         entered.set(export_func_index(&module, name).map(|f| (f, Instant::now())));
         return match invoke_export(&mut store, instance, name, &o.args).map_err(|e| anyhow!(e))? {
             Ok(results) => {
-                println!(
-                    "{}",
-                    results.iter().map(show_val).collect::<Vec<_>>().join(" ")
-                );
+                println!("{}", invoke_results_line(&results));
                 Ok(report(0))
             }
             Err(e @ wasabi::Error::Trap(_)) => finish(Err(e)),
