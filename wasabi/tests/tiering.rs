@@ -22,18 +22,26 @@ const GUEST: &str = r#"(module
   (func (export "cold") (result i32) (i32.const 7))
 )"#;
 
+/// An engine in tiered mode, without the cache, that recompiles a function
+/// after `after` executions, on a background thread or (for deterministic
+/// tests) on the calling thread.
+fn tiered_engine(after: u32, background: bool) -> Engine {
+    Engine::new(
+        Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(after)
+            .tier_up_in_background(background)
+            .cache(false),
+    )
+}
+
 fn expected_sum(n: i32) -> i64 {
     (0..n).map(|x| (x as i64) * 3 + 1).sum()
 }
 
 #[test]
 fn a_hot_function_is_swapped_while_the_program_runs() {
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(100)
-            .cache(false),
-    );
+    let engine = tiered_engine(100, true);
     let module = Module::new(&engine, GUEST).unwrap();
     let mut store = Store::new(&engine, ());
     let mut linker = Linker::new(&engine);
@@ -73,13 +81,7 @@ fn a_hot_function_is_swapped_while_the_program_runs() {
 
 #[test]
 fn tier_up_on_the_calling_thread_is_deterministic() {
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(5)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(5, false);
     let module = Module::new(&engine, GUEST).unwrap();
     let mut store = Store::new(&engine, ());
     let mut linker = Linker::new(&engine);
@@ -109,13 +111,7 @@ fn tier_up_on_the_calling_thread_is_deterministic() {
 
 #[test]
 fn traps_in_optimised_code_keep_their_backtrace() {
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(1)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(1, false);
     let module = Module::new(
         &engine,
         r#"(module
@@ -144,13 +140,7 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
     // stack replacement), carrying every local of every type, and return
     // both results.
     for background in [false, true] {
-        let engine = Engine::new(
-            Config::new()
-                .mode(CompileMode::Tiered)
-                .tier_up_after(50)
-                .tier_up_in_background(background)
-                .cache(false),
-        );
+        let engine = tiered_engine(50, background);
         let module = Module::new(
             &engine,
             r#"(module
@@ -231,12 +221,7 @@ fn functions_recompiled_together_keep_their_names() {
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br_if $l (local.get $n)))
       (local.get $s)))";
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(20)
-            .cache(false),
-    );
+    let engine = tiered_engine(20, true);
     let module = Module::new(&engine, &wat).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Instance::new(&mut store, &module, &[]).unwrap();
@@ -299,13 +284,7 @@ fn v128_locals_cross_into_osr_code() {
                 (i32x4.extract_lane 3 (local.get $v)))"#
         );
     }
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(50)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(50, false);
     let module = Module::new(&engine, format!("(module {funcs})")).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Instance::new(&mut store, &module, &[]).unwrap();
@@ -325,13 +304,7 @@ fn a_function_made_hot_by_its_loops_between_calls_is_recompiled() {
     // when the count reaches the threshold: a function called few times
     // whose loop (here one with a parameter, so not an OSR loop) makes it
     // hot is recompiled, and its later calls run optimised code.
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(100)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(100, false);
     let module = Module::new(
         &engine,
         r#"(module
@@ -364,13 +337,7 @@ fn a_function_called_often_gets_no_osr_entry() {
     // thread before the tier-ups (regex_bench: 131 of them). Only an
     // activation that runs long asks now; the others get the optimised
     // code at their next call.
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(100)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(100, false);
     let module = Module::new(
         &engine,
         r#"(module
@@ -401,13 +368,7 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
     // loop's next header, carrying every local; the results are those of
     // baseline code.
     for background in [false, true] {
-        let engine = Engine::new(
-            Config::new()
-                .mode(CompileMode::Tiered)
-                .tier_up_after(50)
-                .tier_up_in_background(background)
-                .cache(false),
-        );
+        let engine = tiered_engine(50, background);
         let module = Module::new(
             &engine,
             r#"(module
@@ -458,13 +419,7 @@ fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
     // The root loop runs once around everything: its header never comes
     // again, so after the wait the activation asks for the next loop in
     // (the middle one, reached every row) and enters there.
-    let engine = Engine::new(
-        Config::new()
-            .mode(CompileMode::Tiered)
-            .tier_up_after(50)
-            .tier_up_in_background(false)
-            .cache(false),
-    );
+    let engine = tiered_engine(50, false);
     let module = Module::new(
         &engine,
         r#"(module
