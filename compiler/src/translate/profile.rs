@@ -54,7 +54,7 @@
 use super::FuncTranslator;
 use crate::env::{BResult, ModuleEnv};
 use inkwell::types::{BasicMetadataTypeEnum, BasicType, FunctionType};
-use inkwell::values::{BasicValue, BasicValueEnum, PointerValue};
+use inkwell::values::{BasicValue, BasicValueEnum, IntValue, PointerValue};
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
 use wasabi_runtime::vmcontext::{BuiltinIndex, VM_VAL_ALIGN, VM_VAL_SIZE};
@@ -74,6 +74,23 @@ const OSR_FACTOR: u32 = 16;
 /// (regex_bench: 131 asked, each 10-50 ms, queued before the tier-ups).
 fn osr_after(tier_up_after: u32) -> u32 {
     tier_up_after.saturating_mul(OSR_FACTOR)
+}
+
+/// Adds one to the i32 at `ptr` and returns the new value.
+fn increment_i32<'ctx>(
+    env: &ModuleEnv<'ctx, '_>,
+    ptr: PointerValue<'ctx>,
+    name: &str,
+) -> BResult<IntValue<'ctx>> {
+    let v = env
+        .builder
+        .build_load(env.i32(), ptr, name)?
+        .into_int_value();
+    let v = env
+        .builder
+        .build_int_add(v, env.i32().const_int(1, false), name)?;
+    env.builder.build_store(ptr, v)?;
+    Ok(v)
 }
 
 /// The type of an OSR entry of a function of type `f`: `(vmctx, locals)`
@@ -125,14 +142,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         };
         let env = self.env;
         let counter = env.gep(self.vmctx, env.offsets.call_count(self.func_index))?;
-        let n = env
-            .builder
-            .build_load(env.i32(), counter, "count")?
-            .into_int_value();
-        let n = env
-            .builder
-            .build_int_add(n, env.i32().const_int(1, false), "count")?;
-        env.builder.build_store(counter, n)?;
+        let n = increment_i32(env, counter, "count")?;
         let threshold_v = env.i32().const_int(threshold as u64, false);
         let due = env
             .builder
@@ -156,14 +166,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let l = *nest.last().expect("a nest ends with its loop");
         // This activation's iterations, from 0 at its entry.
         let slot = self.entry_slot(|t| &mut t.osr_iterations, "osr_iterations")?;
-        let it = env
-            .builder
-            .build_load(env.i32(), slot, "iterations")?
-            .into_int_value();
-        let it = env
-            .builder
-            .build_int_add(it, env.i32().const_int(1, false), "iterations")?;
-        env.builder.build_store(slot, it)?;
+        let it = increment_i32(env, slot, "iterations")?;
         // it >= after and (it - after) % interval == 0
         let after = env.i32().const_int(osr_after(threshold) as u64, false);
         let reached =
