@@ -68,11 +68,24 @@ fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
 
 impl CompileOpts {
     fn config(&self) -> Config {
-        Config::new()
+        let mut config = Config::new()
             .opt_level(self.opt_level)
             .target_cpu(self.target_cpu)
             .mode(self.mode)
-            .cache(!self.no_cache)
+            .cache(!self.no_cache);
+        // Developer knobs (ARCHITECTURE.md): tiered mode's hotness
+        // threshold, and tier-up on the calling thread, for measuring the
+        // optimised tier's code (e.g. OSR entries) apart from its latency.
+        if let Some(n) = std::env::var("WASABI_TIER_UP_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config = config.tier_up_after(n);
+        }
+        if std::env::var_os("WASABI_TIER_SYNC").is_some_and(|v| v == "1") {
+            config = config.tier_up_in_background(false);
+        }
+        config
     }
 
     fn engine(&self) -> Engine {

@@ -307,9 +307,10 @@ impl CompiledModule {
 
     /// Tiered mode: the baseline code of `func_index` is hot in its OSR
     /// loop given by `arg` ([`crate::lazy::osr_loop_arg`]: the loop and
-    /// the root of its nest). Asks for the function's optimised code and
-    /// for an OSR entry; returns the entry to take at the loop's header
-    /// once it is ready, else 0. A loop nested in a root gets the root's
+    /// the root of its nest). Asks for an OSR entry (not for the whole
+    /// function's optimised code: only a next call could use that, and that
+    /// call asks itself; see `translate::profile`); returns the entry to
+    /// take at the loop's header once it is ready, else 0. A loop nested in a root gets the root's
     /// entry compiled and, once it is ready, [`crate::lazy::OSR_ROOT_READY`]
     /// (the baseline code then takes the entry at the root's header), or
     /// [`crate::lazy::OSR_TRY_INNER`] if the root's header is not coming
@@ -317,7 +318,6 @@ impl CompiledModule {
     /// Called by the `TierUpLoop` builtin.
     pub fn osr_entry(self: &Arc<Self>, func_index: u32, arg: u32) -> usize {
         use crate::lazy::Nested;
-        self.request_tier_up(func_index);
         let Some(lazy) = &self.lazy else {
             return 0;
         };

@@ -107,7 +107,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             let outer = self.control.iter().filter_map(|f| f.osr_loop);
             outer.chain([l]).collect::<Vec<u32>>()
         });
-        self.count_execution(nest)?;
+        self.count_iteration(nest)?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }

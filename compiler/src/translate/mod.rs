@@ -288,7 +288,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         }
         match (osr, t.osr_header) {
             (None, _) => {
-                t.count_execution(None)?;
+                t.count_entry()?;
                 env.builder.build_unconditional_branch(body_bb)?;
             }
             // The body from its start is unreachable (and deleted).

@@ -3,15 +3,20 @@
 //!
 //! **Counting.** With `CompilerConfig::tier_up_after = Some(n)`, every
 //! function adds one to its counter in the instance's vmctx
-//! (`VMOffsets::call_count`) on entry and at each loop header, and calls
-//! the `TierUp` builtin when the count reaches `n`, exactly then
-//! (the builtin asks for the optimised code of the function on a
-//! background thread and returns at once; the new code is used from the
-//! function's next call on).
+//! (`VMOffsets::call_count`) on entry and at each loop header. Only the
+//! entry asks: when a call finds the count at `n` or more, it calls the
+//! `TierUp` builtin (which queues the function for the background thread
+//! and returns at once; the new code is used from the function's next call
+//! on) and sets the count to `i32::MIN`, so the calls before the optimised
+//! code arrives do not ask again.
 //!
-//! The count passes through `n` at whichever counting point (entry or loop
-//! header) brings it there, and every one checks for equality, so a
-//! function whose loops make it hot between two calls is asked for too.
+//! Loop iterations count, so a function called a few times whose loops
+//! make it hot is recompiled at its next call; but they never ask
+//! themselves: optimised code for the function would only serve its next
+//! call, and the function whose loops got it hot is often one that is
+//! never called again (`main`). Its recompilation delayed the OSR entry of
+//! the activation that is running (lzss: `main` first, 150 ms, then the
+//! entry), which is what actually moves the work to optimised code.
 //!
 //! **On-stack replacement.** A function called once whose loop runs hot
 //! (a kernel inlined into `main`) would never reach its next call. So at
@@ -127,16 +132,10 @@ pub(super) fn load_osr_local<'ctx>(
 }
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
-    /// Counts one execution (the entry, or an iteration of a loop; `osr`:
-    /// if it is an OSR loop, the OSR numbers of its enclosing OSR loops,
-    /// outermost first, and its own) of this function and asks for
-    /// its optimised code when the count reaches the threshold (at any
-    /// counting point: the count passes through the threshold exactly once
-    /// whether calls or loop iterations bring it there). At an OSR loop,
-    /// also counts this activation's iterations and asks for the loop's OSR
-    /// entry once they show the activation is long-running. Emits nothing
-    /// outside the baseline tier.
-    pub(super) fn count_execution(&mut self, osr: Option<Vec<u32>>) -> BResult<()> {
+    /// Counts a call of this function and, when the count has reached the
+    /// threshold, asks for its optimised code (see the module docs). Emits
+    /// nothing outside the baseline tier.
+    pub(super) fn count_entry(&mut self) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
         };
@@ -144,9 +143,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let counter = env.gep(self.vmctx, env.offsets.call_count(self.func_index))?;
         let n = increment_i32(env, counter, "count")?;
         let threshold_v = env.i32().const_int(threshold as u64, false);
-        let due = env
-            .builder
-            .build_int_compare(IntPredicate::EQ, n, threshold_v, "tier_up_due")?;
+        let due =
+            env.builder
+                .build_int_compare(IntPredicate::SGE, n, threshold_v, "tier_up_due")?;
         let due = self.expect_false(due)?;
         let call = self.append_block("tier_up");
         let cont = self.append_block("counted");
@@ -158,8 +157,28 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             BuiltinIndex::TierUp,
             &[self.vmctx.into(), idx.into()],
         )?;
+        // Asked once: the count restarts far below the threshold.
+        env.builder
+            .build_store(counter, env.i32().const_int(i32::MIN as u32 as u64, false))?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(cont);
+        Ok(())
+    }
+
+    /// Counts an iteration of a loop (`osr`: if it is an OSR loop, the OSR
+    /// numbers of its enclosing OSR loops, outermost first, and its own)
+    /// towards the function's next call asking for optimised code. At an
+    /// OSR loop, also counts this activation's iterations and asks for the
+    /// loop's OSR entry once they show the activation is long-running.
+    /// Emits nothing outside the baseline tier.
+    pub(super) fn count_iteration(&mut self, osr: Option<Vec<u32>>) -> BResult<()> {
+        let Some(threshold) = self.env.instrument.tier_up_after else {
+            return Ok(());
+        };
+        let env = self.env;
+        let counter = env.gep(self.vmctx, env.offsets.call_count(self.func_index))?;
+        increment_i32(env, counter, "count")?;
+        let idx = env.i32().const_int(self.func_index as u64, false);
         let Some(nest) = osr else {
             return Ok(());
         };
