@@ -19,6 +19,12 @@ Engines (see README.md for the exact command lines):
   wasabi-tiered `wasabi run --mode tiered app.wasm -- args`: baseline code,
                 hot functions recompiled in the background (not run by
                 default)
+  wasabi-tiered-steady  tiered mode's steady state: the same, with every
+                function and loop made hot at once (WASABI_TIER_UP_AFTER=2)
+                and recompiled on the calling thread (WASABI_TIER_SYNC=1);
+                its execution time leaves out the time spent compiling (from
+                --stats), so it is the speed of the optimised tier's code
+                (OSR entries included) once it runs (not run by default)
   wasabi-aot    `wasabi aot app.wasm -o app.exe`, then `./app.exe args`
   wasabi-epoch  `wasabi run --timeout 24h app.wasm -- args`: epoch checks
                 compiled in (what a timeout costs; not run by default)
@@ -61,7 +67,7 @@ DEFAULT_WASABI = os.path.join(os.path.dirname(BENCH), "target", "release", "wasa
 PROGRAM_ORDER = ["matmul", "stencil", "nbody", "fannkuch", "sha256", "lzss", "sort", "interp",
                  "manyfuncs", "regex_bench", "json_bench"]
 ALL_ENGINES = ["native", "wasmtime", "node", "node-tierup", "wasabi", "wasabi-lazy", "wasabi-o3",
-               "wasabi-aot", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"]
+               "wasabi-aot", "wasabi-tiered", "wasabi-tiered-steady", "wasabi-epoch", "wasabi-metered"]
 DEFAULT_ENGINES = ["native", "wasmtime", "node", "wasabi", "wasabi-lazy", "wasabi-aot"]
 ENGINE_LABEL = {
     "native": "native (clang -O2)",
@@ -72,6 +78,7 @@ ENGINE_LABEL = {
     "wasabi-lazy": "wasabi run --mode lazy",
     "wasabi-o3": "wasabi run -O3",
     "wasabi-tiered": "wasabi run --mode tiered",
+    "wasabi-tiered-steady": "tiered, steady state",
     "wasabi-aot": "wasabi aot",
     "wasabi-epoch": "wasabi run --timeout",
     "wasabi-metered": "wasabi run --fuel --timeout",
@@ -80,10 +87,15 @@ COLORS = {
     "native": "#7f7f7f", "wasmtime": "#1f77b4", "node": "#2ca02c", "node-tierup": "#98df8a",
     "wasabi": "#d62728", "wasabi-lazy": "#ff9896", "wasabi-o3": "#8c564b", "wasabi-aot": "#9467bd",
     "wasabi-epoch": "#f7b6d2", "wasabi-metered": "#e377c2", "wasabi-tiered": "#ffbb78",
+    "wasabi-tiered-steady": "#c49c94",
 }
 NODE_OPT_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation"]
 TIMINGS_RE = re.compile(r"^BENCH_TIMINGS (\{.*\})\s*$", re.M)
 WASABI_TIMINGS_RE = re.compile(r"^\s*timings:\s*(.*)$", re.M)
+# `wasabi run --stats` in tiered mode: compile time on demand (baseline) and
+# in the optimising tier (on the calling thread with WASABI_TIER_SYNC=1).
+STATS_ON_DEMAND_RE = re.compile(r"on demand ([0-9.]+) ms")
+STATS_OPTIMISE_RE = re.compile(r"([0-9.]+) ms on the background thread")
 
 
 def log(msg):
@@ -239,6 +251,9 @@ class Engines:
         # Cold compiles, as before the code cache existed: every sample
         # measures compilation (a warm cache would make it a file read).
         cmd = [self.wasabi, "run", "--no-cache"]
+        if engine == "wasabi-tiered-steady":
+            cmd = ["env", "WASABI_TIER_SYNC=1", "WASABI_TIER_UP_AFTER=2"] + cmd
+            cmd += ["--mode", "tiered", "--stats"]
         if engine == "wasabi-lazy":
             cmd += ["--mode", "lazy"]
         if engine == "wasabi-tiered":
@@ -324,10 +339,17 @@ class Engines:
         elif engine in ("node", "node-tierup"):
             r = run_process(self.node_cmd(engine, wasm, args), self.timeout)
             s.update(parse_harness_timings(r["stderr"]))
-        elif engine in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-epoch", "wasabi-metered"):
+        elif engine in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-tiered-steady",
+                        "wasabi-epoch", "wasabi-metered"):
             r = run_process(self.wasabi_run_cmd(engine, wasm, args, self.wasabi_timings.get(engine)), self.timeout)
             t = parse_wasabi_timings(r["stderr"])
             s.update(t)
+            if engine == "wasabi-tiered-steady" and "run_s" in t:
+                # Time in code: the run minus what it spent compiling.
+                compiled = [float(m.group(1)) for rx in (STATS_ON_DEMAND_RE, STATS_OPTIMISE_RE)
+                            for m in [rx.search(r["stderr"])] if m]
+                if len(compiled) == 2:
+                    s["exec_s"] = max(0.0, t["run_s"] - sum(compiled) / 1e3)
         elif engine == "wasabi-aot":
             exe = os.path.join(AOT_DIR, prog + ".exe")
             if os.path.exists(exe):
@@ -875,6 +897,8 @@ def main():
             "wasabi-lazy": "$WASABI run --no-cache --mode lazy [--timings] build/wasm/PROG.wasm --",
             "wasabi-o3": "$WASABI run --no-cache -O 3 [--timings] build/wasm/PROG.wasm --",
             "wasabi-tiered": "$WASABI run --no-cache --mode tiered [--timings] build/wasm/PROG.wasm --",
+            "wasabi-tiered-steady": "WASABI_TIER_SYNC=1 WASABI_TIER_UP_AFTER=2 $WASABI run --no-cache --mode tiered "
+                                    "--stats [--timings] build/wasm/PROG.wasm -- (execution: run minus compile)",
             "wasabi-epoch": "$WASABI run --no-cache --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-metered": "$WASABI run --no-cache --fuel 9223372036854775807 --timeout 24h [--timings] build/wasm/PROG.wasm --",
             "wasabi-aot": "$WASABI aot build/wasm/PROG.wasm -o build/aot/PROG.exe; build/aot/PROG.exe",
