@@ -302,7 +302,10 @@ struct RunOptions {
 fn run(o: RunOptions) -> Result<ExitCode> {
     let engine = Engine::new(o.limits.configure(o.compile.config()));
     let t_start = Instant::now();
-    let (bytes, name) = read_module(&o.module)?;
+    // Shared, so the module keeps these bytes without a copy.
+    let bytes = wasabi::read_shared(&o.module)
+        .with_context(|| format!("cannot read {}", o.module.display()))?;
+    let name = module_stem(&o.module);
     let t0 = Instant::now();
     let module = if wasabi_cache::is_ours(&bytes) {
         if !o.allow_precompiled {
@@ -332,7 +335,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         }
         wasabi_aot::load_shared(&o.module)
     } else {
-        Module::with_name(&engine, &bytes, &name)
+        Module::from_shared_bytes(&engine, bytes.clone(), &name)
     }
     .map_err(|e| anyhow!("{}: {e}", o.module.display()))?;
     let compile_time = t0.elapsed();
@@ -589,11 +592,14 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
 /// The bytes of a module file and its name (the file stem) for messages.
 fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path
-        .file_stem()
+    Ok((bytes, module_stem(path)))
+}
+
+/// A module's name for messages: its file stem.
+fn module_stem(path: &std::path::Path) -> String {
+    path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok((bytes, name))
+        .unwrap_or_default()
 }
 
 fn cache_outcome_name(c: CacheOutcome) -> &'static str {
