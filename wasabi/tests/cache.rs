@@ -213,3 +213,21 @@ fn shared_bytes_compile_and_hit_the_cache() {
     assert_eq!(twice(&engine, &m, 5), 10);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `read_shared` reads a file whole into shared memory, including files
+/// whose size is not known up front (procfs reports 0).
+#[test]
+fn read_shared_reads_whole_files() {
+    let dir = scratch("read");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.wasm");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(&*wasabi::read_shared(&path).unwrap(), &bytes[..]);
+    std::fs::write(&path, b"").unwrap();
+    assert!(wasabi::read_shared(&path).unwrap().is_empty());
+    let status = wasabi::read_shared(std::path::Path::new("/proc/self/status")).unwrap();
+    assert!(status.starts_with(b"Name:"), "{:?}", &status[..16]);
+    assert!(wasabi::read_shared(&dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
