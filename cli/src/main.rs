@@ -120,13 +120,19 @@ enum Command {
         /// Export to call instead of `_start`.
         #[arg(long)]
         invoke: Option<String>,
-        /// Print compile and run times to stderr.
+        /// Print compile and run times to stderr, as one line `timings:
+        /// compile_ms=.. run_ms=.. start_ms=.. entry_clock_ns=..`:
+        /// `start_ms` is the time from `main` to the first instruction of
+        /// `_start` (or the --invoke'd export), `entry_clock_ns` that
+        /// moment on the CLOCK_MONOTONIC clock, for benchmarks that time
+        /// the whole process start-up.
         #[arg(long)]
         timings: bool,
         /// Print compilation statistics to stderr: parse/validate and load
         /// times, cache outcome, functions compiled / total, time spent
-        /// compiling, loops given an in-bounds copy, tier-ups, and time to
-        /// the first instruction of `_start` (or the --invoke'd export).
+        /// compiling, loops given an in-bounds copy, tier-ups, time to
+        /// the first instruction of `_start` (or the --invoke'd export),
+        /// and the start-up phases before it.
         #[arg(long)]
         stats: bool,
         /// Give the program a host directory: `HOST` (seen as `HOST`) or
@@ -298,6 +304,9 @@ struct RunOptions {
     compile: CompileOpts,
     limits: LimitOpts,
     args: Vec<String>,
+    /// When `main` began: `--timings` reports the time from there to the
+    /// entry function (`start_ms`).
+    t_main: Instant,
 }
 
 /// Runs a module: a WASI command's `_start` (exit status: its `proc_exit`
@@ -306,7 +315,10 @@ struct RunOptions {
 fn run(o: RunOptions) -> Result<ExitCode> {
     let engine = Engine::new(o.limits.configure(o.compile.config()));
     let t_start = Instant::now();
-    let (bytes, name) = read_module(&o.module)?;
+    // Shared, so the module keeps these bytes without a copy.
+    let bytes = wasabi::read_shared(&o.module)
+        .with_context(|| format!("cannot read {}", o.module.display()))?;
+    let name = module_stem(&o.module);
     let t0 = Instant::now();
     let module = if wasabi_cache::is_ours(&bytes) {
         if !o.allow_precompiled {
@@ -336,7 +348,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         }
         wasabi_aot::load_shared(&o.module)
     } else {
-        Module::with_name(&engine, &bytes, &name)
+        Module::from_shared_bytes(&engine, bytes.clone(), &name)
     }
     .map_err(|e| anyhow!("{}: {e}", o.module.display()))?;
     let compile_time = t0.elapsed();
@@ -369,14 +381,45 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     // Set just before the entry function is called; its first instruction
     // runs then (regular) or once it has been compiled (lazy).
     let entered: std::cell::Cell<Option<(u32, Instant)>> = std::cell::Cell::new(None);
+    let instantiated: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
     let report = |status: u8| {
         if o.stats {
             print_stats(&module, t_start, entered.get());
+            if let (Some(inst), Some(entry)) =
+                (instantiated.get(), entry_time(&module, entered.get()))
+            {
+                let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+                eprintln!(
+                    "stats: start-up: engine {:.3} ms, read file {:.3} ms, module {:.3} ms, \
+                     WASI and linker {:.3} ms, instantiate {:.3} ms, to the entry {:.3} ms; \
+                     {:.3} ms from main to the entry function",
+                    ms(o.t_main, t_start),
+                    ms(t_start, t0),
+                    ms(t0, t0 + compile_time),
+                    ms(t0 + compile_time, t1),
+                    ms(t1, inst),
+                    ms(inst, entry),
+                    ms(o.t_main, entry),
+                );
+            }
             link::print_stats(&program);
         }
         if o.timings {
+            // start_ms: from `main` to the entry function's first
+            // instruction; entry_clock_ns: that moment on CLOCK_MONOTONIC,
+            // so a benchmark that noted when it spawned this process can
+            // tell the whole time to `_start`, process start-up included.
+            let entry = entry_time(&module, entered.get())
+                .map(|t| {
+                    format!(
+                        " start_ms={:.3} entry_clock_ns={}",
+                        (t - o.t_main).as_secs_f64() * 1e3,
+                        monotonic_ns(t)
+                    )
+                })
+                .unwrap_or_default();
             eprintln!(
-                "timings: compile_ms={:.3} run_ms={:.3}",
+                "timings: compile_ms={:.3} run_ms={:.3}{entry}",
                 compile_time.as_secs_f64() * 1e3,
                 t1.elapsed().as_secs_f64() * 1e3
             );
@@ -406,6 +449,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         Err(e @ wasabi::Error::Trap(_)) => return finish(Err(e)),
         Err(e) => bail!("{}: {}", o.module.display(), link_error(e, &detected)),
     };
+    instantiated.set(Some(Instant::now()));
     if let Some(name) = &o.invoke {
         entered.set(export_func_index(&module, name).map(|f| (f, Instant::now())));
         return match invoke_export(&mut store, instance, name, &o.args).map_err(|e| anyhow!(e))? {
@@ -431,6 +475,7 @@ fn export_func_index(module: &Module, name: &str) -> Option<u32> {
 /// `--stats`: functions compiled / total, compile time, and time from the
 /// start of `run` to the first instruction of the entry function.
 fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)>) {
+    let first = entry_time(module, entered);
     let timings = module.timings();
     let upfront = timings.codegen;
     let cache = module.cache_outcome();
@@ -492,12 +537,6 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
             ms(s.optimize_time)
         );
     }
-    let first = entered.and_then(|(f, called)| match module.is_lazy() {
-        // The entry runs once its code exists: when it finished compiling
-        // (or when called, if an earlier call had compiled it already).
-        true => module.lazy_ready_at(f).map(|ready| ready.max(called)),
-        false => Some(called),
-    });
     match first {
         Some(t) => eprintln!(
             "stats: time to first instruction of the entry function: {:.3} ms",
@@ -505,6 +544,31 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
         ),
         None => eprintln!("stats: time to first instruction of the entry function: n/a"),
     }
+}
+
+/// When the entry function `entered` (its index, and when it was called)
+/// ran its first instruction: when called, or in lazy and tiered modes once
+/// its code existed (when it finished compiling, or when called if an
+/// earlier call had compiled it already).
+fn entry_time(module: &Module, entered: Option<(u32, Instant)>) -> Option<Instant> {
+    let module = module.compiled();
+    entered.and_then(|(f, called)| match module.is_lazy() {
+        true => module.lazy_ready_at(f).map(|ready| ready.max(called)),
+        false => Some(called),
+    })
+}
+
+/// `t` as nanoseconds of CLOCK_MONOTONIC (the clock `Instant` reads on
+/// Linux, and Python's `time.monotonic_ns`).
+fn monotonic_ns(t: Instant) -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let now = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
+    now.saturating_sub(t.elapsed().as_nanos())
 }
 
 fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
@@ -541,11 +605,14 @@ fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
 /// The bytes of a module file and its name (the file stem) for messages.
 fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path
-        .file_stem()
+    Ok((bytes, module_stem(path)))
+}
+
+/// A module's name for messages: its file stem.
+fn module_stem(path: &std::path::Path) -> String {
+    path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok((bytes, name))
+        .unwrap_or_default()
 }
 
 fn cache_outcome_name(c: CacheOutcome) -> &'static str {
@@ -675,6 +742,7 @@ fn aot(
 }
 
 fn main() -> ExitCode {
+    let t_main = Instant::now();
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Run {
@@ -705,6 +773,7 @@ fn main() -> ExitCode {
             compile,
             limits,
             args,
+            t_main,
         }),
         Command::Wast { files, compile } => wast(files, compile),
         Command::Repl {

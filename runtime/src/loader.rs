@@ -179,6 +179,9 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
         let text = map_read_write as *const () as usize;
         hint = (text + GAP) & !(page - 1);
     }
+    // Every page is faulted in by the kernel at once (MAP_POPULATE): the
+    // caller writes all of them, and one fault per 4 KiB page is what made
+    // loading a 4.5 MB cache entry cost 4-6 ms on a virtual machine.
     // SAFETY: a fresh anonymous mapping (the address is a hint, without
     // MAP_FIXED, so nothing mapped is replaced); it aliases nothing.
     let base = unsafe {
@@ -186,7 +189,7 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
             hint as *mut libc::c_void,
             size,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
             -1,
             0,
         )

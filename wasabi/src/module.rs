@@ -179,7 +179,23 @@ impl Module {
     /// messages.
     pub fn with_name(engine: &Engine, bytes: impl AsRef<[u8]>, name: &str) -> Result<Module> {
         let t0 = Instant::now();
-        let wasm = wat_to_wasm(bytes.as_ref())?;
+        let wasm: Arc<[u8]> = Arc::from(wat_to_wasm(bytes.as_ref())?);
+        Module::build(engine, wasm, name, t0)
+    }
+
+    /// Like [`Module::with_name`], taking bytes the caller shares: a
+    /// binary module is kept as it is, never copied (a copy of a 4 MB
+    /// module was 1-3 ms of a warm start).
+    pub fn from_shared_bytes(engine: &Engine, bytes: Arc<[u8]>, name: &str) -> Result<Module> {
+        let t0 = Instant::now();
+        let wasm = match bytes.starts_with(b"\0asm") {
+            true => bytes,
+            false => Arc::from(wat_to_wasm(&bytes)?),
+        };
+        Module::build(engine, wasm, name, t0)
+    }
+
+    fn build(engine: &Engine, wasm: Arc<[u8]>, name: &str, t0: Instant) -> Result<Module> {
         #[cfg(feature = "compiler")]
         let looked_up = match from_cache_without_validation(engine, &wasm, name, t0) {
             Ok(m) => return Ok(m),
@@ -187,16 +203,32 @@ impl Module {
         };
         #[cfg(not(feature = "compiler"))]
         let looked_up = CacheLookup::NOT_USED;
-        let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
+        #[cfg(feature = "compiler")]
+        let info = match lazy_description(engine, &wasm) {
+            Some(info) => info,
+            None => {
+                let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+                store_lazy_description(engine, &wasm, &info);
+                info
+            }
+        };
+        #[cfg(not(feature = "compiler"))]
+        let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
         let t1 = Instant::now();
-        compile(engine, info, &wasm, name, t1 - t0, looked_up)
+        compile(engine, Arc::new(info), &wasm, name, t1 - t0, looked_up)
     }
 
     /// Reads, validates and compiles a module file (binary or text), named
     /// after the file's stem.
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
-        let (bytes, name) = read_module_file(path.as_ref())?;
-        Module::with_name(engine, bytes, &name)
+        let path = path.as_ref();
+        let bytes = read_shared(path).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
+        })?;
+        Module::from_shared_bytes(engine, bytes, &module_name(path))
     }
 
     /// A module from code compiled elsewhere (an AOT table object or a
@@ -320,6 +352,7 @@ impl Module {
 
 /// A module file's bytes and its name (the file's stem), with the path in
 /// the error when it cannot be read.
+#[cfg(feature = "compiler")]
 fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Io(std::io::Error::new(
@@ -328,6 +361,53 @@ fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
         ))
     })?;
     Ok((bytes, module_name(path)))
+}
+
+/// The bytes of the file at `path`, read straight into shared memory (no
+/// copy after the read), for [`Module::from_shared_bytes`].
+pub fn read_shared(path: &Path) -> std::io::Result<Arc<[u8]>> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut bytes = Arc::<[u8]>::new_uninit_slice(len);
+    let buf = Arc::get_mut(&mut bytes).expect("a fresh Arc is unique");
+    let mut done = 0;
+    while done < len {
+        // SAFETY: reads at most `len - done` bytes into the allocation's
+        // unwritten tail, through a raw pointer (no reference to
+        // uninitialised bytes is made).
+        let n = unsafe {
+            libc::read(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(done).cast(),
+                len - done,
+            )
+        };
+        match n {
+            0 => break,
+            n if n < 0 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            n => done += n as usize,
+        }
+    }
+    if done < len {
+        // The file shrank meanwhile.
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    // SAFETY: all `len` bytes were written by the reads above.
+    let bytes = unsafe { bytes.assume_init() };
+    // A file that grew meanwhile: read the rest the slow way.
+    let mut rest = Vec::new();
+    file.read_to_end(&mut rest)?;
+    if rest.is_empty() {
+        return Ok(bytes);
+    }
+    Ok(bytes.iter().copied().chain(rest).collect())
 }
 
 /// The name of the module in the file at `path`, for traps and messages:
@@ -351,7 +431,7 @@ pub(crate) fn import_type(info: &ModuleInfo, kind: &ImportKind) -> ExternType {
 fn compile(
     engine: &Engine,
     info: Arc<ModuleInfo>,
-    wasm: &[u8],
+    wasm: &Arc<[u8]>,
     name: &str,
     parse: Duration,
     looked_up: CacheLookup,
@@ -392,7 +472,7 @@ fn compile(
         let m = CompiledModule::load_lazy(
             info,
             name.to_string(),
-            Arc::from(wasm),
+            wasm.clone(),
             generator,
             tiering,
             &tramps,
@@ -416,7 +496,7 @@ fn compile(
             codegen: t2 - t1,
             load: t3 - t2,
         },
-        wasm: Some(Arc::from(wasm)),
+        wasm: Some(wasm.clone()),
         cache,
     })
 }
@@ -437,7 +517,7 @@ fn compile(
 #[cfg(feature = "compiler")]
 struct CachedFunctions {
     cache: wasabi_cache::Cache,
-    /// SHA-256 of the module's bytes.
+    /// The hash of the module's bytes.
     module: wasabi_cache::Key,
     /// The fingerprint of the code made on first call.
     lazy: String,
@@ -474,14 +554,17 @@ impl CachedFunctions {
 
     fn get_one(&self, key: &wasabi_cache::Key) -> Option<Vec<u8>> {
         match self.cache.get(key) {
-            wasabi_cache::Lookup::Hit(mut objects) if objects.len() == 1 => objects.pop(),
+            wasabi_cache::Lookup::Hit(entry) => match entry.objects()[..] {
+                [object] => Some(object.to_vec()),
+                _ => None,
+            },
             _ => None,
         }
     }
 
     /// Best effort: a full disk only costs the next run a compilation.
     fn put_one(&self, key: &wasabi_cache::Key, object: &[u8]) {
-        let _ = self.cache.put(key, &[object.to_vec()]);
+        let _ = self.cache.put(key, &[], &[object]);
     }
 
     fn trampolines_key(&self) -> wasabi_cache::Key {
@@ -540,27 +623,29 @@ fn compile_regular(
     let objects = compile_objects(engine, &info, wasm)?;
     let t2 = Instant::now();
     if let Some(key) = &looked_up.key {
-        store_in_cache(engine, key, &objects);
+        store_in_cache(engine, key, &info.to_bytes(), &objects);
     }
     let m = CompiledModule::load(info, name.to_string(), &objects)
         .map_err(|e| Error::Load(e.to_string()))?;
     Ok((m, looked_up.outcome, t2))
 }
 
-/// Regular mode with a cache hit, without validating the function bodies
-/// again: the entry's key is the SHA-256 of these exact bytes and of this
-/// compiler's fingerprint, and an entry is only ever written after the
+/// Regular mode with a cache hit, without validating or even parsing the
+/// module again: the entry's key is the hash of these exact bytes and of
+/// this compiler's fingerprint, and an entry is only ever written after the
 /// bytes passed validation, so a verified hit proves they are valid (the
-/// cache directory is trusted as much as the native code it holds). Saves
-/// most of a warm start's time on a large module (regex_bench: validation
-/// was 5 of 14 ms). Anything but a hit that loads is returned as what the
+/// cache directory is trusted as much as the native code it holds). The
+/// entry carries the module's description (`ModuleInfo`, serialised when
+/// it was compiled), which is read instead of parsing the wasm (the 4 MB
+/// start-up module: 1.6 ms instead of 3.5; validating it was 5 of 14 ms on
+/// regex_bench). Anything but a hit that loads is returned as what the
 /// lookup found, and the caller validates and compiles as usual, replacing
 /// a bad entry without looking it up again (a refused entry is gone after
 /// the first look).
 #[cfg(feature = "compiler")]
 fn from_cache_without_validation(
     engine: &Engine,
-    wasm: &[u8],
+    wasm: &Arc<[u8]>,
     name: &str,
     t0: Instant,
 ) -> std::result::Result<Module, CacheLookup> {
@@ -572,22 +657,24 @@ fn from_cache_without_validation(
         return Err(CacheLookup::NOT_USED);
     }
     let key = Key::new(wasm, engine.fingerprint());
-    let objects = match cache.get(&key) {
-        Lookup::Hit(objects) => objects,
+    let entry = match cache.get(&key) {
+        Lookup::Hit(entry) => entry,
         Lookup::Miss => return Err(CacheLookup::found(CacheOutcome::Miss, key)),
         Lookup::Refused(e) => {
             tracing::warn!("cache entry {} refused ({e}); recompiling", key.hex());
             return Err(CacheLookup::found(CacheOutcome::Replaced, key));
         }
     };
-    let loaded = ModuleInfo::parse_validated(wasm)
-        .map_err(|e| e.to_string())
-        .and_then(|info| {
-            let t1 = Instant::now();
-            CompiledModule::load(Arc::new(info), name.to_string(), &objects)
-                .map(|m| (m, t1))
-                .map_err(|e| e.to_string())
-        });
+    let info = match entry.meta() {
+        [] => ModuleInfo::parse_validated(wasm).map_err(|e| e.to_string()),
+        meta => ModuleInfo::from_bytes(meta),
+    };
+    let loaded = info.and_then(|info| {
+        let t1 = Instant::now();
+        CompiledModule::load(Arc::new(info), name.to_string(), &entry.objects())
+            .map(|m| (m, t1))
+            .map_err(|e| e.to_string())
+    });
     let (compiled, t1) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -603,9 +690,48 @@ fn from_cache_without_validation(
             codegen: Duration::ZERO,
             load: t2 - t1,
         },
-        wasm: Some(Arc::from(wasm)),
+        wasm: Some(wasm.clone()),
         cache: CacheOutcome::Hit,
     })
+}
+
+/// Lazy and tiered modes: the key of the cache entry holding the module's
+/// description (`ModuleInfo`, as meta bytes, no objects), written once the
+/// module passed validation. Keyed like regular mode's entry (the module's
+/// hash and this compiler's fingerprint, which covers the build of the
+/// runtime that defines `ModuleInfo`), under a tag of its own.
+#[cfg(feature = "compiler")]
+fn lazy_description_key(engine: &Engine, wasm: &[u8]) -> Option<wasabi_cache::Key> {
+    if engine.cache().is_none() || engine.config().mode == CompileMode::Regular {
+        return None;
+    }
+    let fingerprint = format!("module description; {}", engine.fingerprint());
+    Some(wasabi_cache::Key::new(wasm, &fingerprint))
+}
+
+/// Lazy and tiered modes with a cache: the module's description from the
+/// cache, without validating or parsing the module again (as a regular
+/// mode hit; see `from_cache_without_validation`: an entry is written only
+/// after the bytes passed validation, and its key is their hash), so the
+/// second run of a large module starts without the validation that the
+/// functions compiled later rely on (4 MB start-up module: ~15 ms).
+#[cfg(feature = "compiler")]
+fn lazy_description(engine: &Engine, wasm: &[u8]) -> Option<ModuleInfo> {
+    let key = lazy_description_key(engine, wasm)?;
+    match engine.cache()?.get(&key) {
+        wasabi_cache::Lookup::Hit(entry) if entry.objects().is_empty() => {
+            ModuleInfo::from_bytes(entry.meta()).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Stores a validated module's description for [`lazy_description`].
+#[cfg(feature = "compiler")]
+fn store_lazy_description(engine: &Engine, wasm: &[u8], info: &ModuleInfo) {
+    if let Some(key) = lazy_description_key(engine, wasm) {
+        store_in_cache(engine, &key, &info.to_bytes(), &[]);
+    }
 }
 
 /// Every function and the trampolines, as relocatable objects.
@@ -620,9 +746,9 @@ fn compile_objects(engine: &Engine, info: &ModuleInfo, wasm: &[u8]) -> Result<Ve
 /// Stores objects in the engine's cache, if it has one. A cache that cannot
 /// be written only costs the next run time: a warning, not an error.
 #[cfg(feature = "compiler")]
-fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, objects: &[Vec<u8>]) {
+fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, meta: &[u8], objects: &[Vec<u8>]) {
     if let Some(cache) = engine.cache() {
-        if let Err(e) = cache.put(key, objects) {
+        if let Err(e) = cache.put(key, meta, objects) {
             tracing::warn!(
                 "cannot write the code cache in {}: {e}",
                 cache.dir().display()
@@ -647,14 +773,14 @@ fn load_precompiled(bytes: &[u8], name: &str, fingerprint: Option<&str>) -> Resu
     let c = decode(bytes, Kind::Precompiled, None)
         .map_err(|e| Error::Load(format!("precompiled module: {e}")))?;
     if let Some(fingerprint) = fingerprint {
-        if c.key != Key::new(&c.wasm, fingerprint) {
+        if c.key != Key::new(c.wasm, fingerprint) {
             return Err(Error::Load(format!(
                 "precompiled module: {}",
                 FormatError::Foreign
             )));
         }
     }
-    let info = Arc::new(ModuleInfo::parse(&c.wasm).map_err(Error::Module)?);
+    let info = Arc::new(ModuleInfo::parse(c.wasm).map_err(Error::Module)?);
     let t1 = Instant::now();
     let compiled = CompiledModule::load(info, name.to_string(), &c.objects)
         .map_err(|e| Error::Load(e.to_string()))?;
@@ -681,15 +807,18 @@ impl Engine {
         let wasm = wat_to_wasm(bytes.as_ref())?;
         let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
         let key = Key::new(&wasm, self.fingerprint());
-        let objects = match self.cache().map(|c| c.get(&key)) {
-            Some(Lookup::Hit(objects)) => objects,
-            _ => {
-                let objects = compile_objects(self, &info, &wasm)?;
-                store_in_cache(self, &key, &objects);
-                objects
-            }
-        };
-        Ok(encode(Kind::Precompiled, &key, &wasm, &objects))
+        if let Some(Lookup::Hit(entry)) = self.cache().map(|c| c.get(&key)) {
+            return Ok(encode(
+                Kind::Precompiled,
+                &key,
+                &wasm,
+                &[],
+                &entry.objects(),
+            ));
+        }
+        let objects = compile_objects(self, &info, &wasm)?;
+        store_in_cache(self, &key, &info.to_bytes(), &objects);
+        Ok(encode(Kind::Precompiled, &key, &wasm, &[], &objects))
     }
 }
 
@@ -712,7 +841,7 @@ fn compile_error(e: wasabi_compiler::CompileError) -> Error {
 fn compile(
     _engine: &Engine,
     _info: Arc<ModuleInfo>,
-    _wasm: &[u8],
+    _wasm: &Arc<[u8]>,
     _name: &str,
     _parse: Duration,
     _looked_up: CacheLookup,

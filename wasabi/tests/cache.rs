@@ -2,7 +2,7 @@
 //! `Config::cache_dir`, `Module::cache_outcome`, `Module::serialize` and
 //! `Module::deserialize`.
 
-use wasabi::{CacheOutcome, Config, Engine, Error, Instance, Module, OptLevel, Store};
+use wasabi::{CacheOutcome, CompileMode, Config, Engine, Error, Instance, Module, OptLevel, Store};
 
 const WAT: &str = r#"(module (func (export "twice") (param i32) (result i32)
   (i32.mul (local.get 0) (i32.const 2))))"#;
@@ -81,7 +81,6 @@ fn serialize_and_deserialize() {
 /// and no recompilation, and computes the same results.
 #[test]
 fn tiered_runs_start_with_the_code_earlier_runs_optimised() {
-    use wasabi::CompileMode;
     let dir = scratch("tiered");
     let engine = || {
         Engine::new(
@@ -123,4 +122,112 @@ fn tiered_runs_start_with_the_code_earlier_runs_optimised() {
     );
     let third = run(&off);
     assert_eq!((third.cached, third.optimized), (0, 1), "{third:?}");
+}
+
+/// A hit takes the module's description from the cache entry instead of
+/// parsing the wasm again: it must describe the module exactly as parsing
+/// does (imports, exports, names in traps), and the module must run.
+#[test]
+fn a_hit_describes_the_module_as_parsing_does() {
+    const NAMED: &str = r#"(module $m
+      (import "env" "f" (func $imported (param i32)))
+      (memory (export "mem") 1 2)
+      (global (export "g") (mut i64) (i64.const 7))
+      (table (export "t") 3 funcref)
+      (data (i32.const 16) "hello")
+      (func $twice (export "twice") (param i32) (result i32)
+        (i32.mul (local.get 0) (i32.const 2)))
+      (func $boom (export "boom") unreachable))"#;
+    let dir = scratch("describe");
+    let engine = Engine::new(Config::new().cache_dir(&dir));
+    let first = Module::new(&engine, NAMED).unwrap();
+    let second = Module::new(&engine, NAMED).unwrap();
+    assert_eq!(
+        (first.cache_outcome(), second.cache_outcome()),
+        (CacheOutcome::Miss, CacheOutcome::Hit)
+    );
+    let describe = |m: &Module| {
+        let imports: Vec<String> = m
+            .imports()
+            .map(|i| format!("{}::{} {}", i.module, i.name, i.ty))
+            .collect();
+        let exports: Vec<String> = m
+            .exports()
+            .map(|e| format!("{} {}", e.name, e.ty))
+            .collect();
+        let info = m.info();
+        let names: Vec<String> = (0..info.functions.len() as u32)
+            .map(|f| info.func_display_name(f))
+            .collect();
+        (
+            imports,
+            exports,
+            names,
+            info.data.len(),
+            info.function_bodies.clone(),
+        )
+    };
+    assert_eq!(describe(&first), describe(&second));
+    assert_eq!(describe(&second).2, ["imported", "twice", "boom"]);
+
+    // Lazy mode keeps the description too (validated once, then read from
+    // the cache): the same description, and, with every entry damaged,
+    // everything is refused, parsed and compiled again.
+    let lazy = Engine::new(Config::new().cache_dir(&dir).mode(CompileMode::Lazy));
+    let before = engine.cache().unwrap().stats().entries;
+    let first_lazy = Module::new(&lazy, NAMED).unwrap();
+    let after = engine.cache().unwrap().stats().entries;
+    assert_eq!(after, before + 2, "the description and the trampolines");
+    let second_lazy = Module::new(&lazy, NAMED).unwrap();
+    assert_eq!(describe(&first_lazy), describe(&first));
+    assert_eq!(describe(&second_lazy), describe(&first));
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let damaged = Module::new(&lazy, NAMED).unwrap();
+    assert_eq!(describe(&damaged), describe(&first));
+    assert_eq!(engine.cache().unwrap().stats().entries, 3, "rewritten");
+    // (The regular-mode entry was damaged too, and is refused when used.)
+    let regular = Module::new(&engine, NAMED).unwrap();
+    assert_eq!(regular.cache_outcome(), CacheOutcome::Replaced);
+    assert_eq!(describe(&regular), describe(&first));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `Module::from_shared_bytes` takes binary and text alike, and shares the
+/// cache with `Module::new`.
+#[test]
+fn shared_bytes_compile_and_hit_the_cache() {
+    let dir = scratch("shared");
+    let engine = Engine::new(Config::new().cache_dir(&dir));
+    let text: std::sync::Arc<[u8]> = WAT.as_bytes().into();
+    let m = Module::from_shared_bytes(&engine, text, "m").unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Miss);
+    assert_eq!(twice(&engine, &m, 4), 8);
+    let binary: std::sync::Arc<[u8]> = wat::parse_str(WAT).unwrap().into();
+    let m = Module::from_shared_bytes(&engine, binary, "m").unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &m, 5), 10);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `read_shared` reads a file whole into shared memory, including files
+/// whose size is not known up front (procfs reports 0).
+#[test]
+fn read_shared_reads_whole_files() {
+    let dir = scratch("read");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.wasm");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(&*wasabi::read_shared(&path).unwrap(), &bytes[..]);
+    std::fs::write(&path, b"").unwrap();
+    assert!(wasabi::read_shared(&path).unwrap().is_empty());
+    let status = wasabi::read_shared(std::path::Path::new("/proc/self/status")).unwrap();
+    assert!(status.starts_with(b"Name:"), "{:?}", &status[..16]);
+    assert!(wasabi::read_shared(&dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(dir);
 }
