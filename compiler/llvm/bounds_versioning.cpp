@@ -19,6 +19,12 @@
 //   - check fails: the original loop, accesses still volatile, marked not
 //     to be unrolled or vectorised (it only runs when the loop will trap,
 //     or may: the check over-approximates).
+// Loops with inner loops are versioned the same way on their own accesses
+// (those outside the inner loops; a small nest only): the inner loops'
+// accesses stay volatile in both copies and trap where they happen, so the
+// in-bounds copy may make only loads plain unless the inner loops touch no
+// memory at all (see `collect`); there the wasm's induction variables are
+// also recomputed from one counter (see `widenAddresses`).
 // In the in-bounds copy it then says what the check proved, in the form
 // LLVM's loop passes read: each address that is the zero extension of a
 // 32-bit recurrence becomes base + First + k*Step in 64 bits on a counter k, the exit test becomes k == the latch's exit count, and stores
@@ -29,6 +35,9 @@
 // own alias scope.
 //
 // What must stay true:
+//   - In a loop with inner loops, a plain store may not share the in-bounds
+//     copy with any volatile access or epoch poll of an inner loop: LLVM
+//     may move a plain store past a volatile access, which here can trap.
 //   - Only accesses the translator marked `!wasabi.mem` are linear memory;
 //     their base pointer is the function's `!wasabi.membase` load, whose
 //     metadata gives where the memory's length lives. A loop with any other
@@ -103,6 +112,11 @@ constexpr uint64_t kMaxUnpolledIterations = 1 << 16;
 // compile time, and a function with more hot loops than this is rare.
 constexpr unsigned kMaxLoopsPerFunction = 32;
 
+// A loop with inner loops is versioned only if the whole nest has at most
+// this many instructions: its copy duplicates every inner loop (and their
+// own copies), and a big nest spends its time in its inner loops anyway.
+constexpr unsigned kMaxNestInstructions = 400;
+
 // One linear-memory access of a candidate loop, reduced to the offsets its
 // check needs (i64 SCEVs relative to the memory base, inclusive of the
 // access's static offset).
@@ -142,6 +156,15 @@ struct Plan {
   // in-bounds copy's exit test becomes a compare of a 64-bit counter
   // with it (see `widenAddresses`).
   Value *LatchCount = nullptr;
+  // For a loop with inner loops: whether they access memory at all
+  // (volatile accesses, epoch polls). Those accesses stay volatile in both
+  // copies, so the plan may then make only loads plain (see `collect`).
+  bool InnerAccesses = false;
+  // For a loop with inner loops: the header's affine integer phis (other
+  // than ones ScalarEvolution cannot describe) and their constant steps,
+  // which the in-bounds copy computes from its counter (see
+  // `widenAddresses`).
+  SmallVector<std::pair<PHINode *, APInt>, 4> Ivs;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -177,15 +200,27 @@ public:
   // (canonicalising a loop changes it).
   bool Modified = false;
 
-  // Versions every qualifying innermost loop; returns how many. Checks are
-  // planned (and expanded into the preheaders) for all loops first, while
-  // ScalarEvolution is valid, and the loops are cloned after.
+  // Versions every qualifying loop; returns how many. Checks are planned
+  // (and expanded into the preheaders) for all loops first, while
+  // ScalarEvolution is valid, and the loops are cloned after. Innermost
+  // loops come first, then loops with inner loops, deepest first: an outer
+  // loop is canonicalised and planned after the loops it contains, and
+  // cloned after them, so both of its copies contain their versions (each
+  // still behind its own check, which stays sound wherever it runs).
   unsigned versionAll() {
     SmallVector<Plan, 8> Plans;
-    for (Loop *L : LI.getLoopsInPreorder()) {
+    SmallVector<Loop *, 8> Loops = LI.getLoopsInPreorder();
+    SmallVector<Loop *, 8> Order;
+    for (Loop *L : Loops)
+      if (L->isInnermost())
+        Order.push_back(L);
+    for (Loop *L : reverse(Loops))
+      if (!L->isInnermost())
+        Order.push_back(L);
+    for (Loop *L : Order) {
       if (Plans.size() == kMaxLoopsPerFunction)
         break;
-      if (!L->isInnermost())
+      if (!L->isInnermost() && nestSize(L) > kMaxNestInstructions)
         continue;
       Plan P{L, nullptr, {}, {}, nullptr, nullptr};
       if (!collect(P))
@@ -193,8 +228,16 @@ public:
       if ((P.Ok = planCheck(P)))
         Plans.push_back(std::move(P));
     }
-    for (Plan &P : Plans)
+    bool Cloned = false;
+    for (Plan &P : Plans) {
+      // Cloning a nest needs the dominator tree right for all of it, and
+      // the clones of its inner loops left it right only where later
+      // clones of innermost loops look.
+      if (Cloned && !P.L->isInnermost())
+        DT.recalculate(F);
       clone(P);
+      Cloned = true;
+    }
     if (!Plans.empty())
       DT.recalculate(F);
     return Plans.size();
@@ -209,9 +252,24 @@ private:
   const DataLayout &DL;
   unsigned MemKind, BaseKind, PollKind;
 
-  // Whether every volatile access of `P.L` is a marked linear-memory
-  // access we can bound, or an epoch poll, and there is at least one
-  // access; fills `P.Accesses` and `P.Polls`.
+  // Instructions in `L` and its inner loops.
+  unsigned nestSize(Loop *L) {
+    unsigned N = 0;
+    for (BasicBlock *BB : L->blocks())
+      N += BB->size();
+    return N;
+  }
+
+  // Whether every volatile access of `P.L`'s own blocks (those not in an
+  // inner loop) is a marked linear-memory access we can bound, or an epoch
+  // poll, and there is at least one access; fills `P.Accesses` and
+  // `P.Polls`. The accesses of inner loops stay volatile and are checked
+  // where they happen, as without the pass, except loads whose address is
+  // invariant in `P.L` or affine in its iteration, which join the check. Then only loads may become
+  // plain: an inner access can trap in the middle of the trip, and plain
+  // stores are free to move past it (LLVM does not know a volatile access
+  // can trap), so a trap could lose a store. Plain loads change nothing
+  // a trap shows.
   bool collect(Plan &P) {
     Loop *L = P.L;
     // A loop that can leave from several places (a search) is not
@@ -259,8 +317,12 @@ private:
         }
         if (!Volatile)
           continue;
+        bool Own = LI.getLoopFor(BB) == L;
         if (I.getMetadata(PollKind) && isa<LoadInst>(I) && I.use_empty()) {
-          P.Polls.push_back(cast<LoadInst>(&I));
+          if (Own)
+            P.Polls.push_back(cast<LoadInst>(&I));
+          else
+            P.InnerAccesses = true;
           continue;
         }
         if (!I.getMetadata(MemKind))
@@ -268,11 +330,21 @@ private:
         Access A;
         A.Inst = &I;
         A.Size = DL.getTypeStoreSize(Ty).getFixedValue();
+        if (!Own) {
+          P.InnerAccesses = true;
+          if (isa<LoadInst>(I) && analyse(L, Ptr, A))
+            P.Accesses.push_back(A);
+          continue;
+        }
         if (!analyse(L, Ptr, A))
           return false;
         P.Accesses.push_back(A);
       }
     }
+    if (P.InnerAccesses)
+      for (const Access &A : P.Accesses)
+        if (isa<StoreInst>(A.Inst))
+          return false;
     return !P.Accesses.empty();
   }
 
@@ -390,7 +462,7 @@ private:
         simplifyLoop(L, &DT, &LI, &SE, &AC, nullptr, /*PreserveLCSSA=*/false);
     if (!L->isLoopSimplifyForm())
       return nullptr;
-    Modified |= formLCSSA(*L, DT, &LI, &SE);
+    Modified |= formLCSSARecursively(*L, DT, &LI, &SE);
     BasicBlock *Check = L->getLoopPreheader();
     Instruction *At = Check->getTerminator();
     const SCEV *BTC = SE.getSymbolicMaxBackedgeTakenCount(L);
@@ -452,6 +524,17 @@ private:
     } else {
       N = expand(BTC);
     }
+    if (!L->isInnermost())
+      for (PHINode &Phi : L->getHeader()->phis()) {
+        if (!Phi.getType()->isIntegerTy() ||
+            Phi.getType()->getIntegerBitWidth() > 64)
+          continue;
+        auto *AR = dyn_cast<SCEVAddRecExpr>(SE.getSCEV(&Phi));
+        if (!AR || AR->getLoop() != L || !AR->isAffine())
+          continue;
+        if (auto *C = dyn_cast<SCEVConstant>(AR->getStepRecurrence(SE)))
+          P.Ivs.push_back({&Phi, C->getAPInt()});
+      }
     bool Wide = N->getType()->getIntegerBitWidth() > 32;
     N = B.CreateZExt(N, I64); // a no-op for i64; the width is at most 64
     if (Wide)
@@ -762,7 +845,7 @@ private:
     BasicBlock *Latch = L->getLoopLatch();
     if (!PH || !Latch)
       return;
-    bool Any = P.LatchCount != nullptr;
+    bool Any = P.LatchCount != nullptr || !P.Ivs.empty();
     for (const Access &A : P.Accesses)
       Any |= A.First64 != nullptr;
     if (!Any)
@@ -780,6 +863,23 @@ private:
       K->addIncoming(Pred == PH ? cast<Value>(ConstantInt::get(I64, 0))
                                 : cast<Value>(Next),
                      Pred);
+    // In a loop with inner loops, the wasm's own induction variables (a
+    // loop counter, pointers a compiler strength-reduced) become
+    // `Start + k * Step` at the top of each iteration, exact in their own
+    // width whatever wraps: the inner loops take most registers, and the
+    // register allocator otherwise keeps each of them in a stack slot that
+    // every iteration loads, adds to and stores back (a chain through
+    // memory that bounded simd_search's scan loop), where `k` alone can be
+    // carried in a register and the rest recomputed from it.
+    for (auto &[Phi, Step] : P.Ivs) {
+      IRBuilder<> B(&*Header->getFirstInsertionPt());
+      Type *Ty = Phi->getType();
+      Value *Kt = B.CreateTrunc(K, Ty); // a no-op for i64
+      Value *Iv = B.CreateAdd(Phi->getIncomingValueForBlock(PH),
+                              B.CreateMul(Kt, ConstantInt::get(Ty, Step)),
+                              Phi->getName() + ".k");
+      Phi->replaceAllUsesWith(Iv);
+    }
     // The exit test, on the same counter: the wasm test is on a 32-bit
     // value (often counting up to zero through a wrap), which InstCombine
     // later turns into a masked 64-bit compare whose trip count is lost.

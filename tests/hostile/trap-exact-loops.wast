@@ -180,3 +180,91 @@
 )
 (assert_trap (invoke "down-offset" (i32.const 0) (i32.const -4) (i32.const 196)) "out of bounds memory access")
 (invoke "down-offset" (i32.const 0) (i32.const -4) (i32.const 3))
+
+;; Loops with inner loops. The outer loop is versioned on its own accesses;
+;; those of its inner loops stay volatile and are checked where they happen,
+;; so a trap inside an inner loop, with the outer loop's in-bounds copy
+;; running, must still come after every earlier store and before every
+;; later one. (`wasabi-bounds-versioning` makes an outer loop's accesses
+;; plain only when they are all loads, or when its inner loops touch no
+;; memory.)
+(module
+  (memory 1)
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+
+  ;; simd_search's shape: 16 bytes at a time from $p, a mask of the bytes
+  ;; equal to $c, and an inner loop over its set bits storing i + b + 1 at
+  ;; $out, $out + 4, ... Returns how many it stored.
+  (func (export "scan") (param $p i32) (param $n i32) (param $c i32) (param $out i32) (result i32)
+    (local $i i32) (local $m i32) (local $w i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $n)))
+        (local.set $m (i8x16.bitmask
+          (i8x16.eq (v128.load (i32.add (local.get $p) (local.get $i)))
+                    (i8x16.splat (local.get $c)))))
+        (block $bits_done
+          (loop $bits
+            (br_if $bits_done (i32.eqz (local.get $m)))
+            (i32.store (i32.add (local.get $out) (i32.shl (local.get $w) (i32.const 2)))
+              (i32.add (i32.add (local.get $i) (i32.ctz (local.get $m))) (i32.const 1)))
+            (local.set $w (i32.add (local.get $w) (i32.const 1)))
+            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+            (br $bits)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $l)))
+    (local.get $w))
+
+  ;; dst[i] = sum over j < i of 100 / (i - d): a loop whose plain stores
+  ;; (its inner loop touches no memory) must all be done when the division
+  ;; traps at i = d.
+  (func (export "divs") (param $dst i32) (param $n i32) (param $d i32)
+    (local $i i32) (local $j i32) (local $s i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $s (i32.const 0))
+        (local.set $j (i32.const 0))
+        (block $jdone
+          (loop $jl
+            (br_if $jdone (i32.ge_u (local.get $j) (local.get $i)))
+            (local.set $s (i32.add (local.get $s)
+              (i32.div_s (i32.const 100) (i32.sub (local.get $i) (local.get $d)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jl)))
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (local.get $s) (i32.const 1000)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l))))
+)
+
+;; Every byte of [0, 64) is zero: 16 hits per block, 64 in all, in bounds.
+(assert_return (invoke "scan" (i32.const 0) (i32.const 64) (i32.const 0) (i32.const 1024)) (i32.const 64))
+(assert_return (invoke "load" (i32.const 1024)) (i32.const 1))
+(assert_return (invoke "load" (i32.const 1276)) (i32.const 64))
+;; A trap in the outer loop after 3 blocks of inner iterations: the outer
+;; load of block 3 runs off the end, after the 48 stores of blocks 0-2.
+(assert_trap (invoke "scan" (i32.const 65488) (i32.const 64) (i32.const 0) (i32.const 2048)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 2048)) (i32.const 1))
+(assert_return (invoke "load" (i32.const 2236)) (i32.const 48))
+(assert_return (invoke "load" (i32.const 2240)) (i32.const 0))
+;; A trap inside the inner loop while the outer loop's in-bounds copy runs:
+;; room for 20 results before the end of memory, the 21st store (block 1,
+;; bit 4) traps, and the 20 before it are there.
+(assert_trap (invoke "scan" (i32.const 0) (i32.const 64) (i32.const 0) (i32.const 65456)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 65456)) (i32.const 1))
+(assert_return (invoke "load" (i32.const 65532)) (i32.const 20))
+
+;; divs: i = 0, 1, 2 store 1000, 950, 800; i = 3 divides by zero.
+(assert_trap (invoke "divs" (i32.const 4096) (i32.const 10) (i32.const 3)) "integer divide by zero")
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 1000))
+(assert_return (invoke "load" (i32.const 4100)) (i32.const 950))
+(assert_return (invoke "load" (i32.const 4104)) (i32.const 800))
+(assert_return (invoke "load" (i32.const 4108)) (i32.const 0))
+(invoke "divs" (i32.const 4096) (i32.const 3) (i32.const 5))
+(assert_return (invoke "load" (i32.const 4100)) (i32.const 975))
+(assert_return (invoke "load" (i32.const 4104)) (i32.const 934))
+;; The same with the last row past the end: the exact copy runs.
+(assert_trap (invoke "divs" (i32.const 65528) (i32.const 3) (i32.const 7)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 65528)) (i32.const 1000))
+(assert_return (invoke "load" (i32.const 65532)) (i32.const 984))

@@ -36,7 +36,9 @@ struct Case {
     args: [i32; 3],
 }
 
-fn case(rng: &mut Rng) -> Case {
+/// A random loop; with `nest`, its body also runs an inner loop (see
+/// `inner_loop`).
+fn case(rng: &mut Rng, nest: bool) -> Case {
     let pages: u32 = rng.pick(&[1, 2]);
     let end = pages * 65536;
     let start: u32 = match rng.next() % 5 {
@@ -80,6 +82,9 @@ fn case(rng: &mut Rng) -> Case {
             ),
         };
     }
+    if nest {
+        body += &inner_loop(rng);
+    }
     // Two loop shapes: a counter tested at the top against `n`, or (clang's
     // usual output) a bottom-tested counter running from -n up to zero
     // through the i32 wrap, whose exit test the pass rewrites in the
@@ -112,7 +117,7 @@ fn case(rng: &mut Rng) -> Case {
         r#"(module
   (memory (export "mem") {pages})
   (func (export "run") (param $a i32) (param $step i32) (param $n i32) (result i32)
-    (local $k i32) (local $s i32)
+    (local $k i32) (local $s i32) (local $j i32)
     {looped}
     (local.get $s)))"#
     );
@@ -120,6 +125,54 @@ fn case(rng: &mut Rng) -> Case {
         wat,
         args: [start as i32, step, n],
     }
+}
+
+/// An inner loop for the body of a random loop, of 0 to 3 iterations (a
+/// constant, or data the loop computed): touching no memory, or loading or
+/// storing at addresses affine in its own counter from the outer loop's
+/// address (which run off the end of memory where the outer loop's own
+/// accesses may not), or at addresses hashed from the data, or dividing by
+/// a value that reaches zero. The outer loop is versioned on its own
+/// accesses, and a trap in here, with its in-bounds copy running, must come
+/// exactly where it does without the pass.
+fn inner_loop(rng: &mut Rng) -> String {
+    let trips = match rng.next() % 3 {
+        0 => format!("(i32.const {})", rng.next() % 4),
+        1 => "(i32.and (local.get $k) (i32.const 3))".to_string(),
+        _ => "(i32.and (local.get $s) (i32.const 3))".to_string(),
+    };
+    let off = rng.pick(&[0u32, 7, 64, 4096, 65535]);
+    let stride = rng.pick(&[1, 4, 16, 1000, 30000]);
+    let at = format!("(i32.add (local.get $a) (i32.mul (local.get $j) (i32.const {stride})))");
+    let inner = match rng.next() % 6 {
+        0 => "(local.set $s (i32.add (i32.mul (local.get $s) (i32.const 3)) (local.get $j)))"
+            .to_string(),
+        1 => format!("(local.set $s (i32.add (local.get $s) (i32.load8_u offset={off} {at})))"),
+        2 => format!("(i32.store16 offset={off} {at} (local.get $s))"),
+        3 => concat!(
+            "(local.set $s (i32.add (local.get $s) (i32.load (i32.and ",
+            "(i32.mul (i32.add (local.get $s) (local.get $j)) (i32.const -1640531535)) ",
+            "(i32.const 0x1fffc)))))"
+        )
+        .to_string(),
+        4 => format!(
+            "(i32.store8 (i32.add (local.get $a) (i32.and (local.get $s) (i32.const {}))) (local.get $j))",
+            rng.pick(&[0xff, 0xffff, 0x1ffff])
+        ),
+        _ => format!(
+            "(local.set $s (i32.add (local.get $s) (i32.div_u (i32.const 1000) (i32.sub (i32.const {}) (i32.add (local.get $k) (local.get $j))))))",
+            rng.next() % 100
+        ),
+    };
+    format!(
+        r#"
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) {trips}))
+        {inner}
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))"#
+    )
 }
 
 /// The call's outcome and a hash of memory afterwards.
@@ -157,7 +210,7 @@ fn random_loops_behave_the_same_with_and_without_the_pass() {
     let mut traps = 0;
     let versioned_before = wasabi::internals::compiler::versioned_loops();
     for i in 0..cases {
-        let c = case(&mut rng);
+        let c = case(&mut rng, false);
         let reference = outcome(OptLevel::O0, &c);
         traps += usize::from(reference.0.starts_with("trap"));
         for level in [OptLevel::O1, OptLevel::O3] {
@@ -176,11 +229,49 @@ fn random_loops_behave_the_same_with_and_without_the_pass() {
         "{traps} of {cases} cases trapped"
     );
     // And the pass really ran on them (two optimised compilations per case;
-    // the only test in this binary, so the process-wide counter is ours).
+    // the counter is process-wide, and the other tests here only add to it).
     let versioned = wasabi::internals::compiler::versioned_loops() - versioned_before;
     assert!(
         versioned as usize >= cases * 5 / 3,
         "only {versioned} loops versioned in {cases} cases"
+    );
+}
+
+/// Random loops with an inner loop (`inner_loop`): the pass versions the
+/// outer loop on its own accesses when the inner loop touches no memory,
+/// or when the outer loop only loads, and leaves the inner loop's accesses
+/// checked where they happen. Traps inside the inner loop, and in the outer
+/// loop after some inner iterations, must leave the same result and memory
+/// as unoptimised code.
+#[test]
+fn random_nests_behave_the_same_with_and_without_the_pass() {
+    let cases = std::env::var("WASABI_LOOP_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150usize);
+    let seed = std::env::var("WASABI_LOOP_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x2545_f491_4f6c_dd1du64);
+    let mut rng = Rng(seed | 1);
+    let mut traps = 0;
+    for i in 0..cases {
+        let c = case(&mut rng, true);
+        let reference = outcome(OptLevel::O0, &c);
+        traps += usize::from(reference.0.starts_with("trap"));
+        for level in [OptLevel::O1, OptLevel::O3] {
+            assert_eq!(
+                outcome(level, &c),
+                reference,
+                "nest case {i} at {level:?}, args {:?}:\n{}",
+                c.args,
+                c.wat
+            );
+        }
+    }
+    assert!(
+        (cases * 2 / 15..cases * 13 / 15).contains(&traps),
+        "{traps} of {cases} nest cases trapped"
     );
 }
 
