@@ -120,6 +120,9 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// Local slots, made on first use.
     pub osr_go: Option<PointerValue<'ctx>>,
     pub osr_level: Option<PointerValue<'ctx>>,
+    /// Wasm bytes of the function's body (its size scales the count that
+    /// makes it hot: `profile::hot_after`).
+    pub body_len: u64,
 }
 
 /// Above this product of a function's number of locals and its body size in
@@ -244,6 +247,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_iterations: None,
             osr_go: None,
             osr_level: None,
+            body_len,
         };
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
