@@ -499,3 +499,31 @@ fn a_function_made_hot_by_one_long_activation_waits_for_its_next_call() {
     let s = module.lazy_stats().unwrap();
     assert_eq!((s.optimized, s.osr_entries), (1, 1), "{s:?}");
 }
+
+#[test]
+fn a_large_function_needs_more_calls_to_turn_hot() {
+    // The count that makes a function hot grows with its body: once the
+    // threshold per 512 bytes (recompiling costs in proportion to size).
+    // This body is about 1,100 bytes: twice the threshold.
+    let nops = "nop ".repeat(1100);
+    let engine = tiered_engine(5, false);
+    let module = Module::new(
+        &engine,
+        format!(
+            r#"(module
+              (func (export "big") (param i32) (result i32)
+                {nops}
+                (i32.add (local.get 0) (i32.const 1))))"#
+        ),
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let big = inst.get_typed_func::<i32, i32>(&mut store, "big").unwrap();
+    for x in 0..9 {
+        assert_eq!(big.call(&mut store, x).unwrap(), x + 1);
+    }
+    assert_eq!(module.lazy_stats().unwrap().optimized, 0, "9 calls");
+    assert_eq!(big.call(&mut store, 9).unwrap(), 10);
+    assert_eq!(module.lazy_stats().unwrap().optimized, 1, "the 10th call");
+}
