@@ -35,6 +35,15 @@ fn tiered_engine(after: u32, background: bool) -> Engine {
     )
 }
 
+/// Compiles `wat` with `engine` and instantiates it (no imports) in a new
+/// store.
+fn instantiate(engine: &Engine, wat: impl AsRef<[u8]>) -> (Module, Store<()>, Instance) {
+    let module = Module::new(engine, wat).unwrap();
+    let mut store = Store::new(engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    (module, store, inst)
+}
+
 fn expected_sum(n: i32) -> i64 {
     (0..n).map(|x| (x as i64) * 3 + 1).sum()
 }
@@ -114,16 +123,13 @@ fn tier_up_on_the_calling_thread_is_deterministic() {
 #[test]
 fn traps_in_optimised_code_keep_their_backtrace() {
     let engine = tiered_engine(1, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         r#"(module
           (func $div (export "div") (param i32) (result i32)
             (i32.div_u (i32.const 10) (local.get 0)))
           (func (export "outer") (param i32) (result i32) (call $div (local.get 0))))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let outer = inst
         .get_typed_func::<i32, i32>(&mut store, "outer")
         .unwrap();
@@ -143,7 +149,7 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
     // both results.
     for background in [false, true] {
         let engine = tiered_engine(50, background);
-        let module = Module::new(
+        let (module, mut store, inst) = instantiate(
             &engine,
             r#"(module
               (memory 1)
@@ -166,10 +172,7 @@ fn a_hot_loop_in_a_running_function_moves_to_optimised_code() {
                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
                   (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
                 (i32.div_u (i32.const 1) (i32.sub (local.get $i) (local.get $n)))))"#,
-        )
-        .unwrap();
-        let mut store = Store::new(&engine, ());
-        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        );
         let sum = inst
             .get_typed_func::<(i32, f64), (i64, f64)>(&mut store, "sum")
             .unwrap();
@@ -224,9 +227,7 @@ fn functions_recompiled_together_keep_their_names() {
         (br_if $l (local.get $n)))
       (local.get $s)))";
     let engine = tiered_engine(20, true);
-    let module = Module::new(&engine, &wat).unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let (module, mut store, inst) = instantiate(&engine, &wat);
     let all = inst.get_typed_func::<i32, i32>(&mut store, "all").unwrap();
     let expected: i32 = 50 * (0..8).map(|i| 100 + i).sum::<i32>();
     assert_eq!(all.call(&mut store, 50).unwrap(), expected);
@@ -289,9 +290,7 @@ fn v128_locals_cross_into_osr_code() {
         );
     }
     let engine = tiered_engine(50, false);
-    let module = Module::new(&engine, format!("(module {funcs})")).unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let (module, mut store, inst) = instantiate(&engine, format!("(module {funcs})"));
     for k in 0..8 {
         let f = inst
             .get_typed_func::<i32, i32>(&mut store, &format!("f{k}"))
@@ -309,7 +308,7 @@ fn a_function_made_hot_by_its_loops_between_calls_is_recompiled() {
     // whose loop (here one with a parameter, so not an OSR loop) makes it
     // hot is recompiled, and its later calls run optimised code.
     let engine = tiered_engine(100, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         r#"(module
           (func (export "sum") (param $n i32) (result i32)
@@ -318,10 +317,7 @@ fn a_function_made_hot_by_its_loops_between_calls_is_recompiled() {
               (i32.add (local.get $n))
               (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
               (br_if $next))))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
     // The first call alone counts 1 + 1,000 executions.
     assert_eq!(sum.call(&mut store, 1000).unwrap(), 500_500);
@@ -342,7 +338,7 @@ fn a_function_called_often_gets_no_osr_entry() {
     // activation that runs long asks now; the others get the optimised
     // code at their next call.
     let engine = tiered_engine(100, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         r#"(module
           (func (export "sum") (param $n i32) (result i32) (local $s i32)
@@ -353,10 +349,7 @@ fn a_function_called_often_gets_no_osr_entry() {
                 (local.set $n (i32.sub (local.get $n) (i32.const 1)))
                 (br $a)))
             (local.get $s)))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
     for _ in 0..200 {
         assert_eq!(sum.call(&mut store, 50).unwrap(), 1275);
@@ -373,7 +366,7 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
     // baseline code.
     for background in [false, true] {
         let engine = tiered_engine(50, background);
-        let module = Module::new(
+        let (module, mut store, inst) = instantiate(
             &engine,
             r#"(module
               (memory 1)
@@ -395,10 +388,7 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
                   (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
                 (local.get $acc) (local.get $f))
               (func (export "last") (result i32) (i32.load (i32.const 0))))"#,
-        )
-        .unwrap();
-        let mut store = Store::new(&engine, ());
-        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        );
         let nest = inst
             .get_typed_func::<(i32, i32), (i64, f64)>(&mut store, "nest")
             .unwrap();
@@ -424,7 +414,7 @@ fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
     // again, so after the wait the activation asks for the next loop in
     // (the middle one, reached every row) and enters there.
     let engine = tiered_engine(50, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         r#"(module
           (func (export "nest") (param $rows i32) (param $cols i32) (result i64)
@@ -441,10 +431,7 @@ fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
                 (br_if $mid (i32.lt_u (local.get $i) (local.get $rows)))))
             (local.get $acc)))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let nest = inst
         .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
         .unwrap();
@@ -471,7 +458,7 @@ fn a_function_made_hot_by_one_long_activation_waits_for_its_next_call() {
     // OSR entry, which is what moves the running activation (lzss: the
     // entry came 150 ms later). Loops count, but only a call asks.
     let engine = tiered_engine(50, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         r#"(module
           (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
@@ -482,10 +469,7 @@ fn a_function_made_hot_by_one_long_activation_waits_for_its_next_call() {
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
                 (br $next)))
             (local.get $s)))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let sum = inst.get_typed_func::<i32, i32>(&mut store, "sum").unwrap();
     assert_eq!(sum.call(&mut store, 10_000).unwrap(), 49_995_000);
     let s = module.lazy_stats().unwrap();
@@ -507,7 +491,7 @@ fn a_large_function_needs_more_calls_to_turn_hot() {
     // This body is about 1,100 bytes: twice the threshold.
     let nops = "nop ".repeat(1100);
     let engine = tiered_engine(5, false);
-    let module = Module::new(
+    let (module, mut store, inst) = instantiate(
         &engine,
         format!(
             r#"(module
@@ -515,10 +499,7 @@ fn a_large_function_needs_more_calls_to_turn_hot() {
                 {nops}
                 (i32.add (local.get 0) (i32.const 1))))"#
         ),
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    );
     let big = inst.get_typed_func::<i32, i32>(&mut store, "big").unwrap();
     for x in 0..9 {
         assert_eq!(big.call(&mut store, x).unwrap(), x + 1);
