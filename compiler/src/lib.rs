@@ -112,8 +112,9 @@ pub struct CompilerConfig {
     /// headers (deadlines, timeouts, interrupting from another thread).
     pub epoch_interruption: bool,
     /// The baseline tier of tiered compilation: count each function's calls
-    /// and loop iterations in its vmctx counter and call the `TierUp`
-    /// builtin when the count reaches this (see `translate::profile`).
+    /// and loop iterations in its vmctx counter; a call that finds the
+    /// count at this times the body's whole 512-byte steps (at least once:
+    /// `translate::profile::hot_after`) calls the `TierUp` builtin.
     pub tier_up_after: Option<u32>,
 }
 

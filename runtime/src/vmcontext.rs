@@ -638,15 +638,16 @@ builtins! {
     /// raises `StackOverflow`, or the interruption the store is stopped
     /// for, or returns when neither holds any more.
     StackLimitHit => stack_limit_hit(Ptr, I32, Ptr, Ptr);
-    /// `(vmctx, func_index)`: the baseline code of `func_index` ran often
-    /// enough; asks for its optimised code (tiered mode) and returns.
+    /// `(vmctx, func_index)`: a call of the baseline code of `func_index`
+    /// found it hot; asks for its optimised code (tiered mode) and returns.
     TierUp => tier_up(Ptr, I32);
     /// `(vmctx, func_index, loop)`: the baseline code of `func_index` is
     /// hot in its OSR loop `loop` (packed with its nest's root by
-    /// `lazy::osr_loop_arg`); asks for the optimised code and for an
-    /// on-stack-replacement entry: the entry's code once it is ready,
-    /// `lazy::OSR_ROOT_READY` when the entry at the nest's root is, else
-    /// null.
+    /// `lazy::osr_loop_arg`); asks for an on-stack-replacement entry (not
+    /// for the whole function: its next call asks): the entry's code once
+    /// it is ready, `lazy::OSR_ROOT_READY` when the entry at the nest's
+    /// root is, `lazy::OSR_TRY_INNER` when the root's header is not
+    /// coming, else null.
     TierUpLoop => tier_up_loop(Ptr, I32, I32) -> Ptr;
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;

@@ -56,8 +56,8 @@ pub enum CompileMode {
     Lazy,
     /// Lazy, with two tiers: each function is first compiled quickly (fast
     /// instruction selection, no optimisation) into code that counts its
-    /// calls and loop iterations; once it has run
-    /// [`Config::tier_up_after`] times it is recompiled with the
+    /// calls and loop iterations; the first call after it has run
+    /// [`Config::tier_up_after`] times has it recompiled with the
     /// optimiser ([`Config::opt_level`]) on a background thread while the
     /// program keeps running, and every caller switches to the new code at
     /// its next call. A hot loop of a function that is running (and may
@@ -127,7 +127,10 @@ pub struct Config {
     /// check is one load; see `wasabi_runtime::interrupt`).
     pub epoch_interruption: bool,
     /// Tiered mode: how many executions (calls plus loop iterations) of a
-    /// function's baseline code make it hot (default 1,000).
+    /// function's baseline code make it hot (default 1,000), for a body
+    /// under 1 KB; a larger one needs this times its whole 512-byte steps
+    /// (recompiling costs in proportion to size). The call that finds it
+    /// hot asks for the optimised code.
     pub tier_up_after: u32,
     /// Tiered mode: recompile hot functions on a background thread (default
     /// on). Off, the thread that found a function hot recompiles it before

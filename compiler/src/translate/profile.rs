@@ -94,8 +94,8 @@ fn osr_after(tier_up_after: u32) -> u32 {
 const HOT_BYTES_STEP: u64 = 512;
 
 /// Executions that make a function of `body_len` wasm bytes hot: the
-/// configured threshold for a body up to [`HOT_BYTES_STEP`] bytes, one
-/// threshold more per step beyond (a 5 KB function: ten times as many).
+/// configured threshold times the whole [`HOT_BYTES_STEP`]s in the body,
+/// at least once (under 1 KB: the threshold; a 5 KB function: ten times).
 /// OSR loops are not scaled ([`osr_after`]): an activation that runs long
 /// is worth its entry at any size.
 pub(crate) fn hot_after(tier_up_after: u32, body_len: u64) -> u32 {
