@@ -112,17 +112,23 @@ pub enum CacheOutcome {
 
 /// What looking a module up in the cache found, when it was not a usable
 /// hit: the outcome so far, and the key to store the new code under (none
-/// when no cache was consulted). Read only by the compiler's paths.
+/// when no cache was consulted); in lazy and tiered modes, the module's
+/// function cache (made once: its key hashes the whole module). Read only
+/// by the compiler's paths.
 #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
 struct CacheLookup {
     outcome: CacheOutcome,
     key: Option<wasabi_cache::Key>,
+    #[cfg(feature = "compiler")]
+    functions: Option<Arc<CachedFunctions>>,
 }
 
 impl CacheLookup {
     const NOT_USED: CacheLookup = CacheLookup {
         outcome: CacheOutcome::NotUsed,
         key: None,
+        #[cfg(feature = "compiler")]
+        functions: None,
     };
 
     #[cfg(feature = "compiler")]
@@ -130,6 +136,7 @@ impl CacheLookup {
         CacheLookup {
             outcome,
             key: Some(key),
+            functions: None,
         }
     }
 }
@@ -197,19 +204,25 @@ impl Module {
 
     fn build(engine: &Engine, wasm: Arc<[u8]>, name: &str, t0: Instant) -> Result<Module> {
         #[cfg(feature = "compiler")]
-        let looked_up = match from_cache_without_validation(engine, &wasm, name, t0) {
+        let mut looked_up = match from_cache_without_validation(engine, &wasm, name, t0) {
             Ok(m) => return Ok(m),
             Err(lookup) => lookup,
         };
         #[cfg(not(feature = "compiler"))]
         let looked_up = CacheLookup::NOT_USED;
         #[cfg(feature = "compiler")]
-        let info = match lazy_description(engine, &wasm) {
-            Some(info) => info,
-            None => {
-                let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
-                store_lazy_description(engine, &wasm, &info);
-                info
+        let info = {
+            looked_up.functions = CachedFunctions::for_module(engine, &wasm);
+            let functions = looked_up.functions.as_deref();
+            match functions.and_then(CachedFunctions::get_description) {
+                Some(info) => info,
+                None => {
+                    let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+                    if let Some(c) = functions {
+                        c.put_description(&info);
+                    }
+                    info
+                }
             }
         };
         #[cfg(not(feature = "compiler"))]
@@ -442,9 +455,7 @@ fn compile(
     let mut cache = CacheOutcome::NotUsed;
     let mode = engine.config().mode;
     let (compiled, t2) = if mode != CompileMode::Regular {
-        let cached = engine
-            .cache()
-            .map(|c| Arc::new(CachedFunctions::new(c.clone(), engine, wasm)));
+        let cached = looked_up.functions.clone();
         // The trampolines are cached too (under their own key).
         let tramps = match cached.as_ref().and_then(|c| c.get_trampolines()) {
             Some(t) => t,
@@ -528,6 +539,14 @@ struct CachedFunctions {
 
 #[cfg(feature = "compiler")]
 impl CachedFunctions {
+    /// Lazy and tiered modes with a cache: the module's function cache.
+    fn for_module(engine: &Engine, wasm: &[u8]) -> Option<Arc<CachedFunctions>> {
+        match engine.config().mode {
+            CompileMode::Regular => None,
+            _ => Some(Arc::new(Self::new(engine.cache()?.clone(), engine, wasm))),
+        }
+    }
+
     fn new(cache: wasabi_cache::Cache, engine: &Engine, wasm: &[u8]) -> CachedFunctions {
         let tiered = engine.config().mode == CompileMode::Tiered;
         CachedFunctions {
@@ -565,6 +584,44 @@ impl CachedFunctions {
     /// Best effort: a full disk only costs the next run a compilation.
     fn put_one(&self, key: &wasabi_cache::Key, object: &[u8]) {
         let _ = self.cache.put(key, &[], &[object]);
+    }
+
+    /// The key of the entry holding the module's description
+    /// (`ModuleInfo`, as meta bytes, no objects), written once the module
+    /// passed validation. The optimiser's fingerprint covers the build of
+    /// the runtime that defines `ModuleInfo`.
+    fn description_key(&self) -> wasabi_cache::Key {
+        self.key(b"module description\0", 0, &self.optimizer)
+    }
+
+    /// The module's description from the cache, without validating or
+    /// parsing the module again (as a regular mode hit; see
+    /// `from_cache_without_validation`: the entry is written only after the
+    /// bytes passed validation, and its key is their hash), so the second
+    /// run of a large module starts without the validation that the
+    /// functions compiled later rely on (4 MB start-up module: ~15 ms).
+    fn get_description(&self) -> Option<ModuleInfo> {
+        match self.cache.get(&self.description_key()) {
+            wasabi_cache::Lookup::Hit(entry) if entry.objects().is_empty() => {
+                ModuleInfo::from_bytes(entry.meta()).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Stores a validated module's description. A cache that cannot be
+    /// written only costs the next run time: a warning, not an error.
+    fn put_description(&self, info: &ModuleInfo) {
+        let no_objects: &[&[u8]] = &[];
+        if let Err(e) = self
+            .cache
+            .put(&self.description_key(), &info.to_bytes(), no_objects)
+        {
+            tracing::warn!(
+                "cannot write the code cache in {}: {e}",
+                self.cache.dir().display()
+            );
+        }
     }
 
     fn trampolines_key(&self) -> wasabi_cache::Key {
@@ -693,45 +750,6 @@ fn from_cache_without_validation(
         wasm: Some(wasm.clone()),
         cache: CacheOutcome::Hit,
     })
-}
-
-/// Lazy and tiered modes: the key of the cache entry holding the module's
-/// description (`ModuleInfo`, as meta bytes, no objects), written once the
-/// module passed validation. Keyed like regular mode's entry (the module's
-/// hash and this compiler's fingerprint, which covers the build of the
-/// runtime that defines `ModuleInfo`), under a tag of its own.
-#[cfg(feature = "compiler")]
-fn lazy_description_key(engine: &Engine, wasm: &[u8]) -> Option<wasabi_cache::Key> {
-    if engine.cache().is_none() || engine.config().mode == CompileMode::Regular {
-        return None;
-    }
-    let fingerprint = format!("module description; {}", engine.fingerprint());
-    Some(wasabi_cache::Key::new(wasm, &fingerprint))
-}
-
-/// Lazy and tiered modes with a cache: the module's description from the
-/// cache, without validating or parsing the module again (as a regular
-/// mode hit; see `from_cache_without_validation`: an entry is written only
-/// after the bytes passed validation, and its key is their hash), so the
-/// second run of a large module starts without the validation that the
-/// functions compiled later rely on (4 MB start-up module: ~15 ms).
-#[cfg(feature = "compiler")]
-fn lazy_description(engine: &Engine, wasm: &[u8]) -> Option<ModuleInfo> {
-    let key = lazy_description_key(engine, wasm)?;
-    match engine.cache()?.get(&key) {
-        wasabi_cache::Lookup::Hit(entry) if entry.objects().is_empty() => {
-            ModuleInfo::from_bytes(entry.meta()).ok()
-        }
-        _ => None,
-    }
-}
-
-/// Stores a validated module's description for [`lazy_description`].
-#[cfg(feature = "compiler")]
-fn store_lazy_description(engine: &Engine, wasm: &[u8], info: &ModuleInfo) {
-    if let Some(key) = lazy_description_key(engine, wasm) {
-        store_in_cache(engine, &key, &info.to_bytes(), &[]);
-    }
 }
 
 /// Every function and the trampolines, as relocatable objects.
