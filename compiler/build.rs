@@ -1,29 +1,11 @@
-//! Two jobs:
-//! - Builds Wasabi's C++ LLVM pass (`llvm/bounds_versioning.cpp`, see
-//!   `src/passes.rs`) against the LLVM that inkwell links: headers and flags
-//!   from `llvm-config` in `$LLVM_SYS_191_PREFIX/bin` (the variable
-//!   llvm-sys reads too), else `llvm-config-19`, else `llvm-config`.
-//! - Derives the compiler's build id: a hash of the sources that decide what
-//!   code it generates (this crate's and the runtime's, which defines the
-//!   compiled-code contract) and the crate version. It is part of the
-//!   compiler's fingerprint, so cached code made by another build of the
-//!   compiler is never reused (see `LlvmCompiler::fingerprint`).
+//! Builds Wasabi's C++ LLVM pass (`llvm/bounds_versioning.cpp`, see
+//! `src/passes.rs`) against the LLVM that inkwell links: headers and flags
+//! from `llvm-config` in `$LLVM_SYS_191_PREFIX/bin` (the variable llvm-sys
+//! reads too), else `llvm-config-19`, else `llvm-config`. (The compiler's
+//! build id, part of every cache fingerprint, is derived by
+//! `abi/build.rs`, which needs no LLVM.)
 
-use std::path::{Path, PathBuf};
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
+use std::path::Path;
 
 fn llvm_config() -> String {
     println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
@@ -56,6 +38,13 @@ fn build_llvm_pass() {
     build
         .cpp(true)
         .file("llvm/bounds_versioning.cpp")
+        // Nothing of the pass is exported from what links it: its copies of
+        // LLVM's templates would otherwise be exported to interpose on
+        // libLLVM's, which keeps libLLVM needed by any program that merely
+        // has this crate in its link (the `wasabi` binary, in a workspace
+        // build that turns on `wasabi/compiler`; see `cli/tests/plugin.rs`).
+        .flag("-fvisibility=hidden")
+        .flag("-fvisibility-inlines-hidden")
         .warnings(false);
     for flag in flags.split_whitespace() {
         // Keep the ABI-relevant flags; the warning and optimisation choices
@@ -73,23 +62,4 @@ fn build_llvm_pass() {
 
 fn main() {
     build_llvm_pass();
-    let mut all = Vec::new();
-    for dir in ["src", "llvm", "../runtime/src"] {
-        println!("cargo:rerun-if-changed={dir}");
-        files(Path::new(dir), &mut all);
-    }
-    all.sort();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(env!("CARGO_PKG_VERSION").as_bytes());
-    for p in &all {
-        feed(p.to_string_lossy().as_bytes());
-        feed(&std::fs::read(p).unwrap_or_default());
-    }
-    println!("cargo:rustc-env=WASABI_COMPILER_BUILD_ID={h:016x}");
 }

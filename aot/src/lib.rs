@@ -2,7 +2,8 @@
 //! compiler into a native executable or shared library that needs neither
 //! LLVM nor wasabi.
 //!
-//! The objects come from `LlvmCompiler::compile_aot`; the runtime is the
+//! The objects come from the engine's compiler (`Job::Aot`: in process, or
+//! the `wasabi` command's plugin); the runtime is the
 //! `wasabi-aot-main` static library, embedded in this crate at build time
 //! (see `build.rs`). The executable's `main` is a two-line C stub calling
 //! `wasabi_aot_main`. Shared libraries export the C API of `wasabi.h` and are
@@ -18,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use wasabi::internals::compiler_abi::{Job, ModuleSession};
 use wasabi::internals::runtime::code::AotTables;
 use wasabi::internals::runtime::module::ModuleInfo;
 use wasabi::internals::runtime::vmcontext::symbols;
@@ -192,10 +194,18 @@ pub fn build(engine: &Engine, wasm: &[u8], options: &AotOptions) -> Result<(), E
             eprint!("\rwasabi aot: compiled {done}/{total} batches");
         }
     };
-    let objects = engine
-        .compiler()
-        .compile_aot(&info, &wasm, &progress)
-        .map_err(|e| Error::Compile(e.to_string()))?;
+    let backend = engine.backend().ok_or_else(|| {
+        Error::Compile(
+            "this build of wasabi has no compiler (the `compiler` feature is off)".into(),
+        )
+    })?;
+    let session = ModuleSession::new(backend.clone(), Arc::new(info), Arc::from(&*wasm));
+    let objects = session
+        .compile(&engine.compiler_config(), &Job::Aot, Some(&progress))
+        .map_err(|e| match e.unsupported {
+            Some(w) => Error::Unsupported(w),
+            None => Error::Compile(e.message),
+        })?;
     if show {
         eprintln!();
     }

@@ -20,13 +20,23 @@ use wasabi_abi::wasi::{command_status, WasiCtx};
 use wasabi_abi::{AbiChoice, Host};
 
 mod link;
+mod plugin;
 mod repl;
 
 mod limits;
 use limits::LimitOpts;
 
 #[derive(Parser)]
-#[command(name = "wasabi", version, about = "A WebAssembly compiler and runtime built on LLVM", long_about = None)]
+#[command(
+    name = "wasabi",
+    version,
+    about = "A WebAssembly compiler and runtime built on LLVM",
+    long_about = None,
+    after_help = "The compiler (LLVM) is a plugin, loaded only when something must be compiled: \
+        libwasabi_compiler_plugin.so next to this binary, or the file \
+        $WASABI_COMPILER_PLUGIN names. It must come from the same build as the binary \
+        (`cargo build --release -p wasabi-cli` makes both; install them side by side)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,7 +99,7 @@ impl CompileOpts {
     }
 
     fn engine(&self) -> Engine {
-        Engine::new(self.config())
+        plugin::engine(self.config())
     }
 }
 
@@ -313,7 +323,7 @@ struct RunOptions {
 /// status, truncated to 8 bits like `exit(3)`, or 0 when `_start` returns;
 /// 134 after a trap), or `--invoke`'s export.
 fn run(o: RunOptions) -> Result<ExitCode> {
-    let engine = Engine::new(o.limits.configure(o.compile.config()));
+    let engine = plugin::engine(o.limits.configure(o.compile.config()));
     let t_start = Instant::now();
     // Shared, so the module keeps these bytes without a copy.
     let bytes = wasabi::read_shared(&o.module)
@@ -384,7 +394,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     let instantiated: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
     let report = |status: u8| {
         if o.stats {
-            print_stats(&module, t_start, entered.get());
+            print_stats(&engine, &module, t_start, entered.get());
             if let (Some(inst), Some(entry)) =
                 (instantiated.get(), entry_time(&module, entered.get()))
             {
@@ -474,7 +484,12 @@ fn export_func_index(module: &Module, name: &str) -> Option<u32> {
 
 /// `--stats`: functions compiled / total, compile time, and time from the
 /// start of `run` to the first instruction of the entry function.
-fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)>) {
+fn print_stats(
+    engine: &Engine,
+    module: &Module,
+    t_start: Instant,
+    entered: Option<(u32, Instant)>,
+) {
     let first = entry_time(module, entered);
     let timings = module.timings();
     let upfront = timings.codegen;
@@ -520,7 +535,7 @@ fn print_stats(module: &Module, t_start: Instant, entered: Option<(u32, Instant)
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
         "stats: loops given an in-bounds copy with plain memory accesses: {}",
-        wasabi::internals::compiler::versioned_loops()
+        engine.backend().map_or(0, |b| b.versioned_loops())
     );
     eprintln!(
         "stats: compile time: {:.3} ms (up front {:.3} ms, on demand {:.3} ms)",
@@ -574,7 +589,7 @@ fn monotonic_ns(t: Instant) -> u128 {
 fn wast(files: Vec<PathBuf>, compile: CompileOpts) -> Result<ExitCode> {
     // Scripts are thousands of tiny modules each compiled once: not worth
     // caching.
-    let engine = Engine::new(compile.config().cache(false));
+    let engine = plugin::engine(compile.config().cache(false));
     let (mut passed, mut failed) = (0, 0);
     for f in &files {
         let text =
@@ -645,7 +660,7 @@ fn precompile(module: PathBuf, output: PathBuf, compile: CompileOpts) -> Result<
 
 /// `wasabi cache dir|stats|clear`.
 fn cache_command(action: &str) -> Result<ExitCode> {
-    let Some(cache) = Engine::default().cache().cloned() else {
+    let Some(cache) = plugin::engine(Config::default()).cache().cloned() else {
         bail!("no cache directory: set WASABI_CACHE_DIR (or HOME)");
     };
     match action {

@@ -28,8 +28,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 use wasabi::{
-    CompileMode, Config, Defined, Engine, Error, ExternType, InterruptHandle, Linker, Module,
-    OptLevel, Session, Store, TargetCpu, Val, ValType,
+    CompileMode, Config, Defined, Error, ExternType, InterruptHandle, Linker, Module, OptLevel,
+    Session, Store, TargetCpu, Val, ValType,
 };
 use wasabi_abi::wasi::{self, WasiCtx};
 use wasabi_wast::{arg_val, matches_ret};
@@ -109,7 +109,7 @@ fn publish_handle(session: &Session<WasiCtx>) {
 
 /// Runs the REPL until `:quit` or end of input.
 pub fn repl(o: ReplOptions) -> Result<ExitCode> {
-    let engine = Engine::new(
+    let engine = crate::plugin::engine(
         Config::new()
             .opt_level(o.opt_level)
             .target_cpu(o.target_cpu)

@@ -13,7 +13,6 @@ use crate::{env::ModuleEnv, CompileError, LlvmCompiler};
 use inkwell::context::Context;
 use inkwell::module::Linkage;
 use inkwell::values::BasicValue;
-use rayon::prelude::*;
 use wasabi_runtime::code::TrampolinePlan;
 use wasabi_runtime::module::ModuleInfo;
 use wasabi_runtime::vmcontext::symbols;
@@ -28,20 +27,7 @@ impl LlvmCompiler {
         wasm: &[u8],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<Vec<u8>>, CompileError> {
-        let batches = Self::batches(info, wasm);
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let mut objects: Vec<Vec<u8>> = batches
-            .par_iter()
-            .map(|b| {
-                let o = self.compile_functions(info, wasm, b);
-                progress(
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                    batches.len(),
-                );
-                o
-            })
-            .collect::<Result<_, _>>()?;
-        objects.push(self.compile_trampolines(info)?);
+        let mut objects = self.compile_all_with(info, wasm, progress)?;
         objects.push(self.compile_aot_tables(info)?);
         Ok(objects)
     }

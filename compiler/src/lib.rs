@@ -20,6 +20,8 @@ mod codegen;
 mod env;
 mod passes;
 pub use passes::versioned_loops;
+pub mod plugin;
+pub use plugin::InProcess;
 mod trampolines;
 mod translate;
 
@@ -74,49 +76,7 @@ impl From<wasmparser::BinaryReaderError> for CompileError {
     }
 }
 
-/// Optimisation level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum OptLevel {
-    /// `mem2reg` and the fast instruction selector: quickest to compile.
-    O0,
-    /// Wasabi's JIT pipeline (the default for `wasabi run` and lazy mode):
-    /// most of `-O2`'s run-time speed at a fraction of its compile time.
-    #[default]
-    O1,
-    /// LLVM's `default<O2>`.
-    O2,
-    /// LLVM's `default<O3>` (the default for `wasabi aot`).
-    O3,
-}
-
-/// Which CPU to generate code for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum TargetCpu {
-    /// This machine's CPU and all its features (JIT default).
-    #[default]
-    Native,
-    /// Baseline x86-64, for code that must run elsewhere.
-    Generic,
-}
-
-/// What the generated code looks like; every field changes the code (and
-/// so belongs in any cache key).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct CompilerConfig {
-    pub opt_level: OptLevel,
-    pub target_cpu: TargetCpu,
-    /// Count fuel (one unit per operator) and trap with "out of fuel" at
-    /// function entries and loop headers when the store's fuel is below 0.
-    pub consume_fuel: bool,
-    /// Check the store's epoch deadline at function entries and loop
-    /// headers (deadlines, timeouts, interrupting from another thread).
-    pub epoch_interruption: bool,
-    /// The baseline tier of tiered compilation: count each function's calls
-    /// and loop iterations in its vmctx counter; a call that finds the
-    /// count at this times the body's whole 512-byte steps (at least once:
-    /// `translate::profile::hot_after`) calls the `TierUp` builtin.
-    pub tier_up_after: Option<u32>,
-}
+pub use wasabi_compiler_abi::{CompilerConfig, OptLevel, TargetCpu};
 
 /// The LLVM code generator.
 #[derive(Clone, Debug, Default)]
@@ -136,36 +96,12 @@ impl LlvmCompiler {
         LlvmCompiler { config }
     }
 
-    /// Everything that decides the code this compiler generates, as text:
-    /// its settings, its build (a hash of the compiler's and runtime's
-    /// sources), the LLVM version, the target triple, and the CPU and its
-    /// features. Two compilers with equal fingerprints make the same code
-    /// for the same module, so this is the compiler's part of a cache key.
+    /// Everything that decides the code this compiler generates, as text
+    /// (`wasabi_compiler_abi::fingerprint`, computed without LLVM): two
+    /// compilers with equal fingerprints make the same code for the same
+    /// module, so this is the compiler's part of a cache key.
     pub fn fingerprint(&self) -> String {
-        let (major, minor, patch) = inkwell::support::get_llvm_version();
-        let c = &self.config;
-        let (cpu, features) = match c.target_cpu {
-            TargetCpu::Native => (
-                inkwell::targets::TargetMachine::get_host_cpu_name().to_string(),
-                inkwell::targets::TargetMachine::get_host_cpu_features().to_string(),
-            ),
-            TargetCpu::Generic => ("x86-64".to_string(), String::new()),
-        };
-        // The developer overrides of `codegen` change the code too.
-        let passes = std::env::var("WASABI_LLVM_PASSES").ok();
-        let level = std::env::var("WASABI_LLVM_CODEGEN").ok();
-        format!(
-            "wasabi-compiler {} build {}; llvm {major}.{minor}.{patch}; target {}; cpu {cpu} \
-             [{features}]; opt {:?}; fuel {}; epoch {}; tier-up {:?}; passes {passes:?}; \
-             codegen {level:?}",
-            env!("CARGO_PKG_VERSION"),
-            env!("WASABI_COMPILER_BUILD_ID"),
-            inkwell::targets::TargetMachine::get_default_triple(),
-            c.opt_level,
-            c.consume_fuel,
-            c.epoch_interruption,
-            c.tier_up_after,
-        )
+        wasabi_compiler_abi::fingerprint(&self.config)
     }
 
     /// Compiles the given defined functions into one object.
@@ -318,10 +254,27 @@ impl LlvmCompiler {
         info: &ModuleInfo,
         wasm: &[u8],
     ) -> Result<Vec<Vec<u8>>, CompileError> {
+        self.compile_all_with(info, wasm, &|_, _| {})
+    }
+
+    /// [`Self::compile_all`], calling `progress` with the number of batches
+    /// done and the total as each batch ends.
+    pub fn compile_all_with(
+        &self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<Vec<u8>>, CompileError> {
         let batches = Self::batches(info, wasm);
+        let done = std::sync::atomic::AtomicUsize::new(0);
         let mut objects: Vec<Vec<u8>> = batches
             .par_iter()
-            .map(|b| self.compile_functions(info, wasm, b))
+            .map(|b| {
+                let o = self.compile_functions(info, wasm, b);
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(n, batches.len());
+                o
+            })
             .collect::<Result<_, _>>()?;
         objects.push(self.compile_trampolines(info)?);
         Ok(objects)

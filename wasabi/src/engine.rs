@@ -1,10 +1,20 @@
 //! [`Config`] and [`Engine`]: how modules are compiled.
 //!
-//! An engine is cheap to clone and holds only configuration (and, with the
-//! `compiler` feature, the LLVM code generator set up from it). Stores and
+//! An engine is cheap to clone and holds configuration and the backend that
+//! reaches the code generator (`wasabi_compiler_abi::Backend`): LLVM in
+//! this process with the `compiler` feature ([`Engine::new`]), whatever
+//! the embedder gives [`Engine::with_backend`] (the `wasabi` command: its
+//! compiler plugin), or none (code compiled ahead of time only). Stores and
 //! modules made from one engine may be used together freely.
+//!
+//! What must stay true: the cache fingerprint depends on the settings, the
+//! compiler's build and the CPU, never on the backend, so every backend
+//! shares cache entries; and only [`Engine::new`] (inline, so that a
+//! program which never calls it, like the `wasabi` command, does not even
+//! link it) names the in-process compiler.
 
 use std::sync::Arc;
+use wasabi_compiler_abi::{Backend, CompilerConfig};
 
 /// How much LLVM optimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
@@ -236,16 +246,13 @@ struct EngineInner {
     config: Config,
     /// The epoch every store of this engine compares with its deadline.
     epoch: Arc<wasabi_runtime::interrupt::EpochClock>,
-    /// The compiled-code cache, when on and a location is known.
+    /// The compiled-code cache, when on, a location is known, and there
+    /// is a compiler.
     cache: Option<wasabi_cache::Cache>,
     /// The compiler's fingerprint (computed on first use).
-    #[cfg(feature = "compiler")]
     fingerprint: std::sync::OnceLock<String>,
-    #[cfg(feature = "compiler")]
-    compiler: Arc<wasabi_compiler::LlvmCompiler>,
-    /// Tiered mode's baseline tier (counting, unoptimised code).
-    #[cfg(feature = "compiler")]
-    baseline: Arc<wasabi_compiler::LlvmCompiler>,
+    /// What compiles, if anything does.
+    backend: Option<Arc<dyn Backend>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -258,26 +265,35 @@ impl std::fmt::Debug for Engine {
 
 impl Default for Engine {
     /// An engine with the default configuration.
+    #[inline]
     fn default() -> Engine {
         Engine::new(Config::default())
     }
 }
 
 impl Engine {
-    /// An engine with this configuration.
+    /// An engine with this configuration, compiling with LLVM in this
+    /// process (with the `compiler` feature; without it, the engine only
+    /// runs code compiled ahead of time).
+    #[inline]
     pub fn new(config: Config) -> Engine {
+        #[cfg(feature = "compiler")]
+        let backend: Option<Arc<dyn Backend>> = Some(Arc::new(wasabi_compiler::InProcess));
+        #[cfg(not(feature = "compiler"))]
+        let backend = None;
+        Engine::build(config, backend)
+    }
+
+    /// An engine with this configuration that compiles through `backend`
+    /// (the `wasabi` command passes its compiler plugin, which it loads only
+    /// when something is compiled), whatever this crate's features.
+    pub fn with_backend(config: Config, backend: Arc<dyn Backend>) -> Engine {
+        Engine::build(config, Some(backend))
+    }
+
+    fn build(config: Config, backend: Option<Arc<dyn Backend>>) -> Engine {
         Engine {
             inner: Arc::new(EngineInner {
-                #[cfg(feature = "compiler")]
-                compiler: Arc::new(wasabi_compiler::LlvmCompiler::new(compiler_config(&config))),
-                #[cfg(feature = "compiler")]
-                baseline: Arc::new(wasabi_compiler::LlvmCompiler::new(
-                    wasabi_compiler::CompilerConfig {
-                        opt_level: wasabi_compiler::OptLevel::O0,
-                        tier_up_after: Some(config.tier_up_after.max(1)),
-                        ..compiler_config(&config)
-                    },
-                )),
                 cache: match config.cache {
                     true => config
                         .cache_dir
@@ -286,26 +302,31 @@ impl Engine {
                         .map(|d| wasabi_cache::Cache::new(d, wasabi_cache::DEFAULT_MAX_BYTES)),
                     false => None,
                 },
-                #[cfg(feature = "compiler")]
                 fingerprint: std::sync::OnceLock::new(),
+                backend,
                 config,
                 epoch: Arc::default(),
             }),
         }
     }
 
-    /// The compiled-code cache, if this engine uses one.
+    /// The compiled-code cache, if this engine uses one (an engine without
+    /// a compiler never reads it).
     pub fn cache(&self) -> Option<&wasabi_cache::Cache> {
         self.inner.cache.as_ref()
     }
 
     /// What decides the code this engine's compiler makes (see
-    /// `wasabi_compiler::LlvmCompiler::fingerprint`).
-    #[cfg(feature = "compiler")]
+    /// `wasabi_compiler_abi::fingerprint`).
     pub(crate) fn fingerprint(&self) -> &str {
         self.inner
             .fingerprint
-            .get_or_init(|| self.inner.compiler.fingerprint())
+            .get_or_init(|| wasabi_compiler_abi::fingerprint(&self.compiler_config()))
+    }
+
+    /// What compiles for this engine (none: it cannot compile).
+    pub fn backend(&self) -> Option<&Arc<dyn Backend>> {
+        self.inner.backend.as_ref()
     }
 
     /// Advances the epoch by one. Safe to call from any thread, typically a
@@ -344,23 +365,30 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The LLVM code generator configured like this engine.
-    #[cfg(feature = "compiler")]
-    pub fn compiler(&self) -> &Arc<wasabi_compiler::LlvmCompiler> {
-        &self.inner.compiler
+    /// The code generator's settings for this engine.
+    pub fn compiler_config(&self) -> CompilerConfig {
+        compiler_config(&self.inner.config)
     }
 
-    /// Tiered mode's baseline code generator: like [`Engine::compiler`],
+    /// Tiered mode's baseline settings: like [`Engine::compiler_config`],
     /// unoptimised, and counting executions.
-    #[cfg(feature = "compiler")]
-    pub fn baseline_compiler(&self) -> &Arc<wasabi_compiler::LlvmCompiler> {
-        &self.inner.baseline
+    pub fn baseline_config(&self) -> CompilerConfig {
+        CompilerConfig {
+            opt_level: wasabi_compiler_abi::OptLevel::O0,
+            tier_up_after: Some(self.inner.config.tier_up_after.max(1)),
+            ..self.compiler_config()
+        }
+    }
+
+    /// The fingerprint of code made with `config` (see
+    /// `wasabi_compiler_abi::fingerprint`).
+    pub(crate) fn fingerprint_of(config: &CompilerConfig) -> String {
+        wasabi_compiler_abi::fingerprint(config)
     }
 }
 
-#[cfg(feature = "compiler")]
-fn compiler_config(c: &Config) -> wasabi_compiler::CompilerConfig {
-    use wasabi_compiler as wc;
+fn compiler_config(c: &Config) -> CompilerConfig {
+    use wasabi_compiler_abi as wc;
     wc::CompilerConfig {
         opt_level: match c.opt_level {
             OptLevel::O0 => wc::OptLevel::O0,

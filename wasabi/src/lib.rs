@@ -159,5 +159,6 @@ pub use wasabi_runtime::{FuncType, ValType};
 pub mod internals {
     #[cfg(feature = "compiler")]
     pub use wasabi_compiler as compiler;
+    pub use wasabi_compiler_abi as compiler_abi;
     pub use wasabi_runtime as runtime;
 }

@@ -4,13 +4,13 @@
 //! its description (or, in lazy mode, a thunk that compiles it on first
 //! call); it is immutable and shared (`Arc`) by every instance made from it.
 
-#[cfg(feature = "compiler")]
 use crate::engine::CompileMode;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasabi_compiler_abi::{Failure, Job, ModuleSession};
 use wasabi_runtime::module::{ExportKind, ImportKind};
 use wasabi_runtime::{CompiledModule, ModuleInfo};
 
@@ -113,13 +113,10 @@ pub enum CacheOutcome {
 /// What looking a module up in the cache found, when it was not a usable
 /// hit: the outcome so far, and the key to store the new code under (none
 /// when no cache was consulted); in lazy and tiered modes, the module's
-/// function cache (made once: its key hashes the whole module). Read only
-/// by the compiler's paths.
-#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
+/// function cache (made once: its key hashes the whole module).
 struct CacheLookup {
     outcome: CacheOutcome,
     key: Option<wasabi_cache::Key>,
-    #[cfg(feature = "compiler")]
     functions: Option<Arc<CachedFunctions>>,
 }
 
@@ -127,11 +124,9 @@ impl CacheLookup {
     const NOT_USED: CacheLookup = CacheLookup {
         outcome: CacheOutcome::NotUsed,
         key: None,
-        #[cfg(feature = "compiler")]
         functions: None,
     };
 
-    #[cfg(feature = "compiler")]
     fn found(outcome: CacheOutcome, key: wasabi_cache::Key) -> CacheLookup {
         CacheLookup {
             outcome,
@@ -147,7 +142,6 @@ pub struct Module {
     compiled: Arc<CompiledModule>,
     timings: CompileTimings,
     /// The wasm bytes, kept for [`Module::serialize`].
-    #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
     wasm: Option<Arc<[u8]>>,
     cache: CacheOutcome,
 }
@@ -203,14 +197,17 @@ impl Module {
     }
 
     fn build(engine: &Engine, wasm: Arc<[u8]>, name: &str, t0: Instant) -> Result<Module> {
-        #[cfg(feature = "compiler")]
+        if engine.backend().is_none() {
+            // Validation errors first, as with a compiler.
+            ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+            return Err(Error::Compile(
+                "this build of wasabi has no compiler (the `compiler` feature is off)".into(),
+            ));
+        }
         let mut looked_up = match from_cache_without_validation(engine, &wasm, name, t0) {
             Ok(m) => return Ok(m),
             Err(lookup) => lookup,
         };
-        #[cfg(not(feature = "compiler"))]
-        let looked_up = CacheLookup::NOT_USED;
-        #[cfg(feature = "compiler")]
         let info = {
             looked_up.functions = CachedFunctions::for_module(engine, &wasm);
             let functions = looked_up.functions.as_deref();
@@ -225,8 +222,6 @@ impl Module {
                 }
             }
         };
-        #[cfg(not(feature = "compiler"))]
-        let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
         let t1 = Instant::now();
         compile(engine, Arc::new(info), &wasm, name, t1 - t0, looked_up)
     }
@@ -265,7 +260,6 @@ impl Module {
     /// for this engine's settings and this CPU. Load it with
     /// [`Module::deserialize`]. Takes the code from the cache, or compiles
     /// it (a lazily compiled module is compiled whole here).
-    #[cfg(feature = "compiler")]
     pub fn serialize(&self, engine: &Engine) -> Result<Vec<u8>> {
         let wasm = self.wasm.as_ref().ok_or_else(|| {
             Error::Unsupported("a module loaded from native code cannot be serialized".into())
@@ -284,7 +278,6 @@ impl Module {
     /// The checks catch damage and mismatches, not malice: the bytes hold
     /// native code that will run in this process. Only pass bytes you trust
     /// as much as a program (ones you made yourself).
-    #[cfg(feature = "compiler")]
     pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         deserialize_named(engine, bytes.as_ref(), "module")
     }
@@ -293,7 +286,6 @@ impl Module {
     ///
     /// # Safety
     /// As for [`Module::deserialize`].
-    #[cfg(feature = "compiler")]
     pub unsafe fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
         let (bytes, name) = read_module_file(path.as_ref())?;
         deserialize_named(engine, &bytes, &name)
@@ -365,7 +357,6 @@ impl Module {
 
 /// A module file's bytes and its name (the file's stem), with the path in
 /// the error when it cannot be read.
-#[cfg(feature = "compiler")]
 fn read_module_file(path: &Path) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Io(std::io::Error::new(
@@ -440,7 +431,6 @@ pub(crate) fn import_type(info: &ModuleInfo, kind: &ImportKind) -> ExternType {
     }
 }
 
-#[cfg(feature = "compiler")]
 fn compile(
     engine: &Engine,
     info: Arc<ModuleInfo>,
@@ -449,18 +439,23 @@ fn compile(
     parse: Duration,
     looked_up: CacheLookup,
 ) -> Result<Module> {
-    use wasabi_runtime::CodeGenerator;
-    let compiler = engine.compiler();
     let t1 = Instant::now();
     let mut cache = CacheOutcome::NotUsed;
     let mode = engine.config().mode;
     let (compiled, t2) = if mode != CompileMode::Regular {
         let cached = looked_up.functions.clone();
+        // Opened in the backend (for the plugin: loaded) on the first
+        // compile, if any.
+        let session = session(engine, &info, wasm)?;
         // The trampolines are cached too (under their own key).
         let tramps = match cached.as_ref().and_then(|c| c.get_trampolines()) {
             Some(t) => t,
             None => {
-                let t = compiler.compile_trampolines(&info).map_err(compile_error)?;
+                let t = session
+                    .compile(&engine.compiler_config(), &Job::Trampolines, None)
+                    .map_err(compile_error)?;
+                let [t] = <[Vec<u8>; 1]>::try_from(t)
+                    .map_err(|_| Error::Compile("trampolines are not one object".into()))?;
                 if let Some(c) = &cached {
                     c.put_trampolines(&t);
                 }
@@ -468,10 +463,10 @@ fn compile(
             }
         };
         let t2 = Instant::now();
-        let optimized: Arc<dyn CodeGenerator> = compiler.clone();
+        let optimized = session.generator(engine.compiler_config());
         let (generator, tiering) = match mode {
             CompileMode::Tiered => {
-                let baseline: Arc<dyn CodeGenerator> = engine.baseline_compiler().clone();
+                let baseline = session.generator(engine.baseline_config());
                 let tiering = wasabi_runtime::lazy::Tiering {
                     optimizer: optimized,
                     background: engine.config().tier_up_in_background,
@@ -525,7 +520,6 @@ fn compile(
 ///
 /// Entries are checked like any cache entry (format, length, digest); a
 /// damaged one is deleted and the function compiled again.
-#[cfg(feature = "compiler")]
 struct CachedFunctions {
     cache: wasabi_cache::Cache,
     /// The hash of the module's bytes.
@@ -537,7 +531,6 @@ struct CachedFunctions {
     tiered: bool,
 }
 
-#[cfg(feature = "compiler")]
 impl CachedFunctions {
     /// Lazy and tiered modes with a cache: the module's function cache.
     fn for_module(engine: &Engine, wasm: &[u8]) -> Option<Arc<CachedFunctions>> {
@@ -553,7 +546,7 @@ impl CachedFunctions {
             cache,
             module: wasabi_cache::Key::new(wasm, ""),
             lazy: match tiered {
-                true => engine.baseline_compiler().fingerprint(),
+                true => Engine::fingerprint_of(&engine.baseline_config()),
                 false => engine.fingerprint().to_string(),
             },
             optimizer: engine.fingerprint().to_string(),
@@ -643,7 +636,6 @@ impl CachedFunctions {
     }
 }
 
-#[cfg(feature = "compiler")]
 impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
     fn get(&self, f: u32) -> Option<Vec<u8>> {
         self.get_one(&self.key(b"lazy function\0", f, &self.lazy))
@@ -669,11 +661,10 @@ impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
 /// found (a miss or a refused entry, or nothing), and the new code fills or
 /// replaces the entry under the key it computed. Returns when code
 /// generation ended too.
-#[cfg(feature = "compiler")]
 fn compile_regular(
     engine: &Engine,
     info: Arc<ModuleInfo>,
-    wasm: &[u8],
+    wasm: &Arc<[u8]>,
     name: &str,
     looked_up: CacheLookup,
 ) -> Result<(CompiledModule, CacheOutcome, Instant)> {
@@ -699,7 +690,6 @@ fn compile_regular(
 /// lookup found, and the caller validates and compiles as usual, replacing
 /// a bad entry without looking it up again (a refused entry is gone after
 /// the first look).
-#[cfg(feature = "compiler")]
 fn from_cache_without_validation(
     engine: &Engine,
     wasm: &Arc<[u8]>,
@@ -753,17 +743,37 @@ fn from_cache_without_validation(
 }
 
 /// Every function and the trampolines, as relocatable objects.
-#[cfg(feature = "compiler")]
-fn compile_objects(engine: &Engine, info: &ModuleInfo, wasm: &[u8]) -> Result<Vec<Vec<u8>>> {
-    engine
-        .compiler()
-        .compile_all(info, wasm)
+fn compile_objects(
+    engine: &Engine,
+    info: &Arc<ModuleInfo>,
+    wasm: &Arc<[u8]>,
+) -> Result<Vec<Vec<u8>>> {
+    session(engine, info, wasm)?
+        .compile(&engine.compiler_config(), &Job::Module, None)
         .map_err(compile_error)
+}
+
+/// `info` and `wasm` as a module of the engine's backend (opened there on
+/// the first compile).
+fn session(
+    engine: &Engine,
+    info: &Arc<ModuleInfo>,
+    wasm: &Arc<[u8]>,
+) -> Result<Arc<ModuleSession>> {
+    let backend = engine.backend().ok_or_else(|| {
+        Error::Compile(
+            "this build of wasabi has no compiler (the `compiler` feature is off)".into(),
+        )
+    })?;
+    Ok(ModuleSession::new(
+        backend.clone(),
+        info.clone(),
+        wasm.clone(),
+    ))
 }
 
 /// Stores objects in the engine's cache, if it has one. A cache that cannot
 /// be written only costs the next run time: a warning, not an error.
-#[cfg(feature = "compiler")]
 fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, meta: &[u8], objects: &[Vec<u8>]) {
     if let Some(cache) = engine.cache() {
         if let Err(e) = cache.put(key, meta, objects) {
@@ -777,7 +787,6 @@ fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, meta: &[u8], objects
 
 /// [`Module::deserialize`], naming the module `name`. (Safe to call only
 /// under `deserialize`'s contract: the callers are `unsafe`.)
-#[cfg(feature = "compiler")]
 fn deserialize_named(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
     load_precompiled(bytes, name, Some(engine.fingerprint()))
 }
@@ -814,7 +823,6 @@ fn load_precompiled(bytes: &[u8], name: &str, fingerprint: Option<&str>) -> Resu
     })
 }
 
-#[cfg(feature = "compiler")]
 impl Engine {
     /// Compiles a module (binary or text) into a precompiled artifact for
     /// this engine's settings and this CPU, without loading it: what
@@ -822,10 +830,11 @@ impl Engine {
     /// loads. Uses (and fills) the cache like [`Module::new`].
     pub fn precompile_module(&self, bytes: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         use wasabi_cache::{encode, Key, Kind, Lookup};
-        let wasm = wat_to_wasm(bytes.as_ref())?;
-        let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
+        let wasm: Arc<[u8]> = Arc::from(wat_to_wasm(bytes.as_ref())?);
+        let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let key = Key::new(&wasm, self.fingerprint());
-        if let Some(Lookup::Hit(entry)) = self.cache().map(|c| c.get(&key)) {
+        let cache = self.cache().filter(|_| self.backend().is_some());
+        if let Some(Lookup::Hit(entry)) = cache.map(|c| c.get(&key)) {
             return Ok(encode(
                 Kind::Precompiled,
                 &key,
@@ -840,31 +849,11 @@ impl Engine {
     }
 }
 
-/// A compiler error as an [`Error`]: `Unsupported` when the module uses
+/// A compiler's failure as an [`Error`]: `Unsupported` when the module uses
 /// something not compiled yet (wherever in the module), else `Compile`.
-#[cfg(feature = "compiler")]
-fn compile_error(e: wasabi_compiler::CompileError) -> Error {
-    use wasabi_compiler::CompileError as C;
-    let mut inner = &e;
-    while let C::InFunction { error, .. } = inner {
-        inner = error;
+fn compile_error(e: Failure) -> Error {
+    match e.unsupported {
+        Some(w) => Error::Unsupported(w),
+        None => Error::Compile(e.message),
     }
-    match inner {
-        C::Unsupported(w) => Error::Unsupported(w.clone()),
-        _ => Error::Compile(e.to_string()),
-    }
-}
-
-#[cfg(not(feature = "compiler"))]
-fn compile(
-    _engine: &Engine,
-    _info: Arc<ModuleInfo>,
-    _wasm: &Arc<[u8]>,
-    _name: &str,
-    _parse: Duration,
-    _looked_up: CacheLookup,
-) -> Result<Module> {
-    Err(Error::Compile(
-        "this build of wasabi has no compiler (the `compiler` feature is off)".into(),
-    ))
 }

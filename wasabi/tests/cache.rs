@@ -231,3 +231,119 @@ fn read_shared_reads_whole_files() {
     assert!(wasabi::read_shared(&dir.join("missing")).is_err());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Compiles in process and counts the modules opened in it.
+#[derive(Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl Counting {
+    fn opened(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl wasabi::internals::compiler_abi::Backend for Counting {
+    fn open(
+        &self,
+        info: &std::sync::Arc<wasabi::internals::runtime::ModuleInfo>,
+        wasm: &std::sync::Arc<[u8]>,
+    ) -> Result<
+        std::sync::Arc<dyn wasabi::internals::compiler_abi::ModuleCompiler>,
+        wasabi::internals::compiler_abi::Failure,
+    > {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        wasabi::internals::compiler::InProcess.open(info, wasm)
+    }
+
+    fn versioned_loops(&self) -> u64 {
+        0
+    }
+}
+
+/// The cache key does not depend on what compiles (the `wasabi` command's
+/// plugin and the library's in-process compiler share entries), a hit never
+/// opens the module in the compiler (so the command never loads its plugin),
+/// and a module is opened once for all it compiles, both tiers included.
+#[test]
+fn backends_share_the_cache_and_open_a_module_once() {
+    use std::sync::Arc;
+    use wasabi::internals::compiler_abi::Backend;
+    let dir = scratch("backends");
+    for mode in [CompileMode::Regular, CompileMode::Lazy] {
+        let config = Config::new().cache_dir(&dir).mode(mode);
+        let first = Engine::new(config.clone());
+        let m = Module::new(&first, WAT).unwrap();
+        assert_eq!(twice(&first, &m, 4), 8);
+        let counting = Arc::new(Counting::default());
+        let backend: Arc<dyn Backend> = counting.clone();
+        let second = Engine::with_backend(config, backend);
+        let m = Module::new(&second, WAT).unwrap();
+        if mode == CompileMode::Regular {
+            assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+        }
+        assert_eq!(twice(&second, &m, 21), 42);
+        assert_eq!(counting.opened(), 0, "{mode:?}: a hit compiles nothing");
+        assert_eq!(
+            m.lazy_stats().map_or(0, |s| s.cached),
+            m.lazy_stats().map_or(0, |s| s.compiled)
+        );
+    }
+    // Without a cache: one module opened for the trampolines, the baseline
+    // code and the optimised code.
+    let counting = Arc::new(Counting::default());
+    let backend: Arc<dyn Backend> = counting.clone();
+    let engine = Engine::with_backend(
+        Config::new()
+            .cache(false)
+            .mode(CompileMode::Tiered)
+            .tier_up_after(5)
+            .tier_up_in_background(false),
+        backend,
+    );
+    let module = Module::new(&engine, WAT).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = inst
+        .get_typed_func::<i32, i32>(&mut store, "twice")
+        .unwrap();
+    for x in 0..20 {
+        assert_eq!(f.call(&mut store, x).unwrap(), 2 * x);
+    }
+    let stats = module.lazy_stats().unwrap();
+    assert_eq!((stats.compiled, stats.optimized), (1, 1), "{stats:?}");
+    assert_eq!(counting.opened(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A backend that cannot compile (say, a missing plugin) is an error, raised
+/// after validation.
+#[test]
+fn an_engine_whose_backend_fails_reports_it() {
+    use std::sync::Arc;
+    use wasabi::internals::compiler_abi::{Backend, Failure, ModuleCompiler};
+    struct Missing;
+    impl Backend for Missing {
+        fn open(
+            &self,
+            _: &Arc<wasabi::internals::runtime::ModuleInfo>,
+            _: &Arc<[u8]>,
+        ) -> Result<Arc<dyn ModuleCompiler>, Failure> {
+            Err(Failure::other("no compiler here"))
+        }
+        fn versioned_loops(&self) -> u64 {
+            0
+        }
+    }
+    for mode in [CompileMode::Regular, CompileMode::Lazy] {
+        let engine = Engine::with_backend(Config::new().cache(false).mode(mode), Arc::new(Missing));
+        match Module::new(&engine, WAT) {
+            Err(Error::Compile(e)) => assert!(e.contains("no compiler here"), "{e}"),
+            other => panic!("{mode:?}: {other:?}"),
+        }
+        // Invalid modules are still reported as such.
+        match Module::new(&engine, "(module (func (result i32)))") {
+            Err(Error::Module(_)) => {}
+            other => panic!("{mode:?}: {other:?}"),
+        }
+    }
+}
