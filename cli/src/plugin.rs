@@ -5,9 +5,13 @@
 //!
 //! Where: `$WASABI_COMPILER_PLUGIN` if set, else
 //! `libwasabi_compiler_plugin.so` next to the running binary
-//! (`std::env::current_exe`, symlinks resolved). The plugin must be of this
-//! very build (its ABI version and build string are checked before
-//! anything else is called: `PluginV1::check`).
+//! (`std::env::current_exe`, symlinks resolved), else in `deps/` beside it
+//! (a cargo target directory). The plugin must be of this very build (its
+//! ABI version and build string are checked before anything else is
+//! called: `PluginV1::check`).
+//!
+//! A module that misses the cache has the plugin loaded on another thread
+//! while it is validated (`Backend::prepare`).
 //!
 //! What must stay true: the plugin is loaded at most once per process and
 //! never unloaded (its code and LLVM's globals live until exit); a missing
@@ -53,16 +57,40 @@ impl Backend for LazyPlugin {
             _ => 0,
         }
     }
+
+    /// Loads the plugin on a thread of its own (once), while the caller
+    /// validates the module it is about to compile: loading (some 15 ms,
+    /// mostly libLLVM's relocations and static constructors) then costs a
+    /// cold start nothing on a machine with a core to spare. A compile that
+    /// comes first waits for it (`OnceLock`).
+    fn prepare(&self) {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            if LOADED.get().is_none() {
+                // If no thread can be started, the first compile loads it.
+                let _ = std::thread::Builder::new()
+                    .name("wasabi-load-compiler".into())
+                    .spawn(|| {
+                        LOADED.get_or_init(load);
+                    });
+            }
+        });
+    }
 }
 
-/// Where the plugin is looked for.
-fn plugin_path() -> Result<PathBuf, String> {
+/// Where the plugin is looked for, in order: the variable's path alone, or
+/// next to this binary and then in `deps/` beside it. (Cargo builds the
+/// plugin into `target/<profile>/deps/` and copies it next to the binary
+/// only when the plugin is what was asked for: after `cargo test`, the copy
+/// next to the binary may be missing or from an earlier build.)
+fn candidates() -> Result<Vec<PathBuf>, String> {
     if let Some(p) = std::env::var_os(PATH_VAR).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        return Ok(vec![PathBuf::from(p)]);
     }
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find the compiler plugin: where is this binary? {e}"))?;
-    Ok(exe.with_file_name(FILE_NAME))
+    let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
+    Ok(vec![dir.join(FILE_NAME), dir.join("deps").join(FILE_NAME)])
 }
 
 /// How to get a matching plugin.
@@ -70,8 +98,22 @@ const FIX: &str = "the `wasabi` binary compiles with the plugin built with it \
     (`cargo build --release -p wasabi-cli` builds both, side by side); install \
     them in the same directory, or set WASABI_COMPILER_PLUGIN to the plugin's path";
 
+/// The first candidate that is a plugin of this build; else the error of
+/// the first.
 fn load() -> Result<PluginBackend, String> {
-    let path = plugin_path()?;
+    let mut first_error = None;
+    for path in candidates()? {
+        match load_from(&path) {
+            Ok(plugin) => return Ok(plugin),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.expect("there is always a candidate"))
+}
+
+fn load_from(path: &std::path::Path) -> Result<PluginBackend, String> {
     let shown = path.display();
     if !path.exists() {
         return Err(format!("the compiler plugin {shown} does not exist: {FIX}"));
@@ -80,7 +122,7 @@ fn load() -> Result<PluginBackend, String> {
     // constructors, in the plugin). The file is the plugin the user
     // installed next to this binary or named in WASABI_COMPILER_PLUGIN,
     // trusted as much as the binary itself.
-    let lib = unsafe { libloading::Library::new(&path) }
+    let lib = unsafe { libloading::Library::new(path) }
         .map_err(|e| format!("cannot load the compiler plugin {shown}: {e}; {FIX}"))?;
     // SAFETY: the symbol, when present, is the ABI's entry function, of
     // this type (`plugin_lib.rs`).

@@ -24,9 +24,16 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_wasabi"))
 }
 
-/// The plugin cargo built next to the binary.
+/// The plugin cargo built with the binary: in `deps/` (the copy next to
+/// the binary is made by `cargo build`, not by `cargo test`, so it may be
+/// from an earlier build; the binary tries both, see `src/plugin.rs`).
 fn plugin() -> PathBuf {
-    binary().with_file_name("libwasabi_compiler_plugin.so")
+    let dir = binary().parent().unwrap();
+    let fresh = dir.join("deps").join("libwasabi_compiler_plugin.so");
+    match fresh.exists() {
+        true => fresh,
+        false => dir.join("libwasabi_compiler_plugin.so"),
+    }
 }
 
 /// The DT_NEEDED entries of an ELF file.

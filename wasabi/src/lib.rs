@@ -108,8 +108,11 @@
 //!
 //! # Features
 //!
-//! - `compiler` (default): compile with LLVM. Without it the crate links no
-//!   LLVM and runs code compiled ahead of time ([`Module::from_compiled`]).
+//! - `compiler` (default): compile with LLVM, in this process
+//!   ([`Engine::new`]). Without it the crate links no LLVM and runs code
+//!   compiled ahead of time ([`Module::from_compiled`]), precompiled modules
+//!   ([`Module::deserialize`]), or code from a compiler reached another way
+//!   ([`Engine::with_backend`]: the `wasabi` command's plugin).
 //! - `wat` (default): accept the text format wherever a module is.
 
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -214,6 +214,11 @@ impl Module {
             match functions.and_then(CachedFunctions::get_description) {
                 Some(info) => info,
                 None => {
+                    // Not seen before: it will be compiled. Let the
+                    // compiler get ready meanwhile.
+                    if let Some(backend) = engine.backend() {
+                        backend.prepare();
+                    }
                     let info = ModuleInfo::parse(&wasm).map_err(Error::Module)?;
                     if let Some(c) = functions {
                         c.put_description(&info);
@@ -831,6 +836,9 @@ impl Engine {
     pub fn precompile_module(&self, bytes: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         use wasabi_cache::{encode, Key, Kind, Lookup};
         let wasm: Arc<[u8]> = Arc::from(wat_to_wasm(bytes.as_ref())?);
+        if let Some(backend) = self.backend() {
+            backend.prepare();
+        }
         let info = Arc::new(ModuleInfo::parse(&wasm).map_err(Error::Module)?);
         let key = Key::new(&wasm, self.fingerprint());
         let cache = self.cache().filter(|_| self.backend().is_some());

@@ -170,6 +170,12 @@ pub trait Backend: Send + Sync {
     /// How many loops got an in-bounds copy so far (`--stats`); 0 if this
     /// backend has compiled nothing.
     fn versioned_loops(&self) -> u64;
+
+    /// A hint: something is about to be compiled (a module missed the
+    /// cache and is being validated). A backend with set-up work (the
+    /// plugin: loading LLVM) may start it now, off this thread, so that it
+    /// overlaps validation. By default, nothing.
+    fn prepare(&self) {}
 }
 
 /// One module, open in a [`Backend`].
