@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Something that turns wasm into relocatable objects following the
-/// contract in `vmcontext` (the LLVM compiler; later a cache or AOT image).
+/// contract in `vmcontext`: the LLVM compiler itself, or one module opened
+/// in it (`wasabi_compiler_abi::ModuleSession`, in process or in the
+/// `wasabi` command's compiler plugin), which is given that module's
+/// description and bytes on every call and refuses any other.
 pub trait CodeGenerator: Send + Sync {
     /// Compiles every defined function and every type's trampolines;
     /// returns one or more ELF relocatable objects.

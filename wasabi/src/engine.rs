@@ -246,8 +246,8 @@ struct EngineInner {
     config: Config,
     /// The epoch every store of this engine compares with its deadline.
     epoch: Arc<wasabi_runtime::interrupt::EpochClock>,
-    /// The compiled-code cache, when on, a location is known, and there
-    /// is a compiler.
+    /// The compiled-code cache, when on and a location is known (read
+    /// only by an engine with a backend).
     cache: Option<wasabi_cache::Cache>,
     /// The compiler's fingerprint (computed on first use).
     fingerprint: std::sync::OnceLock<String>,
