@@ -102,6 +102,29 @@ fn the_binary_needs_no_llvm_and_the_plugin_does() {
     assert!(plugin.iter().any(|n| n.contains("libLLVM")), "{plugin:?}");
 }
 
+/// `fib` with the dynamic loader naming every file it loads on stderr
+/// (glibc's `LD_DEBUG=files`): whether the run loaded libLLVM.
+fn loads_llvm(dir: &Path, extra: &[&str]) -> bool {
+    let module = dir.join("fib.wat");
+    std::fs::write(&module, MODULE).unwrap();
+    let o = wasabi(dir)
+        .env("LD_DEBUG", "files")
+        .arg("run")
+        .args(extra)
+        .args(["--invoke", "fib"])
+        .arg(&module)
+        .arg("20")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("file=libc.so"),
+        "LD_DEBUG=files is not glibc's: {e}"
+    );
+    e.contains("libLLVM")
+}
+
 #[test]
 fn a_warm_run_never_loads_the_plugin() {
     let dir = scratch("warm");
@@ -110,11 +133,15 @@ fn a_warm_run_never_loads_the_plugin() {
         let o = fib(&dir, &["--mode", mode], None);
         assert!(o.status.success(), "{mode}: {}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "6765");
-        // Everything it needs is cached now: no compiler wanted.
+        // Everything it needs is cached now: no compiler wanted, none
+        // loaded (not even on another thread, meanwhile).
         let o = fib(&dir, &["--mode", mode], Some(&missing));
         assert!(o.status.success(), "{mode}: {}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "6765");
+        assert!(!loads_llvm(&dir, &["--mode", mode]), "{mode}");
     }
+    // What a run that compiles looks like.
+    assert!(loads_llvm(&dir, &["--no-cache"]));
 }
 
 #[test]
