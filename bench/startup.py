@@ -40,39 +40,9 @@ WASM_DIR = os.path.join(HERE, "build", "wasm")
 VENV_PY = os.path.join(HERE, ".venv", "bin", "python")
 BIG = "startup_app (4 MB)"
 
-# Runs a module under wasmtime-py: prints "START <monotonic ns> <in-process
-# ms>" on stderr just before calling _start. argv: path [cache-config.toml]
-WASMTIME_HARNESS = r"""
-import os, sys, time
-t0 = time.perf_counter()
-import wasmtime
-path = sys.argv[1]
-config = wasmtime.Config()
-if len(sys.argv) > 2:
-    config.cache = sys.argv[2]
-engine = wasmtime.Engine(config)
-t1 = time.perf_counter()
-module = wasmtime.Module.from_file(engine, path)
-store = wasmtime.Store(engine)
-wasi = wasmtime.WasiConfig()
-wasi.argv = [os.path.basename(path)]
-wasi.inherit_stdout()
-wasi.inherit_stderr()
-store.set_wasi(wasi)
-linker = wasmtime.Linker(engine)
-linker.define_wasi()
-instance = linker.instantiate(store, module)
-start = instance.exports(store)["_start"]
-t2 = time.perf_counter()
-print(f"START {time.monotonic_ns()} {(t2 - t1) * 1e3:.3f}", file=sys.stderr, flush=True)
-code = 0
-try:
-    start(store)
-except wasmtime.ExitTrap as e:
-    code = e.code
-sys.stdout.flush()
-os._exit(code)
-"""
+# Runs a module under wasmtime-py and says when it calls _start (the same
+# driver as run.py's).
+WASMTIME_RUN = os.path.join(HERE, "harness", "wasmtime_run.py")
 
 
 def build():
@@ -114,9 +84,9 @@ def wasabi_sample(wasabi, path, cache_dir, mode="regular", cold=False):
 
 
 def wasmtime_sample(path, cache_config=None):
-    cmd = [VENV_PY, "-c", WASMTIME_HARNESS, path] + ([cache_config] if cache_config else [])
+    cmd = [VENV_PY, WASMTIME_RUN] + (["--cache", cache_config] if cache_config else []) + [path]
     s0, first, total, code, out, err = spawn(cmd)
-    m = re.search(r"START (\d+) ([0-9.]+)", err)
+    m = re.search(r"BENCH_START (\d+) ([0-9.]+)", err)
     return {"ok": code == 0 and m is not None,
             "start_s": (int(m.group(1)) - s0) / 1e9 if m else None,
             "in_process_s": float(m.group(2)) / 1e3 if m else None,

@@ -1,11 +1,17 @@
 """Run a WASI command module under wasmtime (Python bindings, Cranelift).
 
-usage: python wasmtime_run.py app.wasm [args...]
+usage: python wasmtime_run.py [--cache CONFIG.toml] app.wasm [args...]
 
 The program's stdout/stderr are inherited.  Compile (Module.from_file),
 instantiate (Linker.define_wasi + instantiate) and run (_start) are timed
 apart and reported on stderr as one line:
   BENCH_TIMINGS {"compile_ms": .., "inst_ms": .., "run_ms": ..}
+Just before _start is called, one more line says when (CLOCK_MONOTONIC, to
+compare with the time the process was spawned) and how long compiling and
+instantiating took:
+  BENCH_START <monotonic ns> <ms>
+--cache turns on wasmtime's compiled-code cache with that configuration
+file (default: no cache).
 The process exits with the program's exit code (proc_exit via ExitTrap).
 """
 import json
@@ -17,8 +23,13 @@ import wasmtime
 
 
 def main():
-    path, args = sys.argv[1], sys.argv[2:]
-    engine = wasmtime.Engine()  # default config: Cranelift, optimise for speed, no cache
+    argv = sys.argv[1:]
+    config = wasmtime.Config()  # default: Cranelift, optimise for speed, no cache
+    if argv[:1] == ["--cache"]:
+        config.cache = argv[1]
+        argv = argv[2:]
+    path, args = argv[0], argv[1:]
+    engine = wasmtime.Engine(config)
     t0 = time.perf_counter()
     module = wasmtime.Module.from_file(engine, path)
     t1 = time.perf_counter()
@@ -33,6 +44,7 @@ def main():
     instance = linker.instantiate(store, module)
     start = instance.exports(store)["_start"]
     t2 = time.perf_counter()
+    print(f"BENCH_START {time.monotonic_ns()} {(t2 - t0) * 1e3:.3f}", file=sys.stderr, flush=True)
     code = 0
     try:
         start(store)

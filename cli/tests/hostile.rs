@@ -40,12 +40,18 @@ impl Outcome {
 
 /// Runs `wasabi args...` with the memory limit, killing it after `timeout`.
 fn wasabi(args: &[&str], timeout: Duration) -> Outcome {
+    wasabi_with_env(args, &[], timeout)
+}
+
+/// [`wasabi`] with these environment variables set.
+fn wasabi_with_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Outcome {
     use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new("prlimit")
         .arg(format!("--data={MEMORY_LIMIT}"))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_wasabi"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -111,6 +117,19 @@ fn wast_everywhere(file: &str) {
             );
         }
     }
+    // Tiered, hot after two executions and recompiled on the spot: loops
+    // that run long move into OSR entries (copies of the body per
+    // enclosing loop) and must trap there exactly as anywhere else.
+    let o = wasabi_with_env(
+        &["wast", "--mode", "tiered", path],
+        &[("WASABI_TIER_UP_AFTER", "2"), ("WASABI_TIER_SYNC", "1")],
+        Duration::from_secs(120),
+    );
+    assert!(
+        o.status.success() && o.stdout.contains(" 0 failed"),
+        "{file} in tiered mode\n{}",
+        o.describe()
+    );
 }
 
 #[test]

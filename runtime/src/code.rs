@@ -329,35 +329,33 @@ impl CompiledModule {
         );
     }
 
-    /// Tiered mode: the baseline code of `func_index` is hot in its OSR
-    /// loop given by `arg` ([`crate::lazy::osr_loop_arg`]: the loop and
-    /// the root of its nest). Asks for an OSR entry (not for the whole
-    /// function's optimised code: only a next call could use that, and that
-    /// call asks itself; see `translate::profile`); returns the entry to
-    /// take at the loop's header once it is ready, else 0. A loop nested in a root gets the root's
-    /// entry compiled and, once it is ready, [`crate::lazy::OSR_ROOT_READY`]
-    /// (the baseline code then takes the entry at the root's header), or
-    /// [`crate::lazy::OSR_TRY_INNER`] if the root's header is not coming
-    /// (the baseline code then asks for the next loop in).
+    /// Tiered mode: the baseline code of `func_index` has run long in its
+    /// OSR loop given by `arg` ([`crate::lazy::osr_loop_arg`]: the loop
+    /// and its target, the loop whose entry it asks for: itself or one
+    /// enclosing it). Asks for that OSR entry (not for the whole function's
+    /// optimised code: only a next call could use that, and that call asks
+    /// itself; see `translate::profile`). Returns the entry once it is
+    /// ready, else 0; to a loop asking for an enclosing target,
+    /// [`crate::lazy::OSR_TARGET_READY`] once it is ready (the baseline
+    /// code then takes the entry at the target's header).
     /// Called by the `TierUpLoop` builtin.
     pub fn osr_entry(self: &Arc<Self>, func_index: u32, arg: u32) -> usize {
         use crate::lazy::Nested;
         let Some(lazy) = &self.lazy else {
             return 0;
         };
-        let (l, root) = crate::lazy::decode_osr_loop_arg(arg);
-        if l != root {
-            match lazy.nested_osr(func_index, root) {
+        let (l, target) = crate::lazy::decode_osr_loop_arg(arg);
+        if l != target {
+            match lazy.nested_osr(func_index, target) {
                 Nested::Wait => return 0,
-                Nested::RootReady => return crate::lazy::OSR_ROOT_READY,
-                Nested::CompileRoot(background) => {
-                    self.compile_osr(func_index, root, background);
-                    return match lazy.osr_entry(func_index, root).0 {
-                        Some(_) => crate::lazy::OSR_ROOT_READY,
+                Nested::TargetReady => return crate::lazy::OSR_TARGET_READY,
+                Nested::CompileTarget(background) => {
+                    self.compile_osr(func_index, target, background);
+                    return match lazy.osr_entry(func_index, target).0 {
+                        Some(_) => crate::lazy::OSR_TARGET_READY,
                         None => 0,
                     };
                 }
-                Nested::TryInner => return crate::lazy::OSR_TRY_INNER,
             }
         }
         match lazy.osr_entry(func_index, l) {

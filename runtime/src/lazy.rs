@@ -130,45 +130,28 @@ macro_rules! tier_log {
     };
 }
 
-/// What the `TierUpLoop` builtin returns to a loop nested in an OSR root
-/// when the root's entry is ready: the baseline code then sets a flag its
-/// root's header checks, and takes the entry there (never a code address).
-pub const OSR_ROOT_READY: usize = 1;
+/// What the `TierUpLoop` builtin returns to a loop that asked for the
+/// entry of an enclosing loop (its *target*) when that entry is ready: the
+/// baseline code then sets a flag the target's header checks, and takes
+/// the entry there (never a code address).
+pub const OSR_TARGET_READY: usize = 1;
 
-/// What `TierUpLoop` returns to a loop nested in an OSR loop whose header
-/// did not come within [`OSR_ROOT_PATIENCE`] of its entry being ready (or
-/// whose entry failed): the baseline code then asks for the next loop in,
-/// down to the asking loop itself (never a code address).
-pub const OSR_TRY_INNER: usize = 2;
+/// Marks a loop with an enclosing target in `TierUpLoop`'s loop argument.
+pub const OSR_NESTED: u32 = 0x8000_0000;
 
-/// How long after the entry at a nest's root is ready a loop nested in it
-/// keeps waiting for the root's header to be reached, before it asks for
-/// an entry of its own (a root that runs once around a long inner loop):
-/// four times as long as the entry took to arrive, within these bounds.
-/// An entry inside a nest makes the enclosing loops irreducible (matmul's
-/// kernel ran 3-4x slower in one than at the root's) and is never left for
-/// the root's, so the wait is long (one iteration of matmul's root, a
-/// whole 512x512 multiplication, takes 300-500 ms in baseline code); but
-/// a root that is never reached again keeps the nest in baseline code all
-/// that time (fannkuch's, with a 2 s wait: its whole run).
-const OSR_ROOT_PATIENCE: (Duration, Duration) =
-    (Duration::from_millis(100), Duration::from_secs(1));
-
-/// Marks a nested loop in `TierUpLoop`'s loop argument.
-const OSR_NESTED: u32 = 0x8000_0000;
-
-/// The loop argument of `TierUpLoop` for OSR loop `l` whose nest's root
-/// (outermost enclosing OSR loop) is `root`: `l` itself for a root (or
-/// when the numbers are too large to pack: then the loop is treated as
-/// its own root), else both packed.
-pub fn osr_loop_arg(l: u32, root: u32) -> u32 {
-    match l != root && l <= 0xffff && root <= 0x7fff {
-        true => OSR_NESTED | root << 16 | l,
+/// The loop argument of `TierUpLoop` for OSR loop `l` asking for the
+/// entry of OSR loop `target` (itself, or a loop enclosing it): `l` itself
+/// when it is its own target, else both packed (`l <= 0xffff`,
+/// `target <= 0x7fff`; the baseline code packs it the same way, at run
+/// time, and asks only for targets that fit).
+pub fn osr_loop_arg(l: u32, target: u32) -> u32 {
+    match l != target && l <= 0xffff && target <= 0x7fff {
+        true => OSR_NESTED | target << 16 | l,
         false => l,
     }
 }
 
-/// `(loop, root)` from an [`osr_loop_arg`].
+/// `(loop, target)` from an [`osr_loop_arg`].
 pub(crate) fn decode_osr_loop_arg(arg: u32) -> (u32, u32) {
     match arg & OSR_NESTED != 0 {
         true => (arg & 0xffff, (arg >> 16) & 0x7fff),
@@ -176,19 +159,17 @@ pub(crate) fn decode_osr_loop_arg(arg: u32) -> (u32, u32) {
     }
 }
 
-/// What a loop nested in an OSR root is to do (see
+/// What a loop asking for an enclosing loop's entry is to do (see
 /// `CompiledModule::osr_entry`).
 pub(crate) enum Nested {
-    /// Nothing yet: the root's entry is being compiled.
+    /// Nothing yet: the target's entry is being compiled (or failed: the
+    /// activation then stays in baseline code).
     Wait,
-    /// Compile the root's entry (claimed now): on the background thread
+    /// Compile the target's entry (claimed now): on the background thread
     /// when `true`.
-    CompileRoot(bool),
-    /// The root's entry is ready: go to the root's header.
-    RootReady,
-    /// Try the next loop in (the root's entry failed, or its header has
-    /// not been reached for [`OSR_ROOT_PATIENCE`]).
-    TryInner,
+    CompileTarget(bool),
+    /// The target's entry is ready: go to the target's header.
+    TargetReady,
 }
 
 /// Stack the compiler may need; with less left, compile on a helper thread.
@@ -290,8 +271,6 @@ struct OsrSlot {
     asked: Instant,
     /// The time between the last two asks (the loop's poll period).
     period: Duration,
-    /// When it was claimed.
-    claimed: Instant,
 }
 
 impl OsrSlot {
@@ -301,7 +280,6 @@ impl OsrSlot {
             entry: None,
             asked: now,
             period: Duration::ZERO,
-            claimed: now,
         }
     }
 
@@ -582,38 +560,30 @@ impl LazyState {
         }
     }
 
-    /// A loop of `f` nested in OSR root `root` runs long: what it is to do
-    /// (claims the root's entry on the first ask).
-    fn nested_osr(&self, f: u32, root: u32) -> Nested {
+    /// A loop of `f` asks for the entry of the enclosing loop `target`:
+    /// what it is to do (claims the target's entry on the first ask).
+    fn nested_osr(&self, f: u32, target: u32) -> Nested {
         let Some(tiering) = &self.tiering else {
             return Nested::Wait;
         };
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = match osr.get_mut(&(f, root)) {
+        let slot = match osr.get_mut(&(f, target)) {
             Some(slot) => {
                 slot.ask();
                 slot
             }
             None => {
-                osr.insert((f, root), OsrSlot::new());
+                osr.insert((f, target), OsrSlot::new());
                 tier_log!(
-                    "hot loop nested in loop {root} of {}: OSR entry at the root asked for",
+                    "hot loop {target} of {} (asked from a loop nested in it): OSR entry asked for",
                     self.info.func_display_name(f)
                 );
-                return Nested::CompileRoot(tiering.background);
+                return Nested::CompileTarget(tiering.background);
             }
         };
         match &slot.entry {
-            None => Nested::Wait,
-            Some(Err(_)) => Nested::TryInner,
-            Some(Ok(lf)) => {
-                let (least, most) = OSR_ROOT_PATIENCE;
-                let arrival = lf.ready.saturating_duration_since(slot.claimed);
-                match lf.ready.elapsed() > (arrival * 4).clamp(least, most) {
-                    true => Nested::TryInner,
-                    false => Nested::RootReady,
-                }
-            }
+            Some(Ok(_)) => Nested::TargetReady,
+            None | Some(Err(_)) => Nested::Wait,
         }
     }
 
@@ -1245,9 +1215,9 @@ impl LazyCode {
         self.state.osr_entry(f, l)
     }
 
-    /// A loop of `f` nested in OSR root `root` runs long: what it is to do.
-    pub(crate) fn nested_osr(&self, f: u32, root: u32) -> Nested {
-        self.state.nested_osr(f, root)
+    /// A loop of `f` asks for the entry of the enclosing loop `target`: what it is to do.
+    pub(crate) fn nested_osr(&self, f: u32, target: u32) -> Nested {
+        self.state.nested_osr(f, target)
     }
 
     /// Compiles the OSR entry of `f` at loop `l`.

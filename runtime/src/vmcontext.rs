@@ -641,13 +641,12 @@ builtins! {
     /// `(vmctx, func_index)`: a call of the baseline code of `func_index`
     /// found it hot; asks for its optimised code (tiered mode) and returns.
     TierUp => tier_up(Ptr, I32);
-    /// `(vmctx, func_index, loop)`: the baseline code of `func_index` is
-    /// hot in its OSR loop `loop` (packed with its nest's root by
-    /// `lazy::osr_loop_arg`); asks for an on-stack-replacement entry (not
-    /// for the whole function: its next call asks): the entry's code once
-    /// it is ready, `lazy::OSR_ROOT_READY` when the entry at the nest's
-    /// root is, `lazy::OSR_TRY_INNER` when the root's header is not
-    /// coming, else null.
+    /// `(vmctx, func_index, loop)`: the baseline code of `func_index` has
+    /// run long in its OSR loop `loop` (packed with the loop whose entry it
+    /// asks for, itself or an enclosing one, by `lazy::osr_loop_arg`);
+    /// asks for that on-stack-replacement entry (not for the whole
+    /// function: its next call asks): the entry's code once it is ready,
+    /// `lazy::OSR_TARGET_READY` when an enclosing target's is, else null.
     TierUpLoop => tier_up_loop(Ptr, I32, I32) -> Ptr;
     /// `(vmctx, mem, delta_pages)`: the old size in pages, or -1.
     MemoryGrow => memory_grow(Ptr, I32, I32) -> I32;

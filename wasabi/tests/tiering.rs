@@ -358,37 +358,37 @@ fn a_function_called_often_gets_no_osr_entry() {
     assert_eq!((s.optimized, s.osr_entries), (1, 0), "{s:?}");
 }
 
+/// A nest whose inner loop runs long: rows of `cols` additions, a float
+/// sum kept alongside, the row number stored each row, and the sum of
+/// every `i * cols + j` (plus the float sum) returned.
+const ROW_NEST: &str = r#"(module
+  (memory 1)
+  (func (export "nest") (param $rows i32) (param $cols i32) (result i64 f64)
+    (local $i i32) (local $j i32) (local $acc i64) (local $f f64)
+    (loop $outer
+      (local.set $j (i32.const 0))
+      (loop $inner
+        (local.set $acc (i64.add (local.get $acc)
+          (i64.extend_i32_u (i32.add
+            (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+      (local.set $f (f64.add (local.get $f) (f64.const 0.5)))
+      (i32.store (i32.const 0) (local.get $i))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
+    (local.get $acc) (local.get $f))
+  (func (export "last") (result i32) (i32.load (i32.const 0))))"#;
+
 #[test]
-fn a_hot_loop_nest_is_entered_at_its_root() {
-    // The inner loop runs long; the OSR entry is compiled at the outermost
-    // loop of the nest (whose cycles stay reducible) and taken at that
-    // loop's next header, carrying every local; the results are those of
-    // baseline code.
+fn a_hot_loop_nest_is_entered_once_with_every_local() {
+    // The inner loop runs long; one OSR entry is compiled for the nest
+    // (its variant holds a copy of the body per enclosing loop, so that
+    // entering the inner loop leaves every cycle reducible) and taken
+    // carrying every local; the results are those of baseline code.
     for background in [false, true] {
         let engine = tiered_engine(50, background);
-        let (module, mut store, inst) = instantiate(
-            &engine,
-            r#"(module
-              (memory 1)
-              ;; sum over i < rows, j < cols of (i * cols + j), and a float
-              ;; sum kept alongside; the row count also stored each row.
-              (func (export "nest") (param $rows i32) (param $cols i32) (result i64 f64)
-                (local $i i32) (local $j i32) (local $acc i64) (local $f f64)
-                (loop $outer
-                  (local.set $j (i32.const 0))
-                  (loop $inner
-                    (local.set $acc (i64.add (local.get $acc)
-                      (i64.extend_i32_u (i32.add
-                        (i32.mul (local.get $i) (local.get $cols)) (local.get $j)))))
-                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                    (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
-                  (local.set $f (f64.add (local.get $f) (f64.const 0.5)))
-                  (i32.store (i32.const 0) (local.get $i))
-                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                  (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
-                (local.get $acc) (local.get $f))
-              (func (export "last") (result i32) (i32.load (i32.const 0))))"#,
-        );
+        let (module, mut store, inst) = instantiate(&engine, ROW_NEST);
         let nest = inst
             .get_typed_func::<(i32, i32), (i64, f64)>(&mut store, "nest")
             .unwrap();
@@ -400,8 +400,8 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
         let last = inst.get_typed_func::<(), i32>(&mut store, "last").unwrap();
         assert_eq!(last.call(&mut store, ()).unwrap(), rows - 1);
         if !background {
-            // Deterministic: one entry, at the root (compiled when the
-            // inner loop first ran long, taken at the next outer header).
+            // Deterministic: one entry, compiled when the nest first ran
+            // long and taken at once.
             let s = module.lazy_stats().unwrap();
             assert_eq!(s.osr_entries, 1, "{s:?}");
         }
@@ -409,10 +409,40 @@ fn a_hot_loop_nest_is_entered_at_its_root() {
 }
 
 #[test]
-fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
-    // The root loop runs once around everything: its header never comes
-    // again, so after the wait the activation asks for the next loop in
-    // (the middle one, reached every row) and enters there.
+fn fuel_is_counted_alike_across_the_copies_of_an_osr_entry() {
+    // The copies of an OSR variant share one fuel counter: a nest entered
+    // in its inner loop consumes exactly the fuel it does in regular mode.
+    let used = |mode: CompileMode| {
+        let engine = Engine::new(
+            Config::new()
+                .mode(mode)
+                .tier_up_after(50)
+                .tier_up_in_background(false)
+                .consume_fuel(true)
+                .cache(false),
+        );
+        let (module, mut store, inst) = instantiate(&engine, ROW_NEST);
+        store.set_fuel(u64::MAX / 2).unwrap();
+        let nest = inst
+            .get_typed_func::<(i32, i32), (i64, f64)>(&mut store, "nest")
+            .unwrap();
+        nest.call(&mut store, (300, 2_000)).unwrap();
+        let entries = module.lazy_stats().map_or(0, |s| s.osr_entries);
+        (u64::MAX / 2 - store.get_fuel().unwrap(), entries)
+    };
+    let (regular, _) = used(CompileMode::Regular);
+    let (tiered, entries) = used(CompileMode::Tiered);
+    assert_eq!(entries, 1, "the nest was not entered by OSR");
+    assert_eq!(tiered, regular);
+}
+
+#[test]
+fn a_nest_whose_outer_loop_never_comes_back_is_entered_further_in() {
+    // The outermost loop runs once around everything: its header never
+    // comes again, so the activation asks for the next loop in (the middle
+    // one, whose header comes every row) and enters there, with one
+    // compilation (an entry asked at the outermost loop would never be
+    // taken, and a second one would follow).
     let engine = tiered_engine(50, false);
     let (module, mut store, inst) = instantiate(
         &engine,
@@ -435,7 +465,8 @@ fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
     let nest = inst
         .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
         .unwrap();
-    // Long enough in baseline code to outlast the wait for the root.
+    // Long enough that an entry asked at the outermost loop would be
+    // given up for the next loop in (two compilations).
     let (rows, cols) = (50_000, 20_000);
     let n = rows as i64 * cols as i64;
     assert_eq!(
@@ -443,10 +474,7 @@ fn a_nest_whose_root_is_not_reached_again_is_entered_further_in() {
         (n - 1) * n / 2
     );
     let s = module.lazy_stats().unwrap();
-    assert_eq!(
-        s.osr_entries, 2,
-        "the root's entry, then the middle loop's: {s:?}"
-    );
+    assert_eq!(s.osr_entries, 1, "{s:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! values as incoming. A frame whose end nobody reaches leaves the code after
 //! it unreachable.
 
-use super::{Frame, FrameKind, FuncTranslator};
+use super::{Frame, FrameKind, FuncTranslator, Shared};
 use crate::env::BResult;
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, PointerValue};
 use inkwell::IntPredicate;
@@ -30,7 +30,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     ) {
         let height = self.stack.len() - params.len();
         let (br_target, br_phis) = loop_header.unwrap_or_else(|| (next, end_phis.clone()));
-        self.control.push(Frame {
+        let start = self.op_offset;
+        let position = self.control.len();
+        let mut frame = Frame {
             kind,
             br_target,
             next,
@@ -43,7 +45,41 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             else_params: Vec::new(),
             next_reached: false,
             osr_loop: None,
-        });
+            osr_run: None,
+            start,
+            shared: false,
+        };
+        // A copy of an OSR variant (see `translate_osr_copies`).
+        match self.osr_copy.frames.get(position) {
+            Some(Some((at, Shared::Whole(shared)))) if *at == start => {
+                // Enclosing the nest: every branch goes to the first copy's
+                // blocks, and its own `next` is never used. The code
+                // continues in its own blocks (which nothing reaches before
+                // the copy's entry).
+                for phi in &frame.end_phis {
+                    phi.as_instruction().erase_from_basic_block();
+                }
+                // SAFETY: `next` was appended by the caller just now and
+                // nothing refers to it: its phis are gone, and no branch
+                // targets it yet (the frame is not on the stack).
+                unsafe { next.delete().expect("unreferenced block") };
+                frame.br_target = shared.br_target;
+                frame.br_phis = shared.br_phis.clone();
+                frame.next = shared.next;
+                frame.end_phis = shared.end_phis.clone();
+                frame.shared = true;
+            }
+            // An enclosing loop: back edges go to the copy entered there.
+            Some(Some((at, Shared::Header(header, phis)))) if *at == start => {
+                frame.br_target = *header;
+                frame.br_phis = phis.clone();
+            }
+            _ => {}
+        }
+        if start == self.osr_copy.entry_start && position == self.osr_copy.frames.len() {
+            self.osr_copy.entered = true;
+        }
+        self.control.push(frame);
     }
 
     /// Phis at the start of `bb`, leaving the builder where it was.
@@ -88,24 +124,33 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         for (phi, v) in header_phis.iter().zip(&args) {
             phi.add_incoming(&[(v, here)]);
         }
+        // Only locals are live at the header of a loop without params
+        // entered with an empty operand stack: there, code can switch tier.
+        let is_osr_loop = params.is_empty() && self.stack.is_empty();
+        let run_start = match is_osr_loop {
+            true => self.start_loop_run()?,
+            false => None,
+        };
         self.env.builder.build_unconditional_branch(header)?;
         self.env.builder.position_at_end(header);
         // Every iteration passes here: the place to stop a runaway loop.
         self.check_interrupts()?;
-        // Only locals are live at the header of a loop without params
-        // entered with an empty operand stack: there, code can switch tier.
-        let osr_loop = (params.is_empty() && self.stack.is_empty()).then(|| {
+        let osr_loop = is_osr_loop.then(|| {
             self.osr_loops += 1;
             self.osr_loops - 1
         });
         if osr_loop.is_some() && osr_loop == self.osr_target {
             self.osr_header = Some(header);
+            self.osr_frames = Some((self.control.clone(), self.op_offset));
         }
-        // Its enclosing OSR loops, outermost first, and itself (see
-        // `profile`: a nest is entered at its root if it can).
-        let nest = osr_loop.map(|l| {
-            let outer = self.control.iter().filter_map(|f| f.osr_loop);
-            outer.chain([l]).collect::<Vec<u32>>()
+        // Baseline tier: its enclosing OSR loops, outermost first, and
+        // itself, each with where its current run started (see `profile`).
+        let nest = osr_loop.zip(run_start).map(|(l, start)| {
+            let outer = self
+                .control
+                .iter()
+                .filter_map(|f| f.osr_loop.zip(f.osr_run));
+            outer.chain([(l, start)]).collect::<Vec<_>>()
         });
         self.count_iteration(nest)?;
         for phi in &header_phis {
@@ -120,6 +165,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         );
         if let Some(frame) = self.control.last_mut() {
             frame.osr_loop = osr_loop;
+            frame.osr_run = run_start;
         }
         Ok(())
     }
@@ -151,7 +197,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     /// Sends the top-of-stack results of the current frame to its `next`
     /// block, if the current point is reachable.
-    fn fall_through_to_end(&mut self) -> BResult<()> {
+    pub(super) fn fall_through_to_end(&mut self) -> BResult<()> {
         if !self.reachable {
             return Ok(());
         }

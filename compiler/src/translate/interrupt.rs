@@ -59,6 +59,19 @@ pub(crate) struct Meter<'ctx> {
     pub poll: Option<PointerValue<'ctx>>,
 }
 
+impl<'ctx> Meter<'ctx> {
+    /// The same counters, for another copy of the body in the same
+    /// function (an OSR variant's), with nothing pending.
+    pub fn shared(&self) -> Meter<'ctx> {
+        Meter {
+            limits: self.limits,
+            fuel: self.fuel,
+            pending: 0,
+            poll: self.poll,
+        }
+    }
+}
+
 /// What an operator costs in fuel.
 pub(crate) fn fuel_cost(op: &Operator<'_>) -> u64 {
     use Operator::*;

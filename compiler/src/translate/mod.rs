@@ -54,6 +54,7 @@ pub(crate) enum FrameKind {
 }
 
 /// One entry of the control stack.
+#[derive(Clone)]
 pub(crate) struct Frame<'ctx> {
     pub kind: FrameKind,
     /// Where `br` to this frame goes: the loop header, or `next`.
@@ -75,6 +76,40 @@ pub(crate) struct Frame<'ctx> {
     pub next_reached: bool,
     /// A loop's OSR number, if it is an OSR loop (see `profile`).
     pub osr_loop: Option<u32>,
+    /// Baseline tier, an OSR loop: the locals of its current run.
+    pub osr_run: Option<profile::LoopRun<'ctx>>,
+    /// Byte offset of the operator that opened the frame: the same frame
+    /// in every copy of an OSR variant.
+    pub start: usize,
+    /// In a copy of an OSR variant: whether the frame's blocks are those of
+    /// the first copy ([`Shared::Whole`]).
+    pub shared: bool,
+}
+
+/// What a frame of a copy of an OSR variant takes from an earlier copy
+/// (see [`FuncTranslator::translate_osr_copies`]).
+#[derive(Clone)]
+pub(crate) enum Shared<'ctx> {
+    /// Every block: a frame enclosing the nest's outermost loop, whose
+    /// end leaves the copy for the first one.
+    Whole(Frame<'ctx>),
+    /// Where `br` goes (with its phis): an enclosing loop, whose back
+    /// edges go to its header in the copy entered there.
+    Header(BasicBlock<'ctx>, Vec<PhiValue<'ctx>>),
+}
+
+/// How one copy of an OSR variant's body is translated.
+#[derive(Default)]
+pub(crate) struct OsrCopy<'ctx> {
+    /// What the frames at these positions of the control stack share
+    /// (matched by their start offset).
+    pub frames: Vec<Option<(usize, Shared<'ctx>)>>,
+    /// Start offset of the loop whose header enters this copy.
+    pub entry_start: usize,
+    /// Whether translation has passed that header.
+    pub entered: bool,
+    /// Whether control has left the copy: the rest is not translated.
+    pub finished: bool,
 }
 
 pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
@@ -115,11 +150,17 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
     /// Baseline tier: 1 + the OSR loop whose header is to take its ready
-    /// entry (asked for by a loop nested in it), else 0; and how many
-    /// levels below the nest's root a nested loop asks now (`profile`).
-    /// Local slots, made on first use.
+    /// entry (asked for by a loop nested in it), else 0 (`profile`). A
+    /// local slot, made on first use.
     pub osr_go: Option<PointerValue<'ctx>>,
-    pub osr_level: Option<PointerValue<'ctx>>,
+    /// OSR variant: the control stack at the target loop's header (the
+    /// frames enclosing it) and the target loop's start offset.
+    pub osr_frames: Option<(Vec<Frame<'ctx>>, usize)>,
+    /// OSR variant: how this copy of the body shares frames (empty in the
+    /// first copy).
+    pub osr_copy: OsrCopy<'ctx>,
+    /// Byte offset of the operator being translated.
+    pub op_offset: usize,
     /// Wasm bytes of the function's body (its size scales the count that
     /// makes it hot: `profile::hot_after`).
     pub body_len: u64,
@@ -246,7 +287,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_header: None,
             osr_iterations: None,
             osr_go: None,
-            osr_level: None,
+            osr_frames: None,
+            osr_copy: OsrCopy::default(),
+            op_offset: 0,
             body_len,
         };
         env.builder.position_at_end(ret_bb);
@@ -264,20 +307,22 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             else_params: Vec::new(),
             next_reached: false,
             osr_loop: None,
+            osr_run: None,
+            start: 0,
+            shared: false,
         });
         env.builder.position_at_end(body_bb);
         t.begin_instrumentation()?;
-
-        let mut ops = body.get_operators_reader()?;
-        while !t.control.is_empty() {
-            let (op, offset) = ops.read_with_offset()?;
-            t.operator(op).map_err(|e| match e {
-                CompileError::Unsupported(what) => {
-                    CompileError::Unsupported(format!("{what} (at byte offset {offset:#x})"))
-                }
+        t.translate_operators(body)?;
+        let osr_entry = match osr {
+            None => None,
+            Some(l) => Some(t.translate_osr_copies(body).map_err(|e| match e {
+                CompileError::Unsupported(_) => CompileError::Unsupported(format!(
+                    "on-stack replacement at loop {l}: the function has no such loop"
+                )),
                 e => e,
-            })?;
-        }
+            })?),
+        };
 
         // Finish the entry block: stack check, then into the body.
         match entry.get_terminator() {
@@ -290,22 +335,131 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             t.emit_stack_check()?;
             t.check_fuel()?;
         }
-        match (osr, t.osr_header) {
-            (None, _) => {
+        match osr_entry {
+            None => {
                 t.count_entry()?;
                 env.builder.build_unconditional_branch(body_bb)?;
             }
             // The body from its start is unreachable (and deleted).
-            (Some(_), Some(header)) => {
+            Some(header) => {
                 env.builder.build_unconditional_branch(header)?;
-            }
-            (Some(l), None) => {
-                return Err(CompileError::Unsupported(format!(
-                    "on-stack replacement at loop {l}: the function has no such loop"
-                )))
             }
         }
         Ok(())
+    }
+
+    /// Translates the body's operators until the function's frame closes
+    /// (or, in a copy of an OSR variant, control leaves the copy).
+    fn translate_operators(&mut self, body: &FunctionBody<'_>) -> BResult<()> {
+        let mut ops = body.get_operators_reader()?;
+        while !self.control.is_empty() && !self.osr_copy.finished {
+            let (op, offset) = ops.read_with_offset()?;
+            self.op_offset = offset as usize;
+            self.operator(op).map_err(|e| match e {
+                CompileError::Unsupported(what) => {
+                    CompileError::Unsupported(format!("{what} (at byte offset {offset:#x})"))
+                }
+                e => e,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// OSR variant: after the body's first translation (`self`), translates
+    /// one more copy per loop enclosing the target loop and returns the
+    /// header to enter at.
+    ///
+    /// Branching from the entry block straight into a loop nested in others
+    /// would enter every enclosing loop in its middle: their cycles would
+    /// merge into one headed at the entered loop, and LLVM optimises little
+    /// there (matmul's kernel, entered at its innermost loop, ran scalar,
+    /// 3-4x slower than at -O1). So with enclosing loops `L1 ⊃ … ⊃ Ld ⊃ T`
+    /// the variant holds copies `X0 … Xd` of the body: `Xd` is entered at
+    /// `T`'s header, and `Xj` (j < d) only at `L(j+1)`'s. In `Xj` a branch
+    /// back to `Li` (i ≤ j) goes to `Li`'s header in `X(i-1)`, the copy
+    /// entered there, so no `Li` is a cycle in `Xj`; and the frames
+    /// enclosing `L1` (blocks, outside every loop of the nest) share the
+    /// blocks of `X0`: leaving the innermost of them continues in `X0`,
+    /// and the copy ends there. Every loop of every copy is thus entered
+    /// only at its header. The cost: each copy holds the code from its
+    /// entry loop to the end of `L1` (what precedes the entry in a copy
+    /// is unreachable and deleted).
+    fn translate_osr_copies(&mut self, body: &FunctionBody<'_>) -> BResult<BasicBlock<'ctx>> {
+        let (Some(header), Some((frames, target_start))) =
+            (self.osr_header, self.osr_frames.clone())
+        else {
+            return Err(CompileError::Unsupported("no such loop".into()));
+        };
+        let loops: Vec<usize> = (0..frames.len())
+            .filter(|&k| frames[k].kind == FrameKind::Loop)
+            .collect();
+        // The control stack at the target's header in each copy so far.
+        let mut snapshots = vec![frames.clone()];
+        let mut header = header;
+        for j in 1..=loops.len() {
+            // Copy `j` is entered at loop `L(j+1)` (the target when j = d).
+            let (until, entry_start) = match loops.get(j) {
+                Some(&k) => (k, frames[k].start),
+                None => (frames.len(), target_start),
+            };
+            let mut shared: Vec<Option<(usize, Shared<'ctx>)>> = vec![None; until];
+            for (k, f) in frames[..loops[0]].iter().enumerate() {
+                shared[k] = Some((f.start, Shared::Whole(f.clone())));
+            }
+            for i in 0..j {
+                let f = &snapshots[i][loops[i]];
+                shared[loops[i]] = Some((f.start, Shared::Header(f.br_target, f.br_phis.clone())));
+            }
+            let Some((_, Shared::Whole(function))) = shared[0].clone() else {
+                unreachable!("the function's frame encloses every loop");
+            };
+            let mut copy = FuncTranslator {
+                env: self.env,
+                function: self.function,
+                func_index: self.func_index,
+                vmctx: self.vmctx,
+                entry: self.entry,
+                locals: self.locals.clone(),
+                stack: Vec::new(),
+                control: vec![Frame {
+                    shared: true,
+                    ..function
+                }],
+                reachable: true,
+                dead_depth: 0,
+                memory_bases: self.memory_bases.clone(),
+                trap_blocks: self.trap_blocks.clone(),
+                makes_calls: false,
+                certain_trap: false,
+                locals_in_memory: self.locals_in_memory,
+                meter: self.meter.shared(),
+                osr_loops: 0,
+                osr_target: self.osr_target,
+                osr_header: None,
+                osr_iterations: None,
+                osr_go: None,
+                osr_frames: None,
+                osr_copy: OsrCopy {
+                    frames: shared,
+                    entry_start,
+                    entered: false,
+                    finished: false,
+                },
+                op_offset: 0,
+                body_len: self.body_len,
+            };
+            let start = copy.append_block("osr_copy");
+            self.env.builder.position_at_end(start);
+            copy.translate_operators(body)?;
+            self.makes_calls |= copy.makes_calls;
+            self.memory_bases.extend(copy.memory_bases);
+            let (Some(h), Some((f, _))) = (copy.osr_header, copy.osr_frames) else {
+                return Err(CompileError::Unsupported("no such loop".into()));
+            };
+            header = h;
+            snapshots.push(f);
+        }
+        Ok(header)
     }
 
     // ---- operand stack ---------------------------------------------------
@@ -597,6 +751,16 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
 
     /// Translates one operator.
     fn operator(&mut self, op: Operator<'_>) -> BResult<()> {
+        if self.leaves_osr_copy(&op) {
+            // Control leaves this copy of an OSR variant for the previous
+            // one, whose blocks the frame shares (see `translate_osr_copies`).
+            if self.reachable {
+                self.meter_operator(&op)?;
+                self.fall_through_to_end()?;
+            }
+            self.osr_copy.finished = true;
+            return Ok(());
+        }
         if !self.reachable {
             return self.dead_operator(op);
         }
@@ -614,6 +778,16 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             self.meter_unreachable();
         }
         Ok(())
+    }
+
+    /// Whether `op` closes (or, for `else`, leaves the first arm of) a
+    /// shared frame after this copy's entry: where a copy of an OSR
+    /// variant ends.
+    fn leaves_osr_copy(&self, op: &Operator<'_>) -> bool {
+        self.osr_copy.entered
+            && self.dead_depth == 0
+            && matches!(op, Operator::Else | Operator::End)
+            && self.control.last().is_some_and(|f| f.shared)
     }
 
     /// Translates one operator in reachable code.

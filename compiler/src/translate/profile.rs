@@ -42,25 +42,37 @@
 //! calls the entry and returns what it returns. The baseline frame stays
 //! below the optimised one until the function returns (one frame, once).
 //!
-//! **Loop nests.** Branching into an inner loop's header from the entry
-//! block enters every enclosing loop in its middle: their cycles become
-//! irreducible, the inner loop's start values come from the buffer, and
-//! LLVM optimises little (matmul's kernel, entered at its innermost loop:
-//! "could not determine number of loop iterations", scalar, 3-4x slower
-//! than at `-O1`). So a loop nested in OSR loops asks for the entry at
-//! the outermost of them (its nest's *root*); the runtime compiles it and,
-//! once it is ready, answers `OSR_ROOT_READY`: the baseline code sets a
-//! local flag to that loop's number, and every OSR loop header checks the
-//! flag for its own number on every visit: the root's header then asks for
-//! its entry and takes it there, where the nest starts afresh. A root whose
-//! header is not reached again soon after (one pass around a long inner
-//! loop; `lazy::OSR_ROOT_PATIENCE`) gets `OSR_TRY_INNER`: the activation's
-//! level goes one loop further in (a local), and the nested loop asks for
-//! that loop's entry the same way, down to its own.
+//! **Loop nests.** The loop that has run long is often not the one to
+//! enter at. A loop whose runs are short (k_lcs's row loop, 12,500
+//! iterations) inside one that runs long (the loop over rows) never gets
+//! long itself; and the activation's count may have grown in loops whose
+//! runs are over (k_lcs's string generation, before the DP). So each OSR
+//! loop keeps its *current run* in locals (set at its entry: the
+//! activation's count then, and its header's visits since), and a poll
+//! asks for the entry of the *target*: the outermost loop of the nest
+//! (the enclosing OSR loops and this one) whose run has itself reached
+//! [`osr_after`] and, for an enclosing loop, whose header has come back at
+//! most every `OSR_TARGET_PERIOD` iterations on average (so it comes again
+//! soon: a loop in the first pass of a long body does not). No loop
+//! qualifies: no ask. The outermost, because an entry into a nested loop
+//! costs a copy of the nest per enclosing loop (below).
+//!
+//! For an enclosing target, once its entry is ready the runtime answers
+//! `OSR_TARGET_READY`: the baseline code sets a local flag to the target's
+//! number, and every OSR loop header checks the flag for its own number on
+//! every visit; the target's header then asks for its entry and takes it.
+//!
+//! An entry at a nested loop gives the optimiser reducible code: branching
+//! from the entry block straight into it would enter every enclosing loop
+//! in its middle, and LLVM optimises little in irreducible cycles
+//! (matmul's kernel, entered at its innermost loop: scalar, 3-4x slower).
+//! The variant instead holds a copy of the body per enclosing loop, each
+//! entered only at a loop header, that continue into one another
+//! (`FuncTranslator::translate_osr_copies`).
 //!
 //! What must stay true: OSR loops are numbered in the order the translator
-//! meets them, identically in the baseline and in the variant (the rule
-//! depends only on the wasm); counters are per instance and only ever
+//! meets them, identically in the baseline and in every copy of the variant
+//! (the rule depends only on the wasm); counters are per instance and only ever
 //! written by code of that instance (plain loads and stores: a lost update
 //! only delays a tier-up); the builtins may be called more than once for a
 //! function or loop and must not care.
@@ -90,6 +102,14 @@ fn osr_after(tier_up_after: u32) -> u32 {
     tier_up_after.saturating_mul(OSR_FACTOR)
 }
 
+/// Most iterations of the activation (its loops' iterations, nested ones
+/// included) one iteration of an enclosing loop may take, on average in
+/// its current run, for a nested loop to ask for that loop's entry: the
+/// wait for its header once the entry is ready stays short next to the
+/// compilation (some 10-30 ms of baseline code, against 50-400 ms), while
+/// an entry further in would cost one more copy of the nest.
+const OSR_TARGET_PERIOD: u32 = 1 << 21;
+
 /// Body bytes per step of [`hot_after`]'s scale.
 const HOT_BYTES_STEP: u64 = 512;
 
@@ -101,6 +121,18 @@ const HOT_BYTES_STEP: u64 = 512;
 pub(crate) fn hot_after(tier_up_after: u32, body_len: u64) -> u32 {
     let steps = (body_len / HOT_BYTES_STEP).clamp(1, 1 << 16) as u32;
     tier_up_after.saturating_mul(steps).min(i32::MAX as u32)
+}
+
+/// Baseline tier: the locals of an OSR loop's current run (from its
+/// entry to its exit): where it started and where its header last passed,
+/// in units of the activation's iteration count, and how many times its
+/// header has passed.
+#[derive(Clone, Copy)]
+pub(crate) struct LoopRun<'ctx> {
+    pub start: PointerValue<'ctx>,
+    pub last: PointerValue<'ctx>,
+    /// How many times its header has passed in this run.
+    pub visits: PointerValue<'ctx>,
 }
 
 /// Adds one to the i32 at `ptr` and returns the new value.
@@ -188,13 +220,48 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(())
     }
 
-    /// Counts an iteration of a loop (`osr`: if it is an OSR loop, the OSR
-    /// numbers of its enclosing OSR loops, outermost first, and its own)
-    /// towards the function's next call asking for optimised code. At an
-    /// OSR loop, also counts this activation's iterations and asks for the
-    /// loop's OSR entry once they show the activation is long-running.
-    /// Emits nothing outside the baseline tier.
-    pub(super) fn count_iteration(&mut self, osr: Option<Vec<u32>>) -> BResult<()> {
+    /// Baseline tier, at the entry of an OSR loop: the loop's run locals
+    /// (made now), its start set to this activation's iteration count.
+    /// `None` outside the baseline tier.
+    pub(super) fn start_loop_run(&mut self) -> BResult<Option<LoopRun<'ctx>>> {
+        if self.env.instrument.tier_up_after.is_none() {
+            return Ok(None);
+        }
+        let env = self.env;
+        let iterations = self.entry_slot(|t| &mut t.osr_iterations, "osr_iterations")?;
+        let run = self.in_entry(|| {
+            let slot = |name| -> BResult<PointerValue<'ctx>> {
+                let slot = env.builder.build_alloca(env.i32(), name)?;
+                env.builder.build_store(slot, env.i32().const_zero())?;
+                Ok(slot)
+            };
+            Ok(LoopRun {
+                start: slot("osr_run_start")?,
+                last: slot("osr_run_last")?,
+                visits: slot("osr_run_visits")?,
+            })
+        })?;
+        let now = env
+            .builder
+            .build_load(env.i32(), iterations, "iterations")?;
+        env.builder.build_store(run.start, now)?;
+        env.builder
+            .build_store(run.visits, env.i32().const_zero())?;
+        Ok(Some(run))
+    }
+
+    /// Counts an iteration of a loop towards the function's next call
+    /// asking for optimised code. At an OSR loop (`osr`: the nest's OSR
+    /// loops, outermost first and this one last, each with its run's
+    /// locals from [`Self::start_loop_run`]) also counts this activation's
+    /// iterations, and once they show it is long-running asks for the OSR
+    /// entry of the innermost loop of the nest whose current run is long
+    /// and whose header comes back (see the module docs). Emits nothing
+    /// outside the baseline tier.
+    pub(super) fn count_iteration(
+        &mut self,
+        osr: Option<Vec<(u32, LoopRun<'ctx>)>>,
+    ) -> BResult<()> {
         let Some(threshold) = self.env.instrument.tier_up_after else {
             return Ok(());
         };
@@ -202,33 +269,35 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let counter = env.gep(self.vmctx, env.offsets.call_count(self.func_index))?;
         increment_i32(env, counter, "count")?;
         let idx = env.i32().const_int(self.func_index as u64, false);
-        let Some(nest) = osr else {
+        let Some(mut nest) = osr else {
             return Ok(());
         };
-        let l = *nest.last().expect("a nest ends with its loop");
+        let (l, own) = *nest.last().expect("a nest ends with its loop");
+        // Only loops the builtin's argument can name (`osr_loop_arg`).
+        nest.retain(|&(k, _)| k == l || (l <= 0xffff && k <= 0x7fff));
+        let i32t = env.i32();
         // This activation's iterations, from 0 at its entry.
         let slot = self.entry_slot(|t| &mut t.osr_iterations, "osr_iterations")?;
         let it = increment_i32(env, slot, "iterations")?;
+        env.builder.build_store(own.last, it)?;
+        increment_i32(env, own.visits, "visits")?;
         // it >= after and (it - after) % interval == 0
-        let after = env.i32().const_int(osr_after(threshold) as u64, false);
+        let after = i32t.const_int(osr_after(threshold) as u64, false);
         let reached =
             env.builder
                 .build_int_compare(IntPredicate::UGE, it, after, "long_running")?;
         let since = env.builder.build_int_sub(it, after, "")?;
         let phase =
             env.builder
-                .build_and(since, env.i32().const_int(OSR_POLL_INTERVAL - 1, false), "")?;
+                .build_and(since, i32t.const_int(OSR_POLL_INTERVAL - 1, false), "")?;
         let on_beat =
             env.builder
-                .build_int_compare(IntPredicate::EQ, phase, env.i32().const_zero(), "")?;
+                .build_int_compare(IntPredicate::EQ, phase, i32t.const_zero(), "")?;
         let osr_due = env.builder.build_and(reached, on_beat, "osr_due")?;
-        // Also go when a loop nested in this one found its entry ready.
+        // Also go when a loop nested in this one found this one's entry ready.
         let go = self.entry_slot(|t| &mut t.osr_go, "osr_go")?;
-        let v = env
-            .builder
-            .build_load(env.i32(), go, "go")?
-            .into_int_value();
-        let mine = env.i32().const_int(l as u64 + 1, false);
+        let v = env.builder.build_load(i32t, go, "go")?.into_int_value();
+        let mine = i32t.const_int(l as u64 + 1, false);
         let here = env
             .builder
             .build_int_compare(IntPredicate::EQ, v, mine, "go_here")?;
@@ -238,42 +307,117 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let cont = self.append_block("osr_counted");
         env.builder.build_conditional_branch(osr_due, ask, cont)?;
         env.builder.position_at_end(ask);
-        // Where to enter: the loop `level` levels below the nest's root
-        // (the root first; one level further in each time the runtime says
-        // the target's header is not coming), this loop itself at the end.
-        // Taking its own entry, a target clears the go flag.
-        let level_slot = self.entry_slot(|t| &mut t.osr_level, "osr_level")?;
-        let level = env
-            .builder
-            .build_load(env.i32(), level_slot, "level")?
-            .into_int_value();
-        let target_of = |i: usize| -> (u64, u64) {
-            let t = nest[i];
-            (
-                wasabi_runtime::lazy::osr_loop_arg(l, t) as u64,
-                t as u64 + 1,
-            )
-        };
-        let (arg0, go0) = target_of(nest.len() - 1);
-        let mut arg = env.i32().const_int(arg0, false);
-        let mut go_value = env.i32().const_int(go0, false);
-        for i in (0..nest.len() - 1).rev() {
-            let (a, g) = target_of(i);
-            let at = env.builder.build_int_compare(
-                IntPredicate::EQ,
-                level,
-                env.i32().const_int(i as u64, false),
-                "",
-            )?;
-            arg = env
+        // The target: this loop when its header was flagged, else the
+        // outermost loop of the nest whose current run (nested loops'
+        // iterations included) has itself reached `after` and, for an
+        // enclosing loop, whose header comes back at most every
+        // `OSR_TARGET_PERIOD` iterations (so it comes again soon). An
+        // enclosing loop in the first iteration of its run, shorter than
+        // that so far, is waited for (no ask yet); one whose iteration
+        // under way is longer is passed over for the next loop in (a loop
+        // around a long body, such as a kernel's repetitions). None (no
+        // ask) when the activation's iterations were spent in runs now
+        // over. The outermost: its entry needs the fewest copies of the
+        // nest (see `FuncTranslator::translate_osr_copies`).
+        let i64t = env.i64();
+        let wide = |v: IntValue<'ctx>| env.builder.build_int_z_extend(v, i64t, "");
+        let none = i32t.const_all_ones();
+        let mut target = none;
+        // Set by an enclosing loop in its first iteration, which may still
+        // come back soon: then no loop further in is chosen (not yet).
+        let mut wait = env.ctx.bool_type().const_zero();
+        for &(k, run) in &nest {
+            let load = |p, name| -> BResult<IntValue<'ctx>> {
+                Ok(env.builder.build_load(i32t, p, name)?.into_int_value())
+            };
+            let started = load(run.start, "run_start")?;
+            let length = env.builder.build_int_sub(it, started, "run")?;
+            let long =
+                env.builder
+                    .build_int_compare(IntPredicate::UGE, length, after, "long_run")?;
+            let period = i64t.const_int(OSR_TARGET_PERIOD as u64, false);
+            let (good, undecided) = match k == l {
+                true => (long, None),
+                false => {
+                    let last = load(run.last, "run_last")?;
+                    let visits = load(run.visits, "run_visits")?;
+                    // The iteration under way is not (yet) too long...
+                    let current = wide(env.builder.build_int_sub(it, last, "")?)?;
+                    let current =
+                        env.builder
+                            .build_int_compare(IntPredicate::ULE, current, period, "")?;
+                    let live = env.builder.build_and(long, current, "")?;
+                    // ...and the earlier ones took at most `period` on
+                    // average: (last - start) / (visits - 1) <= period.
+                    let again = env.builder.build_int_compare(
+                        IntPredicate::UGE,
+                        visits,
+                        i32t.const_int(2, false),
+                        "header_again",
+                    )?;
+                    let span = wide(env.builder.build_int_sub(last, started, "")?)?;
+                    let laps = wide(env.builder.build_int_sub(
+                        visits,
+                        i32t.const_int(1, false),
+                        "",
+                    )?)?;
+                    let bound = env.builder.build_int_mul(laps, period, "")?;
+                    let often = env.builder.build_int_compare(
+                        IntPredicate::ULE,
+                        span,
+                        bound,
+                        "comes_often",
+                    )?;
+                    let good = env.builder.build_and(live, again, "")?;
+                    let good = env.builder.build_and(good, often, "")?;
+                    let first_lap = env.builder.build_not(again, "")?;
+                    (good, Some(env.builder.build_and(live, first_lap, "")?))
+                }
+            };
+            let none_yet = env
                 .builder
-                .build_select(at, env.i32().const_int(a, false), arg, "osr_arg")?
-                .into_int_value();
-            go_value = env
+                .build_int_compare(IntPredicate::EQ, target, none, "")?;
+            let open = env
                 .builder
-                .build_select(at, env.i32().const_int(g, false), go_value, "osr_go")?
+                .build_and(none_yet, env.builder.build_not(wait, "")?, "")?;
+            let take = env.builder.build_and(open, good, "")?;
+            target = env
+                .builder
+                .build_select(take, i32t.const_int(k as u64, false), target, "osr_target")?
                 .into_int_value();
+            if let Some(undecided) = undecided {
+                let stop = env.builder.build_and(open, undecided, "")?;
+                wait = env.builder.build_or(wait, stop, "osr_wait")?;
+            }
         }
+        let target = env
+            .builder
+            .build_select(here, i32t.const_int(l as u64, false), target, "osr_target")?
+            .into_int_value();
+        let some = env
+            .builder
+            .build_int_compare(IntPredicate::NE, target, none, "has_target")?;
+        let call = self.append_block("osr_call");
+        env.builder.build_conditional_branch(some, call, cont)?;
+        env.builder.position_at_end(call);
+        // The builtin's argument (`osr_loop_arg`): this loop, or this loop
+        // and the enclosing target.
+        let own = env.builder.build_int_compare(
+            IntPredicate::EQ,
+            target,
+            i32t.const_int(l as u64, false),
+            "own",
+        )?;
+        let packed = env.builder.build_or(
+            env.builder
+                .build_left_shift(target, i32t.const_int(16, false), "")?,
+            i32t.const_int((wasabi_runtime::lazy::OSR_NESTED | l) as u64, false),
+            "",
+        )?;
+        let arg = env
+            .builder
+            .build_select(own, i32t.const_int(l as u64, false), packed, "osr_arg")?
+            .into_int_value();
         let entry = env
             .call_builtin(
                 self.vmctx,
@@ -285,7 +429,6 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         let code = env.builder.build_ptr_to_int(entry, env.i64(), "osr_code")?;
         let jump = self.append_block("osr");
         let ready = self.append_block("osr_target_ready");
-        let inner = self.append_block("osr_try_inner");
         env.builder.build_switch(
             code,
             jump,
@@ -293,27 +436,19 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 (env.i64().const_zero(), cont),
                 (
                     env.i64()
-                        .const_int(wasabi_runtime::lazy::OSR_ROOT_READY as u64, false),
+                        .const_int(wasabi_runtime::lazy::OSR_TARGET_READY as u64, false),
                     ready,
-                ),
-                (
-                    env.i64()
-                        .const_int(wasabi_runtime::lazy::OSR_TRY_INNER as u64, false),
-                    inner,
                 ),
             ],
         )?;
         env.builder.position_at_end(ready);
-        env.builder.build_store(go, go_value)?;
-        env.builder.build_unconditional_branch(cont)?;
-        env.builder.position_at_end(inner);
-        let next = env
+        let flag = env
             .builder
-            .build_int_add(level, env.i32().const_int(1, false), "")?;
-        env.builder.build_store(level_slot, next)?;
+            .build_int_add(target, i32t.const_int(1, false), "go")?;
+        env.builder.build_store(go, flag)?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(jump);
-        env.builder.build_store(go, env.i32().const_zero())?;
+        env.builder.build_store(go, i32t.const_zero())?;
         self.enter_osr(entry)?;
         env.builder.position_at_end(cont);
         Ok(())
