@@ -197,7 +197,9 @@ def main():
              "## Warm cache: milliseconds from spawning the process to the first instruction of `_start`", "",
              "wasabi: `wasabi run` with its code cache holding the module (`entry_clock_ns` of `--timings`); "
              "the \"from main\" column leaves out process start-up (loading the executable and its shared "
-             "libraries, libLLVM's among them). wasmtime: wasmtime-py, from spawn (Python and `import "
+             "libraries; the current binary loads libLLVM only to compile, a warm run never does; a "
+             "baseline from before that change loaded it at start-up). wasmtime: wasmtime-py, from spawn "
+             "(Python and `import "
              "wasmtime` included) and in-process (`Module.from_file` + instantiate).", ""]
     head = ["program"]
     for e in engines_warm:
