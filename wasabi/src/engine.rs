@@ -16,44 +16,10 @@
 use std::sync::Arc;
 use wasabi_compiler_abi::{Backend, CompilerConfig};
 
-/// How much LLVM optimises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum OptLevel {
-    /// Fastest compile: LLVM's fast instruction selector, no IR passes.
-    O0,
-    /// Wasabi's short JIT pipeline (the default for JIT modes).
-    #[default]
-    O1,
-    /// LLVM's `default<O2>`.
-    O2,
-    /// LLVM's `default<O3>` (the AOT default).
-    O3,
-}
-
-impl std::str::FromStr for OptLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim_start_matches(['O', 'o']) {
-            "0" => Ok(OptLevel::O0),
-            "1" => Ok(OptLevel::O1),
-            "2" => Ok(OptLevel::O2),
-            "3" => Ok(OptLevel::O3),
-            _ => Err(format!(
-                "unknown optimisation level `{s}` (use 0, 1, 2 or 3)"
-            )),
-        }
-    }
-}
-
-/// Which CPU the code is compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum TargetCpu {
-    /// This machine's CPU and all its features.
-    #[default]
-    Native,
-    /// Baseline x86-64: runs on any x86-64 machine.
-    Generic,
-}
+/// How much LLVM optimises, and which CPU the code is for: the compiler's
+/// own settings (with their `FromStr` for command lines), so an engine's
+/// configuration maps onto the compiler's field for field.
+pub use wasabi_compiler_abi::{OptLevel, TargetCpu};
 
 /// When functions are compiled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -388,18 +354,9 @@ impl Engine {
 }
 
 fn compiler_config(c: &Config) -> CompilerConfig {
-    use wasabi_compiler_abi as wc;
-    wc::CompilerConfig {
-        opt_level: match c.opt_level {
-            OptLevel::O0 => wc::OptLevel::O0,
-            OptLevel::O1 => wc::OptLevel::O1,
-            OptLevel::O2 => wc::OptLevel::O2,
-            OptLevel::O3 => wc::OptLevel::O3,
-        },
-        target_cpu: match c.target_cpu {
-            TargetCpu::Native => wc::TargetCpu::Native,
-            TargetCpu::Generic => wc::TargetCpu::Generic,
-        },
+    CompilerConfig {
+        opt_level: c.opt_level,
+        target_cpu: c.target_cpu,
         consume_fuel: c.consume_fuel,
         epoch_interruption: c.epoch_interruption,
         tier_up_after: None,

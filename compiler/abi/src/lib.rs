@@ -41,10 +41,11 @@ pub const BUILD_C: &std::ffi::CStr = {
     }
 };
 
-/// Optimisation level.
+/// How much LLVM optimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
 pub enum OptLevel {
-    /// `mem2reg` and the fast instruction selector: quickest to compile.
+    /// `mem2reg` and the fast instruction selector, no other IR pass:
+    /// quickest to compile.
     O0,
     /// Wasabi's JIT pipeline (the default for `wasabi run` and lazy mode):
     /// most of `-O2`'s run-time speed at a fraction of its compile time.
@@ -56,13 +57,29 @@ pub enum OptLevel {
     O3,
 }
 
+impl std::str::FromStr for OptLevel {
+    type Err = String;
+    /// `0`..`3`, with or without a leading `O`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim_start_matches(['O', 'o']) {
+            "0" => Ok(OptLevel::O0),
+            "1" => Ok(OptLevel::O1),
+            "2" => Ok(OptLevel::O2),
+            "3" => Ok(OptLevel::O3),
+            _ => Err(format!(
+                "unknown optimisation level `{s}` (use 0, 1, 2 or 3)"
+            )),
+        }
+    }
+}
+
 /// Which CPU to generate code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
 pub enum TargetCpu {
     /// This machine's CPU and all its features (JIT default).
     #[default]
     Native,
-    /// Baseline x86-64, for code that must run elsewhere.
+    /// Baseline x86-64: runs on any x86-64 machine.
     Generic,
 }
 
