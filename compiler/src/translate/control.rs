@@ -140,8 +140,11 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             self.osr_loops - 1
         });
         if osr_loop.is_some() && osr_loop == self.osr_target {
-            self.osr_header = Some(header);
-            self.osr_frames = Some((self.control.clone(), self.op_offset));
+            self.osr_found = Some(super::OsrTarget {
+                header,
+                frames: self.control.clone(),
+                start: self.op_offset,
+            });
         }
         // Baseline tier: its enclosing OSR loops, outermost first, and
         // itself, each with where its current run started (see `profile`).

@@ -98,6 +98,15 @@ pub(crate) enum Shared<'ctx> {
     Header(BasicBlock<'ctx>, Vec<PhiValue<'ctx>>),
 }
 
+/// OSR variant: the target loop, as the translator met it.
+pub(crate) struct OsrTarget<'ctx> {
+    pub header: BasicBlock<'ctx>,
+    /// The control stack at its header: the frames enclosing it.
+    pub frames: Vec<Frame<'ctx>>,
+    /// Byte offset of its `loop` operator.
+    pub start: usize,
+}
+
 /// How one copy of an OSR variant's body is translated.
 #[derive(Default)]
 pub(crate) struct OsrCopy<'ctx> {
@@ -142,10 +151,11 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// Fuel and epoch instrumentation state (empty when off).
     pub meter: interrupt::Meter<'ctx>,
     /// On-stack replacement (see `profile`): OSR loops seen so far, the
-    /// one this translation enters at (an OSR variant), and its header.
+    /// one this translation enters at (an OSR variant), and where it was
+    /// found.
     pub osr_loops: u32,
     pub osr_target: Option<u32>,
-    pub osr_header: Option<BasicBlock<'ctx>>,
+    pub osr_found: Option<OsrTarget<'ctx>>,
     /// Baseline tier: this activation's count of OSR-loop iterations (a
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
@@ -153,9 +163,6 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// entry (asked for by a loop nested in it), else 0 (`profile`). A
     /// local slot, made on first use.
     pub osr_go: Option<PointerValue<'ctx>>,
-    /// OSR variant: the control stack at the target loop's header (the
-    /// frames enclosing it) and the target loop's start offset.
-    pub osr_frames: Option<(Vec<Frame<'ctx>>, usize)>,
     /// OSR variant: how this copy of the body shares frames (empty in the
     /// first copy).
     pub osr_copy: OsrCopy<'ctx>,
@@ -212,7 +219,6 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
                 .create_string_attribute("disable-tail-calls", "true"),
         );
         function.set_section(Some(symbols::TEXT_SECTION));
-        let vmctx = function.get_nth_param(0).unwrap().into_pointer_value();
         let entry = env.ctx.append_basic_block(function, "entry");
         let body_bb = env.ctx.append_basic_block(function, "body");
         let ret_bb = env.ctx.append_basic_block(function, "return");
@@ -265,33 +271,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             }
         }
 
-        let mut t = FuncTranslator {
-            env,
-            function,
-            func_index,
-            vmctx,
-            entry,
-            locals,
-            stack: Vec::new(),
-            control: Vec::new(),
-            reachable: true,
-            dead_depth: 0,
-            memory_bases: HashMap::new(),
-            trap_blocks: HashMap::new(),
-            makes_calls: false,
-            certain_trap: false,
-            locals_in_memory,
-            meter: interrupt::Meter::default(),
-            osr_loops: 0,
-            osr_target: osr,
-            osr_header: None,
-            osr_iterations: None,
-            osr_go: None,
-            osr_frames: None,
-            osr_copy: OsrCopy::default(),
-            op_offset: 0,
-            body_len,
-        };
+        let mut t = FuncTranslator::new(env, function, func_index, entry, locals, osr);
+        t.locals_in_memory = locals_in_memory;
+        t.body_len = body_len;
         env.builder.position_at_end(ret_bb);
         let ret_phis = t.make_phis(&ty.results)?;
         t.control.push(Frame {
@@ -348,6 +330,43 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         Ok(())
     }
 
+    /// A translator of `function`'s body with nothing translated yet.
+    fn new(
+        env: &'e ModuleEnv<'ctx, 'a>,
+        function: FunctionValue<'ctx>,
+        func_index: u32,
+        entry: BasicBlock<'ctx>,
+        locals: Vec<(PointerValue<'ctx>, ValType)>,
+        osr: Option<u32>,
+    ) -> Self {
+        FuncTranslator {
+            env,
+            function,
+            func_index,
+            vmctx: function.get_nth_param(0).unwrap().into_pointer_value(),
+            entry,
+            locals,
+            stack: Vec::new(),
+            control: Vec::new(),
+            reachable: true,
+            dead_depth: 0,
+            memory_bases: HashMap::new(),
+            trap_blocks: HashMap::new(),
+            makes_calls: false,
+            certain_trap: false,
+            locals_in_memory: false,
+            meter: interrupt::Meter::default(),
+            osr_loops: 0,
+            osr_target: osr,
+            osr_found: None,
+            osr_iterations: None,
+            osr_go: None,
+            osr_copy: OsrCopy::default(),
+            op_offset: 0,
+            body_len: 0,
+        }
+    }
+
     /// Translates the body's operators until the function's frame closes
     /// (or, in a copy of an OSR variant, control leaves the copy).
     fn translate_operators(&mut self, body: &FunctionBody<'_>) -> BResult<()> {
@@ -385,8 +404,11 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     /// entry loop to the end of `L1` (what precedes the entry in a copy
     /// is unreachable and deleted).
     fn translate_osr_copies(&mut self, body: &FunctionBody<'_>) -> BResult<BasicBlock<'ctx>> {
-        let (Some(header), Some((frames, target_start))) =
-            (self.osr_header, self.osr_frames.clone())
+        let Some(OsrTarget {
+            mut header,
+            frames,
+            start: target_start,
+        }) = self.osr_found.take()
         else {
             return Err(CompileError::Unsupported("no such loop".into()));
         };
@@ -395,7 +417,6 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             .collect();
         // The control stack at the target's header in each copy so far.
         let mut snapshots = vec![frames.clone()];
-        let mut header = header;
         for j in 1..=loops.len() {
             // Copy `j` is entered at loop `L(j+1)` (the target when j = d).
             let (until, entry_start) = match loops.get(j) {
@@ -413,51 +434,39 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             let Some((_, Shared::Whole(function))) = shared[0].clone() else {
                 unreachable!("the function's frame encloses every loop");
             };
-            let mut copy = FuncTranslator {
-                env: self.env,
-                function: self.function,
-                func_index: self.func_index,
-                vmctx: self.vmctx,
-                entry: self.entry,
-                locals: self.locals.clone(),
-                stack: Vec::new(),
-                control: vec![Frame {
-                    shared: true,
-                    ..function
-                }],
-                reachable: true,
-                dead_depth: 0,
-                memory_bases: self.memory_bases.clone(),
-                trap_blocks: self.trap_blocks.clone(),
-                makes_calls: false,
-                certain_trap: false,
-                locals_in_memory: self.locals_in_memory,
-                meter: self.meter.shared(),
-                osr_loops: 0,
-                osr_target: self.osr_target,
-                osr_header: None,
-                osr_iterations: None,
-                osr_go: None,
-                osr_frames: None,
-                osr_copy: OsrCopy {
-                    frames: shared,
-                    entry_start,
-                    entered: false,
-                    finished: false,
-                },
-                op_offset: 0,
-                body_len: self.body_len,
+            let mut copy = FuncTranslator::new(
+                self.env,
+                self.function,
+                self.func_index,
+                self.entry,
+                self.locals.clone(),
+                self.osr_target,
+            );
+            copy.control.push(Frame {
+                shared: true,
+                ..function
+            });
+            copy.memory_bases = self.memory_bases.clone();
+            copy.trap_blocks = self.trap_blocks.clone();
+            copy.locals_in_memory = self.locals_in_memory;
+            copy.meter = self.meter.shared();
+            copy.body_len = self.body_len;
+            copy.osr_copy = OsrCopy {
+                frames: shared,
+                entry_start,
+                entered: false,
+                finished: false,
             };
             let start = copy.append_block("osr_copy");
             self.env.builder.position_at_end(start);
             copy.translate_operators(body)?;
             self.makes_calls |= copy.makes_calls;
             self.memory_bases.extend(copy.memory_bases);
-            let (Some(h), Some((f, _))) = (copy.osr_header, copy.osr_frames) else {
+            let Some(found) = copy.osr_found else {
                 return Err(CompileError::Unsupported("no such loop".into()));
             };
-            header = h;
-            snapshots.push(f);
+            header = found.header;
+            snapshots.push(found.frames);
         }
         Ok(header)
     }
