@@ -54,9 +54,10 @@ struct CompileOpts {
     /// When to compile functions: `regular` (all before running), `lazy`
     /// (each on its first call; never-called functions are never
     /// compiled) or `tiered` (each on its first call, quickly and
-    /// unoptimised; functions that run hot are recompiled at --opt-level
-    /// on a background thread and used from their next call on, and a hot
-    /// loop moves to optimised code while it runs).
+    /// unoptimised, or before it by the background thread when that is
+    /// idle; functions that run hot are recompiled at --opt-level on the
+    /// background thread and used from their next call on, and a hot loop
+    /// moves to optimised code while it runs).
     #[arg(long, default_value = "regular")]
     mode: CompileMode,
     /// Do not read or write the compiled-code cache (see `wasabi cache`).
@@ -531,7 +532,15 @@ fn print_stats(
         ),
         None => eprintln!("stats: cache: {}", cache_outcome_name(cache)),
     }
-    eprintln!("stats: functions compiled: {compiled} / {defined}");
+    match lazy.filter(|s| s.ahead > 0) {
+        Some(s) => eprintln!(
+            "stats: functions compiled: {compiled} / {defined} ({} ahead of their first call \
+             on the background thread, {:.3} ms there)",
+            s.ahead,
+            ms(s.ahead_time)
+        ),
+        None => eprintln!("stats: functions compiled: {compiled} / {defined}"),
+    }
     eprintln!("stats: wasm body bytes compiled: {bytes} / {total_bytes}");
     eprintln!(
         "stats: loops given an in-bounds copy with plain memory accesses: {}",

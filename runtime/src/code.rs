@@ -325,7 +325,40 @@ impl CompiledModule {
                     module.drain_in_background();
                 }
             }),
-            false,
+            crate::lazy::Priority::Normal,
+        );
+    }
+
+    /// Tiered mode with a background thread: sets that thread, when it
+    /// has nothing else to do, to compile baseline code ahead of first
+    /// calls (`crate::speculate`), one function per job. Once per module
+    /// (instantiation calls it); nothing in other modes. A job holds the
+    /// module weakly: the work stops when the module is dropped.
+    pub fn compile_ahead_in_background(self: &Arc<Self>) {
+        if self.lazy.as_ref().is_some_and(|lazy| lazy.start_ahead()) {
+            Self::next_ahead(Arc::downgrade(self));
+        }
+    }
+
+    fn next_ahead(module: std::sync::Weak<Self>) {
+        crate::lazy::in_background(
+            Box::new(move || {
+                let Some(strong) = module.upgrade() else {
+                    return;
+                };
+                let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    strong
+                        .lazy
+                        .as_ref()
+                        .is_some_and(|lazy| lazy.compile_ahead())
+                }))
+                .unwrap_or(false);
+                drop(strong);
+                if more {
+                    Self::next_ahead(module);
+                }
+            }),
+            crate::lazy::Priority::Idle,
         );
     }
 
@@ -383,7 +416,7 @@ impl CompiledModule {
                             lazy.compile_osr(func_index, l);
                         }
                     }),
-                    true,
+                    crate::lazy::Priority::Urgent,
                 );
             }
             false => lazy.compile_osr(func_index, l),

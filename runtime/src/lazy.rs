@@ -80,7 +80,10 @@
 //! (optimised, else baseline) under the instances lock, so a baseline
 //! publication that comes late cannot undo a tier-up. Both objects stay
 //! loaded for the module's life: frames that started in baseline code
-//! finish there.
+//! finish there. When the background thread has nothing else to do it
+//! compiles baseline code ahead of first calls ([`crate::speculate`]
+//! gives the order), exactly as a first call would, so the call finds it
+//! ready (or waits for that compilation instead of starting its own).
 //!
 //! What must stay true: a thunk's record, the resolver's module state and
 //! the loaded code outlive every instance of the module (the instances hold
@@ -212,7 +215,8 @@ pub struct LazyStats {
     pub compiled: usize,
     /// Defined functions in the module.
     pub total: usize,
-    /// Time spent compiling and loading functions (summed over threads).
+    /// Time first calls spent compiling and loading functions (summed over
+    /// threads).
     pub compile_time: Duration,
     /// Wasm body bytes of the compiled functions, and of all of them.
     pub compiled_bytes: usize,
@@ -229,6 +233,11 @@ pub struct LazyStats {
     /// Tiered mode: on-stack-replacement entries compiled (hot loops of
     /// running functions moved into optimised code).
     pub osr_entries: usize,
+    /// Tiered mode: of `compiled`, how many the background thread compiled
+    /// ahead of their first call (`crate::speculate`), and the time that
+    /// took there (not in `compile_time`, which is the callers' time).
+    pub ahead: usize,
+    pub ahead_time: Duration,
 }
 
 /// A persistent home for the objects of lazily compiled functions: the
@@ -338,6 +347,14 @@ struct LazyState {
     cache: Option<Arc<dyn FunctionCache>>,
     /// First compilations served by `cache`.
     cached: AtomicUsize,
+    /// Tiered mode with a background thread: whether that thread was set
+    /// to compile baseline code ahead of first calls (`crate::speculate`),
+    /// the order it does so in (made on its first turn) and how far it got,
+    /// and the functions and time it compiled that way.
+    ahead_started: AtomicBool,
+    ahead_order: Mutex<Option<(Vec<usize>, usize)>>,
+    ahead: AtomicUsize,
+    ahead_nanos: AtomicU64,
 }
 
 /// What [`LazyState::publish`] writes a function's code into, besides its
@@ -370,7 +387,7 @@ impl LazyState {
         let mut compiled_here = false;
         let r = self.funcs[k].get_or_init(|| {
             compiled_here = true;
-            self.compile(f)
+            self.compile(f, false)
         });
         match r {
             Ok(lf) => {
@@ -384,8 +401,9 @@ impl LazyState {
     }
 
     /// Compiles `f` for its first call (the baseline tier, in tiered mode),
-    /// or loads what an earlier run stored in the cache.
-    fn compile(&self, f: u32) -> Result<LoadedFunc, String> {
+    /// or loads what an earlier run stored in the cache; `ahead` when the
+    /// background thread does so before that call ([`Self::compile_ahead`]).
+    fn compile(&self, f: u32, ahead: bool) -> Result<LoadedFunc, String> {
         let t = Instant::now();
         // Tiered mode: optimised code from an earlier run beats baseline.
         let lf = match self.cached_optimized(f).or_else(|| self.cached_code(f)) {
@@ -399,17 +417,66 @@ impl LazyState {
         let body = &self.info.function_bodies[self.defined(f)];
         self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
         // (A batch-mate's code was loaded before this call: no time here.)
-        self.compile_nanos.fetch_add(
-            lf.ready.saturating_duration_since(t).as_nanos() as u64,
-            Ordering::Relaxed,
-        );
+        let nanos = lf.ready.saturating_duration_since(t).as_nanos() as u64;
+        match ahead {
+            true => {
+                self.ahead.fetch_add(1, Ordering::Relaxed);
+                self.ahead_nanos.fetch_add(nanos, Ordering::Relaxed);
+            }
+            false => {
+                self.compile_nanos.fetch_add(nanos, Ordering::Relaxed);
+            }
+        }
         tier_log!(
-            "first call of {} ({} bytes): {:.3} ms",
+            "{} {} ({} bytes): {:.3} ms",
+            if ahead {
+                "ahead of the first call of"
+            } else {
+                "first call of"
+            },
             self.info.func_display_name(f),
             body.len(),
             lf.ready.saturating_duration_since(t).as_secs_f64() * 1e3
         );
         Ok(lf)
+    }
+
+    /// Tiered mode, on the background thread when it has nothing else to
+    /// do: compiles the baseline code of the next function in
+    /// [`crate::speculate::compile_order`] not compiled yet (and not too
+    /// large), as its first call would, and publishes it. Returns whether
+    /// there may be more to do.
+    fn compile_ahead(&self) -> bool {
+        let next = {
+            let mut order = self.ahead_order.lock().unwrap_or_else(|e| e.into_inner());
+            let (order, next) = order.get_or_insert_with(|| {
+                (crate::speculate::compile_order(&self.info, &self.wasm), 0)
+            });
+            loop {
+                let Some(&k) = order.get(*next) else {
+                    break None;
+                };
+                *next += 1;
+                let small =
+                    self.info.function_bodies[k].len() <= crate::speculate::MAX_SPECULATIVE_BODY;
+                if small && self.funcs[k].get().is_none() {
+                    break Some(k);
+                }
+            }
+        };
+        let Some(k) = next else {
+            return false;
+        };
+        let f = self.info.num_imported_funcs + k as u32;
+        let mut compiled_here = false;
+        let r = self.funcs[k].get_or_init(|| {
+            compiled_here = true;
+            self.compile(f, true)
+        });
+        if compiled_here && r.is_ok() {
+            self.publish(f);
+        }
+        true
     }
 
     /// Tiered mode: claims the recompilation of `f` (false when it was
@@ -1012,6 +1079,10 @@ impl LazyCode {
             compile_nanos: AtomicU64::new(0),
             cache: None,
             cached: AtomicUsize::new(0),
+            ahead_started: AtomicBool::new(false),
+            ahead_order: Mutex::new(None),
+            ahead: AtomicUsize::new(0),
+            ahead_nanos: AtomicU64::new(0),
         });
         let sp: *const LazyState = &*state;
         let base = state.info.num_imported_funcs;
@@ -1180,7 +1251,22 @@ impl LazyCode {
             optimized: self.state.optimized_count.load(Ordering::Relaxed),
             osr_entries: self.state.osr_count.load(Ordering::Relaxed),
             optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),
+            ahead: self.state.ahead.load(Ordering::Relaxed),
+            ahead_time: Duration::from_nanos(self.state.ahead_nanos.load(Ordering::Relaxed)),
         }
+    }
+
+    /// Tiered mode with a background thread: true once, for the caller to
+    /// start [`Self::compile_ahead`] there; false otherwise.
+    pub(crate) fn start_ahead(&self) -> bool {
+        self.state.tiering.as_ref().is_some_and(|t| t.background)
+            && !self.state.ahead_started.swap(true, Ordering::SeqCst)
+    }
+
+    /// Compiles the next function ahead of its first call; whether there
+    /// may be more (then the caller schedules another turn).
+    pub(crate) fn compile_ahead(&self) -> bool {
+        self.state.compile_ahead()
     }
 
     /// Tiered mode: claims the recompilation of `f` by the optimising tier;
@@ -1265,24 +1351,40 @@ extern "C" fn stop_background_at_exit() {
     std::mem::forget(guard);
 }
 
-/// The background compile thread's work: urgent jobs first.
+/// How soon a background job runs (see [`in_background`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// OSR entries: an activation runs long in baseline code and nothing
+    /// else gets it out.
+    Urgent,
+    /// Tier-ups: their functions' next calls are served by them.
+    Normal,
+    /// Baseline code ahead of first calls: only when nothing else waits.
+    Idle,
+}
+
+/// The background compile thread's work, by [`Priority`].
 #[derive(Default)]
 struct Jobs {
     urgent: std::collections::VecDeque<Job>,
     normal: std::collections::VecDeque<Job>,
+    idle: std::collections::VecDeque<Job>,
 }
 
 /// Runs `job` on the background compile thread (one per process, with a
 /// large stack, started on first use). Tiered mode's recompilations go
-/// here, so the program keeps running meanwhile. `urgent` jobs run before
-/// every other job not yet started, and in order among themselves; the
-/// rest in order: OSR entries are urgent (an activation is running long
-/// in baseline code and nothing else gets it out), tier-ups are not (their
-/// functions' next calls are served by them; a function that turned hot
-/// in its own loops, like `main`, may never be called again). When the
-/// thread cannot be started the job runs here and now. At process exit the
-/// job in progress finishes first and queued ones are dropped.
-pub(crate) fn in_background(job: Job, urgent: bool) {
+/// here, so the program keeps running meanwhile. A job runs before every
+/// job of a lower [`Priority`] not yet started, and in order among its
+/// own: OSR entries are urgent (an activation is running long in baseline
+/// code and nothing else gets it out), tier-ups are not (their functions'
+/// next calls are served by them; a function that turned hot in its own
+/// loops, like `main`, may never be called again), and baseline code
+/// compiled ahead of first calls only fills idle time (one function per
+/// job, so it delays the others by one compilation at most). When the
+/// thread cannot be started the job runs here and now (an idle job is
+/// dropped instead). At process exit the job in progress finishes first
+/// and queued ones are dropped.
+pub(crate) fn in_background(job: Job, priority: Priority) {
     type Queue = Arc<(Mutex<Jobs>, std::sync::Condvar)>;
     static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
@@ -1302,7 +1404,10 @@ pub(crate) fn in_background(job: Job, urgent: bool) {
                         let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
                         loop {
                             let next = jobs.urgent.pop_front();
-                            if let Some(job) = next.or_else(|| jobs.normal.pop_front()) {
+                            let next = next
+                                .or_else(|| jobs.normal.pop_front())
+                                .or_else(|| jobs.idle.pop_front());
+                            if let Some(job) = next {
                                 break job;
                             }
                             jobs = ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
@@ -1322,12 +1427,14 @@ pub(crate) fn in_background(job: Job, urgent: bool) {
         Some(queue) => {
             let (jobs, ready) = &**queue;
             let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
-            match urgent {
-                true => jobs.urgent.push_back(job),
-                false => jobs.normal.push_back(job),
+            match priority {
+                Priority::Urgent => jobs.urgent.push_back(job),
+                Priority::Normal => jobs.normal.push_back(job),
+                Priority::Idle => jobs.idle.push_back(job),
             }
             ready.notify_one();
         }
+        None if priority == Priority::Idle => {}
         None => job(),
     }
 }

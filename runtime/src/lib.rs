@@ -28,6 +28,7 @@ pub mod lazy;
 pub mod loader;
 pub mod memory;
 pub mod module;
+mod speculate;
 pub mod store;
 pub mod table;
 pub mod traps;

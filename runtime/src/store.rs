@@ -765,6 +765,8 @@ impl StoreOpaque {
                 });
             }
         });
+        // Tiered mode: the idle background thread compiles ahead of calls.
+        module.compile_ahead_in_background();
         // Defined memories.
         for ty in &info.memories[info.num_imported_memories as usize..] {
             let m =

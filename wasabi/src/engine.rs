@@ -38,7 +38,10 @@ pub enum CompileMode {
     /// program keeps running, and every caller switches to the new code at
     /// its next call. A hot loop of a function that is running (and may
     /// never be called again) moves to optimised code by on-stack
-    /// replacement.
+    /// replacement. While the background thread has nothing else to do, it
+    /// compiles the quick code of functions ahead of their first call
+    /// (callees of what runs first, first), so the program rarely stops
+    /// for the compiler.
     Tiered,
 }
 
@@ -109,8 +112,10 @@ pub struct Config {
     /// hot asks for the optimised code.
     pub tier_up_after: u32,
     /// Tiered mode: recompile hot functions on a background thread (default
-    /// on). Off, the thread that found a function hot recompiles it before
-    /// it goes on: slower, but deterministic (for tests).
+    /// on), which also compiles quick code ahead of first calls when it
+    /// has nothing else to do. Off, the thread that found a function hot
+    /// recompiles it before it goes on, and nothing is compiled before it
+    /// is called: slower, but deterministic (for tests).
     pub tier_up_in_background: bool,
     /// Keep compiled code in an on-disk cache and reuse it (default on):
     /// compiling a module already compiled with the same settings, by the

@@ -536,3 +536,52 @@ fn a_large_function_needs_more_calls_to_turn_hot() {
     assert_eq!(big.call(&mut store, 9).unwrap(), 10);
     assert_eq!(module.lazy_stats().unwrap().optimized, 1, "the 10th call");
 }
+
+/// With a background thread, tiered mode compiles baseline code ahead of
+/// first calls while that thread is idle (callees first), so a first call
+/// finds its code ready; what runs is unchanged.
+#[test]
+fn idle_background_thread_compiles_ahead_of_first_calls() {
+    const WAT: &str = r#"(module
+      (func $leaf (param i32) (result i32) (i32.mul (local.get 0) (i32.const 5)))
+      (func $mid (param i32) (result i32) (call $leaf (i32.add (local.get 0) (i32.const 1))))
+      (func (export "entry") (param i32) (result i32) (call $mid (local.get 0)))
+      (func $unreached (result i32) (i32.const 9)))"#;
+    let engine = tiered_engine(1_000_000, true);
+    let (module, mut store, inst) = instantiate(&engine, WAT);
+    // Nothing has been called; wait for the background thread to compile
+    // all four functions ahead.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stats = loop {
+        let s = module.lazy_stats().unwrap();
+        if s.ahead == 4 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!((stats.ahead, stats.compiled), (4, 4), "{stats:?}");
+    assert_eq!(
+        stats.compile_time,
+        Duration::ZERO,
+        "no caller compiled: {stats:?}"
+    );
+    let entry = inst
+        .get_typed_func::<i32, i32>(&mut store, "entry")
+        .unwrap();
+    assert_eq!(entry.call(&mut store, 6).unwrap(), 35);
+    let after = module.lazy_stats().unwrap();
+    assert_eq!((after.ahead, after.compiled), (4, 4), "{after:?}");
+
+    // Without a background thread (deterministic mode) nothing is compiled
+    // before it is called.
+    let engine = tiered_engine(1_000_000, false);
+    let (module, mut store, inst) = instantiate(&engine, WAT);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(module.lazy_stats().unwrap().compiled, 0);
+    let entry = inst
+        .get_typed_func::<i32, i32>(&mut store, "entry")
+        .unwrap();
+    assert_eq!(entry.call(&mut store, 6).unwrap(), 35);
+    let s = module.lazy_stats().unwrap();
+    assert_eq!((s.ahead, s.compiled), (0, 3), "{s:?}");
+}
