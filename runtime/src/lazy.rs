@@ -349,10 +349,10 @@ struct LazyState {
     cached: AtomicUsize,
     /// Tiered mode with a background thread: whether that thread was set
     /// to compile baseline code ahead of first calls (`crate::speculate`),
-    /// the order it does so in (made on its first turn) and how far it got,
-    /// and the functions and time it compiled that way.
+    /// what it compiles next, and the functions and time it compiled that
+    /// way.
     ahead_started: AtomicBool,
-    ahead_order: Mutex<Option<(Vec<usize>, usize)>>,
+    ahead_queue: Mutex<crate::speculate::AheadQueue>,
     ahead: AtomicUsize,
     ahead_nanos: AtomicU64,
 }
@@ -413,6 +413,12 @@ impl LazyState {
             }
             None => self.compile_with(&*self.generator, f)?,
         };
+        if !ahead && self.ahead_started.load(Ordering::Relaxed) {
+            // The program runs here now: its callees are next.
+            let k = self.defined(f);
+            let mut queue = self.ahead_queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.hint_callees(&self.info, &self.wasm, k);
+        }
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let body = &self.info.function_bodies[self.defined(f)];
         self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
@@ -447,23 +453,14 @@ impl LazyState {
     /// large), as its first call would, and publishes it. Returns whether
     /// there may be more to do.
     fn compile_ahead(&self) -> bool {
-        let next = {
-            let mut order = self.ahead_order.lock().unwrap_or_else(|e| e.into_inner());
-            let (order, next) = order.get_or_insert_with(|| {
-                (crate::speculate::compile_order(&self.info, &self.wasm), 0)
+        let next = self
+            .ahead_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next(&self.info, &self.wasm, |k| {
+                self.info.function_bodies[k].len() <= crate::speculate::MAX_SPECULATIVE_BODY
+                    && self.funcs[k].get().is_none()
             });
-            loop {
-                let Some(&k) = order.get(*next) else {
-                    break None;
-                };
-                *next += 1;
-                let small =
-                    self.info.function_bodies[k].len() <= crate::speculate::MAX_SPECULATIVE_BODY;
-                if small && self.funcs[k].get().is_none() {
-                    break Some(k);
-                }
-            }
-        };
         let Some(k) = next else {
             return false;
         };
@@ -1080,7 +1077,7 @@ impl LazyCode {
             cache: None,
             cached: AtomicUsize::new(0),
             ahead_started: AtomicBool::new(false),
-            ahead_order: Mutex::new(None),
+            ahead_queue: Mutex::default(),
             ahead: AtomicUsize::new(0),
             ahead_nanos: AtomicU64::new(0),
         });

@@ -10,7 +10,8 @@
 //! it. Compiling ahead of the program on that core turns those stops into
 //! lookups.
 //!
-//! The order is a breadth-first walk of the static call graph (direct
+//! First come the callees of the function the program compiled last at
+//! its first call (it runs there now, so it calls them soon). Then the order is a breadth-first walk of the static call graph (direct
 //! `call` instructions, and `ref.func`) from the roots a
 //! program starts at: the start function (it runs at instantiation), then
 //! the exported functions together (`_start` for a WASI command). Functions reached only
@@ -32,6 +33,62 @@ use std::collections::VecDeque;
 /// so this bounds the delay to some 100 ms; larger functions are compiled
 /// at their first call as before.
 pub(crate) const MAX_SPECULATIVE_BODY: usize = 16 * 1024;
+
+/// Most hints an [`AheadQueue`] keeps (the oldest go first).
+const MAX_HINTS: usize = 256;
+
+/// What the background thread compiles next: the callees of the functions
+/// the program compiled most recently at their first call (it is running
+/// there now, so it calls them soon: most recent first), then
+/// [`compile_order`] (made on first use).
+#[derive(Default)]
+pub(crate) struct AheadQueue {
+    order: Option<Vec<usize>>,
+    next: usize,
+    /// Defined functions, the next to compile last.
+    hints: Vec<usize>,
+}
+
+impl AheadQueue {
+    /// Defined function `k` was compiled at its first call: its direct
+    /// callees go first, in the order its body names them.
+    pub(crate) fn hint_callees(&mut self, info: &ModuleInfo, wasm: &[u8], k: usize) {
+        let imported = info.num_imported_funcs;
+        let callees = direct_callees(&wasm[info.function_bodies[k].clone()]);
+        let defined = callees
+            .iter()
+            .rev()
+            .filter_map(|&f| f.checked_sub(imported).map(|k| k as usize))
+            .filter(|&k| k < info.function_bodies.len());
+        self.hints.extend(defined);
+        if self.hints.len() > MAX_HINTS {
+            self.hints.drain(..self.hints.len() - MAX_HINTS);
+        }
+    }
+
+    /// The next defined function for which `wanted` holds (not compiled
+    /// yet, not too large), if any.
+    pub(crate) fn next(
+        &mut self,
+        info: &ModuleInfo,
+        wasm: &[u8],
+        wanted: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        while let Some(k) = self.hints.pop() {
+            if wanted(k) {
+                return Some(k);
+            }
+        }
+        let order = self.order.get_or_insert_with(|| compile_order(info, wasm));
+        while let Some(&k) = order.get(self.next) {
+            self.next += 1;
+            if wanted(k) {
+                return Some(k);
+            }
+        }
+        None
+    }
+}
 
 /// Defined functions in the order to compile them ahead of their first
 /// call, as indices into the defined functions (`func_index -
@@ -152,6 +209,25 @@ mod tests {
               (elem (i32.const 0) $table_only))"#,
         );
         assert_eq!(order, vec![2, 1, 0, 3, 4]);
+    }
+
+    #[test]
+    fn callees_of_the_latest_first_call_come_first() {
+        let wat = r#"(module
+          (func $a (export "_start") (call $b))
+          (func $b)
+          (func $c (call $e) (call $d))
+          (func $d)
+          (func $e))"#;
+        let wasm = wat::parse_str(wat).unwrap();
+        let info = ModuleInfo::parse(&wasm).unwrap();
+        let mut queue = AheadQueue::default();
+        let all = |_| true;
+        assert_eq!(queue.next(&info, &wasm, all), Some(0));
+        queue.hint_callees(&info, &wasm, 2);
+        assert_eq!(queue.next(&info, &wasm, all), Some(4));
+        assert_eq!(queue.next(&info, &wasm, |k| k != 3), Some(1));
+        assert_eq!(queue.next(&info, &wasm, all), Some(2));
     }
 
     #[test]
