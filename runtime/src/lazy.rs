@@ -658,6 +658,10 @@ impl LazyState {
         };
         {
             let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+            if osr.get(&(f, l)).is_some_and(|s| s.entry.is_some()) {
+                // Compiled meanwhile, with the entry of another loop.
+                return;
+            }
             if osr.get(&(f, l)).is_some_and(OsrSlot::stale) {
                 osr.remove(&(f, l));
                 tier_log!(
@@ -694,6 +698,23 @@ impl LazyState {
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(lf) = &r {
+            // The same code may enter at other loops of `f` (aliases, see
+            // `symbols::func_osr`): those are ready too.
+            for s in lf.object.symbols() {
+                let Some(other) = symbols::parse_func_osr(&s.name, f).filter(|&o| o != l) else {
+                    continue;
+                };
+                let slot = osr.entry((f, other)).or_insert_with(OsrSlot::new);
+                if slot.entry.is_none() {
+                    slot.entry = Some(Ok(LoadedFunc {
+                        object: lf.object.clone(),
+                        code: s.address,
+                        ready: lf.ready,
+                    }));
+                }
+            }
+        }
         osr.entry((f, l)).or_insert_with(OsrSlot::new).entry = Some(r);
     }
 

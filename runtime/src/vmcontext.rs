@@ -713,10 +713,20 @@ pub mod symbols {
         format!("wasabi_func_{index}")
     }
     /// The on-stack-replacement entry of function `index` at its OSR loop
-    /// `l`: `extern "C" fn(vmctx, locals: *const VMVal) -> results` (see
-    /// `compiler/src/translate/profile.rs`).
+    /// `l`: `extern "C" fn(vmctx, locals: *const VMVal) -> results`, where
+    /// the buffer holds every local, then `l` as an i32 in one more `VMVal`
+    /// (see `compiler/src/translate/profile.rs`). The object compiled for
+    /// one loop may define the entries of other loops of the function too
+    /// (aliases of the same code, which reads `l` to know where to go).
     pub fn func_osr(index: u32, l: u32) -> String {
         format!("wasabi_func_{index}_osr_{l}")
+    }
+    /// Parses a [`func_osr`] symbol of function `index`: its loop.
+    pub fn parse_func_osr(name: &str, index: u32) -> Option<u32> {
+        name.strip_prefix(&func(index))?
+            .strip_prefix("_osr_")?
+            .parse()
+            .ok()
     }
     /// Host-to-wasm trampoline for type index `t`:
     /// `extern "C" fn(callee_vmctx, code, values: *mut u128)`.

@@ -585,3 +585,63 @@ fn idle_background_thread_compiles_ahead_of_first_calls() {
     let s = module.lazy_stats().unwrap();
     assert_eq!((s.ahead, s.compiled), (0, 3), "{s:?}");
 }
+
+/// A function that runs in phases, one long loop after another at its top
+/// level (a `main` that fills, computes, checks), gets one OSR compilation
+/// for all of them: the variant compiled for one loop also enters at the
+/// others. That matters when a phase ends before its entry is ready (on
+/// the background thread, it often does): the next phase finds its entry
+/// compiled instead of asking for another.
+#[test]
+fn one_osr_compilation_serves_every_top_level_loop() {
+    const PHASES: &str = r#"(module
+      (func (export "phases") (param $n i32) (result i64)
+        (local $i i32) (local $j i32) (local $s i64) (local $t i64)
+        ;; Phase 1: two laps of an outer loop; in the second, the inner
+        ;; loop asks for the outer loop's entry (compiled at once here),
+        ;; which is never taken: the outer header does not come back.
+        (loop $o
+          (local.set $i (i32.const 0))
+          (loop $a
+            (local.set $s (i64.add (local.get $s) (i64.extend_i32_u (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $a (i32.lt_u (local.get $i) (local.get $n))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br_if $o (i32.lt_u (local.get $j) (i32.const 2))))
+        ;; Phase 2: asks for its own entry, and finds it ready.
+        (local.set $i (i32.const 0))
+        (loop $b
+          (local.set $t (i64.add (i64.mul (local.get $t) (i64.const 31))
+                                 (i64.xor (local.get $s) (i64.extend_i32_u (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $b (i32.lt_u (local.get $i) (i32.mul (local.get $n) (i32.const 4)))))
+        ;; Phase 3: in the same code.
+        (local.set $i (i32.const 0))
+        (block $done
+          (loop $c
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $t (i64.rotl (local.get $t) (i64.const 7)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $c)))
+        (i64.add (local.get $t) (local.get $s))))"#;
+    let expected = |n: u64| -> i64 {
+        let s: u64 = 2 * (0..n).sum::<u64>();
+        let mut t: u64 = 0;
+        for i in 0..4 * n {
+            t = t.wrapping_mul(31).wrapping_add(s ^ i);
+        }
+        for _ in 0..n {
+            t = t.rotate_left(7);
+        }
+        t.wrapping_add(s) as i64
+    };
+    let engine = tiered_engine(50, false);
+    let (module, mut store, inst) = instantiate(&engine, PHASES);
+    let phases = inst
+        .get_typed_func::<i32, i64>(&mut store, "phases")
+        .unwrap();
+    // Each loop runs far past the OSR threshold (16 x 50 iterations).
+    assert_eq!(phases.call(&mut store, 5_000).unwrap(), expected(5_000));
+    let s = module.lazy_stats().unwrap();
+    assert_eq!(s.osr_entries, 1, "{s:?}");
+}

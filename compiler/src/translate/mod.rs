@@ -156,6 +156,9 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub osr_loops: u32,
     pub osr_target: Option<u32>,
     pub osr_found: Option<OsrTarget<'ctx>>,
+    /// OSR variant, first copy: the OSR loops outside every loop, with
+    /// their headers (the variant's other entries: see `translate`).
+    pub osr_top_level: Vec<(u32, BasicBlock<'ctx>)>,
     /// Baseline tier: this activation's count of OSR-loop iterations (a
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
@@ -317,14 +320,69 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             t.emit_stack_check()?;
             t.check_fuel()?;
         }
-        match osr_entry {
+        match osr_entry.zip(osr) {
             None => {
                 t.count_entry()?;
                 env.builder.build_unconditional_branch(body_bb)?;
             }
-            // The body from its start is unreachable (and deleted).
-            Some(header) => {
-                env.builder.build_unconditional_branch(header)?;
+            // The body from its start is unreachable (and deleted), but
+            // for the other entries.
+            Some((header, target)) => {
+                t.enter_at_osr_loops(header, target, num_locals as usize)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an OSR variant's entry block: to the target's `header`, or to
+    /// the header of another OSR loop outside every loop when the buffer
+    /// names that loop (`profile::OSR_LOOP_SLOT`). Those loops are in the
+    /// first copy, the whole function, so entering there is like entering
+    /// the function, and each is entered only at its header: the code
+    /// stays reducible. Each such loop gets its own symbol for the variant
+    /// (an alias, `symbols::func_osr`), so one compilation serves every
+    /// top-level loop of a function that runs in phases (a `main` that
+    /// fills, computes, then checks) instead of one each.
+    fn enter_at_osr_loops(
+        &mut self,
+        header: BasicBlock<'ctx>,
+        target: u32,
+        num_locals: usize,
+    ) -> BResult<()> {
+        let env = self.env;
+        let others: Vec<(u32, BasicBlock<'ctx>)> = std::mem::take(&mut self.osr_top_level)
+            .into_iter()
+            .filter(|&(l, _)| l != target)
+            .collect();
+        if others.is_empty() {
+            env.builder.build_unconditional_branch(header)?;
+            return Ok(());
+        }
+        let values = self.function.get_nth_param(1).unwrap().into_pointer_value();
+        let l = profile::load_osr_loop(env, values, num_locals)?;
+        let cases: Vec<_> = others
+            .iter()
+            .map(|&(l, h)| (env.i32().const_int(l as u64, false), h))
+            .collect();
+        env.builder.build_switch(l, header, &cases)?;
+        for &(l, _) in &others {
+            let name = std::ffi::CString::new(symbols::func_osr(self.func_index, l))
+                .expect("symbol names have no NUL");
+            // SAFETY: the module and the function are live LLVM objects of
+            // the same context; the alias gets the function's own type and
+            // address space 0 (the only one code lives in), and LLVM copies
+            // the name.
+            unsafe {
+                use inkwell::llvm_sys::core::LLVMAddAlias2;
+                use inkwell::types::AsTypeRef;
+                use inkwell::values::AsValueRef;
+                LLVMAddAlias2(
+                    env.module.as_mut_ptr(),
+                    self.function.get_type().as_type_ref(),
+                    0,
+                    self.function.as_value_ref(),
+                    name.as_ptr(),
+                );
             }
         }
         Ok(())
@@ -359,6 +417,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_loops: 0,
             osr_target: osr,
             osr_found: None,
+            osr_top_level: Vec::new(),
             osr_iterations: None,
             osr_go: None,
             osr_copy: OsrCopy::default(),

@@ -38,8 +38,10 @@
 //! at its next call. Once the builtin has the loop's OSR entry (an optimised variant
 //! of the function, `symbols::func_osr`, whose entry block loads every
 //! local from a buffer and branches straight to that loop's header) it
-//! returns its address; the baseline code writes its locals into a buffer,
-//! calls the entry and returns what it returns. The baseline frame stays
+//! returns its address; the baseline code writes its locals (and the
+//! loop's number) into a buffer, calls the entry and returns what it
+//! returns. One variant enters at every OSR loop of the function outside
+//! all loops as well (`FuncTranslator::enter_at_osr_loops`). The baseline frame stays
 //! below the optimised one until the function returns (one frame, once).
 //!
 //! **Loop nests.** The loop that has run long is often not the one to
@@ -172,6 +174,20 @@ fn osr_slot<'ctx>(
     i: usize,
 ) -> BResult<PointerValue<'ctx>> {
     env.gep(values, i as u32 * VM_VAL_SIZE)
+}
+
+/// Loads which OSR loop the activation enters at: an i32 in the slot
+/// after the `num_locals` locals of an OSR buffer (see `enter_osr`).
+pub(super) fn load_osr_loop<'ctx>(
+    env: &ModuleEnv<'ctx, '_>,
+    values: PointerValue<'ctx>,
+    num_locals: usize,
+) -> BResult<IntValue<'ctx>> {
+    let p = osr_slot(env, values, num_locals)?;
+    Ok(env
+        .builder
+        .build_load(env.i32(), p, "osr_loop")?
+        .into_int_value())
 }
 
 /// Loads local `i` (of type `t`) from an OSR buffer.
@@ -449,7 +465,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(jump);
         env.builder.build_store(go, i32t.const_zero())?;
-        self.enter_osr(entry)?;
+        self.enter_osr(entry, l)?;
         env.builder.position_at_end(cont);
         Ok(())
     }
@@ -474,12 +490,14 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         Ok(slot)
     }
 
-    /// Hands this activation over to the OSR entry `entry`: writes every
-    /// local into a buffer, calls the entry and returns its results.
-    fn enter_osr(&mut self, entry: PointerValue<'ctx>) -> BResult<()> {
+    /// Hands this activation over to the OSR entry `entry` at OSR loop
+    /// `l`: writes every local into a buffer, then `l` (an entry may serve
+    /// several loops: `FuncTranslator::enter_at_osr_loops`), calls the
+    /// entry and returns its results.
+    fn enter_osr(&mut self, entry: PointerValue<'ctx>, l: u32) -> BResult<()> {
         let env = self.env;
         let n = self.locals.len() as u32;
-        let buf_ty = env.ctx.i128_type().array_type(n.max(1));
+        let buf_ty = env.ctx.i128_type().array_type(n + 1);
         let values = self.in_entry(|| Ok(env.builder.build_alloca(buf_ty, "osr_locals")?))?;
         // The slots are accessed as VMVals (a v128 with align 16): give the
         // array that alignment, whatever the data layout says about i128.
@@ -499,6 +517,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             }
             env.builder.build_store(osr_slot(env, values, i)?, v)?;
         }
+        let loop_slot = osr_slot(env, values, self.locals.len())?;
+        env.builder
+            .build_store(loop_slot, env.i32().const_int(l as u64, false))?;
         // The entry reads the store's fuel, as a callee would.
         self.fuel_to_store()?;
         let ty = osr_type(env, self.function.get_type());
