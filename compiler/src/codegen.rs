@@ -374,6 +374,51 @@ mod tests {
         }
     }
 
+    /// An OSR variant also enters at the function's other top-level loops
+    /// and at the target's siblings in its nest (loops enclosed only by
+    /// loops of the target's nest), through aliases of the same code, and
+    /// every loop still has its own header.
+    #[test]
+    fn osr_variants_enter_at_top_level_loops_and_siblings() {
+        let wat = r#"(module
+          (func (param $n i32) (result i32) (local $i i32) (local $j i32)
+            (loop $t0 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $t0 (i32.lt_u (local.get $i) (local.get $n))))
+            (loop $o
+              (loop $a (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+                (br_if $a (i32.gt_u (local.get $i) (local.get $n))))
+              (loop $b
+                (loop $c (local.set $j (i32.add (local.get $j) (i32.const 3)))
+                  (br_if $c (i32.lt_u (local.get $j) (local.get $i))))
+                (br_if $b (i32.lt_u (local.get $j) (local.get $n))))
+              (br_if $o (i32.lt_u (local.get $i) (local.get $n))))
+            (loop $t1 (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+              (br_if $t1 (i32.ne (local.get $j) (i32.const 0))))
+            (local.get $j)))"#;
+        // OSR loops: 0 t0, 1 o, 2 a, 3 b, 4 c, 5 t1.
+        for (target, mut entries) in [
+            (0, vec![1, 5]),
+            (1, vec![0, 5]),
+            (2, vec![0, 1, 3, 5]),
+            (3, vec![0, 1, 2, 5]),
+            (4, vec![0, 1, 2, 3, 5]),
+        ] {
+            translated(wat, Some(target), |module, _| {
+                let f = module.get_first_function().unwrap();
+                let ir = module.print_to_string().to_string();
+                assert!(loops_keep_their_headers(f), "entered at {target}:\n{ir}");
+                let mut aliases: Vec<u32> = ir
+                    .lines()
+                    .filter(|l| l.contains(" = alias "))
+                    .filter_map(|l| l.split("_osr_").nth(1)?.split(' ').next()?.parse().ok())
+                    .collect();
+                aliases.sort();
+                entries.sort();
+                assert_eq!(aliases, entries, "entered at {target}:\n{ir}");
+            });
+        }
+    }
+
     /// A loop unrolled three times in the wasm (clang's form of k_mm2's
     /// `T[j] += a * B[j]`) is vectorised as a stride-3 group; the JIT
     /// pipeline must fold the shuffles around it, since every lane does the

@@ -645,3 +645,70 @@ fn one_osr_compilation_serves_every_top_level_loop() {
     let s = module.lazy_stats().unwrap();
     assert_eq!(s.osr_entries, 1, "{s:?}");
 }
+
+/// The variant compiled for a loop nested in others also enters at its
+/// siblings (loops enclosed by the same loops, or by fewer of them): lzss's
+/// `main` repeats generate, compress and check in one loop, and each phase
+/// asked for a compilation of its own.
+#[test]
+fn one_osr_compilation_serves_the_loops_beside_a_nested_one() {
+    const NEST: &str = r#"(module
+      (func (export "nest") (param $nb i32) (param $na i32) (result i64)
+        (local $i i32) (local $r i32) (local $s i64)
+        (loop $outer
+          (local.set $i (i32.const 0))
+          (block $bdone (loop $b
+            (br_if $bdone (i32.ge_u (local.get $i) (local.get $nb)))
+            (local.set $s (i64.add (local.get $s) (i64.extend_i32_u (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $b)))
+          (local.set $i (i32.const 0))
+          (block $adone (loop $a
+            (br_if $adone (i32.ge_u (local.get $i) (local.get $na)))
+            (local.set $s (i64.xor (i64.mul (local.get $s) (i64.const 3))
+                                   (i64.extend_i32_u (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $a)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $r) (i32.const 2))))
+        (local.get $s)))"#;
+    let expected = |nb: u64, na: u64| -> i64 {
+        let mut s: u64 = 0;
+        for _ in 0..2 {
+            for i in 0..nb {
+                s = s.wrapping_add(i);
+            }
+            for i in 0..na {
+                s = s.wrapping_mul(3) ^ i;
+            }
+        }
+        s as i64
+    };
+    let engine = tiered_engine(50, false);
+    let module = Module::new(&engine, NEST).unwrap();
+    // The outer loop's laps are too long (over 2M iterations) for its own
+    // entry: the running inner loop asks for its own.
+    let (nb, na) = (2_500_000, 2_500_000);
+    let mut store = Store::new(&engine, ());
+    let first = Instance::new(&mut store, &module, &[]).unwrap();
+    let nest = first
+        .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
+        .unwrap();
+    assert_eq!(
+        nest.call(&mut store, (nb, 0)).unwrap(),
+        expected(nb as u64, 0)
+    );
+    assert_eq!(module.lazy_stats().unwrap().osr_entries, 1);
+    // A fresh instance (its own counters) runs only the other inner loop,
+    // which finds its entry compiled.
+    let second = Instance::new(&mut store, &module, &[]).unwrap();
+    let nest = second
+        .get_typed_func::<(i32, i32), i64>(&mut store, "nest")
+        .unwrap();
+    assert_eq!(
+        nest.call(&mut store, (0, na)).unwrap(),
+        expected(0, na as u64)
+    );
+    let s = module.lazy_stats().unwrap();
+    assert_eq!(s.osr_entries, 1, "{s:?}");
+}

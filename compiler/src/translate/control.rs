@@ -139,10 +139,10 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             self.osr_loops += 1;
             self.osr_loops - 1
         });
-        let in_loop = self.control.iter().any(|f| f.kind == FrameKind::Loop);
-        let first_copy = self.osr_copy.frames.is_empty();
-        if let Some(l) = osr_loop.filter(|_| self.osr_target.is_some() && first_copy && !in_loop) {
-            self.osr_top_level.push((l, header));
+        if let Some(l) = osr_loop.filter(|_| self.osr_target.is_some()) {
+            let enclosing = self.control.iter().filter(|f| f.kind == FrameKind::Loop);
+            let enclosing = enclosing.map(|f| f.start).collect();
+            self.osr_met.push((l, header, enclosing));
         }
         if osr_loop.is_some() && osr_loop == self.osr_target {
             self.osr_found = Some(super::OsrTarget {

@@ -156,9 +156,10 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     pub osr_loops: u32,
     pub osr_target: Option<u32>,
     pub osr_found: Option<OsrTarget<'ctx>>,
-    /// OSR variant, first copy: the OSR loops outside every loop, with
-    /// their headers (the variant's other entries: see `translate`).
-    pub osr_top_level: Vec<(u32, BasicBlock<'ctx>)>,
+    /// OSR variant: every OSR loop this copy met, with its header and the
+    /// start offsets of the loops enclosing it (candidates for the
+    /// variant's other entries: [`Self::enter_at_osr_loops`]).
+    pub osr_met: Vec<(u32, BasicBlock<'ctx>, Vec<usize>)>,
     /// Baseline tier: this activation's count of OSR-loop iterations (a
     /// local slot, made at the first OSR loop).
     pub osr_iterations: Option<PointerValue<'ctx>>,
@@ -320,40 +321,36 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             t.emit_stack_check()?;
             t.check_fuel()?;
         }
-        match osr_entry.zip(osr) {
+        match osr_entry {
             None => {
                 t.count_entry()?;
                 env.builder.build_unconditional_branch(body_bb)?;
             }
             // The body from its start is unreachable (and deleted), but
             // for the other entries.
-            Some((header, target)) => {
-                t.enter_at_osr_loops(header, target, num_locals as usize)?;
+            Some((header, others)) => {
+                t.enter_at_osr_loops(header, others, num_locals as usize)?;
             }
         }
         Ok(())
     }
 
     /// Ends an OSR variant's entry block: to the target's `header`, or to
-    /// the header of another OSR loop outside every loop when the buffer
-    /// names that loop (`profile::OSR_LOOP_SLOT`). Those loops are in the
-    /// first copy, the whole function, so entering there is like entering
-    /// the function, and each is entered only at its header: the code
-    /// stays reducible. Each such loop gets its own symbol for the variant
-    /// (an alias, `symbols::func_osr`), so one compilation serves every
-    /// top-level loop of a function that runs in phases (a `main` that
+    /// the header of one of the `others` (OSR loops and their headers,
+    /// from `translate_osr_copies`) when the buffer names that loop (after
+    /// the locals: `profile::load_osr_loop`). Each of those is entered only
+    /// at its header, and every loop enclosing it sends its back edges to
+    /// another copy, so the code stays reducible. Each gets its own symbol
+    /// for the variant (an alias, `symbols::func_osr`): one compilation
+    /// serves every phase of a function that runs in phases (a `main` that
     /// fills, computes, then checks) instead of one each.
     fn enter_at_osr_loops(
         &mut self,
         header: BasicBlock<'ctx>,
-        target: u32,
+        others: Vec<(u32, BasicBlock<'ctx>)>,
         num_locals: usize,
     ) -> BResult<()> {
         let env = self.env;
-        let others: Vec<(u32, BasicBlock<'ctx>)> = std::mem::take(&mut self.osr_top_level)
-            .into_iter()
-            .filter(|&(l, _)| l != target)
-            .collect();
         if others.is_empty() {
             env.builder.build_unconditional_branch(header)?;
             return Ok(());
@@ -417,7 +414,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_loops: 0,
             osr_target: osr,
             osr_found: None,
-            osr_top_level: Vec::new(),
+            osr_met: Vec::new(),
             osr_iterations: None,
             osr_go: None,
             osr_copy: OsrCopy::default(),
@@ -462,7 +459,16 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
     /// only at its header. The cost: each copy holds the code from its
     /// entry loop to the end of `L1` (what precedes the entry in a copy
     /// is unreachable and deleted).
-    fn translate_osr_copies(&mut self, body: &FunctionBody<'_>) -> BResult<BasicBlock<'ctx>> {
+    ///
+    /// Returns the target's header, and the variant's other entries with
+    /// their headers: the OSR loops of copy `Xj` enclosed by exactly
+    /// `L1` ... `Lj` (so the first copy's top-level loops, and the loops
+    /// beside each loop of the nest, the nest's own loops included).
+    #[allow(clippy::type_complexity)]
+    fn translate_osr_copies(
+        &mut self,
+        body: &FunctionBody<'_>,
+    ) -> BResult<(BasicBlock<'ctx>, Vec<(u32, BasicBlock<'ctx>)>)> {
         let Some(OsrTarget {
             mut header,
             frames,
@@ -471,9 +477,21 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         else {
             return Err(CompileError::Unsupported("no such loop".into()));
         };
+        let target = self.osr_target;
         let loops: Vec<usize> = (0..frames.len())
             .filter(|&k| frames[k].kind == FrameKind::Loop)
             .collect();
+        // The other entries of copy `j`: its OSR loops enclosed by exactly
+        // the nest's `j` outermost loops, whose back edges leave the copy
+        // (every other loop of the copy is a loop of its own in it).
+        let nest: Vec<usize> = loops.iter().map(|&k| frames[k].start).collect();
+        let entries_of = |met: Vec<(u32, BasicBlock<'ctx>, Vec<usize>)>, j: usize| {
+            met.into_iter()
+                .filter(|(l, _, enclosing)| Some(*l) != target && enclosing[..] == nest[..j])
+                .map(|(l, h, _)| (l, h))
+                .collect::<Vec<_>>()
+        };
+        let mut others = entries_of(std::mem::take(&mut self.osr_met), 0);
         // The control stack at the target's header in each copy so far.
         let mut snapshots = vec![frames.clone()];
         for j in 1..=loops.len() {
@@ -526,8 +544,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             };
             header = found.header;
             snapshots.push(found.frames);
+            others.extend(entries_of(copy.osr_met, j));
         }
-        Ok(header)
+        Ok((header, others))
     }
 
     // ---- operand stack ---------------------------------------------------

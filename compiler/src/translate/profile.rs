@@ -40,8 +40,9 @@
 //! local from a buffer and branches straight to that loop's header) it
 //! returns its address; the baseline code writes its locals (and the
 //! loop's number) into a buffer, calls the entry and returns what it
-//! returns. One variant enters at every OSR loop of the function outside
-//! all loops as well (`FuncTranslator::enter_at_osr_loops`). The baseline frame stays
+//! returns. One variant also enters at the function's other top-level
+//! OSR loops and at the loops beside each loop of the target's nest
+//! (`FuncTranslator::enter_at_osr_loops`). The baseline frame stays
 //! below the optimised one until the function returns (one frame, once).
 //!
 //! **Loop nests.** The loop that has run long is often not the one to
