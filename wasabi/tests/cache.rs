@@ -232,6 +232,102 @@ fn read_shared_reads_whole_files() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `Module::from_file` maps the file (`ModuleBytes::map_file`): a miss
+/// compiles and stores the code, a hit comes from the cache, a damaged
+/// entry is still refused and replaced, and lazy mode, text files and bad
+/// files behave as when the bytes were read.
+#[test]
+fn mapped_module_files_use_the_cache_as_read_ones_did() {
+    let dir = scratch("mapped");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("twice.wasm");
+    let binary = wat::parse_str(WAT).unwrap();
+    std::fs::write(&path, &binary).unwrap();
+    let engine = Engine::new(Config::new().cache_dir(dir.join("cache")));
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Miss);
+    assert_eq!(m.name(), "twice");
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &m, 21), 42);
+    // The same key as the bytes given in memory.
+    let shared = Module::from_shared_bytes(&engine, binary.clone().into(), "m").unwrap();
+    assert_eq!(shared.cache_outcome(), CacheOutcome::Hit);
+    // A module mapped from a file serializes like any other.
+    let cwasm = m.serialize(&engine).unwrap();
+    // SAFETY: bytes made just above by this process.
+    let back = unsafe { Module::deserialize(&engine, &cwasm) }.unwrap();
+    assert_eq!(twice(&engine, &back, 3), 6);
+
+    // Every byte of the entry damaged: refused, recompiled, replaced.
+    let entries: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mut entry = std::fs::read(&entries[0]).unwrap();
+    let n = entry.len();
+    entry[n - 3] ^= 0x10;
+    std::fs::write(&entries[0], &entry).unwrap();
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Replaced);
+    assert_eq!(twice(&engine, &m, 7), 14);
+    assert_eq!(
+        Module::from_file(&engine, &path).unwrap().cache_outcome(),
+        CacheOutcome::Hit
+    );
+
+    // Lazy mode compiles from a copy of the mapped bytes.
+    let lazy = Engine::new(
+        Config::new()
+            .cache_dir(dir.join("cache"))
+            .mode(CompileMode::Lazy),
+    );
+    let m = Module::from_file(&lazy, &path).unwrap();
+    assert_eq!(twice(&lazy, &m, 8), 16);
+
+    // Text files are mapped too, and converted.
+    let wat = dir.join("text.wat");
+    std::fs::write(&wat, WAT).unwrap();
+    let m = Module::from_file(&engine, &wat).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+
+    // A truncated module: a clear error naming the problem, no panic.
+    std::fs::write(&path, &binary[..binary.len() - 3]).unwrap();
+    let e = Module::from_file(&engine, &path).unwrap_err();
+    assert!(matches!(e, Error::Module(_)), "{e}");
+    // An empty file is not mapped (there is nothing to map): invalid.
+    std::fs::write(&path, b"").unwrap();
+    assert!(Module::from_file(&engine, &path).is_err());
+    // A missing one names the path.
+    let e = Module::from_file(&engine, dir.join("missing.wasm")).unwrap_err();
+    assert!(e.to_string().contains("missing.wasm"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `ModuleBytes::map_file` maps regular files and reads the rest (procfs
+/// files report size 0; pipes cannot be mapped).
+#[test]
+fn module_bytes_map_files_and_read_the_rest() {
+    let dir = scratch("map-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.wasm");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mapped = wasabi::ModuleBytes::map_file(&path).unwrap();
+    assert!(mapped.is_mapped());
+    assert_eq!(&*mapped, &bytes[..]);
+    assert_eq!(&*mapped.shared(), &bytes[..]);
+    let status = wasabi::ModuleBytes::map_file(std::path::Path::new("/proc/self/status")).unwrap();
+    assert!(!status.is_mapped());
+    assert!(status.starts_with(b"Name:"));
+    std::fs::write(&path, b"").unwrap();
+    assert!(wasabi::ModuleBytes::map_file(&path).unwrap().is_empty());
+    assert!(wasabi::ModuleBytes::map_file(&dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Compiles in process and counts the modules opened in it.
 #[derive(Default)]
 struct Counting(std::sync::atomic::AtomicUsize);
