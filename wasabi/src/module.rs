@@ -831,9 +831,15 @@ fn from_cache_without_validation(
     };
     let loaded = info.and_then(|info| {
         let t1 = Instant::now();
-        CompiledModule::load(Arc::new(info), name.to_string(), &entry.objects())
-            .map(|m| (m, t1))
-            .map_err(|e| e.to_string())
+        CompiledModule::load_from_file(
+            Arc::new(info),
+            name.to_string(),
+            &entry.objects(),
+            entry.file(),
+            &entry.object_offsets(),
+        )
+        .map(|m| (m, t1))
+        .map_err(|e| e.to_string())
     });
     let (compiled, t1) = match loaded {
         Ok(loaded) => loaded,
@@ -885,11 +891,22 @@ fn session(
     ))
 }
 
-/// Stores objects in the engine's cache, if it has one. A cache that cannot
-/// be written only costs the next run time: a warning, not an error.
+/// Stores objects in the engine's cache, if it has one, linked once and for
+/// all (`loader::link_image`) and page-aligned in the entry, so a hit maps
+/// their code from the entry rather than copying and relocating it. A cache
+/// that cannot be written only costs the next run time: a warning, not an
+/// error (and objects that do not link are not stored: loading them fails
+/// and says why).
 fn store_in_cache(engine: &Engine, key: &wasabi_cache::Key, meta: &[u8], objects: &[Vec<u8>]) {
     if let Some(cache) = engine.cache() {
-        if let Err(e) = cache.put(key, meta, objects) {
+        let images = objects
+            .iter()
+            .map(|o| wasabi_runtime::loader::link_image(o))
+            .collect::<std::result::Result<Vec<_>, _>>();
+        let Ok(images) = images else {
+            return;
+        };
+        if let Err(e) = cache.put_page_aligned(key, meta, &images) {
             tracing::warn!(
                 "cannot write the code cache in {}: {e}",
                 cache.dir().display()

@@ -443,3 +443,137 @@ fn an_engine_whose_backend_fails_reports_it() {
         }
     }
 }
+
+/// Whether `dir` is on a file system mounted `noexec`.
+fn noexec(dir: &std::path::Path) -> bool {
+    let dir = dir.canonicalize().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 3 && dir.starts_with(f[1])).then(|| (f[1].len(), f[3].to_string()))
+        })
+        .max()
+        .is_some_and(|(_, opts)| opts.split(',').any(|o| o == "noexec"))
+}
+
+/// The regular-mode cache stores objects linked once and for all
+/// (`loader::link_image`), each at a page boundary of the entry; a hit maps
+/// their code from the entry. Loaded any way (from the ELF object, from the
+/// image copied, from the image mapped from a file), the code is the same
+/// bytes with the same symbols; a damaged image is refused, never mapped.
+#[test]
+fn linked_images_load_as_their_objects_do() {
+    use wasabi::internals::runtime::loader::{is_image, link_image, load_image, load_object};
+    use wasabi_cache::{decode, Kind, PAGE};
+    let engine = Engine::new(Config::new().cache(false));
+    let cwasm = engine.precompile_module(WAT).unwrap();
+    let c = decode(&cwasm, Kind::Precompiled, None).unwrap();
+    assert!(!c.objects.is_empty());
+    let dir = scratch("images");
+    std::fs::create_dir_all(&dir).unwrap();
+    for elf in &c.objects {
+        assert!(!is_image(elf));
+        let image = link_image(elf).unwrap();
+        assert!(is_image(&image));
+        let from_elf = load_object(elf).unwrap();
+        let copied = load_image(&image, None).unwrap();
+        // In a file: at a page boundary (mapped) and not (copied).
+        let path = dir.join("image");
+        let mut file_bytes = vec![0u8; PAGE];
+        file_bytes.extend_from_slice(&image);
+        std::fs::write(&path, &file_bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mapped = load_image(&file_bytes[PAGE..], Some((&file, PAGE as u64))).unwrap();
+        let unaligned = load_image(&file_bytes[PAGE..], Some((&file, 8))).unwrap();
+        let code = |o: &wasabi::internals::runtime::loader::LoadedObject| {
+            let (start, end) = o.code_range();
+            // SAFETY: the object's code range is mapped readable while it
+            // lives.
+            let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
+            let symbols: Vec<(String, usize, usize)> = o
+                .symbols()
+                .iter()
+                .map(|s| (s.name.clone(), s.address - start, s.size))
+                .collect();
+            (bytes.to_vec(), symbols)
+        };
+        let expected = code(&from_elf);
+        assert!(!expected.1.is_empty());
+        for (how, o) in [
+            ("copied", &copied),
+            ("mapped", &mapped),
+            ("unaligned", &unaligned),
+        ] {
+            assert!(code(o) == expected, "{how}: not the ELF object's code");
+        }
+        // Mapped means mapped: the code's pages are the file's (unless its
+        // mount forbids running code from files: then copied).
+        let backing = |o: &wasabi::internals::runtime::loader::LoadedObject| {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            let pc = o.code_range().0;
+            let line = maps
+                .lines()
+                .find(|l| {
+                    let (a, b) = l
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .split_once('-')
+                        .unwrap();
+                    let a = usize::from_str_radix(a, 16).unwrap();
+                    let b = usize::from_str_radix(b, 16).unwrap();
+                    a <= pc && pc < b
+                })
+                .unwrap();
+            line.split_whitespace().nth(5).unwrap_or("").to_string()
+        };
+        if !noexec(&dir) {
+            assert_eq!(backing(&mapped), path.to_str().unwrap());
+        }
+        assert_eq!(backing(&copied), "");
+        assert_eq!(backing(&unaligned), "");
+        // Damaged images: refused with an error, whatever is cut or changed.
+        for cut in [0, 8, 64, image.len() - PAGE, image.len() - 1] {
+            assert!(load_image(&image[..cut], None).is_err(), "cut at {cut}");
+        }
+        let mut bad = image.clone();
+        bad[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(load_image(&bad, None).is_err());
+        let mut bad = image.clone();
+        bad[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(load_image(&bad, None).is_err());
+    }
+
+    // The cache stores images, page-aligned; a hit runs them.
+    let engine = Engine::new(Config::new().cache_dir(dir.join("cache")));
+    assert_eq!(
+        Module::new(&engine, WAT).unwrap().cache_outcome(),
+        CacheOutcome::Miss
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let entry = decode(&entries[0], Kind::CacheEntry, None).unwrap();
+    assert!(!entry.objects.is_empty());
+    for o in &entry.objects {
+        assert!(is_image(o));
+        assert_eq!(
+            (o.as_ptr() as usize - entries[0].as_ptr() as usize) % PAGE,
+            0
+        );
+    }
+    let m = Module::new(&engine, WAT).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &m, 50), 100);
+    // A cwasm made from the hit holds the images, and loads.
+    let cwasm = m.serialize(&engine).unwrap();
+    // SAFETY: made just above by this process.
+    let back = unsafe { Module::deserialize(&engine, &cwasm) }.unwrap();
+    assert_eq!(twice(&engine, &back, 6), 12);
+    let _ = std::fs::remove_dir_all(dir);
+}
