@@ -404,8 +404,12 @@ fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
     let aligned = [header_len, total, code_end, ro_end, stubs_start]
         .iter()
         .all(|n| n % PAGE == 0);
+    let in_image = symbols
+        .iter()
+        .all(|&(_, off, size)| off.checked_add(size).is_some_and(|end| end <= total));
     if !ordered
         || !aligned
+        || !in_image
         || total == 0
         || r.1 > header_len
         || bytes.len().checked_sub(header_len) != Some(total)
