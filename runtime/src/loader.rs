@@ -266,11 +266,28 @@ fn write_perf_map(symbols: &[LoadedSymbol]) {
 /// Loads an x86-64 ELF relocatable object: links it ([`link`]) and maps
 /// the result into fresh memory.
 pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
-    let linked = link(bytes)?;
-    let base = map_read_write(linked.total)?;
-    // SAFETY: `base` is a fresh writable mapping of `total` bytes and the
-    // image is `total` bytes long.
-    unsafe { std::ptr::copy_nonoverlapping(linked.image.as_ptr(), base, linked.total) };
+    // Linked straight into the mapping (no copy: lazy mode loads one
+    // object per function).
+    let mut mapped: Option<(*mut u8, usize)> = None;
+    let linked = link(bytes, |total| {
+        let base = map_read_write(total)?;
+        mapped = Some((base, total));
+        // SAFETY: `base` is a fresh, zeroed, writable mapping of `total`
+        // bytes that nothing else refers to; it is unmapped below on error
+        // or handed to `finish`, after the slice's last use.
+        Ok(unsafe { std::slice::from_raw_parts_mut(base, total) })
+    });
+    let linked = match linked {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some((base, total)) = mapped {
+                // SAFETY: our own mapping, never handed out.
+                unsafe { libc::munmap(base.cast(), total) };
+            }
+            return Err(e);
+        }
+    };
+    let base = linked.image.as_mut_ptr();
     finish(base, &linked.plan())
 }
 
@@ -302,7 +319,12 @@ pub fn is_image(bytes: &[u8]) -> bool {
 /// (little endian). Images are made and read by the same build (the cache
 /// key covers it), but [`load_image`] checks every offset anyway.
 pub fn link_image(elf: &[u8]) -> Result<Vec<u8>, LoadError> {
-    let l = link(elf)?;
+    let mut memory = Vec::new();
+    let into = &mut memory;
+    let l = link(elf, move |total| {
+        into.resize(total, 0);
+        Ok(&mut into[..])
+    })?;
     let mut h = Vec::new();
     h.extend_from_slice(IMAGE_MAGIC);
     h.extend_from_slice(&[0; 8]);
@@ -335,7 +357,7 @@ pub fn link_image(elf: &[u8]) -> Result<Vec<u8>, LoadError> {
     let header_len = page_align(h.len());
     h[8..16].copy_from_slice(&(header_len as u64).to_le_bytes());
     h.resize(header_len, 0);
-    h.extend_from_slice(&l.image);
+    h.extend_from_slice(l.image);
     Ok(h)
 }
 
@@ -478,9 +500,9 @@ pub fn load_image(
 /// own stubs and GOT slots): only absolute addresses remain, which in
 /// wasabi's PIC code are the GOT slots of libcalls and the rare 64-bit
 /// absolute reference.
-struct Linked {
+struct Linked<'b> {
     /// `total` bytes: code, read-only data, writable data, stubs.
-    image: Vec<u8>,
+    image: &'b mut [u8],
     total: usize,
     /// Page-aligned ends of the code and of the read-only data.
     code_end: usize,
@@ -520,7 +542,7 @@ struct Plan<'a> {
     symbols: Vec<(&'a str, usize, usize)>,
 }
 
-impl Linked {
+impl Linked<'_> {
     fn plan(&self) -> Plan<'_> {
         Plan {
             total: self.total,
@@ -539,7 +561,11 @@ impl Linked {
 }
 
 /// Lays an ELF object out and applies its relocations, at address 0.
-fn link(bytes: &[u8]) -> Result<Linked, LoadError> {
+/// `buffer(total)` gives the zeroed memory to link into.
+fn link<'b>(
+    bytes: &[u8],
+    buffer: impl FnOnce(usize) -> Result<&'b mut [u8], LoadError>,
+) -> Result<Linked<'b>, LoadError> {
     let file =
         ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
     if file.architecture() != object::Architecture::X86_64 {
@@ -606,7 +632,7 @@ fn link(bytes: &[u8]) -> Result<Linked, LoadError> {
     // Each extern: an 8-byte GOT slot and a 16-byte stub `jmp *[rip+slot]`.
     let stub_size = 8 + 16;
     let total = page_align(stubs_start + externs.len() * stub_size).max(PAGE);
-    let mut image = vec![0u8; total];
+    let image = buffer(total)?;
     let mut fixups = Vec::new();
 
     // Copy section contents.
