@@ -326,9 +326,16 @@ struct RunOptions {
 fn run(o: RunOptions) -> Result<ExitCode> {
     let engine = plugin::engine(o.limits.configure(o.compile.config()));
     let t_start = Instant::now();
-    // Shared, so the module keeps these bytes without a copy.
-    let bytes = wasabi::read_shared(&o.module)
-        .with_context(|| format!("cannot read {}", o.module.display()))?;
+    // Regular mode with a cache: mapped, so a hit never copies them (see
+    // `ModuleBytes`). Otherwise the bytes are copied to be compiled anyway,
+    // and reading them is cheaper than mapping and copying (lazy warm
+    // start of the 4 MB module: 2 ms more when mapped).
+    let map = engine.config().mode == wasabi::CompileMode::Regular && engine.cache().is_some();
+    let bytes = match map {
+        true => wasabi::ModuleBytes::map_file(&o.module),
+        false => wasabi::read_shared(&o.module).map(wasabi::ModuleBytes::from),
+    }
+    .with_context(|| format!("cannot read {}", o.module.display()))?;
     let name = module_stem(&o.module);
     let t0 = Instant::now();
     let module = if wasabi_cache::is_ours(&bytes) {
@@ -359,7 +366,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
         }
         wasabi_aot::load_shared(&o.module)
     } else {
-        Module::from_shared_bytes(&engine, bytes.clone(), &name)
+        Module::from_module_bytes(&engine, bytes.clone(), &name)
     }
     .map_err(|e| anyhow!("{}: {e}", o.module.display()))?;
     let compile_time = t0.elapsed();
@@ -382,7 +389,7 @@ fn run(o: RunOptions) -> Result<ExitCode> {
     }
     let wasi = wasi.build().map_err(|e| anyhow!("{e}"))?;
     let mut store = Store::new(&engine, Host::new(wasi));
-    let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes));
+    let detected = wasabi_abi::detect::choose(o.abi, module.info(), Some(&bytes[..]));
     let mut linker = command_linker(&engine, &module, detected.abi, o.trap_unknown_imports)
         .map_err(|e| anyhow!("{}: {}", o.module.display(), link_error(e, &detected)))?;
     let program = link::program(&engine, &o.preloads)?;

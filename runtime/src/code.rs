@@ -11,7 +11,7 @@
 //! only through [`CodeGenerator`].
 
 use crate::lazy::{LazyCode, LazyStats};
-use crate::loader::{load_object, LoadError, LoadedObject};
+use crate::loader::{is_image, load_image, load_object, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::types::FuncType;
 use crate::vmcontext::symbols;
@@ -182,13 +182,41 @@ impl CompiledModule {
         self.host_trampolines[t as usize]
     }
 
-    /// Loads objects and finds every function and trampoline in them.
+    /// Loads objects (ELF objects, or images made by
+    /// [`crate::loader::link_image`]) and finds every function and
+    /// trampoline in them.
     pub fn load<O: AsRef<[u8]>>(
         info: Arc<ModuleInfo>,
         name: String,
         objects: &[O],
     ) -> Result<CompiledModule, LoadError> {
         Self::load_parts(info, name, objects, true)
+    }
+
+    /// As [`CompiledModule::load`], for objects that are slices of `file`
+    /// (mapped): `offsets[i]` is where `objects[i]` begins in it. Images
+    /// that begin at a page boundary of the file are mapped from it rather
+    /// than copied (see [`load_image`]). The file must not change while the
+    /// module lives.
+    pub fn load_from_file(
+        info: Arc<ModuleInfo>,
+        name: String,
+        objects: &[&[u8]],
+        file: &std::fs::File,
+        offsets: &[u64],
+    ) -> Result<CompiledModule, LoadError> {
+        if offsets.len() != objects.len() {
+            return Err(LoadError("one file offset per object expected".into()));
+        }
+        let loaded = objects
+            .iter()
+            .zip(offsets)
+            .map(|(o, &at)| match is_image(o) {
+                true => load_image(o, Some((file, at))),
+                false => load_object(o),
+            })
+            .collect::<Result<_, _>>()?;
+        Self::from_loaded(info, name, loaded, true)
     }
 
     /// Loads objects; finds the trampolines, and the functions if `funcs`.
@@ -200,8 +228,22 @@ impl CompiledModule {
     ) -> Result<CompiledModule, LoadError> {
         let loaded: Vec<LoadedObject> = objects
             .iter()
-            .map(|o| load_object(o.as_ref()))
+            .map(|o| match is_image(o.as_ref()) {
+                true => load_image(o.as_ref(), None),
+                false => load_object(o.as_ref()),
+            })
             .collect::<Result<_, _>>()?;
+        Self::from_loaded(info, name, loaded, funcs)
+    }
+
+    /// Finds the trampolines, and the functions if `funcs`, in objects
+    /// loaded.
+    fn from_loaded(
+        info: Arc<ModuleInfo>,
+        name: String,
+        loaded: Vec<LoadedObject>,
+        funcs: bool,
+    ) -> Result<CompiledModule, LoadError> {
         // Functions by the index in their symbol's name, everything else
         // (the trampolines) in one map: linear, however many symbols there
         // are, and no name formatted per function (a warm start of a

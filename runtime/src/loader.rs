@@ -1,6 +1,10 @@
 //! The code loader: maps a relocatable ELF object produced by the compiler
 //! into executable memory, applies its relocations and records where each
-//! function landed.
+//! function landed. An object can also be linked once and for all into an
+//! *image* ([`link_image`]: its memory at address 0, every PC-relative
+//! relocation applied, the absolute addresses left to write listed), which
+//! [`load_image`] maps from the file holding it (the code cache's entry)
+//! and finishes by writing only those addresses.
 //!
 //! What must stay true:
 //! - Every section of one object lands in one mapping, so the PC-relative
@@ -10,6 +14,10 @@
 //!   is a load error, never a silent null.
 //! - Code is never writable and executable at once: sections are written,
 //!   then the mapping is made read+execute (writable sections excepted).
+//! - An image is checked like an object (every offset bounds-checked) and
+//!   loads to the same bytes and symbols as the object it was linked from;
+//!   one mapped from a file is private (writes never reach the file) and
+//!   the file must not change in place while mapped.
 //! - A loaded object registers its code range for the trap handler and
 //!   unregisters it on drop.
 
@@ -191,6 +199,15 @@ pub fn resolve_libcall(name: &str) -> Option<usize> {
 /// text, `bench/crosscall`) when caller and callee are terabytes apart.
 /// The address is only a hint; any other free range works as well.
 pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
+    map_code(len, None)
+}
+
+/// [`map_read_write`], or with `file`: `len` bytes of the file from the
+/// page-aligned offset, mapped private and read-only (every page mapped at
+/// once; the caller makes them writable where it patches, which copies
+/// only those pages).
+fn map_code(len: usize, file: Option<(&std::fs::File, u64)>) -> Result<*mut u8, LoadError> {
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicUsize, Ordering};
     /// Where the next code mapping should go: above this program's text,
     /// past the room its heap (`brk`) usually needs.
@@ -206,18 +223,25 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
     // Every page is faulted in by the kernel at once (MAP_POPULATE): the
     // caller writes all of them, and one fault per 4 KiB page is what made
     // loading a 4.5 MB cache entry cost 4-6 ms on a virtual machine.
-    // SAFETY: a fresh anonymous mapping (the address is a hint, without
-    // MAP_FIXED, so nothing mapped is replaced); it aliases nothing.
-    let base = unsafe {
-        libc::mmap(
-            hint as *mut libc::c_void,
-            size,
+    let (prot, flags, fd, offset) = match file {
+        None => (
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
             -1,
             0,
-        )
+        ),
+        Some((f, offset)) => (
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_POPULATE,
+            f.as_raw_fd(),
+            libc::off_t::try_from(offset)
+                .map_err(|_| LoadError("image offset out of range".into()))?,
+        ),
     };
+    // SAFETY: a fresh mapping (the address is a hint, without MAP_FIXED,
+    // so nothing mapped is replaced): anonymous, or a private copy-on-write
+    // view of the file, which writes never reach.
+    let base = unsafe { libc::mmap(hint as *mut libc::c_void, size, prot, flags, fd, offset) };
     if base == libc::MAP_FAILED {
         return Err(LoadError(format!(
             "mmap failed: {}",
@@ -235,7 +259,6 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
     Ok(base as *mut u8)
 }
 
-/// Loads an x86-64 ELF relocatable object.
 /// Developer knob: with `WASABI_PERF_MAP=1` in the environment, every
 /// function symbol of every loaded object is appended to
 /// `/tmp/perf-<pid>.map`, the file `perf report` reads to name JIT code
@@ -264,7 +287,309 @@ fn write_perf_map(symbols: &[LoadedSymbol]) {
     }
 }
 
+/// Loads an x86-64 ELF relocatable object: links it ([`link`]) and maps
+/// the result into fresh memory.
 pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
+    // Linked straight into the mapping (no copy: lazy mode loads one
+    // object per function).
+    let mut mapped: Option<(*mut u8, usize)> = None;
+    let linked = link(bytes, |total| {
+        let base = map_read_write(total)?;
+        mapped = Some((base, total));
+        // SAFETY: `base` is a fresh, zeroed, writable mapping of `total`
+        // bytes that nothing else refers to; it is unmapped below on error
+        // or handed to `finish`, after the slice's last use.
+        Ok(unsafe { std::slice::from_raw_parts_mut(base, total) })
+    });
+    let linked = match linked {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some((base, total)) = mapped {
+                // SAFETY: our own mapping, never handed out.
+                unsafe { libc::munmap(base.cast(), total) };
+            }
+            return Err(e);
+        }
+    };
+    let base = linked.image.as_mut_ptr();
+    finish(base, &linked.plan())
+}
+
+/// The first bytes of a linked image ([`link_image`]).
+pub const IMAGE_MAGIC: &[u8; 8] = b"WSBIIMG1";
+
+/// Whether `bytes` are a linked image rather than an ELF object.
+pub fn is_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(IMAGE_MAGIC)
+}
+
+/// Links an ELF object once and for all, for [`load_image`]: its memory
+/// image with every position-independent relocation applied, and what is
+/// left to write once its address is known (the libcalls' GOT slots, any
+/// 64-bit absolute address) and its symbols. The image proper starts at a
+/// page boundary of these bytes, so a file holding them at a page boundary
+/// can be mapped as the code itself: loading then copies and relocates
+/// nothing but the pages it patches (issue 11: "a hit is mmap + relocate +
+/// mprotect").
+///
+/// ```text
+/// magic 8, header_len 8 (where the image starts; a page multiple),
+/// total 8, code_end 8, ro_end 8, stubs_start 8,
+/// externs 4, fixups 4, symbols 4, 0 4,
+/// externs x (len 4, name), fixups x (offset 8, 0 = base | 1 = extern 4,
+/// extern index 4, addend 8), symbols x (offset 8, size 8, len 4, name),
+/// zeros to header_len, image (total bytes)
+/// ```
+/// (little endian). Images are made and read by the same build (the cache
+/// key covers it), but [`load_image`] checks every offset anyway.
+pub fn link_image(elf: &[u8]) -> Result<Vec<u8>, LoadError> {
+    let mut memory = Vec::new();
+    let into = &mut memory;
+    let l = link(elf, move |total| {
+        into.resize(total, 0);
+        Ok(&mut into[..])
+    })?;
+    let mut h = Vec::new();
+    h.extend_from_slice(IMAGE_MAGIC);
+    h.extend_from_slice(&[0; 8]);
+    for n in [l.total, l.code_end, l.ro_end, l.stubs_start] {
+        h.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    for n in [l.externs.len(), l.fixups.len(), l.symbols.len(), 0] {
+        h.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    for name in &l.externs {
+        h.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+    }
+    for f in &l.fixups {
+        let (tag, index, addend) = match f.target {
+            FixupTarget::Base(a) => (0u32, 0u32, a),
+            FixupTarget::Extern(i) => (1, i, 0),
+        };
+        h.extend_from_slice(&(f.offset as u64).to_le_bytes());
+        h.extend_from_slice(&tag.to_le_bytes());
+        h.extend_from_slice(&index.to_le_bytes());
+        h.extend_from_slice(&addend.to_le_bytes());
+    }
+    for (name, off, size) in &l.symbols {
+        h.extend_from_slice(&(*off as u64).to_le_bytes());
+        h.extend_from_slice(&(*size as u64).to_le_bytes());
+        h.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+    }
+    let header_len = page_align(h.len());
+    h[8..16].copy_from_slice(&(header_len as u64).to_le_bytes());
+    h.resize(header_len, 0);
+    h.extend_from_slice(l.image);
+    Ok(h)
+}
+
+/// Reads through bytes, every read bounds-checked.
+struct ImageReader<'a>(&'a [u8], usize);
+
+impl<'a> ImageReader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], LoadError> {
+        let end = self.1.checked_add(n).filter(|&e| e <= self.0.len());
+        let end = end.ok_or_else(|| LoadError("malformed linked image".into()))?;
+        let s = &self.0[self.1..end];
+        self.1 = end;
+        Ok(s)
+    }
+    fn u64(&mut self) -> Result<u64, LoadError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn usize(&mut self) -> Result<usize, LoadError> {
+        usize::try_from(self.u64()?).map_err(|_| LoadError("malformed linked image".into()))
+    }
+    fn u32(&mut self) -> Result<u32, LoadError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn name(&mut self) -> Result<&'a str, LoadError> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).map_err(|_| LoadError("malformed linked image".into()))
+    }
+}
+
+/// Reads an image's header: its plan and where the image starts.
+fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
+    let bad = || LoadError("malformed linked image".into());
+    let mut r = ImageReader(bytes, 0);
+    if r.take(8)? != IMAGE_MAGIC {
+        return Err(bad());
+    }
+    let header_len = r.usize()?;
+    let (total, code_end, ro_end, stubs_start) = (r.usize()?, r.usize()?, r.usize()?, r.usize()?);
+    let (n_externs, n_fixups, n_symbols) =
+        (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
+    r.u32()?;
+    let mut externs = Vec::with_capacity(n_externs.min(1024));
+    for _ in 0..n_externs {
+        externs.push(r.name()?);
+    }
+    let mut fixups = Vec::with_capacity(n_fixups.min(1 << 16));
+    for _ in 0..n_fixups {
+        let offset = r.usize()?;
+        let tag = r.u32()?;
+        let index = r.u32()?;
+        let addend = r.u64()? as i64;
+        let target = match tag {
+            0 => FixupTarget::Base(addend),
+            1 => FixupTarget::Extern(index),
+            _ => return Err(bad()),
+        };
+        fixups.push(Fixup { offset, target });
+    }
+    let mut symbols = Vec::with_capacity(n_symbols.min(1 << 16));
+    for _ in 0..n_symbols {
+        let off = r.usize()?;
+        let size = r.usize()?;
+        symbols.push((r.name()?, off, size));
+    }
+    let ordered = code_end <= ro_end && ro_end <= stubs_start && stubs_start <= total;
+    let aligned = [header_len, total, code_end, ro_end, stubs_start]
+        .iter()
+        .all(|n| n % PAGE == 0);
+    let in_image = symbols
+        .iter()
+        .all(|&(_, off, size)| off.checked_add(size).is_some_and(|end| end <= total));
+    if !ordered
+        || !aligned
+        || !in_image
+        || total == 0
+        || r.1 > header_len
+        || bytes.len().checked_sub(header_len) != Some(total)
+    {
+        return Err(bad());
+    }
+    let plan = Plan {
+        total,
+        code_end,
+        ro_end,
+        stubs_start,
+        externs,
+        fixups,
+        symbols,
+    };
+    Ok((plan, header_len))
+}
+
+/// Loads a linked image ([`link_image`]). With `file`, the image's bytes
+/// are those of that file from byte `offset` on (mapped private there); the
+/// image's pages are then mapped from the file, not copied, when they start
+/// at a page boundary of it, and only the pages patched are copied (by the
+/// kernel, on write). Otherwise, and when the file's mount forbids running
+/// code from it (`noexec`), the image is copied into fresh memory.
+///
+/// The file must not change while the code is mapped (as any program
+/// file): the cache never writes an entry in place.
+pub fn load_image(
+    bytes: &[u8],
+    file: Option<(&std::fs::File, u64)>,
+) -> Result<LoadedObject, LoadError> {
+    let (plan, header_len) = read_image(bytes)?;
+    let image = &bytes[header_len..];
+    if let Some((f, offset)) = file {
+        let start = offset + header_len as u64;
+        if start.is_multiple_of(PAGE as u64) {
+            let base = map_code(plan.total, Some((f, start)))?;
+            // SAFETY: our own fresh mapping of `total` bytes: made writable
+            // (copy-on-write, so only the pages written are copied) for the
+            // fixups; `finish` protects it again.
+            let writable = unsafe {
+                libc::mprotect(base.cast(), plan.total, libc::PROT_READ | libc::PROT_WRITE) == 0
+            };
+            if writable {
+                // On error `finish` unmaps; retried below by copying (a
+                // `noexec` mount refuses PROT_EXEC).
+                if let Ok(loaded) = finish(base, &plan) {
+                    return Ok(loaded);
+                }
+            } else {
+                // SAFETY: our own mapping, not yet handed out.
+                unsafe { libc::munmap(base.cast(), plan.total) };
+            }
+        }
+    }
+    let base = map_read_write(plan.total)?;
+    // SAFETY: `base` is a fresh writable mapping of `total` bytes, and the
+    // image is `total` bytes long (`read_image` checked).
+    unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), base, plan.total) };
+    finish(base, &plan)
+}
+
+/// An object linked at address 0: its memory image, and what must still be
+/// written once its address is known. Everything position-independent is
+/// already applied (PC-relative references between its sections and to its
+/// own stubs and GOT slots): only absolute addresses remain, which in
+/// wasabi's PIC code are the GOT slots of libcalls and the rare 64-bit
+/// absolute reference.
+struct Linked<'b> {
+    /// `total` bytes: code, read-only data, writable data, stubs.
+    image: &'b mut [u8],
+    total: usize,
+    /// Page-aligned ends of the code and of the read-only data.
+    code_end: usize,
+    ro_end: usize,
+    /// Where the stubs (and their GOT slots) begin, page-aligned.
+    stubs_start: usize,
+    externs: Vec<String>,
+    fixups: Vec<Fixup>,
+    /// Defined symbols: name, offset, size.
+    symbols: Vec<(String, usize, usize)>,
+}
+
+/// An absolute address to write (8 bytes, unaligned) at `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fixup {
+    offset: usize,
+    target: FixupTarget,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FixupTarget {
+    /// The mapping's base plus this.
+    Base(i64),
+    /// The address of extern (libcall) `i`.
+    Extern(u32),
+}
+
+/// What [`finish`] needs of a linked object, borrowed from a [`Linked`] or
+/// read from an image ([`Image`]).
+struct Plan<'a> {
+    total: usize,
+    code_end: usize,
+    ro_end: usize,
+    stubs_start: usize,
+    externs: Vec<&'a str>,
+    fixups: Vec<Fixup>,
+    symbols: Vec<(&'a str, usize, usize)>,
+}
+
+impl Linked<'_> {
+    fn plan(&self) -> Plan<'_> {
+        Plan {
+            total: self.total,
+            code_end: self.code_end,
+            ro_end: self.ro_end,
+            stubs_start: self.stubs_start,
+            externs: self.externs.iter().map(|s| s.as_str()).collect(),
+            fixups: self.fixups.clone(),
+            symbols: self
+                .symbols
+                .iter()
+                .map(|(n, o, z)| (n.as_str(), *o, *z))
+                .collect(),
+        }
+    }
+}
+
+/// Lays an ELF object out and applies its relocations, at address 0.
+/// `buffer(total)` gives the zeroed memory to link into.
+fn link<'b>(
+    bytes: &[u8],
+    buffer: impl FnOnce(usize) -> Result<&'b mut [u8], LoadError>,
+) -> Result<Linked<'b>, LoadError> {
     let file =
         ElfFile64::<object::Endianness>::parse(bytes).map_err(|e| LoadError(e.to_string()))?;
     if file.architecture() != object::Architecture::X86_64 {
@@ -314,99 +639,94 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     }
     // Undefined symbols (libcalls) get a GOT slot and a call stub each, in
     // pages after all sections, so PC-relative references to them reach.
-    let mut externs: Vec<(String, usize)> = Vec::new();
+    let mut externs: Vec<String> = Vec::new();
     for sym in file.symbols() {
         if sym.section() == SymbolSection::Undefined && !sym.name().unwrap_or("").is_empty() {
             let name = sym
                 .name()
                 .map_err(|e| LoadError(e.to_string()))?
                 .to_string();
-            let addr = resolve_libcall(&name)
-                .ok_or_else(|| LoadError(format!("undefined symbol `{name}` in compiled code")))?;
-            externs.push((name, addr));
+            if resolve_libcall(&name).is_none() {
+                return Err(LoadError(format!(
+                    "undefined symbol `{name}` in compiled code"
+                )));
+            }
+            externs.push(name);
         }
     }
     let stubs_start = page_align(cursor);
     // Each extern: an 8-byte GOT slot and a 16-byte stub `jmp *[rip+slot]`.
     let stub_size = 8 + 16;
     let total = page_align(stubs_start + externs.len() * stub_size).max(PAGE);
-
-    let base = map_read_write(total)?;
-    let mut loaded = LoadedObject {
-        base,
-        len: total,
-        symbols: Vec::new(),
-        code_range: (base as usize, base as usize + boundaries[0]),
-    };
+    let image = buffer(total)?;
+    let mut fixups = Vec::new();
 
     // Copy section contents.
     for s in file.sections() {
         if let Some(&off) = placement.get(&s.index()) {
             if s.kind() != SectionKind::UninitializedData {
                 let data = s.data().map_err(|e| LoadError(e.to_string()))?;
-                // SAFETY: the section was placed at `off` with its full size
-                // inside the fresh mapping (`placement`, `total`).
-                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(off), data.len()) };
+                image
+                    .get_mut(off..off + data.len())
+                    .ok_or_else(|| LoadError("section larger than its size".into()))?
+                    .copy_from_slice(data);
             }
         }
     }
-    // Write GOT slots and stubs.
-    let mut extern_slots: HashMap<String, (usize, usize)> = HashMap::new();
-    for (i, (name, addr)) in externs.iter().enumerate() {
-        let slot = base as usize + stubs_start + i * stub_size;
+    // GOT slots (filled once the address is known) and stubs.
+    let mut extern_slots: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, name) in externs.iter().enumerate() {
+        let slot = stubs_start + i * stub_size;
         let stub = slot + 8;
-        // SAFETY: slot and stub `i` lie in the stub pages reserved for
-        // `externs.len()` of them at the end of the mapping, still writable.
-        unsafe {
-            *(slot as *mut u64) = *addr as u64;
-            // jmp qword ptr [rip - (6 + 8)] : FF 25 disp32, where rip = stub + 6.
-            let code = stub as *mut u8;
-            *code = 0xFF;
-            *code.add(1) = 0x25;
-            let disp = slot as i64 - (stub as i64 + 6);
-            (code.add(2) as *mut i32).write_unaligned(disp as i32);
-            for k in 6..16 {
-                *code.add(k) = 0xCC;
-            }
-        }
-        extern_slots.insert(name.clone(), (slot, stub));
+        fixups.push(Fixup {
+            offset: slot,
+            target: FixupTarget::Extern(i as u32),
+        });
+        // jmp qword ptr [rip - (6 + 8)] : FF 25 disp32, where rip = stub + 6.
+        let code = &mut image[stub..stub + 16];
+        code[0] = 0xFF;
+        code[1] = 0x25;
+        let disp = slot as i64 - (stub as i64 + 6);
+        code[2..6].copy_from_slice(&(disp as i32).to_le_bytes());
+        code[6..].fill(0xCC);
+        extern_slots.insert(name.as_str(), (slot, stub));
     }
 
-    let symbol_address =
-        |idx: object::SymbolIndex| -> Result<(usize, Option<(usize, usize)>), LoadError> {
-            let sym = file
-                .symbol_by_index(idx)
-                .map_err(|e| LoadError(e.to_string()))?;
-            match sym.section() {
-                SymbolSection::Section(si) => {
-                    let off = placement.get(&si).ok_or_else(|| {
-                        LoadError(format!("symbol in unplaced section: {:?}", sym.name()))
-                    })?;
-                    Ok((base as usize + off + sym.address() as usize, None))
-                }
-                SymbolSection::Undefined => {
-                    let name = sym.name().map_err(|e| LoadError(e.to_string()))?;
-                    let (slot, stub) = extern_slots[name];
-                    Ok((stub, Some((slot, stub))))
-                }
-                other => Err(LoadError(format!("unsupported symbol section {other:?}"))),
+    // (offset of the symbol, its GOT slot if it is an extern)
+    let symbol_offset = |idx: object::SymbolIndex| -> Result<(usize, Option<usize>), LoadError> {
+        let sym = file
+            .symbol_by_index(idx)
+            .map_err(|e| LoadError(e.to_string()))?;
+        match sym.section() {
+            SymbolSection::Section(si) => {
+                let off = placement.get(&si).ok_or_else(|| {
+                    LoadError(format!("symbol in unplaced section: {:?}", sym.name()))
+                })?;
+                Ok((off + sym.address() as usize, None))
             }
-        };
+            SymbolSection::Undefined => {
+                let name = sym.name().map_err(|e| LoadError(e.to_string()))?;
+                let (slot, stub) = extern_slots[name];
+                Ok((stub, Some(slot)))
+            }
+            other => Err(LoadError(format!("unsupported symbol section {other:?}"))),
+        }
+    };
 
-    // Apply relocations.
+    // Apply relocations: PC-relative ones now, absolute ones as fixups.
     for s in file.sections() {
         let Some(&sec_off) = placement.get(&s.index()) else {
             continue;
         };
         for (offset, rel) in s.relocations() {
-            let p = base as usize + sec_off + offset as usize;
-            let (s_addr, ext) = match rel.target() {
-                RelocationTarget::Symbol(idx) => symbol_address(idx)?,
+            let p = sec_off + offset as usize;
+            let (s_off, got) = match rel.target() {
+                RelocationTarget::Symbol(idx) => symbol_offset(idx)?,
                 RelocationTarget::Section(si) => {
                     let off = placement
                         .get(&si)
                         .ok_or_else(|| LoadError("relocation against unplaced section".into()))?;
-                    (base as usize + off, None)
+                    (*off, None)
                 }
                 other => {
                     return Err(LoadError(format!(
@@ -422,65 +742,113 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
                 elf::R_X86_64_64 | elf::R_X86_64_PC64 => 8,
                 _ => 4,
             };
-            if offset.saturating_add(width) > s.size() {
+            if offset.saturating_add(width) > s.size() || s.kind() == SectionKind::UninitializedData
+            {
                 return Err(LoadError("relocation outside its section".into()));
             }
-            // SAFETY: the `width` bytes written at `p` lie inside the section
-            // (checked just above), which is placed inside the mapping, still
-            // writable; writes are unaligned.
-            unsafe {
-                match r_type {
-                    elf::R_X86_64_64 => (p as *mut u64).write_unaligned((s_addr as i64 + a) as u64),
-                    elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
-                        let v = s_addr as i64 + a - p as i64;
-                        let v32 = i32::try_from(v)
-                            .map_err(|_| LoadError("PC32 relocation out of range".into()))?;
-                        (p as *mut i32).write_unaligned(v32);
-                    }
-                    elf::R_X86_64_GOTPCREL
-                    | elf::R_X86_64_GOTPCRELX
-                    | elf::R_X86_64_REX_GOTPCRELX => {
-                        let got = match ext {
-                            Some((slot, _)) => slot,
-                            None => {
-                                return Err(LoadError("GOT relocation to a defined symbol".into()))
-                            }
-                        };
-                        let v = got as i64 + a - p as i64;
-                        (p as *mut i32).write_unaligned(v as i32);
-                    }
-                    elf::R_X86_64_PC64 => {
-                        (p as *mut i64).write_unaligned(s_addr as i64 + a - p as i64)
-                    }
-                    elf::R_X86_64_32 | elf::R_X86_64_32S => {
-                        return Err(LoadError(
-                            "absolute 32-bit relocation (object not PIC)".into(),
-                        ))
-                    }
-                    t => return Err(LoadError(format!("unsupported relocation type {t}"))),
+            let pc_relative = |target: usize| -> i64 { target as i64 + a - p as i64 };
+            match r_type {
+                elf::R_X86_64_64 => fixups.push(Fixup {
+                    offset: p,
+                    target: FixupTarget::Base(s_off as i64 + a),
+                }),
+                elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
+                    let v32 = i32::try_from(pc_relative(s_off))
+                        .map_err(|_| LoadError("PC32 relocation out of range".into()))?;
+                    image[p..p + 4].copy_from_slice(&v32.to_le_bytes());
                 }
+                elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
+                    let slot =
+                        got.ok_or_else(|| LoadError("GOT relocation to a defined symbol".into()))?;
+                    image[p..p + 4].copy_from_slice(&(pc_relative(slot) as i32).to_le_bytes());
+                }
+                elf::R_X86_64_PC64 => {
+                    image[p..p + 8].copy_from_slice(&pc_relative(s_off).to_le_bytes())
+                }
+                elf::R_X86_64_32 | elf::R_X86_64_32S => {
+                    return Err(LoadError(
+                        "absolute 32-bit relocation (object not PIC)".into(),
+                    ))
+                }
+                t => return Err(LoadError(format!("unsupported relocation type {t}"))),
             }
         }
     }
 
-    // Record defined symbols.
+    // Defined symbols.
+    let mut symbols = Vec::new();
     for sym in file.symbols() {
         if let SymbolSection::Section(si) = sym.section() {
             if let (Some(off), Ok(name)) = (placement.get(&si), sym.name()) {
                 if !name.is_empty() && sym.kind() != object::SymbolKind::Section {
-                    loaded.symbols.push(LoadedSymbol {
-                        name: name.to_string(),
-                        address: base as usize + off + sym.address() as usize,
-                        size: sym.size() as usize,
-                    });
+                    symbols.push((
+                        name.to_string(),
+                        off + sym.address() as usize,
+                        sym.size() as usize,
+                    ));
                 }
             }
         }
     }
+    Ok(Linked {
+        image,
+        total,
+        code_end: boundaries[0],
+        ro_end: boundaries[1],
+        stubs_start,
+        externs,
+        fixups,
+        symbols,
+    })
+}
+
+/// Writes the fixups of a linked object into its mapping at `base` (every
+/// page writable), records its symbols, protects it and registers its code.
+/// On error the mapping is unmapped.
+fn finish(base: *mut u8, plan: &Plan) -> Result<LoadedObject, LoadError> {
+    // From here the mapping is the object's: unmapped on any error.
+    let mut loaded = LoadedObject {
+        base,
+        len: plan.total,
+        symbols: Vec::new(),
+        code_range: (base as usize, base as usize + plan.code_end),
+    };
+    let externs = plan
+        .externs
+        .iter()
+        .map(|n| {
+            resolve_libcall(n)
+                .ok_or_else(|| LoadError(format!("undefined symbol `{n}` in compiled code")))
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    for f in &plan.fixups {
+        let value = match f.target {
+            FixupTarget::Base(a) => (base as i64).wrapping_add(a) as u64,
+            FixupTarget::Extern(i) => *externs
+                .get(i as usize)
+                .ok_or_else(|| LoadError("fixup of an unknown extern".into()))?
+                as u64,
+        };
+        if f.offset.saturating_add(8) > plan.total {
+            return Err(LoadError("fixup outside the object".into()));
+        }
+        // SAFETY: the 8 bytes at `offset` lie inside the mapping (checked
+        // just above), which is still writable; the write is unaligned.
+        unsafe { (base.add(f.offset) as *mut u64).write_unaligned(value) };
+    }
+    loaded.symbols = plan
+        .symbols
+        .iter()
+        .map(|&(name, off, size)| LoadedSymbol {
+            name: name.to_string(),
+            address: base as usize + off,
+            size,
+        })
+        .collect();
 
     // Protect: code and stubs executable, read-only data read-only.
     // SAFETY: every range is inside our own mapping, and page aligned
-    // (`boundaries` and `stubs_start` are); nothing runs from it yet.
+    // (`code_end`, `ro_end` and `stubs_start` are); nothing runs from it yet.
     unsafe {
         let prot = |start: usize, end: usize, p: i32| -> Result<(), LoadError> {
             if end > start
@@ -493,9 +861,13 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
             }
             Ok(())
         };
-        prot(0, boundaries[0], libc::PROT_READ | libc::PROT_EXEC)?;
-        prot(boundaries[0], boundaries[1], libc::PROT_READ)?;
-        prot(stubs_start, total, libc::PROT_READ | libc::PROT_EXEC)?;
+        prot(0, plan.code_end, libc::PROT_READ | libc::PROT_EXEC)?;
+        prot(plan.code_end, plan.ro_end, libc::PROT_READ)?;
+        prot(
+            plan.stubs_start,
+            plan.total,
+            libc::PROT_READ | libc::PROT_EXEC,
+        )?;
     }
     crate::traps::register_code(loaded.code_range.0, loaded.code_range.1);
     write_perf_map(&loaded.symbols);

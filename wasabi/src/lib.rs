@@ -145,7 +145,7 @@ pub use link::{
 pub use linker::Linker;
 pub use module::{
     module_name, read_shared, wat_to_wasm, CacheOutcome, CompileTimings, ExportType, ExternType,
-    ImportType, Module,
+    ImportType, Module, ModuleBytes,
 };
 #[cfg(feature = "wat")]
 pub use session::{open_parens, replace_func, Defined, EntityKind, Session, SessionStats};

@@ -232,6 +232,102 @@ fn read_shared_reads_whole_files() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `Module::from_file` maps the file (`ModuleBytes::map_file`): a miss
+/// compiles and stores the code, a hit comes from the cache, a damaged
+/// entry is still refused and replaced, and lazy mode, text files and bad
+/// files behave as when the bytes were read.
+#[test]
+fn mapped_module_files_use_the_cache_as_read_ones_did() {
+    let dir = scratch("mapped");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("twice.wasm");
+    let binary = wat::parse_str(WAT).unwrap();
+    std::fs::write(&path, &binary).unwrap();
+    let engine = Engine::new(Config::new().cache_dir(dir.join("cache")));
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Miss);
+    assert_eq!(m.name(), "twice");
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &m, 21), 42);
+    // The same key as the bytes given in memory.
+    let shared = Module::from_shared_bytes(&engine, binary.clone().into(), "m").unwrap();
+    assert_eq!(shared.cache_outcome(), CacheOutcome::Hit);
+    // A module mapped from a file serializes like any other.
+    let cwasm = m.serialize(&engine).unwrap();
+    // SAFETY: bytes made just above by this process.
+    let back = unsafe { Module::deserialize(&engine, &cwasm) }.unwrap();
+    assert_eq!(twice(&engine, &back, 3), 6);
+
+    // Every byte of the entry damaged: refused, recompiled, replaced.
+    let entries: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mut entry = std::fs::read(&entries[0]).unwrap();
+    let n = entry.len();
+    entry[n - 3] ^= 0x10;
+    std::fs::write(&entries[0], &entry).unwrap();
+    let m = Module::from_file(&engine, &path).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Replaced);
+    assert_eq!(twice(&engine, &m, 7), 14);
+    assert_eq!(
+        Module::from_file(&engine, &path).unwrap().cache_outcome(),
+        CacheOutcome::Hit
+    );
+
+    // Lazy mode compiles from a copy of the mapped bytes.
+    let lazy = Engine::new(
+        Config::new()
+            .cache_dir(dir.join("cache"))
+            .mode(CompileMode::Lazy),
+    );
+    let m = Module::from_file(&lazy, &path).unwrap();
+    assert_eq!(twice(&lazy, &m, 8), 16);
+
+    // Text files are mapped too, and converted.
+    let wat = dir.join("text.wat");
+    std::fs::write(&wat, WAT).unwrap();
+    let m = Module::from_file(&engine, &wat).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+
+    // A truncated module: a clear error naming the problem, no panic.
+    std::fs::write(&path, &binary[..binary.len() - 3]).unwrap();
+    let e = Module::from_file(&engine, &path).unwrap_err();
+    assert!(matches!(e, Error::Module(_)), "{e}");
+    // An empty file is not mapped (there is nothing to map): invalid.
+    std::fs::write(&path, b"").unwrap();
+    assert!(Module::from_file(&engine, &path).is_err());
+    // A missing one names the path.
+    let e = Module::from_file(&engine, dir.join("missing.wasm")).unwrap_err();
+    assert!(e.to_string().contains("missing.wasm"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `ModuleBytes::map_file` maps regular files and reads the rest (procfs
+/// files report size 0; pipes cannot be mapped).
+#[test]
+fn module_bytes_map_files_and_read_the_rest() {
+    let dir = scratch("map-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.wasm");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mapped = wasabi::ModuleBytes::map_file(&path).unwrap();
+    assert!(mapped.is_mapped());
+    assert_eq!(&*mapped, &bytes[..]);
+    assert_eq!(&*mapped.shared(), &bytes[..]);
+    let status = wasabi::ModuleBytes::map_file(std::path::Path::new("/proc/self/status")).unwrap();
+    assert!(!status.is_mapped());
+    assert!(status.starts_with(b"Name:"));
+    std::fs::write(&path, b"").unwrap();
+    assert!(wasabi::ModuleBytes::map_file(&path).unwrap().is_empty());
+    assert!(wasabi::ModuleBytes::map_file(&dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Compiles in process and counts the modules opened in it.
 #[derive(Default)]
 struct Counting(std::sync::atomic::AtomicUsize);
@@ -346,4 +442,138 @@ fn an_engine_whose_backend_fails_reports_it() {
             other => panic!("{mode:?}: {other:?}"),
         }
     }
+}
+
+/// Whether `dir` is on a file system mounted `noexec`.
+fn noexec(dir: &std::path::Path) -> bool {
+    let dir = dir.canonicalize().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 3 && dir.starts_with(f[1])).then(|| (f[1].len(), f[3].to_string()))
+        })
+        .max()
+        .is_some_and(|(_, opts)| opts.split(',').any(|o| o == "noexec"))
+}
+
+/// The regular-mode cache stores objects linked once and for all
+/// (`loader::link_image`), each at a page boundary of the entry; a hit maps
+/// their code from the entry. Loaded any way (from the ELF object, from the
+/// image copied, from the image mapped from a file), the code is the same
+/// bytes with the same symbols; a damaged image is refused, never mapped.
+#[test]
+fn linked_images_load_as_their_objects_do() {
+    use wasabi::internals::runtime::loader::{is_image, link_image, load_image, load_object};
+    use wasabi_cache::{decode, Kind, PAGE};
+    let engine = Engine::new(Config::new().cache(false));
+    let cwasm = engine.precompile_module(WAT).unwrap();
+    let c = decode(&cwasm, Kind::Precompiled, None).unwrap();
+    assert!(!c.objects.is_empty());
+    let dir = scratch("images");
+    std::fs::create_dir_all(&dir).unwrap();
+    for elf in &c.objects {
+        assert!(!is_image(elf));
+        let image = link_image(elf).unwrap();
+        assert!(is_image(&image));
+        let from_elf = load_object(elf).unwrap();
+        let copied = load_image(&image, None).unwrap();
+        // In a file: at a page boundary (mapped) and not (copied).
+        let path = dir.join("image");
+        let mut file_bytes = vec![0u8; PAGE];
+        file_bytes.extend_from_slice(&image);
+        std::fs::write(&path, &file_bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mapped = load_image(&file_bytes[PAGE..], Some((&file, PAGE as u64))).unwrap();
+        let unaligned = load_image(&file_bytes[PAGE..], Some((&file, 8))).unwrap();
+        let code = |o: &wasabi::internals::runtime::loader::LoadedObject| {
+            let (start, end) = o.code_range();
+            // SAFETY: the object's code range is mapped readable while it
+            // lives.
+            let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
+            let symbols: Vec<(String, usize, usize)> = o
+                .symbols()
+                .iter()
+                .map(|s| (s.name.clone(), s.address - start, s.size))
+                .collect();
+            (bytes.to_vec(), symbols)
+        };
+        let expected = code(&from_elf);
+        assert!(!expected.1.is_empty());
+        for (how, o) in [
+            ("copied", &copied),
+            ("mapped", &mapped),
+            ("unaligned", &unaligned),
+        ] {
+            assert!(code(o) == expected, "{how}: not the ELF object's code");
+        }
+        // Mapped means mapped: the code's pages are the file's (unless its
+        // mount forbids running code from files: then copied).
+        let backing = |o: &wasabi::internals::runtime::loader::LoadedObject| {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            let pc = o.code_range().0;
+            let line = maps
+                .lines()
+                .find(|l| {
+                    let (a, b) = l
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .split_once('-')
+                        .unwrap();
+                    let a = usize::from_str_radix(a, 16).unwrap();
+                    let b = usize::from_str_radix(b, 16).unwrap();
+                    a <= pc && pc < b
+                })
+                .unwrap();
+            line.split_whitespace().nth(5).unwrap_or("").to_string()
+        };
+        if !noexec(&dir) {
+            assert_eq!(backing(&mapped), path.to_str().unwrap());
+        }
+        assert_eq!(backing(&copied), "");
+        assert_eq!(backing(&unaligned), "");
+        // Damaged images: refused with an error, whatever is cut or changed.
+        for cut in [0, 8, 64, image.len() - PAGE, image.len() - 1] {
+            assert!(load_image(&image[..cut], None).is_err(), "cut at {cut}");
+        }
+        let mut bad = image.clone();
+        bad[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(load_image(&bad, None).is_err());
+        let mut bad = image.clone();
+        bad[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(load_image(&bad, None).is_err());
+    }
+
+    // The cache stores images, page-aligned; a hit runs them.
+    let engine = Engine::new(Config::new().cache_dir(dir.join("cache")));
+    assert_eq!(
+        Module::new(&engine, WAT).unwrap().cache_outcome(),
+        CacheOutcome::Miss
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let entry = decode(&entries[0], Kind::CacheEntry, None).unwrap();
+    assert!(!entry.objects.is_empty());
+    for o in &entry.objects {
+        assert!(is_image(o));
+        assert_eq!(
+            (o.as_ptr() as usize - entries[0].as_ptr() as usize) % PAGE,
+            0
+        );
+    }
+    let m = Module::new(&engine, WAT).unwrap();
+    assert_eq!(m.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(twice(&engine, &m, 50), 100);
+    // A cwasm made from the hit holds the images, and loads.
+    let cwasm = m.serialize(&engine).unwrap();
+    // SAFETY: made just above by this process.
+    let back = unsafe { Module::deserialize(&engine, &cwasm) }.unwrap();
+    assert_eq!(twice(&engine, &back, 6), 12);
+    let _ = std::fs::remove_dir_all(dir);
 }
