@@ -487,10 +487,20 @@ fn linked_images_load_as_their_objects_do() {
         let file = std::fs::File::open(&path).unwrap();
         let mapped = load_image(&file_bytes[PAGE..], Some((&file, PAGE as u64))).unwrap();
         let unaligned = load_image(&file_bytes[PAGE..], Some((&file, 8))).unwrap();
+        // Each load starts the code at its own cache line of the page
+        // (`loader::next_code_colour`): compare from the first symbol to
+        // the end of the last.
         let code = |o: &wasabi::internals::runtime::loader::LoadedObject| {
-            let (start, end) = o.code_range();
-            // SAFETY: the object's code range is mapped readable while it
-            // lives.
+            let start = o.symbols().iter().map(|s| s.address).min().unwrap();
+            let end = o
+                .symbols()
+                .iter()
+                .map(|s| s.address + s.size)
+                .max()
+                .unwrap();
+            assert!(o.code_range().0 <= start && end <= o.code_range().1);
+            // SAFETY: the symbols lie in the object's code range, mapped
+            // readable while it lives.
             let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
             let symbols: Vec<(String, usize, usize)> = o
                 .symbols()
