@@ -448,10 +448,10 @@ impl LazyState {
     }
 
     /// Tiered mode, on the background thread when it has nothing else to
-    /// do: compiles the baseline code of the next function in
-    /// [`crate::speculate::compile_order`] not compiled yet (and not too
-    /// large), as its first call would, and publishes it. Returns whether
-    /// there may be more to do.
+    /// do: compiles the baseline code of the next function the
+    /// [`crate::speculate::AheadQueue`] names that is not compiled yet (and
+    /// not too large), as its first call would, and publishes it. Returns
+    /// whether there may be more to do.
     fn compile_ahead(&self) -> bool {
         let next = self
             .ahead_queue
