@@ -11,7 +11,7 @@
 //! only through [`CodeGenerator`].
 
 use crate::lazy::{LazyCode, LazyStats};
-use crate::loader::{is_image, load_image, load_object, LoadError, LoadedObject};
+use crate::loader::{load, LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::types::FuncType;
 use crate::vmcontext::symbols;
@@ -196,7 +196,7 @@ impl CompiledModule {
     /// As [`CompiledModule::load`], for objects that are slices of `file`
     /// (mapped): `offsets[i]` is where `objects[i]` begins in it. Images
     /// that begin at a page boundary of the file are mapped from it rather
-    /// than copied (see [`load_image`]). The file must not change while the
+    /// than copied (see [`crate::loader::load_image`]). The file must not change while the
     /// module lives.
     pub fn load_from_file(
         info: Arc<ModuleInfo>,
@@ -211,10 +211,7 @@ impl CompiledModule {
         let loaded = objects
             .iter()
             .zip(offsets)
-            .map(|(o, &at)| match is_image(o) {
-                true => load_image(o, Some((file, at))),
-                false => load_object(o),
-            })
+            .map(|(o, &at)| load(o, Some((file, at))))
             .collect::<Result<_, _>>()?;
         Self::from_loaded(info, name, loaded, true)
     }
@@ -228,10 +225,7 @@ impl CompiledModule {
     ) -> Result<CompiledModule, LoadError> {
         let loaded: Vec<LoadedObject> = objects
             .iter()
-            .map(|o| match is_image(o.as_ref()) {
-                true => load_image(o.as_ref(), None),
-                false => load_object(o.as_ref()),
-            })
+            .map(|o| load(o.as_ref(), None))
             .collect::<Result<_, _>>()?;
         Self::from_loaded(info, name, loaded, funcs)
     }

@@ -315,6 +315,16 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     finish(base, &linked.plan())
 }
 
+/// Loads what the compiler or the cache holds: a linked image
+/// ([`load_image`], from `file` at an offset when it is a slice of that
+/// file) or an ELF object ([`load_object`]).
+pub fn load(bytes: &[u8], file: Option<(&std::fs::File, u64)>) -> Result<LoadedObject, LoadError> {
+    match is_image(bytes) {
+        true => load_image(bytes, file),
+        false => load_object(bytes),
+    }
+}
+
 /// The first bytes of a linked image ([`link_image`]).
 pub const IMAGE_MAGIC: &[u8; 8] = b"WSBIIMG1";
 
@@ -555,7 +565,7 @@ enum FixupTarget {
 }
 
 /// What [`finish`] needs of a linked object, borrowed from a [`Linked`] or
-/// read from an image ([`Image`]).
+/// read from an image ([`link_image`]'s output).
 struct Plan<'a> {
     total: usize,
     code_end: usize,
