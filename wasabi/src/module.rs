@@ -222,16 +222,11 @@ impl Module {
         // under the compiler. Its key is computed again, from the copy:
         // the file may have changed since the lookup, and an entry is only
         // ever stored under the hash of the bytes its code was made from.
-        let wasm = match wasm.is_mapped() {
-            false => wasm.shared(),
-            true => {
-                let copy = wasm.shared();
-                if looked_up.key.is_some() {
-                    looked_up.key = Some(wasabi_cache::Key::new(&copy, engine.fingerprint()));
-                }
-                copy
-            }
-        };
+        let mapped = wasm.is_mapped();
+        let wasm = wasm.shared();
+        if mapped && looked_up.key.is_some() {
+            looked_up.key = Some(wasabi_cache::Key::new(&wasm, engine.fingerprint()));
+        }
         let info = {
             looked_up.functions = CachedFunctions::for_module(engine, &wasm);
             let functions = looked_up.functions.as_deref();
