@@ -329,7 +329,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             // The body from its start is unreachable (and deleted), but
             // for the other entries.
             Some((header, others)) => {
-                t.enter_at_osr_loops(header, others, num_locals as usize)?;
+                t.enter_at_osr_loops(header, others)?;
             }
         }
         Ok(())
@@ -348,7 +348,6 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         &mut self,
         header: BasicBlock<'ctx>,
         others: Vec<(u32, BasicBlock<'ctx>)>,
-        num_locals: usize,
     ) -> BResult<()> {
         let env = self.env;
         if others.is_empty() {
@@ -356,7 +355,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             return Ok(());
         }
         let values = self.function.get_nth_param(1).unwrap().into_pointer_value();
-        let l = profile::load_osr_loop(env, values, num_locals)?;
+        let l = profile::load_osr_loop(env, values, self.locals.len())?;
         let cases: Vec<_> = others
             .iter()
             .map(|&(l, h)| (env.i32().const_int(l as u64, false), h))
