@@ -562,9 +562,11 @@ fn print_stats(
     if let Some(s) = lazy.filter(|s| s.tiered) {
         eprintln!(
             "stats: tier-up: {} of {compiled} baseline functions recompiled optimised, \
-             {} hot loops entered on the stack, {:.3} ms on the background thread (by exit)",
+             {} hot loops entered on the stack ({} with code from the cache), \
+             {:.3} ms on the background thread (by exit)",
             s.optimized,
-            s.osr_entries,
+            s.osr_entries + s.osr_cached,
+            s.osr_cached,
             ms(s.optimize_time)
         );
     }

@@ -233,6 +233,9 @@ pub struct LazyStats {
     /// Tiered mode: on-stack-replacement entries compiled (hot loops of
     /// running functions moved into optimised code).
     pub osr_entries: usize,
+    /// Tiered mode: on-stack-replacement entries loaded from the code
+    /// cache (an earlier run compiled them) instead.
+    pub osr_cached: usize,
     /// Tiered mode: of `compiled`, how many the background thread compiled
     /// ahead of their first call (`crate::speculate`), and the time that
     /// took there (not in `compile_time`, which is the callers' time).
@@ -261,6 +264,18 @@ pub trait FunctionCache: Send + Sync {
     /// `func_index` (best effort).
     fn put_optimized(&self, func_index: u32, object: &[u8]) {
         let _ = (func_index, object);
+    }
+    /// Tiered mode: the optimising tier's object holding the on-stack
+    /// replacement entry of function `func_index` at its OSR loop `l`
+    /// (`symbols::func_osr`; it may enter at other loops too), if any.
+    fn get_osr(&self, func_index: u32, l: u32) -> Option<Vec<u8>> {
+        let _ = (func_index, l);
+        None
+    }
+    /// Tiered mode: stores the object holding the OSR entry of
+    /// `func_index` at loop `l` (best effort).
+    fn put_osr(&self, func_index: u32, l: u32, object: &[u8]) {
+        let _ = (func_index, l, object);
     }
 }
 
@@ -335,6 +350,8 @@ struct LazyState {
     /// `None` while being compiled.
     osr: Mutex<HashMap<(u32, u32), OsrSlot>>,
     osr_count: AtomicUsize,
+    /// OSR entries loaded from the cache.
+    osr_cached: AtomicUsize,
     /// `slot_k` of each thunk (in the thunk mapping).
     slots: *const AtomicUsize,
     /// Where compiled code is published: the vmctx of every live instance
@@ -614,6 +631,11 @@ impl LazyState {
                 (None, None)
             }
             None => {
+                if let Some(lf) = self.cached_osr(f, l) {
+                    let code = lf.code;
+                    self.install_osr(&mut osr, f, l, Ok(lf));
+                    return (Some(code), None);
+                }
                 osr.insert((f, l), OsrSlot::new());
                 tier_log!(
                     "hot loop {l} of {}: OSR entry asked for",
@@ -637,6 +659,10 @@ impl LazyState {
                 slot
             }
             None => {
+                if let Some(lf) = self.cached_osr(f, target) {
+                    self.install_osr(&mut osr, f, target, Ok(lf));
+                    return Nested::TargetReady;
+                }
                 osr.insert((f, target), OsrSlot::new());
                 tier_log!(
                     "hot loop {target} of {} (asked from a loop nested in it): OSR entry asked for",
@@ -683,7 +709,17 @@ impl LazyState {
             let object = optimizer
                 .compile_osr(&self.info, &self.wasm, f, l)
                 .map_err(fail)?;
-            load_func(&object, &symbols::func_osr(f, l)).map_err(fail)
+            let lf = load_func(&object, &symbols::func_osr(f, l)).map_err(fail)?;
+            if let Some(cache) = &self.cache {
+                // Under every loop it enters at: the next run may ask
+                // for any of them first.
+                for s in lf.object.symbols() {
+                    if let Some(other) = symbols::parse_func_osr(&s.name, f) {
+                        cache.put_osr(f, other, &object);
+                    }
+                }
+            }
+            Ok(lf)
         }))
         .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
         tier_log!(
@@ -698,9 +734,14 @@ impl LazyState {
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let mut osr = self.osr.lock().unwrap_or_else(|e| e.into_inner());
+        self.install_osr(&mut osr, f, l, r);
+    }
+
+    /// Makes `r` the OSR entry of `f` at loop `l`, and, when it loaded, its
+    /// object's entries at `f`'s other loops (aliases, see
+    /// `symbols::func_osr`) those loops' entries where they have none.
+    fn install_osr(&self, osr: &mut HashMap<(u32, u32), OsrSlot>, f: u32, l: u32, r: Compiled) {
         if let Ok(lf) = &r {
-            // The same code may enter at other loops of `f` (aliases, see
-            // `symbols::func_osr`): those are ready too.
             for s in lf.object.symbols() {
                 let Some(other) = symbols::parse_func_osr(&s.name, f).filter(|&o| o != l) else {
                     continue;
@@ -716,6 +757,20 @@ impl LazyState {
             }
         }
         osr.entry((f, l)).or_insert_with(OsrSlot::new).entry = Some(r);
+    }
+
+    /// Tiered mode: the OSR entry of `f` at loop `l` from an object an
+    /// earlier run cached, if one loads (else the loop's entry is compiled).
+    fn cached_osr(&self, f: u32, l: u32) -> Option<LoadedFunc> {
+        self.tiering.as_ref()?;
+        let bytes = self.cache.as_ref()?.get_osr(f, l)?;
+        let lf = load_func(&bytes, &symbols::func_osr(f, l)).ok()?;
+        self.osr_cached.fetch_add(1, Ordering::Relaxed);
+        tier_log!(
+            "hot loop {l} of {}: OSR entry loaded from the cache",
+            self.info.func_display_name(f)
+        );
+        Some(lf)
     }
 
     /// The best code of `f` so far: optimised, else baseline.
@@ -1090,6 +1145,7 @@ impl LazyCode {
             tier_queue: Mutex::new(Vec::new()),
             osr: Mutex::new(HashMap::new()),
             osr_count: AtomicUsize::new(0),
+            osr_cached: AtomicUsize::new(0),
             slots: std::ptr::null(),
             instances: Mutex::new(Attached::default()),
             compiled: AtomicUsize::new(0),
@@ -1268,6 +1324,7 @@ impl LazyCode {
             cached: self.state.cached.load(Ordering::Relaxed),
             optimized: self.state.optimized_count.load(Ordering::Relaxed),
             osr_entries: self.state.osr_count.load(Ordering::Relaxed),
+            osr_cached: self.state.osr_cached.load(Ordering::Relaxed),
             optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),
             ahead: self.state.ahead.load(Ordering::Relaxed),
             ahead_time: Duration::from_nanos(self.state.ahead_nanos.load(Ordering::Relaxed)),

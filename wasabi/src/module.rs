@@ -624,6 +624,9 @@ fn compile(
 ///   optimising compiler in lazy mode, the baseline in tiered mode);
 /// - one for the trampolines: the optimising compiler's, which makes them;
 /// - tiered mode, one per optimised function, holding its tier-up batch:
+///   the optimising compiler's;
+/// - tiered mode, one per OSR loop entered, holding the function's OSR
+///   variant (which may enter at other loops too: stored under each):
 ///   the optimising compiler's.
 ///
 /// Entries are checked like any cache entry (format, length, digest); a
@@ -742,6 +745,15 @@ impl CachedFunctions {
         self.tiered
             .then(|| self.key(b"tiered optimised\0", f, &self.optimizer))
     }
+
+    /// Tiered mode: the key of the optimising tier's object holding the
+    /// OSR entry of `f` at its OSR loop `l` (the tag carries the loop).
+    fn osr_key(&self, f: u32, l: u32) -> Option<wasabi_cache::Key> {
+        let mut tag = b"tiered osr entry at loop ".to_vec();
+        tag.extend_from_slice(&l.to_le_bytes());
+        tag.push(0);
+        self.tiered.then(|| self.key(&tag, f, &self.optimizer))
+    }
 }
 
 impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
@@ -759,6 +771,16 @@ impl wasabi_runtime::lazy::FunctionCache for CachedFunctions {
 
     fn put_optimized(&self, f: u32, object: &[u8]) {
         if let Some(key) = self.optimized_key(f) {
+            self.put_one(&key, object)
+        }
+    }
+
+    fn get_osr(&self, f: u32, l: u32) -> Option<Vec<u8>> {
+        self.get_one(&self.osr_key(f, l)?)
+    }
+
+    fn put_osr(&self, f: u32, l: u32, object: &[u8]) {
+        if let Some(key) = self.osr_key(f, l) {
             self.put_one(&key, object)
         }
     }

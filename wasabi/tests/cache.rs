@@ -124,6 +124,57 @@ fn tiered_runs_start_with_the_code_earlier_runs_optimised() {
     assert_eq!((third.cached, third.optimized), (0, 1), "{third:?}");
 }
 
+/// Tiered mode caches on-stack-replacement entries too: a loop that ran
+/// long in one run enters optimised code in the next without compiling
+/// it again (an OSR entry is a whole optimised compilation of its
+/// function, which kept regex_bench's warm runs in baseline code for
+/// half a second), and the entry computes the same result.
+#[test]
+fn tiered_runs_enter_hot_loops_with_code_earlier_runs_compiled() {
+    const LOOP: &str = r#"(module
+      (func (export "sum") (param $n i32) (result i64) (local $i i32) (local $acc i64)
+        (loop $next
+          (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc)))"#;
+    let dir = scratch("tiered-osr");
+    let run = |cache: bool| {
+        let config = Config::new()
+            .mode(CompileMode::Tiered)
+            .tier_up_after(50)
+            .tier_up_in_background(false);
+        let config = match cache {
+            true => config.cache_dir(&dir),
+            false => config.cache(false),
+        };
+        let engine = Engine::new(config);
+        let module = Module::new(&engine, LOOP).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let sum = inst.get_typed_func::<i32, i64>(&mut store, "sum").unwrap();
+        let n = 100_000;
+        // One call: the loop, not the function, turns hot.
+        assert_eq!(
+            sum.call(&mut store, n).unwrap(),
+            (n as i64 - 1) * n as i64 / 2
+        );
+        module.lazy_stats().unwrap()
+    };
+    let first = run(true);
+    assert_eq!((first.osr_entries, first.osr_cached), (1, 0), "{first:?}");
+    let second = run(true);
+    assert_eq!(
+        (second.osr_entries, second.osr_cached),
+        (0, 1),
+        "{second:?}"
+    );
+    // Without the cache the entry is compiled again.
+    let off = run(false);
+    assert_eq!((off.osr_entries, off.osr_cached), (1, 0), "{off:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A hit takes the module's description from the cache entry instead of
 /// parsing the wasm again: it must describe the module exactly as parsing
 /// does (imports, exports, names in traps), and the module must run.
