@@ -5,7 +5,8 @@ One run measures, interleaved and repeated:
 
 1. Warm cache, every benchmark program (bench/build/wasm/*.wasm, from
    bench/build.sh) and the 4 MB start-up module: the time from spawning
-   `wasabi run --timings PROG` to the first instruction of `_start`, with the
+   `wasabi run --timings PROG` (tiered, the default mode) to the first
+   instruction of `_start`, with the
    code cache already holding the module (a private WASABI_CACHE_DIR, filled
    by one run first). wasabi reports that moment on CLOCK_MONOTONIC
    (`entry_clock_ns` in its `timings:` line), the clock `time.monotonic_ns`
@@ -18,9 +19,8 @@ One run measures, interleaved and repeated:
    wasmtime, ~0.1 s), and the in-process part (Module.from_file + instantiate).
 3. The 4 MB start-up module (bench/programs/rust/startup_app: clap + regex +
    serde_json built unoptimised, ~13,500 functions; it prints "ready" first
-   thing in main): time to first output and total, cold (--no-cache) in
-   regular, lazy and tiered mode, warm in every mode, and under wasmtime cold
-   and warm.
+   thing in main): time to first output and total, cold (--no-cache) and
+   warm in tiered, regular and lazy mode, and under wasmtime cold and warm.
 
 Writes bench/results/startup.{md,json}. Targets (issue 11): warm `_start`
 within 5 ms for every program and 20 ms for the 4 MB module; tiered first
@@ -69,7 +69,7 @@ def spawn(cmd, env=None):
     return s0, t_first, total, p.returncode, (first + rest).decode(errors="replace"), err.decode(errors="replace")
 
 
-def wasabi_sample(wasabi, path, cache_dir, mode="regular", cold=False):
+def wasabi_sample(wasabi, path, cache_dir, mode="tiered", cold=False):
     env = dict(os.environ, WASABI_CACHE_DIR=cache_dir)
     cmd = [wasabi, "run", "--timings", "--stats", "--mode", mode] + (["--no-cache"] if cold else []) + [path]
     s0, first, total, code, out, err = spawn(cmd, env)
@@ -160,7 +160,7 @@ def main():
             wasabi_sample(exe, path, caches[b])
         if have_wasmtime:
             wasmtime_sample(path, wt_conf)
-    for mode in ("lazy", "tiered"):
+    for mode in ("lazy", "regular"):
         wasabi_sample(a.wasabi, WASM, caches["wasabi"], mode)
 
     samples = []  # dicts with program, engine, sample fields
@@ -171,11 +171,12 @@ def main():
                 runs += [("wasmtime cold", lambda: wasmtime_sample(path)),
                          ("wasmtime warm", lambda: wasmtime_sample(path, wt_conf))]
             if name == BIG:
-                for mode in ("lazy", "tiered"):
+                for mode in ("lazy", "regular"):
                     runs.append((f"wasabi {mode} warm", lambda mode=mode: wasabi_sample(a.wasabi, path, caches["wasabi"], mode)))
+                for mode in ("lazy", "tiered"):
                     runs.append((f"wasabi {mode} cold", lambda mode=mode: wasabi_sample(a.wasabi, path, caches["wasabi"], mode, cold=True)))
                 if not a.no_cold_regular:
-                    runs.append(("wasabi regular cold", lambda: wasabi_sample(a.wasabi, path, caches["wasabi"], cold=True)))
+                    runs.append(("wasabi regular cold", lambda: wasabi_sample(a.wasabi, path, caches["wasabi"], "regular", cold=True)))
             k = (rep + i) % len(runs)
             for engine, f in runs[k:] + runs[:k]:
                 s = f()
@@ -195,7 +196,8 @@ def main():
              f"{busy_before:.0%} / {busy_after:.0%} (other processes included). `bench/startup.py`; see "
              "bench/README.md.", "",
              "## Warm cache: milliseconds from spawning the process to the first instruction of `_start`", "",
-             "wasabi: `wasabi run` with its code cache holding the module (`entry_clock_ns` of `--timings`); "
+             "wasabi: `wasabi run` (tiered, the default mode) with its code cache holding the module "
+             "(`entry_clock_ns` of `--timings`); "
              "the \"from main\" column leaves out process start-up (loading the executable and its shared "
              "libraries; the current binary loads libLLVM only to compile, a warm run never does; a "
              "baseline from before that change loaded it at start-up). wasmtime: wasmtime-py, from spawn "
@@ -232,11 +234,11 @@ def main():
               "", "| engine | cache | to `_start` (ms) | first output (s) | total (s) | cache outcome |",
               "|---|---|---:|---:|---:|---|"]
     big = {}
-    rows = [("wasabi regular", "warm", "wasabi warm"), ("wasabi regular", "cold", "wasabi regular cold"),
-            ("wasabi lazy", "warm", "wasabi lazy warm"), ("wasabi lazy", "cold", "wasabi lazy cold"),
-            ("wasabi tiered", "warm", "wasabi tiered warm"), ("wasabi tiered", "cold", "wasabi tiered cold")]
+    rows = [("wasabi tiered (the default)", "warm", "wasabi warm"), ("wasabi tiered", "cold", "wasabi tiered cold"),
+            ("wasabi regular", "warm", "wasabi regular warm"), ("wasabi regular", "cold", "wasabi regular cold"),
+            ("wasabi lazy", "warm", "wasabi lazy warm"), ("wasabi lazy", "cold", "wasabi lazy cold")]
     if a.baseline:
-        rows.insert(1, ("baseline regular", "warm", "baseline warm"))
+        rows.insert(1, ("baseline tiered", "warm", "baseline warm"))
     if have_wasmtime:
         rows += [("wasmtime", "cold", "wasmtime cold"), ("wasmtime", "warm", "wasmtime warm")]
     for label, cache, e in rows:

@@ -51,15 +51,17 @@ struct CompileOpts {
     /// CPU to generate code for: `native` (this machine) or `generic` (any x86-64).
     #[arg(long, default_value = "native", value_parser = parse_cpu)]
     target_cpu: TargetCpu,
-    /// When to compile functions: `regular` (all before running), `lazy`
-    /// (each on its first call; never-called functions are never
-    /// compiled) or `tiered` (each on its first call, quickly and
-    /// unoptimised, or before it by the background thread when that is
-    /// idle; functions that run hot are recompiled at --opt-level on the
-    /// background thread and used from their next call on, and a hot loop
-    /// moves to optimised code while it runs).
-    #[arg(long, default_value = "regular")]
-    mode: CompileMode,
+    /// When to compile functions: `tiered` (each on its first call, quickly
+    /// and unoptimised, or before it by the background thread when that
+    /// is idle; functions that run hot are recompiled at --opt-level on
+    /// the background thread and used from their next call on, and a hot
+    /// loop moves to optimised code while it runs), `regular` (all before
+    /// running), or `lazy` (each on its first call, at --opt-level;
+    /// never-called functions are never compiled). Default: tiered for
+    /// `run` (it starts soonest, and hot code gets regular mode's
+    /// optimised code), regular for `compile` and `wast`.
+    #[arg(long)]
+    mode: Option<CompileMode>,
     /// Do not read or write the compiled-code cache (see `wasabi cache`).
     #[arg(long)]
     no_cache: bool,
@@ -78,11 +80,17 @@ fn parse_cpu(s: &str) -> Result<TargetCpu, String> {
 }
 
 impl CompileOpts {
+    /// The mode asked for, else `default`.
+    fn or_mode(mut self, default: CompileMode) -> CompileOpts {
+        self.mode.get_or_insert(default);
+        self
+    }
+
     fn config(&self) -> Config {
         let mut config = Config::new()
             .opt_level(self.opt_level)
             .target_cpu(self.target_cpu)
-            .mode(self.mode)
+            .mode(self.mode.unwrap_or(CompileMode::Regular))
             .cache(!self.no_cache);
         // Developer knobs (ARCHITECTURE.md): tiered mode's hotness
         // threshold, and tier-up on the calling thread, for measuring the
@@ -803,7 +811,7 @@ fn main() -> ExitCode {
             abi,
             trap_unknown_imports,
             preloads,
-            compile,
+            compile: compile.or_mode(CompileMode::Tiered),
             limits,
             args,
             t_main,
@@ -852,7 +860,7 @@ fn main() -> ExitCode {
             CompileOpts {
                 opt_level,
                 target_cpu,
-                mode: CompileMode::Regular,
+                mode: Some(CompileMode::Regular),
                 no_cache: false,
             },
         ),

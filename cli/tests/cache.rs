@@ -42,9 +42,16 @@ fn run_fib(dir: &Path, extra: &[&str]) -> (String, String) {
     // whether its optimised code reached the cache before exit would
     // depend on the background thread's timing (under load it did: one
     // entry more). Far above that count, the runs are deterministic.
+    // Regular mode (one entry for the whole module) unless a test names
+    // another: `run` defaults to tiered.
+    let mode: &[&str] = match extra.iter().any(|a| a.starts_with("--mode")) {
+        true => &[],
+        false => &["--mode", "regular"],
+    };
     let o: Output = wasabi(dir)
         .env("WASABI_TIER_UP_AFTER", "1000000000")
         .args(["run", "--stats", "--invoke", "fib"])
+        .args(mode)
         .args(extra)
         .arg(module(dir))
         .arg("20")
@@ -192,7 +199,7 @@ fn concurrent_processes_on_an_empty_cache_all_succeed() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             wasabi(&dir)
-                .args(["run", "--invoke", "fib"])
+                .args(["run", "--mode", "regular", "--invoke", "fib"])
                 .arg(&m)
                 .arg("20")
                 .stdout(std::process::Stdio::piped())

@@ -1,5 +1,6 @@
-//! `wasabi run --mode tiered`: reports its tier-ups, and exits cleanly
-//! when the program ends while the background thread is recompiling.
+//! `wasabi run`: tiered by default; reports its tier-ups, and exits
+//! cleanly when the program ends while the background thread is
+//! recompiling.
 
 use std::process::Command;
 
@@ -45,5 +46,38 @@ fn exiting_during_a_background_recompilation_is_clean() {
         assert!(stderr.contains("stats: mode: tiered"), "{stderr}");
         assert!(stderr.contains("stats: tier-up:"), "{stderr}");
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `run` is tiered unless told otherwise.
+#[test]
+fn run_defaults_to_tiered() {
+    let dir = std::env::temp_dir().join(format!("wasabi-default-mode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("id.wat");
+    std::fs::write(
+        &m,
+        r#"(module (func (export "id") (param i32) (result i32) (local.get 0)))"#,
+    )
+    .unwrap();
+    let mode_of = |args: &[&str]| {
+        let o = wasabi()
+            .args(["run", "--no-cache", "--stats", "--invoke", "id"])
+            .args(args)
+            .arg(&m)
+            .arg("7")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "7");
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("stats: mode: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(mode_of(&[]), "tiered");
+    assert_eq!(mode_of(&["--mode", "regular"]), "regular");
     let _ = std::fs::remove_dir_all(dir);
 }

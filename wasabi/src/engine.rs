@@ -41,7 +41,7 @@ pub enum CompileMode {
     /// replacement. While the background thread has nothing else to do, it
     /// compiles the quick code of functions ahead of their first call
     /// (callees of what runs first, first), so the program rarely stops
-    /// for the compiler.
+    /// for the compiler. What `wasabi run` uses unless told otherwise.
     Tiered,
 }
 
@@ -82,7 +82,9 @@ pub struct Config {
     pub opt_level: OptLevel,
     /// Which CPU the code is for (default: this machine).
     pub target_cpu: TargetCpu,
-    /// When functions are compiled (default: all up front).
+    /// When functions are compiled (default: all up front, so that an
+    /// embedder's calls never meet the compiler and a store starts no
+    /// thread; `wasabi run` asks for [`CompileMode::Tiered`]).
     pub mode: CompileMode,
     /// Bytes of native stack wasm may use before it traps with
     /// "call stack exhausted" (default 4 MiB). Applies to stores made with
