@@ -8,7 +8,8 @@
 //! cost nothing). The translator adds the costs of straight-line code at
 //! compile time and subtracts the sum from a local counter at each control
 //! operator (so a block costs one subtraction, not one per operator). The
-//! counter is an `alloca` that `mem2reg` turns into a register: it is
+//! counter is an `alloca` that `mem2reg` turns into a register (from -O1
+//! on): it is
 //! loaded from `VMRuntimeLimits::fuel` on entry, written back before every
 //! call (the callee, or a host function, uses the store's value), reloaded
 //! after it, and written back before returns and traps.

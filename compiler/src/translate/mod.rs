@@ -2,7 +2,8 @@
 //!
 //! The translator walks the operators once, keeping the wasm operand stack as
 //! a stack of SSA values and the control stack as [`Frame`]s whose merge
-//! points are phi nodes. Locals are allocas that `mem2reg`/`sroa` promote.
+//! points are phi nodes. Locals are allocas that `mem2reg`/`sroa` promote
+//! (from -O1 on; -O0 leaves them in memory, see `codegen::emit_object`).
 //! The work is split by operator family, as WAVM does: [`control`] (blocks,
 //! branches, calls), [`variables`] (locals, globals, references, tables),
 //! [`memory`] (loads, stores, bulk memory), [`numeric`] (scalar
