@@ -248,11 +248,23 @@ mod tests {
         osr: Option<u32>,
         f: impl FnOnce(&Module<'_>, &TargetMachine) -> T,
     ) -> T {
+        translated_with(wat, osr, crate::env::Instrumentation::default(), f)
+    }
+
+    /// [`translated`], with `instrument` compiled in (the baseline tier's
+    /// counters: `tier_up_after`).
+    fn translated_with<T>(
+        wat: &str,
+        osr: Option<u32>,
+        instrument: crate::env::Instrumentation,
+        f: impl FnOnce(&Module<'_>, &TargetMachine) -> T,
+    ) -> T {
         use wasmparser::{BinaryReader, FunctionBody};
         let wasm = wat::parse_str(wat).unwrap();
         let info = wasabi_runtime::module::ModuleInfo::parse(&wasm).unwrap();
         let ctx = inkwell::context::Context::create();
-        let env = crate::env::ModuleEnv::new(&ctx, "test", &info);
+        let mut env = crate::env::ModuleEnv::new(&ctx, "test", &info);
+        env.instrument = instrument;
         let range = info.function_bodies[0].clone();
         let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
         crate::translate::FuncTranslator::translate(&env, info.num_imported_funcs, &body, osr)
@@ -389,6 +401,43 @@ mod tests {
     /// and at the target's siblings in its nest (loops enclosed only by
     /// loops of the target's nest), through aliases of the same code, and
     /// every loop still has its own header.
+    #[test]
+    fn baseline_functions_have_one_osr_transfer_whatever_their_loops() {
+        // Six OSR loops (two nested) and four locals.
+        let wat = r#"(module
+          (func (param $n i32) (result i32) (local $i i32) (local $j i32) (local $k i64)
+            (loop $a (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $a (i32.lt_u (local.get $i) (local.get $n))))
+            (loop $b (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (loop $c (local.set $k (i64.add (local.get $k) (i64.const 1)))
+                (br_if $c (i64.lt_u (local.get $k) (i64.const 9))))
+              (br_if $b (i32.lt_u (local.get $j) (local.get $n))))
+            (loop $d (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+              (loop $e (br_if $e (i32.eqz (local.get $i))))
+              (br_if $d (i32.ne (local.get $i) (i32.const 0))))
+            (loop $f (br_if $f (i32.gt_u (local.get $j) (i32.const 100))))
+            (local.get $j)))"#;
+        let baseline = crate::env::Instrumentation {
+            tier_up_after: Some(1000),
+            ..Default::default()
+        };
+        let ir = translated_with(wat, None, baseline, |module, _| {
+            module.verify().unwrap();
+            module.print_to_string().to_string()
+        });
+        let count = |needle: &str| ir.matches(needle).count();
+        // Every loop asks for its entry and branches to the one block
+        // that hands the activation over, which writes the four locals
+        // and the loop's number once.
+        assert_eq!(count("call ptr %builtin"), 6, "{ir}");
+        assert_eq!(count("\nosr_transfer:"), 1, "{ir}");
+        assert_eq!(count("= alloca [5 x i128]"), 1, "{ir}");
+        let transfer = &ir[ir.find("\nosr_transfer:").unwrap()..];
+        let transfer = &transfer[..transfer.find("\n\n").unwrap_or(transfer.len())];
+        assert_eq!(transfer.matches("store ").count(), 5, "{transfer}");
+        assert!(transfer.contains("phi ptr"), "{transfer}");
+    }
+
     #[test]
     fn osr_variants_enter_at_top_level_loops_and_siblings() {
         let wat = r#"(module

@@ -168,6 +168,10 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// entry (asked for by a loop nested in it), else 0 (`profile`). A
     /// local slot, made on first use.
     pub osr_go: Option<PointerValue<'ctx>>,
+    /// Baseline tier: the block that hands the activation over to an OSR
+    /// entry, shared by every OSR loop of the function, with its phis for
+    /// the entry's address and the loop's number (`profile::enter_osr`).
+    pub osr_transfer: Option<profile::OsrTransfer<'ctx>>,
     /// OSR variant: how this copy of the body shares frames (empty in the
     /// first copy).
     pub osr_copy: OsrCopy<'ctx>,
@@ -417,6 +421,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_met: Vec::new(),
             osr_iterations: None,
             osr_go: None,
+            osr_transfer: None,
             osr_copy: OsrCopy::default(),
             op_offset: 0,
             body_len: 0,
