@@ -81,3 +81,33 @@ fn run_defaults_to_tiered() {
     assert_eq!(mode_of(&["--mode", "regular"]), "regular");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `WASABI_TIER_LOG` writes to stderr from the resolver and the tier-up
+/// builtins, called from wasm code; with stderr gone (a closed pipe) the
+/// program must still run to its end (`eprintln!` panicked there: exit
+/// status 101).
+#[test]
+fn tier_log_into_a_closed_pipe_does_not_stop_the_program() {
+    let dir = std::env::temp_dir().join(format!("wasabi-tier-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("exit.wat");
+    std::fs::write(&m, exits_mid_tier_up()).unwrap();
+    let mut child = wasabi()
+        .env("WASABI_TIER_LOG", "1")
+        .args(["run", "--no-cache"])
+        .arg(&m)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("wasabi hung with stderr closed")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

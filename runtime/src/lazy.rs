@@ -128,7 +128,15 @@ fn tier_log() -> Option<Instant> {
 macro_rules! tier_log {
     ($($arg:tt)*) => {
         if let Some(start) = tier_log() {
-            eprintln!("[tier {:9.3} ms] {}", start.elapsed().as_secs_f64() * 1e3, format_args!($($arg)*));
+            // Not `eprintln!`, which panics when stderr is gone (a closed
+            // pipe), here maybe inside a builtin called from wasm code.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "[tier {:9.3} ms] {}",
+                start.elapsed().as_secs_f64() * 1e3,
+                format_args!($($arg)*)
+            );
         }
     };
 }
