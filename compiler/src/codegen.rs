@@ -397,10 +397,8 @@ mod tests {
         }
     }
 
-    /// An OSR variant also enters at the function's other top-level loops
-    /// and at the target's siblings in its nest (loops enclosed only by
-    /// loops of the target's nest), through aliases of the same code, and
-    /// every loop still has its own header.
+    /// Baseline code hands an activation over to optimised code through
+    /// one block per function, however many OSR loops it has.
     #[test]
     fn baseline_functions_have_one_osr_transfer_whatever_their_loops() {
         // Six OSR loops (two nested) and four locals.
@@ -438,6 +436,10 @@ mod tests {
         assert!(transfer.contains("phi ptr"), "{transfer}");
     }
 
+    /// An OSR variant also enters at the function's other top-level loops
+    /// and at the target's siblings in its nest (loops enclosed only by
+    /// loops of the target's nest), through aliases of the same code, and
+    /// every loop still has its own header.
     #[test]
     fn osr_variants_enter_at_top_level_loops_and_siblings() {
         let wat = r#"(module
