@@ -24,8 +24,8 @@ if [ "${REBUILD:-0}" = 1 ] || [ ! -f "$HERE/caller.wasm" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "== wasabi run ($WASABI)"
-"$WASABI" run --dir "$HERE" "$HERE/caller.wasm" "$HERE" "$N"
+echo "== wasabi run --mode regular ($WASABI)"
+"$WASABI" run --mode regular --dir "$HERE" "$HERE/caller.wasm" "$HERE" "$N"
 if command -v "$CLANG" >/dev/null; then
   "$CLANG" -O2 -shared -fPIC "$HERE/callee.c" -o "$tmp/callee.so"
   "$CLANG" -O2 -I"$INC" -rdynamic "$HERE/caller.c" -o "$tmp/caller"

@@ -68,7 +68,7 @@ def main():
                         str(HERE / "app.wat"), "-o", str(exe)],
                        check=True, capture_output=True)
         engines = {
-            "wasabi run": lambda k: wasabi_run(a.wasabi, "regular", k, a.n),
+            "wasabi run --mode regular": lambda k: wasabi_run(a.wasabi, "regular", k, a.n),
             "wasabi run --mode lazy": lambda k: wasabi_run(a.wasabi, "lazy", k, a.n),
             "wasabi run --mode tiered": lambda k: wasabi_run(a.wasabi, "tiered", k, a.n),
             "wasabi aot": lambda k: aot_run(exe, k, a.n),
