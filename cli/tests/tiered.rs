@@ -27,12 +27,19 @@ fn exits_mid_tier_up() -> String {
     wat
 }
 
+/// A fresh directory `wasabi-NAME-PID` holding `text` as `m.wat`: the
+/// directory (for removal) and the module's path.
+fn scratch_module(name: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wasabi-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("m.wat");
+    std::fs::write(&m, text).unwrap();
+    (dir, m)
+}
+
 #[test]
 fn exiting_during_a_background_recompilation_is_clean() {
-    let dir = std::env::temp_dir().join(format!("wasabi-tiered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let m = dir.join("exit.wat");
-    std::fs::write(&m, exits_mid_tier_up()).unwrap();
+    let (dir, m) = scratch_module("tiered", &exits_mid_tier_up());
     // Each run must end with exit 0 and its report, without waiting for
     // the recompilation nobody will use (the CLI leaves with `_exit`).
     for _ in 0..3 {
@@ -52,14 +59,10 @@ fn exiting_during_a_background_recompilation_is_clean() {
 /// `run` is tiered unless told otherwise.
 #[test]
 fn run_defaults_to_tiered() {
-    let dir = std::env::temp_dir().join(format!("wasabi-default-mode-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let m = dir.join("id.wat");
-    std::fs::write(
-        &m,
+    let (dir, m) = scratch_module(
+        "default-mode",
         r#"(module (func (export "id") (param i32) (result i32) (local.get 0)))"#,
-    )
-    .unwrap();
+    );
     let mode_of = |args: &[&str]| {
         let o = wasabi()
             .args(["run", "--no-cache", "--stats", "--invoke", "id"])
@@ -88,10 +91,7 @@ fn run_defaults_to_tiered() {
 /// status 101).
 #[test]
 fn tier_log_into_a_closed_pipe_does_not_stop_the_program() {
-    let dir = std::env::temp_dir().join(format!("wasabi-tier-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let m = dir.join("exit.wat");
-    std::fs::write(&m, exits_mid_tier_up()).unwrap();
+    let (dir, m) = scratch_module("tier-log", &exits_mid_tier_up());
     let mut child = wasabi()
         .env("WASABI_TIER_LOG", "1")
         .args(["run", "--no-cache"])

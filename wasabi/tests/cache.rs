@@ -265,15 +265,22 @@ fn shared_bytes_compile_and_hit_the_cache() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Creates `dir` and writes 100,000 patterned bytes to `dir/m.wasm`: its
+/// path and the bytes.
+fn patterned_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("m.wasm");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
 /// `read_shared` reads a file whole into shared memory, including files
 /// whose size is not known up front (procfs reports 0).
 #[test]
 fn read_shared_reads_whole_files() {
     let dir = scratch("read");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("m.wasm");
-    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-    std::fs::write(&path, &bytes).unwrap();
+    let (path, bytes) = patterned_file(&dir);
     assert_eq!(&*wasabi::read_shared(&path).unwrap(), &bytes[..]);
     std::fs::write(&path, b"").unwrap();
     assert!(wasabi::read_shared(&path).unwrap().is_empty());
@@ -362,10 +369,7 @@ fn mapped_module_files_use_the_cache_as_read_ones_did() {
 #[test]
 fn module_bytes_map_files_and_read_the_rest() {
     let dir = scratch("map-file");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("m.wasm");
-    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-    std::fs::write(&path, &bytes).unwrap();
+    let (path, bytes) = patterned_file(&dir);
     let mapped = wasabi::ModuleBytes::map_file(&path).unwrap();
     assert!(mapped.is_mapped());
     assert_eq!(&*mapped, &bytes[..]);
