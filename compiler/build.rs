@@ -61,5 +61,8 @@ fn build_llvm_pass() {
 }
 
 fn main() {
+    // The pass's source: without this line, Cargo (told of an environment
+    // variable to watch) would rebuild it only when that variable changed.
+    println!("cargo:rerun-if-changed=llvm/bounds_versioning.cpp");
     build_llvm_pass();
 }
