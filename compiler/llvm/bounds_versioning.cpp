@@ -19,7 +19,14 @@
 //   - check fails: the original loop, accesses still volatile, marked not
 //     to be unrolled or vectorised (it only runs when the loop will trap,
 //     or may: the check over-approximates).
-// Loops with inner loops are versioned the same way on their own accesses
+// A two-loop nest (an outer loop whose only inner loop is innermost and
+// runs the same trip on every outer iteration) whose every access is an
+// affine function of both iterations is versioned as a whole instead: the
+// check bounds each inner access at the four corners of the iteration
+// rectangle (see `planCheck`), and the in-bounds copy of the nest has no
+// volatile access left. Such a copy may then be marked for the second
+// pass in this file, `wasabi-unroll-and-jam` (see `UnrollAndJam`).
+// Other loops with inner loops are versioned the same way on their own accesses
 // (those outside the inner loops; a small nest only): the inner loops'
 // accesses stay volatile in both copies and trap where they happen, so the
 // in-bounds copy may make only loads plain unless the inner loops touch no
@@ -55,6 +62,13 @@
 //     are within the memory's length, so is every address in between.
 //     Both conditions are checked: u_N + C in bounds does not imply u_N >= 0
 //     (tests/hostile/trap-exact-loops.wast has the case).
+//   - A whole nest's check covers each inner access at the corners of the
+//     rectangle (outer iteration 0 or N, inner 0 or the inner loop's exact
+//     trip): affine in both, the address is extreme there, so corners in
+//     [0, 2^32) mean no 32-bit wrap anywhere in between. Its steps are
+//     small constants, so the corners cannot overflow 64 bits. In a nest,
+//     two streams that both store are not tested apart, so they are never
+//     marked noalias with each other and keep their order.
 //   - The memory never shrinks and its base never moves, so a range in
 //     bounds at loop entry stays in bounds for the whole trip.
 //   - Arithmetic in the check is on frozen values without nuw/nsw flags, so
@@ -70,10 +84,14 @@
 
 #include "llvm-c/Core.h"
 #include "llvm-c/TargetMachine.h"
+#include "llvm/Analysis/AliasAnalysis.h"
 #include "llvm/Analysis/AssumptionCache.h"
 #include "llvm/Analysis/LoopInfo.h"
+#include "llvm/Analysis/MemoryLocation.h"
+#include "llvm/Analysis/OptimizationRemarkEmitter.h"
 #include "llvm/Analysis/ScalarEvolution.h"
 #include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/Analysis/TargetTransformInfo.h"
 #include "llvm/Analysis/ValueTracking.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
@@ -90,6 +108,7 @@
 #include "llvm/Transforms/Utils/LoopSimplify.h"
 #include "llvm/Transforms/Utils/LoopUtils.h"
 #include "llvm/Transforms/Utils/ScalarEvolutionExpander.h"
+#include "llvm/Transforms/Utils/UnrollLoop.h"
 
 #include <cstring>
 #include <optional>
@@ -102,6 +121,12 @@ namespace {
 constexpr const char *kMemKind = "wasabi.mem";
 constexpr const char *kBaseKind = "wasabi.membase";
 constexpr const char *kPollKind = "wasabi.poll";
+// Loop metadata: the in-bounds copy of a whole nest worth unroll-and-jam.
+constexpr const char *kJamKind = "wasabi.unroll_and_jam";
+// How many iterations of the outer loop a jammed inner loop runs at once.
+constexpr unsigned kJamCount = 4;
+// The largest inner loop (instructions) jammed, before the copies.
+constexpr unsigned kMaxJamInnerInstructions = 64;
 
 // The in-bounds copy without epoch polls (they would keep it from being
 // vectorised) runs trips of fewer than this many iterations: with no calls
@@ -141,6 +166,17 @@ struct Access {
   // offsets, computed by the check; meaningful once it passed).
   Value *Lo = nullptr;
   Value *Hi = nullptr;
+  // In a whole-nest plan (see `Plan::Sub`), an access of the inner loop:
+  // Start and Step describe it over the inner loop, and Start is itself
+  // invariant in the outer loop or an affine recurrence of it, whose
+  // first value Start then is and whose constant step OuterStep is (null
+  // when invariant).
+  bool Inner = false;
+  const SCEV *OuterStep = nullptr;
+  // For an inner Zext access, the i64 outer step the check computed (with
+  // First64 and Step64 the start and the inner step): its address in the
+  // in-bounds copy is then First64 + j*OuterStep64 + k*Step64.
+  Value *OuterStep64 = nullptr;
 };
 
 // A loop to version: its in-bounds condition, computed in its preheader.
@@ -165,6 +201,15 @@ struct Plan {
   // which the in-bounds copy computes from its counter (see
   // `widenAddresses`).
   SmallVector<std::pair<PHINode *, APInt>, 4> Ivs;
+  // A whole-nest plan: `L`'s only inner loop, innermost, whose trip count
+  // does not change from one iteration of `L` to the next. The check then
+  // bounds the inner loop's accesses too, over every iteration of both
+  // loops, and the in-bounds copy has no volatile access at all (see
+  // `collect`, `analyseInner`).
+  Loop *Sub = nullptr;
+  // The inner loop's exact backedge-taken count, an i64 computed before
+  // `Ok` (whole-nest plans only).
+  Value *SubN = nullptr;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -217,9 +262,38 @@ public:
     for (Loop *L : reverse(Loops))
       if (!L->isInnermost())
         Order.push_back(L);
+    // Two-loop nests whose every access can be bounded over the whole
+    // nest, and which unroll-and-jam pays for, are versioned as one,
+    // first: their in-bounds copy is then free of volatile accesses, inner
+    // loop included, so its inner loop may run for several outer
+    // iterations at once (see `UnrollAndJam`). Their loops are not planned
+    // again on their own. Other nests keep the loop-by-loop versioning,
+    // whose streams are tested apart over one inner trip rather than the
+    // whole nest (rows i and k of k_lu overlap over the nest).
+    SmallPtrSet<Loop *, 8> Taken;
+    for (Loop *L : reverse(Loops)) {
+      if (Plans.size() == kMaxLoopsPerFunction)
+        break;
+      if (L->getSubLoops().size() != 1 || nestSize(L) > kMaxNestInstructions)
+        continue;
+      Loop *S = L->getSubLoops().front();
+      if (!S->isInnermost() || Taken.count(S))
+        continue;
+      Plan P{L, nullptr, {}, {}, nullptr, nullptr};
+      P.Sub = S;
+      if (!collect(P) || !worthJamming(P))
+        continue;
+      if ((P.Ok = planCheck(P))) {
+        Taken.insert(L);
+        Taken.insert(S);
+        Plans.push_back(std::move(P));
+      }
+    }
     for (Loop *L : Order) {
       if (Plans.size() == kMaxLoopsPerFunction)
         break;
+      if (Taken.count(L))
+        continue;
       if (!L->isInnermost() && nestSize(L) > kMaxNestInstructions)
         continue;
       Plan P{L, nullptr, {}, {}, nullptr, nullptr};
@@ -319,6 +393,10 @@ private:
           continue;
         bool Own = LI.getLoopFor(BB) == L;
         if (I.getMetadata(PollKind) && isa<LoadInst>(I) && I.use_empty()) {
+          // A nest with epoch polls keeps them where they are: it is
+          // versioned loop by loop.
+          if (P.Sub)
+            return false;
           if (Own)
             P.Polls.push_back(cast<LoadInst>(&I));
           else
@@ -330,6 +408,12 @@ private:
         Access A;
         A.Inst = &I;
         A.Size = DL.getTypeStoreSize(Ty).getFixedValue();
+        if (!Own && P.Sub) {
+          if (!analyseInner(L, P.Sub, Ptr, A))
+            return false;
+          P.Accesses.push_back(A);
+          continue;
+        }
         if (!Own) {
           P.InnerAccesses = true;
           if (isa<LoadInst>(I) && analyse(L, Ptr, A))
@@ -346,6 +430,33 @@ private:
         if (isa<StoreInst>(A.Inst))
           return false;
     return !P.Accesses.empty();
+  }
+
+  // `analyse` for an access of `S`, the inner loop of a whole-nest plan
+  // for `L`: an affine recurrence of `S` (or invariant in it) whose start
+  // is invariant in `L` or an affine recurrence of `L`. Steps are
+  // constants of at most 2^29 in magnitude, so the corners the check
+  // computes (at most 2^32 iterations of each loop, a start under 2^32)
+  // stay under 2^63 in magnitude.
+  bool analyseInner(Loop *L, Loop *S, Value *Ptr, Access &A) {
+    if (!analyse(S, Ptr, A))
+      return false;
+    auto small = [](const SCEV *X) {
+      auto *C = dyn_cast<SCEVConstant>(X);
+      return C && C->getAPInt().getSignificantBits() <= 30;
+    };
+    if (A.Step && !small(A.Step))
+      return false;
+    A.Inner = true;
+    if (SE.isLoopInvariant(A.Start, L))
+      return true;
+    auto *AR = dyn_cast<SCEVAddRecExpr>(A.Start);
+    if (!AR || AR->getLoop() != L || !AR->isAffine() ||
+        !small(AR->getStepRecurrence(SE)))
+      return false;
+    A.Start = AR->getStart();
+    A.OuterStep = AR->getStepRecurrence(SE);
+    return true;
   }
 
   bool analyse(Loop *L, Value *Ptr, Access &A) {
@@ -494,6 +605,16 @@ private:
           (A.Step && !safe(A.Step)))
         return nullptr;
     }
+    // A whole nest: the inner loop's trip, the same on every iteration of
+    // `L`, computed once before it.
+    const SCEV *SubBTC = nullptr;
+    if (P.Sub) {
+      SubBTC = SE.getBackedgeTakenCount(P.Sub);
+      if (isa<SCEVCouldNotCompute>(SubBTC) ||
+          SubBTC->getType()->getIntegerBitWidth() > 64 ||
+          !SE.isLoopInvariant(SubBTC, L) || !safe(SubBTC))
+        return nullptr;
+    }
 
     IRBuilder<> B(At);
     Type *I64 = B.getInt64Ty();
@@ -540,6 +661,10 @@ private:
     if (Wide)
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(N, B.getInt64(uint64_t(1) << 32)));
     P.N = N;
+    if (SubBTC) {
+      P.SubN = B.CreateZExt(expand(SubBTC), I64);
+      Ok = B.CreateAnd(Ok, B.CreateICmpULE(P.SubN, B.getInt64(uint64_t(1) << 32)));
+    }
     if (Dist) {
       P.LatchCount = N;
     } else if (BasicBlock *Latch = L->getLoopLatch()) {
@@ -584,6 +709,46 @@ private:
     SmallVector<std::pair<const Access *, Value *>, 8> Leaders;
     for (Access &A : P.Accesses) {
       Value *Limit = limitFor(A.Base, A.Size);
+      if (A.Inner) {
+        // An inner access of a whole nest, at iteration j of `L` and k of
+        // the inner loop: u(j, k) = Start + j*OuterStep + k*Step (for a
+        // Zext access, the unwrapped 32-bit address before C). Affine in
+        // both, so over the rectangle of iterations it is extreme at the
+        // corners: if the four corners lie in [0, 2^32), every u does (it
+        // never wraps, so the zero extension is exact), and if they are in
+        // bounds, every address is. A trip of the inner loop that does not
+        // run only shrinks the set.
+        Value *U = A.Step ? B.CreateSExt(expand(A.Step), I64) : B.getInt64(0);
+        Value *T = A.OuterStep ? B.CreateSExt(expand(A.OuterStep), I64)
+                               : B.getInt64(0);
+        Value *S0 = A.Zext ? B.CreateZExt(expand(A.Start), I64) : expand(A.Start);
+        // (An i64 start must itself be in bounds, which keeps the sums
+        // below from overflowing.)
+        if (!A.Zext)
+          Ok = B.CreateAnd(Ok, B.CreateICmpULE(S0, Limit));
+        Value *V10 = B.CreateAdd(S0, B.CreateMul(N, T));
+        Value *SubSpan = B.CreateMul(P.SubN, U);
+        Value *Corners[4] = {S0, B.CreateAdd(S0, SubSpan), V10,
+                             B.CreateAdd(V10, SubSpan)};
+        Value *Min = nullptr, *Max = nullptr;
+        for (Value *V : Corners) {
+          if (A.Zext) {
+            Ok = B.CreateAnd(Ok, B.CreateICmpULE(V, B.getInt64(0xffffffff)));
+            V = B.CreateAdd(V, B.getInt64(A.Const));
+          }
+          Ok = B.CreateAnd(Ok, B.CreateICmpULE(V, Limit));
+          Min = Min ? B.CreateSelect(B.CreateICmpULT(V, Min), V, Min) : V;
+          Max = Max ? B.CreateSelect(B.CreateICmpUGT(V, Max), V, Max) : V;
+        }
+        A.Lo = Min;
+        A.Hi = B.CreateAdd(Max, B.getInt64(A.Size));
+        if (A.Zext) {
+          A.First64 = B.CreateAdd(S0, B.getInt64(A.Const));
+          A.Step64 = U;
+          A.OuterStep64 = T;
+        }
+        continue;
+      }
       Value *First, *Last;
       if (A.Zext) {
         // The unwrapped 32-bit address after the last iteration must itself
@@ -715,6 +880,8 @@ private:
     if (P.Polls.empty()) {
       sinkStores(P);
       separateStreams(P);
+      if (P.Sub)
+        markForJam(L);
       return;
     }
 
@@ -739,6 +906,37 @@ private:
     }
     sinkStores(P);
     separateStreams(P);
+  }
+
+  // Whether the whole nest `P` is the shape unroll-and-jam pays for: its
+  // inner loop only loads, and one of its loads is invariant in the outer
+  // loop, so the jammed copies share it (correlation's data[k][i] against
+  // data[k][j], j = i, i+1, ...), and each copy brings its own
+  // accumulator where the inner loop is a reduction.
+  bool worthJamming(const Plan &P) {
+    bool Shared = false;
+    for (const Access &A : P.Accesses) {
+      if (!A.Inner)
+        continue;
+      if (!isa<LoadInst>(A.Inst))
+        return false;
+      Shared |= !A.OuterStep;
+    }
+    return Shared;
+  }
+
+  // Marks `L` for `UnrollAndJam` (loop metadata, kept by the passes in
+  // between), which decides again, on the loop it then finds.
+  void markForJam(Loop *L) {
+    LLVMContext &Ctx = F.getContext();
+    SmallVector<Metadata *, 4> Ops{nullptr};
+    if (MDNode *Id = L->getLoopID())
+      for (unsigned I = 1; I < Id->getNumOperands(); ++I)
+        Ops.push_back(Id->getOperand(I));
+    Ops.push_back(MDNode::get(Ctx, {MDString::get(Ctx, kJamKind)}));
+    MDNode *Id = MDNode::getDistinct(Ctx, Ops);
+    Id->replaceOperandWith(0, Id);
+    L->setLoopID(Id);
   }
 
   // A stream: accesses of one memory with one step whose starts differ by
@@ -767,7 +965,8 @@ private:
       Stream *In = nullptr;
       for (Stream &S : Streams) {
         const Access *M = S.Members.front();
-        if (M->Base != A.Base || M->Step != A.Step || M->Zext != A.Zext)
+        if (M->Base != A.Base || M->Step != A.Step || M->Zext != A.Zext ||
+            M->Inner != A.Inner || M->OuterStep != A.OuterStep)
           continue;
         if (isa<SCEVConstant>(SE.getMinusSCEV(A.Start, M->Start))) {
           In = &S;
@@ -796,11 +995,18 @@ private:
         S.Hi = S.Hi ? B.CreateSelect(B.CreateICmpUGT(A->Hi, S.Hi), A->Hi, S.Hi) : A->Hi;
       }
     }
+    // Which pairs are tested (and then noalias): any with a store, except,
+    // in a whole nest, two streams that both store: there they are kept in
+    // order rather than tested (correlation's corr[i][j] and corr[j][i]
+    // meet on the diagonal, and the test would always fail).
+    auto tested = [&](const Stream &X, const Stream &Y) {
+      return (X.Writes || Y.Writes) && !(P.Sub && X.Writes && Y.Writes);
+    };
     Value *Apart = B.getTrue();
     for (size_t I = 0; I < Streams.size(); ++I)
       for (size_t J = I + 1; J < Streams.size(); ++J) {
         Stream &X = Streams[I], &Y = Streams[J];
-        if (!X.Writes && !Y.Writes)
+        if (!tested(X, Y))
           continue;
         Apart = B.CreateAnd(Apart, B.CreateOr(B.CreateICmpULE(X.Hi, Y.Lo),
                                               B.CreateICmpULE(Y.Hi, X.Lo)));
@@ -815,7 +1021,7 @@ private:
     for (size_t I = 0; I < Streams.size(); ++I) {
       SmallVector<Metadata *, 8> Others;
       for (size_t J = 0; J < Streams.size(); ++J)
-        if (J != I && (Streams[I].Writes || Streams[J].Writes))
+        if (J != I && tested(Streams[I], Streams[J]))
           Others.push_back(Streams[J].Scope);
       MDNode *Own = MDNode::get(F.getContext(), {Streams[I].Scope});
       MDNode *NoAlias = MDNode::get(F.getContext(), Others);
@@ -845,7 +1051,7 @@ private:
     BasicBlock *Latch = L->getLoopLatch();
     if (!PH || !Latch)
       return;
-    bool Any = P.LatchCount != nullptr || !P.Ivs.empty();
+    bool Any = P.LatchCount != nullptr || !P.Ivs.empty() || P.Sub;
     for (const Access &A : P.Accesses)
       Any |= A.First64 != nullptr;
     if (!Any)
@@ -890,10 +1096,57 @@ private:
       Br->setCondition(ExitOnTrue ? B.CreateICmpEQ(K, P.LatchCount, "wasabi.done")
                                   : B.CreateICmpNE(K, P.LatchCount, "wasabi.more"));
     }
+    // A whole nest: the inner loop gets its own counter, for its exit test
+    // (the wasm's, on a 32-bit value, is one the optimising levels'
+    // InstCombine turns into a masked compare with no computable trip
+    // count, and unroll-and-jam needs that count) and for the inner
+    // accesses' 64-bit addresses, exact for the same reason as above: the
+    // check proved the unwrapped sequence in [0, 2^32) at every
+    // iteration of both loops.
+    PHINode *KS = nullptr;
+    if (P.Sub) {
+      BasicBlock *SH = P.Sub->getHeader();
+      BasicBlock *SPH = P.Sub->getLoopPreheader();
+      BasicBlock *SL = P.Sub->getLoopLatch();
+      if (SPH && SL) {
+        KS = PHINode::Create(I64, 2, "wasabi.ks");
+        KS->insertBefore(SH->getFirstNonPHIIt());
+        auto *KSNext = BinaryOperator::CreateAdd(
+            KS, ConstantInt::get(I64, 1), "wasabi.ks.next", SL->getTerminator());
+        KSNext->setHasNoUnsignedWrap(true);
+        KSNext->setHasNoSignedWrap(true);
+        for (BasicBlock *Pred : predecessors(SH))
+          KS->addIncoming(Pred == SPH ? cast<Value>(ConstantInt::get(I64, 0))
+                                      : cast<Value>(KSNext),
+                          Pred);
+        auto *Br = dyn_cast<BranchInst>(SL->getTerminator());
+        // The exact count is the latch's when the latch is the only exit.
+        if (Br && Br->isConditional() && P.Sub->getExitingBlock() == SL) {
+          bool ExitOnTrue = !P.Sub->contains(Br->getSuccessor(0));
+          IRBuilder<> B(Br);
+          Br->setCondition(ExitOnTrue
+                               ? B.CreateICmpEQ(KS, P.SubN, "wasabi.ks.done")
+                               : B.CreateICmpNE(KS, P.SubN, "wasabi.ks.more"));
+        }
+      }
+    }
     for (const Access &A : P.Accesses) {
-      if (!A.First64)
+      if (!A.First64 || (A.Inner && !KS))
         continue;
       IRBuilder<> B(A.Inst);
+      if (A.Inner) {
+        // |j * T|, |k * U| < 2^62 and the sum lies in [0, 2^32).
+        Value *Off = B.CreateAdd(
+            B.CreateAdd(A.First64, B.CreateMul(K, A.OuterStep64, "", false, true),
+                        "", false, true),
+            B.CreateMul(KS, A.Step64, "", false, true), "wasabi.off", false, true);
+        Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
+        if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
+          Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
+        else
+          A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
+        continue;
+      }
       // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
       // wrap; the address is within the memory, so `inbounds` holds.
       Value *Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
@@ -913,7 +1166,8 @@ private:
   // so the distance is zext(SX) - zext(SY) + CX - CY, which is d or
   // d - 2^32 for d = (SX - SY) mod 2^32: both must keep them apart.
   bool disjoint(const Access &X, const Access &Y) {
-    if (X.Base != Y.Base || X.Zext != Y.Zext || !X.Step || X.Step != Y.Step)
+    if (X.Base != Y.Base || X.Zext != Y.Zext || !X.Step || X.Step != Y.Step ||
+        X.Inner != Y.Inner || X.OuterStep != Y.OuterStep)
       return false;
     auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(X.Start, Y.Start));
     if (!D)
@@ -975,6 +1229,173 @@ private:
   }
 };
 
+// `wasabi-unroll-and-jam`: unroll-and-jam of the nests the versioning
+// marked (`kJamKind`), by LLVM's own `UnrollAndJamLoop`.
+//
+// Why not LLVM's pass: it wants the outer loop's own trip count invariant
+// in the loop around it, which no triangular nest (j from i) has, and its
+// dependence analysis cannot see through wasm's 32-bit addresses. Here the
+// versioning's check has already made every access of the nest plain and
+// given the streams alias scopes, so what is left to decide is the shape,
+// and that no iteration's stores feed a later iteration's inner loads.
+//
+// What must stay true: jamming runs the inner loop of iterations j+1 ..
+// j+3 before the code after the inner loop of iteration j (the "aft"
+// block), and the code before it (the "fore" blocks) of all of them
+// first. So the fore blocks may not touch memory, the inner loop may only
+// load, and each of its loads must be known not to alias any store of the
+// nest (alias analysis with the scopes the versioning set, asked without
+// sizes or offsets so that the answer holds across iterations); the aft
+// blocks keep their order. The inner loop's trip count must be the same
+// on every iteration of the outer loop.
+struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
+  // Counts the nests jammed, for the caller's statistics.
+  unsigned *Jammed;
+  explicit UnrollAndJam(unsigned *Jammed) : Jammed(Jammed) {}
+
+  PreservedAnalyses run(Function &F, FunctionAnalysisManager &AM) {
+    if (F.isDeclaration())
+      return PreservedAnalyses::all();
+    auto &LI = AM.getResult<LoopAnalysis>(F);
+    SmallVector<Loop *, 4> Marked;
+    for (Loop *L : LI.getLoopsInPreorder())
+      if (findOptionMDForLoop(L, kJamKind))
+        Marked.push_back(L);
+    if (Marked.empty())
+      return PreservedAnalyses::all();
+    auto &DT = AM.getResult<DominatorTreeAnalysis>(F);
+    auto &SE = AM.getResult<ScalarEvolutionAnalysis>(F);
+    auto &AC = AM.getResult<AssumptionAnalysis>(F);
+    auto &TTI = AM.getResult<TargetIRAnalysis>(F);
+    auto &AA = AM.getResult<AAManager>(F);
+    OptimizationRemarkEmitter ORE(&F);
+    bool Changed = false;
+    for (Loop *L : Marked) {
+      Changed |= simplifyLoop(L, &DT, &LI, &SE, &AC, nullptr, false);
+      Changed |= formLCSSARecursively(*L, DT, &LI, &SE);
+      if (!safe(L, DT, SE, AA))
+        continue;
+      BasicBlock *Latch = L->getLoopLatch();
+      unsigned Trip = SE.getSmallConstantTripCount(L, Latch);
+      unsigned Multiple = SE.getSmallConstantTripMultiple(L, Latch);
+      if (Trip && Trip < 2 * kJamCount)
+        continue;
+      if (UnrollAndJamLoop(L, kJamCount, Trip, Multiple, false, &LI, &SE, &DT,
+                           &AC, &TTI, &ORE) != LoopUnrollResult::Unmodified) {
+        Changed = true;
+        ++*Jammed;
+      }
+    }
+    return Changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
+  }
+
+  // The shape `UnrollAndJamLoop` assumes, and the conditions in the
+  // comment above.
+  static bool safe(Loop *L, DominatorTree &DT, ScalarEvolution &SE,
+                   AAResults &AA) {
+    auto plain = [](Loop *X) {
+      return X->isLoopSimplifyForm() && X->isRotatedForm() &&
+             X->getExitBlock() && X->getExitingBlock() &&
+             !X->getHeader()->hasAddressTaken();
+    };
+    if (L->getSubLoops().size() != 1 || !plain(L))
+      return false;
+    Loop *S = L->getSubLoops().front();
+    if (!S->isInnermost() || !plain(S))
+      return false;
+    unsigned InnerSize = 0;
+    for (BasicBlock *BB : S->blocks())
+      InnerSize += BB->size();
+    if (InnerSize > kMaxJamInnerInstructions)
+      return false;
+    const SCEV *SubBTC = SE.getExitCount(S, S->getLoopLatch());
+    if (isa<SCEVCouldNotCompute>(SubBTC) || !SE.isLoopInvariant(SubBTC, L))
+      return false;
+    // Fore: the outer loop's blocks the inner loop's latch does not
+    // dominate, each (but the inner preheader) branching only to fore
+    // blocks; aft: the rest, one block.
+    BasicBlock *SubLatch = S->getLoopLatch();
+    SmallPtrSet<BasicBlock *, 8> Fore;
+    BasicBlock *Aft = nullptr;
+    for (BasicBlock *BB : L->blocks()) {
+      if (S->contains(BB))
+        continue;
+      if (DT.dominates(SubLatch, BB)) {
+        if (Aft)
+          return false;
+        Aft = BB;
+      } else {
+        Fore.insert(BB);
+      }
+    }
+    if (!Aft)
+      return false;
+    for (BasicBlock *BB : Fore) {
+      if (BB == S->getLoopPreheader())
+        continue;
+      for (BasicBlock *Succ : successors(BB))
+        if (!Fore.count(Succ))
+          return false;
+    }
+    // The header's phis take from the latch values computable before the
+    // inner loop (the copies' fore blocks run first): nothing from the
+    // inner loop, no phi or memory access of the aft block.
+    SmallVector<Instruction *, 8> Work;
+    SmallPtrSet<Instruction *, 16> Seen;
+    for (PHINode &Phi : L->getHeader()->phis())
+      if (auto *I = dyn_cast<Instruction>(
+              Phi.getIncomingValueForBlock(L->getLoopLatch())))
+        Work.push_back(I);
+    while (!Work.empty()) {
+      Instruction *I = Work.pop_back_val();
+      if (!Seen.insert(I).second || !L->contains(I))
+        continue;
+      if (S->contains(I))
+        return false;
+      if (I->getParent() == Aft) {
+        if (isa<PHINode>(I) || I->mayHaveSideEffects() ||
+            I->mayReadOrWriteMemory())
+          return false;
+        for (Value *Op : I->operands())
+          if (auto *OpI = dyn_cast<Instruction>(Op))
+            Work.push_back(OpI);
+      }
+    }
+    // Memory: fore blocks none, the inner loop loads only, no load of it
+    // aliases a store of the nest.
+    SmallVector<LoadInst *, 16> Loads;
+    SmallVector<Instruction *, 8> Writes;
+    for (BasicBlock *BB : L->blocks())
+      for (Instruction &I : *BB) {
+        if (!I.mayReadOrWriteMemory() && !I.mayHaveSideEffects())
+          continue;
+        if (Fore.count(BB))
+          return false;
+        if (S->contains(BB)) {
+          auto *Ld = dyn_cast<LoadInst>(&I);
+          if (!Ld || !Ld->isSimple())
+            return false;
+          Loads.push_back(Ld);
+        } else if (I.mayWriteToMemory()) {
+          auto *St = dyn_cast<StoreInst>(&I);
+          if (!St || !St->isSimple())
+            return false;
+          Writes.push_back(St);
+        }
+      }
+    for (LoadInst *Ld : Loads)
+      for (Instruction *W : Writes) {
+        auto *St = cast<StoreInst>(W);
+        if (!AA.isNoAlias(MemoryLocation::getBeforeOrAfter(
+                              Ld->getPointerOperand(), Ld->getAAMetadata()),
+                          MemoryLocation::getBeforeOrAfter(
+                              St->getPointerOperand(), St->getAAMetadata())))
+          return false;
+      }
+    return true;
+  }
+};
+
 struct BoundsVersioning : PassInfoMixin<BoundsVersioning> {
   // Counts the loops versioned, for the caller's statistics.
   unsigned *Versioned;
@@ -994,16 +1415,17 @@ struct BoundsVersioning : PassInfoMixin<BoundsVersioning> {
 
 } // namespace
 
-// Runs the new-pass-manager pipeline `passes` over `m`, with the pass above
-// available by name (`wasabi-bounds-versioning`) and, when
-// `version_at_vectorizer_start` is set, added to the standard `default<On>`
-// pipelines just before the loop vectoriser. Returns null on success, or an
-// error message the caller frees with `wasabi_dispose_message`. Adds the
-// number of loops versioned to `*versioned`.
+// Runs the new-pass-manager pipeline `passes` over `m`, with the passes
+// above available by name (`wasabi-bounds-versioning`,
+// `wasabi-unroll-and-jam`) and, when `version_at_vectorizer_start` is set,
+// both added to the standard `default<On>` pipelines just before the loop
+// vectoriser. Returns null on success, or an error message the caller
+// frees with `wasabi_dispose_message`. Adds the number of loops versioned
+// to `*versioned` and of nests jammed to `*jammed`.
 extern "C" char *wasabi_run_passes(LLVMModuleRef m, const char *passes,
                                    LLVMTargetMachineRef tm,
                                    int version_at_vectorizer_start,
-                                   unsigned *versioned) {
+                                   unsigned *versioned, unsigned *jammed) {
   Module *Mod = unwrap(m);
   // LLVM's C API wraps a TargetMachine by plain pointer cast.
   TargetMachine *Machine = reinterpret_cast<TargetMachine *>(tm);
@@ -1011,18 +1433,23 @@ extern "C" char *wasabi_run_passes(LLVMModuleRef m, const char *passes,
   PassInstrumentationCallbacks PIC;
   PassBuilder PB(Machine, PTO, std::nullopt, &PIC);
   PB.registerPipelineParsingCallback(
-      [versioned](StringRef Name, FunctionPassManager &FPM,
+      [versioned, jammed](StringRef Name, FunctionPassManager &FPM,
                   ArrayRef<PassBuilder::PipelineElement>) {
         if (Name == "wasabi-bounds-versioning") {
           FPM.addPass(BoundsVersioning(versioned));
+          return true;
+        }
+        if (Name == "wasabi-unroll-and-jam") {
+          FPM.addPass(UnrollAndJam(jammed));
           return true;
         }
         return false;
       });
   if (version_at_vectorizer_start)
     PB.registerVectorizerStartEPCallback(
-        [versioned](FunctionPassManager &FPM, OptimizationLevel) {
+        [versioned, jammed](FunctionPassManager &FPM, OptimizationLevel) {
           FPM.addPass(BoundsVersioning(versioned));
+          FPM.addPass(UnrollAndJam(jammed));
         });
   LoopAnalysisManager LAM;
   FunctionAnalysisManager FAM;

@@ -19,7 +19,7 @@ mod aot;
 mod codegen;
 mod env;
 mod passes;
-pub use passes::versioned_loops;
+pub use passes::{jammed_nests, versioned_loops};
 pub mod plugin;
 pub use plugin::InProcess;
 mod trampolines;

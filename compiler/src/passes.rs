@@ -8,8 +8,13 @@
 //! trap stays volatile (see `translate/memory.rs` for why accesses are
 //! volatile, and the C++ file for the argument that the check is sound).
 //!
-//! What must stay true: the pass's name in pipeline strings is
-//! `wasabi-bounds-versioning`, and it relies on the metadata the translator
+//! The same file holds `wasabi-unroll-and-jam`, which unrolls and jams the
+//! loop nests the versioning pass made free of volatile accesses and marked
+//! (correlation's column walks: the inner loops of four outer iterations
+//! run together and share their loads).
+//!
+//! What must stay true: the passes' names in pipeline strings are
+//! `wasabi-bounds-versioning` and `wasabi-unroll-and-jam`, and it relies on the metadata the translator
 //! attaches (`translate::memory::MEM_KIND`/`MEMBASE_KIND`).
 
 use crate::CompileError;
@@ -21,10 +26,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Loops versioned by `wasabi-bounds-versioning` in this process so far.
 static VERSIONED_LOOPS: AtomicU64 = AtomicU64::new(0);
 
+/// Loop nests unrolled and jammed by `wasabi-unroll-and-jam` so far.
+static JAMMED_NESTS: AtomicU64 = AtomicU64::new(0);
+
 /// How many loops this process has given an in-bounds copy with plain
 /// memory accesses (for statistics and tests).
 pub fn versioned_loops() -> u64 {
     VERSIONED_LOOPS.load(Ordering::Relaxed)
+}
+
+/// How many loop nests this process has unrolled and jammed (for tests).
+pub fn jammed_nests() -> u64 {
+    JAMMED_NESTS.load(Ordering::Relaxed)
 }
 
 extern "C" {
@@ -34,14 +47,15 @@ extern "C" {
         tm: inkwell::llvm_sys::target_machine::LLVMTargetMachineRef,
         version_at_vectorizer_start: c_int,
         versioned: *mut c_uint,
+        jammed: *mut c_uint,
     ) -> *mut c_char;
     fn wasabi_dispose_message(message: *mut c_char);
 }
 
 /// Runs the new-pass-manager pipeline `passes` over `module`. With
 /// `version_loops`, the `default<On>` pipelines also run the bounds
-/// versioning pass just before the loop vectoriser (a custom pipeline
-/// string names it where it wants it instead).
+/// versioning pass, then unroll-and-jam, just before the loop vectoriser (a
+/// custom pipeline string names them where it wants them instead).
 pub(crate) fn run_passes(
     module: &Module<'_>,
     passes: &str,
@@ -51,9 +65,10 @@ pub(crate) fn run_passes(
     let passes = CString::new(passes)
         .map_err(|_| CompileError::Llvm("a pass pipeline contains a NUL byte".into()))?;
     let mut versioned: c_uint = 0;
+    let mut jammed: c_uint = 0;
     // SAFETY: `module` and `tm` are live LLVM objects owned by the caller for
-    // the whole call, `passes` is a NUL-terminated string and `versioned` a
-    // local that both outlive it. The function returns null or a string it
+    // the whole call, `passes` is a NUL-terminated string and `versioned`
+    // and `jammed` are locals that outlive it. The function returns null or a string it
     // allocated with `strdup`, which is read once and freed by its own
     // deallocator.
     unsafe {
@@ -63,8 +78,10 @@ pub(crate) fn run_passes(
             tm.as_mut_ptr(),
             c_int::from(version_loops),
             &mut versioned,
+            &mut jammed,
         );
         VERSIONED_LOOPS.fetch_add(u64::from(versioned), Ordering::Relaxed);
+        JAMMED_NESTS.fetch_add(u64::from(jammed), Ordering::Relaxed);
         if err.is_null() {
             return Ok(());
         }

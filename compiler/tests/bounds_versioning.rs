@@ -1,11 +1,12 @@
-//! The bounds-versioning pass fires where it should and nowhere else.
+//! The bounds-versioning pass fires where it should and nowhere else, and
+//! unroll-and-jam on the one nest here that has its shape.
 //!
 //! Its correctness (traps exactly where the spec says, in every copy) is
 //! tested by `tests/hostile/trap-exact-loops.wast`; this checks that it is
 //! not silently off, which no run-time result would show. One test in this
 //! binary, so the process-wide counter sees only its compilations.
 
-use wasabi_compiler::{versioned_loops, CompilerConfig, LlvmCompiler, OptLevel};
+use wasabi_compiler::{jammed_nests, versioned_loops, CompilerConfig, LlvmCompiler, OptLevel};
 use wasabi_runtime::module::ModuleInfo;
 
 const MODULE: &str = r#"
@@ -90,6 +91,28 @@ const MODULE: &str = r#"
       (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l))))
+  ;; Versioned as a whole nest, and jammed: each j sums row k's word j
+  ;; times its word 0 over 1,000 rows (correlation's shape; the inner trip
+  ;; is too long for -O3 to unroll the inner loop away first).
+  (func (export "nest") (param $a i32) (param $out i32) (param $n i32)
+    (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $s (i32.const 0))
+      (local.set $k (i32.const 0))
+      (local.set $p (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $q (local.get $a))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (i32.const 1000)))
+        (local.set $s (i32.add (local.get $s)
+          (i32.mul (i32.load (local.get $p)) (i32.load (local.get $q)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $q (i32.add (local.get $q) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
   ;; Not versioned (neither loop): the outer loop stores and its inner loop
   ;; reads memory at addresses loaded from memory; a trap there must not
   ;; lose an outer store LLVM moved.
@@ -126,30 +149,31 @@ const MODULE: &str = r#"
 )
 "#;
 
-fn versioned_at(level: OptLevel) -> u64 {
+/// Loops versioned and nests jammed compiling `MODULE` at `level`.
+fn versioned_at(level: OptLevel) -> (u64, u64) {
     let wasm = wat::parse_str(MODULE).unwrap();
     let info = ModuleInfo::parse_validated(&wasm).unwrap();
     let compiler = LlvmCompiler::new(CompilerConfig {
         opt_level: level,
         ..Default::default()
     });
-    let before = versioned_loops();
+    let before = (versioned_loops(), jammed_nests());
     compiler.compile_all(&info, &wasm).unwrap();
-    versioned_loops() - before
+    (versioned_loops() - before.0, jammed_nests() - before.1)
 }
 
 #[test]
 fn versions_exactly_the_loops_it_can_bound() {
     assert_eq!(
         versioned_at(OptLevel::O0),
-        0,
+        (0, 0),
         "the baseline tier has no optimiser"
     );
-    assert_eq!(versioned_at(OptLevel::O1), 6, "the JIT pipeline");
-    assert_eq!(versioned_at(OptLevel::O2), 6, "the -O2 pipeline");
+    assert_eq!(versioned_at(OptLevel::O1), (7, 1), "the JIT pipeline");
+    assert_eq!(versioned_at(OptLevel::O2), (7, 1), "the -O2 pipeline");
     assert_eq!(
         versioned_at(OptLevel::O3),
-        6,
+        (7, 1),
         "the -O3 pipeline, as AOT uses it"
     );
 }

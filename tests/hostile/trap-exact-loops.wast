@@ -268,3 +268,121 @@
 (assert_trap (invoke "divs" (i32.const 65528) (i32.const 3) (i32.const 7)) "out of bounds memory access")
 (assert_return (invoke "load" (i32.const 65528)) (i32.const 1000))
 (assert_return (invoke "load" (i32.const 65532)) (i32.const 984))
+
+;; Whole nests (a loop whose only inner loop is innermost): one check bounds
+;; every access of both loops over all their iterations, and the in-bounds
+;; copy may then run the inner loops of 4 outer iterations at once
+;; (unroll-and-jam) before the stores after them. Each case would come out
+;; different if a check let a nest through that it should not: a trap lost
+;; or late, a store missing, or a store not seen by a later inner loop.
+(module
+  (memory 1)
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  ;; word i of the page = i + 1
+  (func (export "fill") (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.add (local.get $i) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+  ;; Rows of 16 words at $a: for j < n, out[j] = sum over k < 10 of
+  ;; row k word j times row k word 0 (correlation's shape).
+  (func (export "nest") (param $a i32) (param $out i32) (param $n i32)
+    (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $s (i32.const 0))
+      (local.set $k (i32.const 0))
+      (local.set $p (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $q (local.get $a))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (i32.const 10)))
+        (local.set $s (i32.add (local.get $s)
+          (i32.mul (i32.load (local.get $p)) (i32.load (local.get $q)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $q (i32.add (local.get $q) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+  ;; The inner loop reads a global the outer loop then writes: each j's
+  ;; sums must see the value the j before it left.
+  (global $g (mut i32) (i32.const 0))
+  (func (export "nest-global") (param $out i32) (param $n i32)
+    (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
+    (global.set $g (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $s (i32.const 0))
+      (local.set $k (i32.const 0))
+      (local.set $p (i32.shl (local.get $j) (i32.const 2)))
+      (local.set $q (i32.const 0))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (i32.const 10)))
+        (local.set $s (i32.add (local.get $s)
+          (i32.add (i32.mul (i32.load (local.get $p)) (i32.load (local.get $q)))
+                   (global.get $g))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $q (i32.add (local.get $q) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+      (global.set $g (i32.and (local.get $s) (i32.const 255)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+  ;; The same walking the columns down: word -j of each row.
+  (func (export "nest-down") (param $a i32) (param $out i32) (param $n i32)
+    (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $s (i32.const 0))
+      (local.set $k (i32.const 0))
+      (local.set $p (i32.sub (local.get $a) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $q (local.get $a))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (i32.const 10)))
+        (local.set $s (i32.add (local.get $s)
+          (i32.mul (i32.load (local.get $p)) (i32.load (local.get $q)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $q (i32.add (local.get $q) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl)))))
+
+;; In bounds: out[j] = sum over k < 10 of (16k + j + 1) * (16k + 1).
+(invoke "fill")
+(invoke "nest" (i32.const 0) (i32.const 4096) (i32.const 8))
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 74410))
+(assert_return (invoke "load" (i32.const 4100)) (i32.const 75140))
+(assert_return (invoke "load" (i32.const 4124)) (i32.const 79520))
+;; The last row ends at the page's end for j = 15: j = 16's inner loop
+;; traps at k = 9, after the 16 stores before it, and stores nothing.
+(invoke "fill")
+(assert_trap (invoke "nest" (i32.const 64896) (i32.const 4096) (i32.const 20)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 4156)) (i32.const -1636579536))
+(assert_return (invoke "load" (i32.const 4160)) (i32.const 1041))
+;; The stores write row 0 from word 1 on, which the next j's inner loop
+;; reads: each result must see the one before it.
+(invoke "fill")
+(invoke "nest" (i32.const 0) (i32.const 4) (i32.const 8))
+(assert_return (invoke "load" (i32.const 8)) (i32.const 149548))
+(assert_return (invoke "load" (i32.const 16)) (i32.const 302011))
+(assert_return (invoke "load" (i32.const 32)) (i32.const 615685))
+;; Columns 8, 4, 0, then 0xfffffffc: j = 3 traps at its first load, after
+;; three stores.
+(invoke "fill")
+(assert_trap (invoke "nest-down" (i32.const 8) (i32.const 4096) (i32.const 6)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 77370))
+(assert_return (invoke "load" (i32.const 4104)) (i32.const 75870))
+(assert_return (invoke "load" (i32.const 4108)) (i32.const 1028))
+;; out[j] = sum over k < 10 of (16k + j + 1) * (16k + 1) + g,
+;; g = out[j - 1] & 255.
+(invoke "fill")
+(invoke "nest-global" (i32.const 4096) (i32.const 6))
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 74410))
+(assert_return (invoke "load" (i32.const 4100)) (i32.const 76840))
+(assert_return (invoke "load" (i32.const 4104)) (i32.const 76270))
+(assert_return (invoke "load" (i32.const 4116)) (i32.const 78640))
