@@ -26,8 +26,8 @@
 // rectangle (see `planCheck`), and the in-bounds copy of the nest has no
 // volatile access left. Such a copy may then be marked for the second
 // pass in this file, `wasabi-unroll-and-jam` (see `UnrollAndJam`).
-// Other loops with inner loops are versioned the same way on their own accesses
-// (those outside the inner loops; a small nest only): the inner loops'
+// Other loops with inner loops are versioned the same way on their own
+// accesses (those outside the inner loops; a small nest only): the inner loops'
 // accesses stay volatile in both copies and trap where they happen, so the
 // in-bounds copy may make only loads plain unless the inner loops touch no
 // memory at all (see `collect`); there the wasm's induction variables are
@@ -1134,23 +1134,20 @@ private:
       if (!A.First64 || (A.Inner && !KS))
         continue;
       IRBuilder<> B(A.Inst);
+      Value *Off;
       if (A.Inner) {
         // |j * T|, |k * U| < 2^62 and the sum lies in [0, 2^32).
-        Value *Off = B.CreateAdd(
+        Off = B.CreateAdd(
             B.CreateAdd(A.First64, B.CreateMul(K, A.OuterStep64, "", false, true),
                         "", false, true),
             B.CreateMul(KS, A.Step64, "", false, true), "wasabi.off", false, true);
-        Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
-        if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
-          Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
-        else
-          A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
-        continue;
+      } else {
+        // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
+        // wrap.
+        Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
+                          "wasabi.off", false, true);
       }
-      // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
-      // wrap; the address is within the memory, so `inbounds` holds.
-      Value *Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
-                               "wasabi.off", false, true);
+      // The address is within the memory, so `inbounds` holds.
       Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
       if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
         Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
