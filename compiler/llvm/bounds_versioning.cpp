@@ -86,6 +86,7 @@
 #include "llvm-c/TargetMachine.h"
 #include "llvm/Analysis/AliasAnalysis.h"
 #include "llvm/Analysis/AssumptionCache.h"
+#include "llvm/Analysis/DomTreeUpdater.h"
 #include "llvm/Analysis/LoopInfo.h"
 #include "llvm/Analysis/MemoryLocation.h"
 #include "llvm/Analysis/OptimizationRemarkEmitter.h"
@@ -210,6 +211,11 @@ struct Plan {
   // The inner loop's exact backedge-taken count, an i64 computed before
   // `Ok` (whole-nest plans only).
   Value *SubN = nullptr;
+  // The branch in the outer loop that skips the inner loop when its trip
+  // is empty (a loop rotated from `while (k < m)`), if its condition is
+  // invariant: the check requires it to enter, and the in-bounds copy
+  // then enters unconditionally (whole-nest plans only).
+  BranchInst *Guard = nullptr;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -562,6 +568,31 @@ private:
                 : SE.getMinusSCEV(E, AR->getStart());
   }
 
+  // The guard of a whole nest's inner loop (see `Plan::Guard`): the
+  // conditional branch into its preheader, from a block of the outer loop,
+  // on a comparison of values defined outside the outer loop, whose other
+  // way goes to where the inner loop exits to (directly or through its
+  // dedicated exit block). Null if there is none of this form.
+  BranchInst *subGuard(const Plan &P) {
+    BasicBlock *SPH = P.Sub->getLoopPreheader();
+    BasicBlock *Exit = P.Sub->getExitBlock();
+    BasicBlock *G = SPH ? SPH->getSinglePredecessor() : nullptr;
+    if (!G || !Exit || !P.L->contains(G) || P.Sub->contains(G))
+      return nullptr;
+    auto *Br = dyn_cast<BranchInst>(G->getTerminator());
+    if (!Br || !Br->isConditional())
+      return nullptr;
+    auto *Cmp = dyn_cast<ICmpInst>(Br->getCondition());
+    if (!Cmp || !P.L->isLoopInvariant(Cmp->getOperand(0)) ||
+        !P.L->isLoopInvariant(Cmp->getOperand(1)))
+      return nullptr;
+    BasicBlock *Other =
+        Br->getSuccessor(0) == SPH ? Br->getSuccessor(1) : Br->getSuccessor(0);
+    if (Other == SPH || (Other != Exit && Other != Exit->getSingleSuccessor()))
+      return nullptr;
+    return Br;
+  }
+
   // Puts the loop in canonical form and emits its check before the
   // preheader's terminator; null if the loop cannot be checked.
   Value *planCheck(Plan &P) {
@@ -664,6 +695,15 @@ private:
     if (SubBTC) {
       P.SubN = B.CreateZExt(expand(SubBTC), I64);
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(P.SubN, B.getInt64(uint64_t(1) << 32)));
+      if ((P.Guard = subGuard(P))) {
+        auto *Cmp = cast<ICmpInst>(P.Guard->getCondition());
+        Value *Enters = B.CreateICmp(Cmp->getPredicate(),
+                                     B.CreateFreeze(Cmp->getOperand(0)),
+                                     B.CreateFreeze(Cmp->getOperand(1)));
+        if (P.Guard->getSuccessor(0) != P.Sub->getLoopPreheader())
+          Enters = B.CreateNot(Enters);
+        Ok = B.CreateAnd(Ok, Enters);
+      }
     }
     if (Dist) {
       P.LatchCount = N;
@@ -880,8 +920,10 @@ private:
     if (P.Polls.empty()) {
       sinkStores(P);
       separateStreams(P);
-      if (P.Sub)
+      if (P.Sub) {
+        enterUnguarded(P);
         markForJam(L);
+      }
       return;
     }
 
@@ -906,6 +948,24 @@ private:
     }
     sinkStores(P);
     separateStreams(P);
+  }
+
+  // In the in-bounds copy of a whole nest, replaces the inner loop's guard
+  // by a branch into it: the check required the guard's condition. (One
+  // edge fewer: the dominator tree is told; the way the guard skipped to
+  // loses its predecessor.)
+  void enterUnguarded(Plan &P) {
+    BranchInst *Br = P.Guard;
+    if (!Br)
+      return;
+    BasicBlock *G = Br->getParent();
+    BasicBlock *SPH = P.Sub->getLoopPreheader();
+    BasicBlock *Other =
+        Br->getSuccessor(0) == SPH ? Br->getSuccessor(1) : Br->getSuccessor(0);
+    Other->removePredecessor(G);
+    BranchInst::Create(SPH, Br);
+    Br->eraseFromParent();
+    DT.deleteEdge(G, Other);
   }
 
   // Whether the whole nest `P` is the shape unroll-and-jam pays for: its
@@ -1268,6 +1328,15 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
     OptimizationRemarkEmitter ORE(&F);
     bool Changed = false;
     for (Loop *L : Marked) {
+      // An inner loop that had a guard exits through its own exit block
+      // to the block the guard skipped to: one aft block, once merged.
+      if (L->getSubLoops().size() == 1)
+        if (BasicBlock *Exit = L->getSubLoops().front()->getExitBlock())
+          if (BasicBlock *Next = Exit->getSingleSuccessor();
+              Next && L->contains(Next) && Next->getSinglePredecessor() == Exit) {
+            DomTreeUpdater DTU(DT, DomTreeUpdater::UpdateStrategy::Eager);
+            Changed |= MergeBlockIntoPredecessor(Next, &DTU, &LI);
+          }
       Changed |= simplifyLoop(L, &DT, &LI, &SE, &AC, nullptr, false);
       Changed |= formLCSSARecursively(*L, DT, &LI, &SE);
       if (!safe(L, DT, SE, AA))

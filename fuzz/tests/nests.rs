@@ -46,7 +46,8 @@ impl Rng {
 
 /// The text of case `seed`: a memory filled with a pattern, then one nest
 /// `for j < n { s = 0; for k < m { s += p[k] * q[k] }; out[j] = s }` where
-/// p moves with j and q may not (the shared load).
+/// p moves with j and q may not (the shared load), and m is a constant or
+/// a parameter.
 fn nest_module(seed: u64) -> String {
     let mut r = Rng(seed);
     let inner = |r: &mut Rng| r.pick(&[4i32, 8, 16, 64, 400, -4, -64, 6400]);
@@ -56,6 +57,10 @@ fn nest_module(seed: u64) -> String {
     let dq_j = r.pick(&[0i32, 0, 0, 4]);
     let d_out = r.pick(&[4i32, 8, -4, 64]);
     let m = 1 + r.below(40);
+    // The inner trip: a constant, or a parameter (zero included), which
+    // puts a guard around the inner loop that the check must also pass.
+    let m_param = r.below(2) == 0;
+    let m_arg = if m_param { r.below(41) } else { m };
     let n = r.below(30);
     let (a, b, out) = (r.address(), r.address(), r.address());
     let (off_p, off_q) = (r.pick(&[0u32, 0, 4, 60]), r.pick(&[0u32, 0, 8]));
@@ -71,7 +76,7 @@ fn nest_module(seed: u64) -> String {
         (i32.add (i32.mul (local.get $i) (i32.const -1640531535)) (i32.const 1)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l))))
-  (func $nest (param $a i32) (param $b i32) (param $out i32) (param $n i32)
+  (func $nest (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $m i32)
     (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
     (block $jd (loop $jl
       (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
@@ -80,7 +85,7 @@ fn nest_module(seed: u64) -> String {
       (local.set $p (i32.add (local.get $a) (i32.mul (local.get $j) (i32.const {dj}))))
       (local.set $q (i32.add (local.get $b) (i32.mul (local.get $j) (i32.const {dq_j}))))
       (block $kd (loop $kl
-        (br_if $kd (i32.ge_u (local.get $k) (i32.const {m})))
+        (br_if $kd (i32.ge_u (local.get $k) {m_bound}))
         (local.set $s (i32.add (local.get $s)
           (i32.mul (i32.load offset={off_p} (local.get $p))
                    (i32.load offset={off_q} (local.get $q)))))
@@ -95,8 +100,14 @@ fn nest_module(seed: u64) -> String {
       (br $jl))))
   (func (export "run")
     (call $fill)
-    (call $nest (i32.const {a}) (i32.const {b}) (i32.const {out}) (i32.const {n}))))
+    (call $nest (i32.const {a}) (i32.const {b}) (i32.const {out}) (i32.const {n})
+      (i32.const {m_arg}))))
 "#,
+        m_bound = if m_param {
+            "(local.get $m)".to_string()
+        } else {
+            format!("(i32.const {m})")
+        },
         a = a as i32,
         b = b as i32,
         out = out as i32,

@@ -306,6 +306,27 @@
       (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
+  ;; `nest` with the inner trip a parameter: the inner loop now has a
+  ;; guard (m = 0 skips it), which the check must also pass.
+  (func (export "nest-m") (param $a i32) (param $out i32) (param $n i32) (param $m i32)
+    (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $s (i32.const 0))
+      (local.set $k (i32.const 0))
+      (local.set $p (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $q (local.get $a))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (local.get $m)))
+        (local.set $s (i32.add (local.get $s)
+          (i32.mul (i32.load (local.get $p)) (i32.load (local.get $q)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $q (i32.add (local.get $q) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
   ;; The inner loop reads a global the outer loop then writes: each j's
   ;; sums must see the value the j before it left.
   (global $g (mut i32) (i32.const 0))
@@ -386,3 +407,17 @@
 (assert_return (invoke "load" (i32.const 4100)) (i32.const 76840))
 (assert_return (invoke "load" (i32.const 4104)) (i32.const 76270))
 (assert_return (invoke "load" (i32.const 4116)) (i32.const 78640))
+;; nest-m: as nest for m = 10; for m = 0 every inner loop is skipped and
+;; every out[j] is 0; the trap as nest's at j = 16, k = 9.
+(invoke "fill")
+(invoke "nest-m" (i32.const 0) (i32.const 4096) (i32.const 8) (i32.const 10))
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 74410))
+(assert_return (invoke "load" (i32.const 4124)) (i32.const 79520))
+(invoke "nest-m" (i32.const 0) (i32.const 4096) (i32.const 8) (i32.const 0))
+(assert_return (invoke "load" (i32.const 4096)) (i32.const 0))
+(assert_return (invoke "load" (i32.const 4124)) (i32.const 0))
+(assert_return (invoke "load" (i32.const 4128)) (i32.const 1033))
+(invoke "fill")
+(assert_trap (invoke "nest-m" (i32.const 64896) (i32.const 4096) (i32.const 20) (i32.const 10)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 4156)) (i32.const -1636579536))
+(assert_return (invoke "load" (i32.const 4160)) (i32.const 1041))
