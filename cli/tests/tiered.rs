@@ -1,6 +1,6 @@
 //! `wasabi run`: tiered by default; reports its tier-ups, and exits
 //! cleanly when the program ends while the background thread is
-//! recompiling.
+//! recompiling (as does `wasabi wast`).
 
 use std::process::Command;
 
@@ -52,6 +52,33 @@ fn exiting_during_a_background_recompilation_is_clean() {
         assert_eq!(o.status.code(), Some(0), "{:?}\n{stderr}", o.status);
         assert!(stderr.contains("stats: mode: tiered"), "{stderr}");
         assert!(stderr.contains("stats: tier-up:"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The same for `wast`, which leaves through `exit` and its handlers:
+/// LLVM's function-local statics register their destructors when a
+/// compilation first reaches them, after the plugin's exit hook, and ran
+/// before it while the background thread compiled (SIGSEGV or an LLVM
+/// error on the way out of tiered runs of `tests/hostile`).
+#[test]
+fn wast_exiting_during_a_background_recompilation_is_clean() {
+    let module = exits_mid_tier_up();
+    let script = format!("{module}\n(invoke \"_start\")\n");
+    let (dir, m) = scratch_module("tiered-wast", &script);
+    let wast = dir.join("m.wast");
+    std::fs::rename(&m, &wast).unwrap();
+    for _ in 0..3 {
+        let o = wasabi()
+            .args(["wast", "--mode", "tiered"])
+            .arg(&wast)
+            .output()
+            .unwrap();
+        let out =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{:?}\n{out}", o.status);
+        assert!(out.contains(" passed, 0 failed"), "{out}");
+        assert!(!out.contains("LLVM ERROR"), "{out}");
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -137,15 +137,49 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 /// Compilations in progress.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs at exit, before LLVM's static destructors (registered before it):
-/// stops new compilations and waits for those in progress, which would
-/// otherwise run on a torn-down LLVM (tiered mode's background thread
-/// compiles while the program exits). Refused compilations fail; nothing
-/// waits for them, so exit cannot hang on one.
+/// Times [`exit_hook`] was registered again after a compilation.
+static REREGISTERED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times [`exit_hook`] is registered again (see
+/// [`keep_exit_hook_newest`]); each registration costs a few bytes.
+const MAX_REREGISTRATIONS: usize = 4096;
+
+thread_local! {
+    /// Whether this thread is inside a compilation (see [`exit_hook`]).
+    static IN_COMPILE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs at exit, before LLVM's static destructors: stops new compilations
+/// and waits for those in progress, which would otherwise run on a
+/// torn-down LLVM (tiered mode's background thread compiles while the
+/// program exits). Refused compilations fail; nothing waits for them, so
+/// exit cannot hang on one. A compilation on the exiting thread itself
+/// (LLVM calls `exit` on a fatal error) is not waited for.
 extern "C" fn exit_hook() {
     EXITING.store(true, Ordering::SeqCst);
-    while RUNNING.load(Ordering::SeqCst) != 0 {
+    let own = usize::from(IN_COMPILE.with(|c| c.get()));
+    while RUNNING.load(Ordering::SeqCst) > own {
         std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// Registers [`exit_hook`] again after a compilation, so that it stays the
+/// newest exit handler. `exit` runs handlers newest first, and LLVM's
+/// function-local statics (SelectionDAG's table of extended value types,
+/// among others) register their destructors when a compilation first
+/// reaches them, long after the plugin's entry: those destructors ran
+/// before the hook, under the background thread's compilation, and the
+/// process died on its way out (SIGSEGV in instruction selection, or LLVM
+/// errors such as "Do not know how to widen the result of this
+/// operator!"). The first compilations reach nearly all of them; the
+/// re-registrations stop after [`MAX_REREGISTRATIONS`].
+fn keep_exit_hook_newest() {
+    if EXITING.load(Ordering::SeqCst) {
+        return;
+    }
+    if REREGISTERED.fetch_add(1, Ordering::Relaxed) < MAX_REREGISTRATIONS {
+        // SAFETY: registers a plain function with no preconditions.
+        unsafe { libc_atexit(exit_hook) };
     }
 }
 
@@ -153,6 +187,7 @@ extern "C" fn exit_hook() {
 /// panics caught (a panic would otherwise unwind into the host).
 fn guarded<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     RUNNING.fetch_add(1, Ordering::SeqCst);
+    IN_COMPILE.with(|c| c.set(true));
     let r = match EXITING.load(Ordering::SeqCst) {
         true => Err(Failure::other("the process is exiting")),
         false => std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
@@ -164,7 +199,9 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
             Err(Failure::other(format!("code generator panicked: {msg}")))
         }),
     };
+    IN_COMPILE.with(|c| c.set(false));
     RUNNING.fetch_sub(1, Ordering::SeqCst);
+    keep_exit_hook_newest();
     r
 }
 
