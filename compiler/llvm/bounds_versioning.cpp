@@ -283,7 +283,7 @@ public:
       if (L->getSubLoops().size() != 1 || nestSize(L) > kMaxNestInstructions)
         continue;
       Loop *S = L->getSubLoops().front();
-      if (!S->isInnermost() || Taken.count(S))
+      if (!S->isInnermost())
         continue;
       Plan P{L, nullptr, {}, {}, nullptr, nullptr};
       P.Sub = S;
@@ -1430,7 +1430,7 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
     // Memory: fore blocks none, the inner loop loads only, no load of it
     // aliases a store of the nest.
     SmallVector<LoadInst *, 16> Loads;
-    SmallVector<Instruction *, 8> Writes;
+    SmallVector<StoreInst *, 8> Writes;
     for (BasicBlock *BB : L->blocks())
       for (Instruction &I : *BB) {
         if (!I.mayReadOrWriteMemory() && !I.mayHaveSideEffects())
@@ -1450,8 +1450,7 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
         }
       }
     for (LoadInst *Ld : Loads)
-      for (Instruction *W : Writes) {
-        auto *St = cast<StoreInst>(W);
+      for (StoreInst *St : Writes) {
         if (!AA.isNoAlias(MemoryLocation::getBeforeOrAfter(
                               Ld->getPointerOperand(), Ld->getAAMetadata()),
                           MemoryLocation::getBeforeOrAfter(

@@ -14,8 +14,9 @@
 //! run together and share their loads).
 //!
 //! What must stay true: the passes' names in pipeline strings are
-//! `wasabi-bounds-versioning` and `wasabi-unroll-and-jam`, and it relies on the metadata the translator
-//! attaches (`translate::memory::MEM_KIND`/`MEMBASE_KIND`).
+//! `wasabi-bounds-versioning` and `wasabi-unroll-and-jam`, and they rely on
+//! the metadata the translator attaches
+//! (`translate::memory::MEM_KIND`/`MEMBASE_KIND`).
 
 use crate::CompileError;
 use inkwell::module::Module;
@@ -68,9 +69,9 @@ pub(crate) fn run_passes(
     let mut jammed: c_uint = 0;
     // SAFETY: `module` and `tm` are live LLVM objects owned by the caller for
     // the whole call, `passes` is a NUL-terminated string and `versioned`
-    // and `jammed` are locals that outlive it. The function returns null or a string it
-    // allocated with `strdup`, which is read once and freed by its own
-    // deallocator.
+    // and `jammed` are locals that outlive it. The function returns null or
+    // a string it allocated with `strdup`, which is read once and freed by
+    // its own deallocator.
     unsafe {
         let err = wasabi_run_passes(
             module.as_mut_ptr(),
