@@ -104,8 +104,11 @@
 #include "llvm/Passes/StandardInstrumentations.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/Scalar/DeadStoreElimination.h"
+#include "llvm/Transforms/Scalar/EarlyCSE.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 #include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Utils/Local.h"
 #include "llvm/Transforms/Utils/LoopSimplify.h"
 #include "llvm/Transforms/Utils/LoopUtils.h"
 #include "llvm/Transforms/Utils/ScalarEvolutionExpander.h"
@@ -216,6 +219,10 @@ struct Plan {
   // invariant: the check requires it to enter, and the in-bounds copy
   // then enters unconditionally (whole-nest plans only).
   BranchInst *Guard = nullptr;
+  // The block of the guard whose incoming values `afterInner` left out
+  // of phis after the inner loop: the check requires `Guard` to be in it
+  // (whole-nest plans only).
+  BasicBlock *Skipped = nullptr;
 };
 
 // Where the length of the memory behind a base load lives: the memory's
@@ -426,7 +433,7 @@ private:
             P.Accesses.push_back(A);
           continue;
         }
-        if (!analyse(L, Ptr, A))
+        if (!analyse(L, Ptr, A, P.Sub ? &P : nullptr))
           return false;
         P.Accesses.push_back(A);
       }
@@ -465,7 +472,59 @@ private:
     return true;
   }
 
-  bool analyse(Loop *L, Value *Ptr, Access &A) {
+  // In a whole-nest plan `P`, an access of the outer loop after the inner
+  // one may depend on where the inner loop stopped, through a phi that
+  // merges it with what the inner loop's guard skipped with (clang's
+  // remainder iteration after a loop it unrolled: `C[i][j]` for the `j`
+  // the unrolled loop reached, or 0). In the in-bounds copy the guard
+  // always enters (`enterUnguarded`), so such a phi is the value from the
+  // inner loop's side: this rewrites `X` with that value, as
+  // ScalarEvolution computes it at the inner loop's exit, and notes the
+  // guard's block in `P.Skipped` (`planCheck` then requires the guard to
+  // be that block's branch). Phis of any other form stay unknowns.
+  const SCEV *afterInner(Plan &P, const SCEV *X) {
+    struct Rewriter : SCEVRewriteVisitor<Rewriter> {
+      Plan &P;
+      BasicBlock *Guard;
+      bool Used = false;
+      Rewriter(ScalarEvolution &SE, Plan &P, BasicBlock *Guard)
+          : SCEVRewriteVisitor(SE), P(P), Guard(Guard) {}
+      const SCEV *visitUnknown(const SCEVUnknown *U) {
+        auto *Phi = dyn_cast<PHINode>(U->getValue());
+        if (!Phi || !P.L->contains(Phi) || P.Sub->contains(Phi))
+          return U;
+        Value *V = nullptr;
+        bool FromGuard = false;
+        for (unsigned I = 0; I < Phi->getNumIncomingValues(); ++I) {
+          if (Phi->getIncomingBlock(I) == Guard) {
+            FromGuard = true;
+            continue;
+          }
+          if (V && V != Phi->getIncomingValue(I))
+            return U;
+          V = Phi->getIncomingValue(I);
+        }
+        if (!V || !FromGuard)
+          return U;
+        const SCEV *At = SE.getSCEVAtScope(SE.getSCEV(V), P.L);
+        if (isa<SCEVCouldNotCompute>(At) || !SE.isLoopInvariant(At, P.Sub))
+          return U;
+        Used = true;
+        return At;
+      }
+    };
+    BasicBlock *SPH = P.Sub->getLoopPreheader();
+    BasicBlock *Guard = SPH ? SPH->getSinglePredecessor() : nullptr;
+    if (!Guard)
+      return X;
+    Rewriter R(SE, P, Guard);
+    const SCEV *Y = R.visit(X);
+    if (R.Used)
+      P.Skipped = Guard;
+    return Y;
+  }
+
+  bool analyse(Loop *L, Value *Ptr, Access &A, Plan *Nest = nullptr) {
     auto *Base = dyn_cast<LoadInst>(getUnderlyingObject(Ptr, 0));
     if (!Base || !Base->getMetadata(BaseKind) || !baseInfo(Base, BaseKind))
       return false;
@@ -474,6 +533,8 @@ private:
         SE.getMinusSCEV(SE.getSCEV(Ptr), SE.getSCEV(Base));
     if (isa<SCEVCouldNotCompute>(Off) || !Off->getType()->isIntegerTy(64))
       return false;
+    if (Nest)
+      Off = afterInner(*Nest, Off);
     if (SE.isLoopInvariant(Off, L)) {
       A.Start = Off;
       return true;
@@ -695,7 +756,10 @@ private:
     if (SubBTC) {
       P.SubN = B.CreateZExt(expand(SubBTC), I64);
       Ok = B.CreateAnd(Ok, B.CreateICmpULE(P.SubN, B.getInt64(uint64_t(1) << 32)));
-      if ((P.Guard = subGuard(P))) {
+      P.Guard = subGuard(P);
+      if (P.Skipped && (!P.Guard || P.Guard->getParent() != P.Skipped))
+        return nullptr;
+      if (P.Guard) {
         auto *Cmp = cast<ICmpInst>(P.Guard->getCondition());
         Value *Enters = B.CreateICmp(Cmp->getPredicate(),
                                      B.CreateFreeze(Cmp->getOperand(0)),
@@ -761,7 +825,27 @@ private:
         Value *U = A.Step ? B.CreateSExt(expand(A.Step), I64) : B.getInt64(0);
         Value *T = A.OuterStep ? B.CreateSExt(expand(A.OuterStep), I64)
                                : B.getInt64(0);
-        Value *S0 = A.Zext ? B.CreateZExt(expand(A.Start), I64) : expand(A.Start);
+        // Starts a constant apart from an earlier inner access's (same
+        // memory and steps) are computed from its, as for `Leaders` below
+        // (syrk's C[i][j] and C[i][j+1], which unroll-and-jam must see as
+        // one stream); the first corner's test below keeps the shifted
+        // start in [0, 2^32).
+        Value *S0 = nullptr;
+        if (A.Zext)
+          for (auto &[L0, Start0] : Leaders) {
+            if (!L0->Inner || L0->Base != A.Base || L0->Step != A.Step ||
+                L0->OuterStep != A.OuterStep)
+              continue;
+            if (auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start))) {
+              S0 = B.CreateAdd(Start0, B.getInt64(D->getAPInt().getSExtValue()));
+              break;
+            }
+          }
+        if (!S0) {
+          S0 = A.Zext ? B.CreateZExt(expand(A.Start), I64) : expand(A.Start);
+          if (A.Zext)
+            Leaders.push_back({&A, S0});
+        }
         // (An i64 start must itself be in bounds, which keeps the sums
         // below from overflowing.)
         if (!A.Zext)
@@ -796,7 +880,7 @@ private:
         // sequence that went below zero (and wrapped to 2^32 - x) pass.
         Value *S = nullptr;
         for (auto &[L0, S0] : Leaders) {
-          if (L0->Base != A.Base || L0->Step != A.Step)
+          if (L0->Inner || L0->Base != A.Base || L0->Step != A.Step)
             continue;
           auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start));
           if (!D)
@@ -968,21 +1052,30 @@ private:
     DT.deleteEdge(G, Other);
   }
 
-  // Whether the whole nest `P` is the shape unroll-and-jam pays for: its
-  // inner loop only loads, and one of its loads is invariant in the outer
-  // loop, so the jammed copies share it (correlation's data[k][i] against
-  // data[k][j], j = i, i+1, ...), and each copy brings its own
-  // accumulator where the inner loop is a reduction.
+  // Whether the whole nest `P` is a shape unroll-and-jam pays for:
+  //   - its inner loop only loads, and one of its loads is invariant in
+  //     the outer loop, so the jammed copies share it (correlation's
+  //     data[k][i] against data[k][j], j = i, i+1, ...), and each copy
+  //     brings its own accumulator where the inner loop is a reduction;
+  //   - or every store of its inner loop walks the same bytes on every
+  //     outer iteration (syrk's `C[i][j] += a[k] * A[j][k]`, k outer):
+  //     an accumulator in memory, which the jammed copies then load and
+  //     store once for four updates, while their other loads share cache
+  //     lines (A[j][k..k+3]).
+  // (`UnrollAndJam` decides legality on the loop it finds.)
   bool worthJamming(const Plan &P) {
-    bool Shared = false;
+    bool Shared = false, Stores = false;
     for (const Access &A : P.Accesses) {
       if (!A.Inner)
         continue;
-      if (!isa<LoadInst>(A.Inst))
-        return false;
-      Shared |= !A.OuterStep;
+      if (isa<StoreInst>(A.Inst)) {
+        if (A.OuterStep || !A.Step)
+          return false;
+        Stores = true;
+      }
+      Shared |= !A.OuterStep && isa<LoadInst>(A.Inst);
     }
-    return Shared;
+    return Stores || Shared;
   }
 
   // Marks `L` for `UnrollAndJam` (loop metadata, kept by the passes in
@@ -1056,11 +1149,16 @@ private:
       }
     }
     // Which pairs are tested (and then noalias): any with a store, except,
-    // in a whole nest, two streams that both store: there they are kept in
-    // order rather than tested (correlation's corr[i][j] and corr[j][i]
-    // meet on the diagonal, and the test would always fail).
+    // in a whole nest, two streams of the outer loop that both store: there
+    // they are kept in order rather than tested (correlation's corr[i][j]
+    // and corr[j][i] meet on the diagonal, and the test would always
+    // fail). A stream of the inner loop that stores is tested against the
+    // outer loop's (syrk's C[i][j] for j < J against the remainder
+    // iteration's C[i][J]), or unroll-and-jam could not move one past the
+    // other.
     auto tested = [&](const Stream &X, const Stream &Y) {
-      return (X.Writes || Y.Writes) && !(P.Sub && X.Writes && Y.Writes);
+      bool Outer = !X.Members.front()->Inner && !Y.Members.front()->Inner;
+      return (X.Writes || Y.Writes) && !(P.Sub && X.Writes && Y.Writes && Outer);
     };
     Value *Apart = B.getTrue();
     for (size_t I = 0; I < Streams.size(); ++I)
@@ -1196,11 +1294,23 @@ private:
       IRBuilder<> B(A.Inst);
       Value *Off;
       if (A.Inner) {
-        // |j * T|, |k * U| < 2^62 and the sum lies in [0, 2^32).
-        Off = B.CreateAdd(
-            B.CreateAdd(A.First64, B.CreateMul(K, A.OuterStep64, "", false, true),
-                        "", false, true),
-            B.CreateMul(KS, A.Step64, "", false, true), "wasabi.off", false, true);
+        // base + First64 + (j*T + k*U): the first access's address, then
+        // the iterations' part, which accesses of one stream share, so
+        // that alias analysis sees their constant distance (it looks
+        // through a chain of GEPs and `add x, c`, not through a sum of
+        // variables). The first address is in bounds (the check), and so
+        // is the sum. |j * T|, |k * U| < 2^62 and j*T + k*U lies within
+        // (-2^32, 2^32).
+        Value *Iter = B.CreateAdd(B.CreateMul(K, A.OuterStep64, "", false, true),
+                                  B.CreateMul(KS, A.Step64, "", false, true), "", false,
+                                  true);
+        Value *First = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, A.First64);
+        Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), First, Iter, "wasabi.addr");
+        if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
+          Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
+        else
+          A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
+        continue;
       } else {
         // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
         // wrap.
@@ -1326,7 +1436,7 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
     auto &TTI = AM.getResult<TargetIRAnalysis>(F);
     auto &AA = AM.getResult<AAManager>(F);
     OptimizationRemarkEmitter ORE(&F);
-    bool Changed = false;
+    bool Changed = false, Accumulators = false;
     for (Loop *L : Marked) {
       // An inner loop that had a guard exits through its own exit block
       // to the block the guard skipped to: one aft block, once merged.
@@ -1346,13 +1456,59 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
       unsigned Multiple = SE.getSmallConstantTripMultiple(L, Latch);
       if (Trip && Trip < 2 * kJamCount)
         continue;
+      bool Stores = false;
+      BasicBlock *SubHeader = L->getSubLoops().front()->getHeader();
+      for (BasicBlock *BB : L->getSubLoops().front()->blocks())
+        for (Instruction &I : *BB)
+          Stores |= isa<StoreInst>(I);
       if (UnrollAndJamLoop(L, kJamCount, Trip, Multiple, false, &LI, &SE, &DT,
                            &AC, &TTI, &ORE) != LoopUnrollResult::Unmodified) {
         Changed = true;
+        Accumulators |= Stores;
+        mergeEqualPhis(SubHeader, SE);
         ++*Jammed;
       }
     }
+    if (Accumulators) {
+      // The jammed copies of an accumulator in memory load what the copy
+      // before them stored, and store what the next one overwrites: the
+      // loads are forwarded and the stores deleted here, so that the
+      // copies keep the value in a register (the passes after this one in
+      // the JIT pipeline do neither).
+      AM.invalidate(F, PreservedAnalyses::none());
+      FunctionPassManager Cleanup;
+      Cleanup.addPass(EarlyCSEPass(/*UseMemorySSA=*/true));
+      Cleanup.addPass(DSEPass());
+      Cleanup.run(F, AM);
+    }
     return Changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
+  }
+
+  // Each jammed copy keeps its own inner counter, all equal (the inner
+  // loop's trip is the same in every outer iteration): they become one
+  // (same recurrence to ScalarEvolution, so the same value in every
+  // iteration), so that the copies' addresses of an accumulator are
+  // visibly the same for the cleanup after the jam.
+  static void mergeEqualPhis(BasicBlock *Header, ScalarEvolution &SE) {
+    SmallVector<PHINode *, 8> Phis;
+    for (PHINode &Phi : Header->phis())
+      if (SE.isSCEVable(Phi.getType()))
+        Phis.push_back(&Phi);
+    SmallVector<const SCEV *, 8> Of;
+    for (PHINode *Phi : Phis)
+      Of.push_back(SE.getSCEV(Phi));
+    for (size_t I = 0; I < Phis.size(); ++I) {
+      if (!isa<SCEVAddRecExpr>(Of[I]))
+        continue;
+      for (size_t J = 0; J < I; ++J)
+        if (Phis[J] && Of[J] == Of[I] && Phis[J]->getType() == Phis[I]->getType()) {
+          Phis[I]->replaceAllUsesWith(Phis[J]);
+          SE.forgetValue(Phis[I]);
+          Phis[I]->eraseFromParent();
+          Phis[I] = nullptr;
+          break;
+        }
+    }
   }
 
   // The shape `UnrollAndJamLoop` assumes, and the conditions in the
@@ -1379,22 +1535,20 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
       return false;
     // Fore: the outer loop's blocks the inner loop's latch does not
     // dominate, each (but the inner preheader) branching only to fore
-    // blocks; aft: the rest, one block.
+    // blocks; aft: the rest, each branching only to aft blocks, the
+    // header or the exit (clang's remainder iteration after an unrolled
+    // inner loop is a block of its own there).
     BasicBlock *SubLatch = S->getLoopLatch();
-    SmallPtrSet<BasicBlock *, 8> Fore;
-    BasicBlock *Aft = nullptr;
+    SmallPtrSet<BasicBlock *, 8> Fore, Aft;
     for (BasicBlock *BB : L->blocks()) {
       if (S->contains(BB))
         continue;
-      if (DT.dominates(SubLatch, BB)) {
-        if (Aft)
-          return false;
-        Aft = BB;
-      } else {
+      if (DT.dominates(SubLatch, BB))
+        Aft.insert(BB);
+      else
         Fore.insert(BB);
-      }
     }
-    if (!Aft)
+    if (Aft.empty())
       return false;
     for (BasicBlock *BB : Fore) {
       if (BB == S->getLoopPreheader())
@@ -1403,9 +1557,13 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
         if (!Fore.count(Succ))
           return false;
     }
+    for (BasicBlock *BB : Aft)
+      for (BasicBlock *Succ : successors(BB))
+        if (!Aft.count(Succ) && Succ != L->getHeader() && Succ != L->getExitBlock())
+          return false;
     // The header's phis take from the latch values computable before the
     // inner loop (the copies' fore blocks run first): nothing from the
-    // inner loop, no phi or memory access of the aft block.
+    // inner loop, no phi or memory access of the aft blocks.
     SmallVector<Instruction *, 8> Work;
     SmallPtrSet<Instruction *, 16> Seen;
     for (PHINode &Phi : L->getHeader()->phis())
@@ -1418,7 +1576,7 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
         continue;
       if (S->contains(I))
         return false;
-      if (I->getParent() == Aft) {
+      if (Aft.count(I->getParent())) {
         if (isa<PHINode>(I) || I->mayHaveSideEffects() ||
             I->mayReadOrWriteMemory())
           return false;
@@ -1427,36 +1585,77 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
             Work.push_back(OpI);
       }
     }
-    // Memory: fore blocks none, the inner loop loads only, no load of it
-    // aliases a store of the nest.
-    SmallVector<LoadInst *, 16> Loads;
-    SmallVector<StoreInst *, 8> Writes;
+    // Memory: only simple loads and stores, none stored in the fore
+    // blocks.
+    SmallVector<Instruction *, 8> ForeLoads, Inner, After;
     for (BasicBlock *BB : L->blocks())
       for (Instruction &I : *BB) {
         if (!I.mayReadOrWriteMemory() && !I.mayHaveSideEffects())
           continue;
-        if (Fore.count(BB))
+        auto *Ld = dyn_cast<LoadInst>(&I);
+        auto *St = dyn_cast<StoreInst>(&I);
+        if (!(Ld && Ld->isSimple()) && !(St && St->isSimple()))
           return false;
-        if (S->contains(BB)) {
-          auto *Ld = dyn_cast<LoadInst>(&I);
-          if (!Ld || !Ld->isSimple())
+        if (Fore.count(BB)) {
+          if (St)
             return false;
-          Loads.push_back(Ld);
-        } else if (I.mayWriteToMemory()) {
-          auto *St = dyn_cast<StoreInst>(&I);
-          if (!St || !St->isSimple())
-            return false;
-          Writes.push_back(St);
+          ForeLoads.push_back(&I);
+        } else {
+          (S->contains(BB) ? Inner : After).push_back(&I);
         }
       }
-    for (LoadInst *Ld : Loads)
-      for (StoreInst *St : Writes) {
-        if (!AA.isNoAlias(MemoryLocation::getBeforeOrAfter(
-                              Ld->getPointerOperand(), Ld->getAAMetadata()),
-                          MemoryLocation::getBeforeOrAfter(
-                              St->getPointerOperand(), St->getAAMetadata())))
+    auto noAlias = [&](Instruction *X, Instruction *Y) {
+      return AA.isNoAlias(
+          MemoryLocation::getBeforeOrAfter(getLoadStorePointerOperand(X),
+                                           X->getAAMetadata()),
+          MemoryLocation::getBeforeOrAfter(getLoadStorePointerOperand(Y),
+                                           Y->getAAMetadata()));
+    };
+    // Whether accesses `X` and `St` (a store) of the inner loop can only
+    // touch the same bytes in the same iteration of it: `St` walks the
+    // same addresses on every outer iteration (its start is invariant in
+    // `L`) with a constant step U, `X` is `St` shifted by a constant d,
+    // and |U| - |d| is at least either size, so that an iteration apart
+    // they are at least |U| - |d| bytes apart. Then jamming changes no
+    // order between them: for one inner iteration the copies still run
+    // in the order of their outer iterations.
+    auto sameIteration = [&](Instruction *X, Instruction *St) {
+      auto *AR = dyn_cast<SCEVAddRecExpr>(SE.getSCEV(getLoadStorePointerOperand(St)));
+      if (!AR || AR->getLoop() != S || !AR->isAffine() ||
+          !SE.isLoopInvariant(AR->getStart(), L))
+        return false;
+      auto *U = dyn_cast<SCEVConstant>(AR->getStepRecurrence(SE));
+      auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(
+          SE.getSCEV(getLoadStorePointerOperand(X)), AR));
+      if (!U || !D || U->getAPInt().getSignificantBits() > 32 ||
+          D->getAPInt().getSignificantBits() > 32)
+        return false;
+      const DataLayout &DL = L->getHeader()->getDataLayout();
+      auto size = [&](Instruction *I) {
+        return int64_t(DL.getTypeStoreSize(getLoadStoreType(I)).getFixedValue());
+      };
+      int64_t Gap = std::abs(U->getAPInt().getSExtValue()) -
+                    std::abs(D->getAPInt().getSExtValue());
+      return Gap >= size(X) && Gap >= size(St);
+    };
+    // Jamming moves the fore blocks of later outer iterations before the
+    // inner loops and aft blocks of earlier ones, and the inner loops of
+    // later iterations before the aft blocks of earlier ones; the inner
+    // loops of several iterations interleave.
+    for (Instruction *X : ForeLoads)
+      for (ArrayRef<Instruction *> Group : {ArrayRef(Inner), ArrayRef(After)})
+        for (Instruction *St : Group)
+          if (isa<StoreInst>(St) && !noAlias(X, St))
+            return false;
+    for (Instruction *X : Inner) {
+      for (Instruction *St : Inner)
+        if (St != X && isa<StoreInst>(St) && !noAlias(X, St) &&
+            !sameIteration(X, St))
           return false;
-      }
+      for (Instruction *Y : After)
+        if ((isa<StoreInst>(X) || isa<StoreInst>(Y)) && !noAlias(X, Y))
+          return false;
+    }
     return true;
   }
 };

@@ -122,25 +122,117 @@ fn nest_module(seed: u64) -> String {
     )
 }
 
+/// The text of case `seed` of the accumulator shape (syrk's, as clang
+/// writes it): `for k < n { x = a[k]; for j < m { c[j] += x * b[j][k] } }`
+/// with the inner loop unrolled by 2 behind a guard and a remainder
+/// iteration after it, strides drawn for every array, and sometimes a read
+/// of c at another offset in the inner loop (a dependence between inner
+/// iterations that running four k's at once would break).
+fn accumulator_module(seed: u64) -> String {
+    let mut r = Rng(seed);
+    let dc = r.pick(&[4i32, 4, 8, -4, 12]);
+    let db = r.pick(&[64i32, 4, -64, 400]);
+    let dbk = r.pick(&[4i32, 0, -4, 64]);
+    let da = r.pick(&[4i32, 0, -4]);
+    let cross = match r.below(4) {
+        0 => format!(
+            "(i32.load (i32.add (local.get $p) (i32.const {})))",
+            r.pick(&[dc, -dc, 2 * dc, 4])
+        ),
+        _ => "(i32.const 0)".to_string(),
+    };
+    let m = r.below(20);
+    let m_param = r.below(2) == 0;
+    let m_arg = if m_param { r.below(21) } else { m };
+    let n = r.below(30);
+    let (a, b, c) = (r.address(), r.address(), r.address());
+    format!(
+        r#"(module
+  (memory (export "mem") 1 1)
+  (func $fill (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2))
+        (i32.add (i32.mul (local.get $i) (i32.const -1640531535)) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+  (func $nest (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $m i32)
+    (local $k i32) (local $j i32) (local $x i32) (local $m2 i32) (local $p i32) (local $q i32)
+    (local.set $m2 (i32.and {m_bound} (i32.const -2)))
+    (block $kd (loop $kl
+      (br_if $kd (i32.ge_u (local.get $k) (local.get $n)))
+      (local.set $x (i32.load (i32.add (local.get $a) (i32.mul (local.get $k) (i32.const {da})))))
+      (local.set $j (i32.const 0))
+      (block $skip
+        (br_if $skip (i32.eqz (local.get $m2)))
+        (loop $jl
+          (local.set $p (i32.add (local.get $c) (i32.mul (local.get $j) (i32.const {dc}))))
+          (local.set $q (i32.add (local.get $b)
+            (i32.add (i32.mul (local.get $j) (i32.const {db})) (i32.mul (local.get $k) (i32.const {dbk})))))
+          (i32.store (local.get $p)
+            (i32.add (i32.add (i32.load (local.get $p)) {cross})
+                     (i32.mul (local.get $x) (i32.load (local.get $q)))))
+          (local.set $p (i32.add (local.get $p) (i32.const {dc})))
+          (local.set $q (i32.add (local.get $q) (i32.const {db})))
+          (i32.store (local.get $p)
+            (i32.add (i32.load (local.get $p)) (i32.mul (local.get $x) (i32.load (local.get $q)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 2)))
+          (br_if $jl (i32.ne (local.get $j) (local.get $m2)))))
+      (if (i32.and {m_bound} (i32.const 1))
+        (then
+          (local.set $p (i32.add (local.get $c) (i32.mul (local.get $j) (i32.const {dc}))))
+          (i32.store (local.get $p)
+            (i32.add (i32.load (local.get $p))
+                     (i32.mul (local.get $x)
+                              (i32.load (i32.add (local.get $b)
+                                (i32.add (i32.mul (local.get $j) (i32.const {db}))
+                                         (i32.mul (local.get $k) (i32.const {dbk}))))))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $kl))))
+  (func (export "run")
+    (call $fill)
+    (call $nest (i32.const {a}) (i32.const {b}) (i32.const {c}) (i32.const {n})
+      (i32.const {m_arg}))))
+"#,
+        m_bound = if m_param {
+            "(local.get $m)".to_string()
+        } else {
+            format!("(i32.const {m})")
+        },
+        a = a as i32,
+        b = b as i32,
+        c = c as i32,
+    )
+}
+
 #[test]
 fn random_nests_compute_trap_and_store_as_the_interpreter_does() {
-    // A thread with room: a debug build of the compiler and of the
-    // interpreter needs more native stack than a test thread's 2 MiB.
+    in_a_big_thread(|| compare_random_nests(nest_module));
+}
+
+#[test]
+fn random_accumulator_nests_compute_trap_and_store_as_the_interpreter_does() {
+    in_a_big_thread(|| compare_random_nests(accumulator_module));
+}
+
+/// Runs `f` on a thread with room: a debug build of the compiler and of
+/// the interpreter needs more native stack than a test thread's 2 MiB.
+fn in_a_big_thread(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
         .stack_size(256 << 20)
-        .spawn(compare_random_nests)
+        .spawn(f)
         .expect("a thread")
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
 }
 
-fn compare_random_nests() {
+fn compare_random_nests(module: fn(u64) -> String) {
     let modes = ["regular-O1", "regular-O3", "lazy-O1"]
         .map(|m| Wasabi::new(Mode::parse(m).expect("a known mode")));
     let oracle = oracle_engine();
     let mut traps = 0;
     for case in 0..200u64 {
-        let text = nest_module(case);
+        let text = module(case);
         let wasm = wat::parse_str(&text).expect("the template is valid wat");
         let run = match run_oracle(&oracle, &wasm, case, 10_000_000) {
             Ok(run) => run,

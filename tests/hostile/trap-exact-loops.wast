@@ -421,3 +421,87 @@
 (assert_trap (invoke "nest-m" (i32.const 64896) (i32.const 4096) (i32.const 20) (i32.const 10)) "out of bounds memory access")
 (assert_return (invoke "load" (i32.const 4156)) (i32.const -1636579536))
 (assert_return (invoke "load" (i32.const 4160)) (i32.const 1041))
+
+;; Accumulators in memory (syrk's `C[i][j] += a[k] * A[j][k]`, k outer, in
+;; the form clang gives it: the inner loop unrolled by 2 behind a guard,
+;; then one remainder iteration at the j it reached). The nest is checked
+;; as a whole, and unroll-and-jam then runs four k's inner loops together,
+;; one load and store of c[j] for four updates, before the four remainder
+;; iterations: a trap must still come at the first access out of bounds
+;; with exactly the stores before it, and stores that later k's read (c
+;; over a and b) must be seen.
+(module
+  (memory 1)
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  ;; word i of the page = i + 1
+  (func (export "fill") (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.add (local.get $i) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+  ;; for k < n: x = a[k]; for j < m: c[j] += x * b[j][k], rows of 16 words
+  (func (export "acc") (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $m i32)
+    (local $k i32) (local $j i32) (local $x i32) (local $m2 i32) (local $p i32) (local $q i32)
+    (local.set $m2 (i32.and (local.get $m) (i32.const -2)))
+    (block $kd (loop $kl
+      (br_if $kd (i32.ge_u (local.get $k) (local.get $n)))
+      (local.set $x (i32.load (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2)))))
+      (local.set $j (i32.const 0))
+      (block $skip
+        (br_if $skip (i32.eqz (local.get $m2)))
+        (loop $jl
+          (local.set $p (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $q (i32.add (local.get $b)
+            (i32.add (i32.shl (local.get $j) (i32.const 6)) (i32.shl (local.get $k) (i32.const 2)))))
+          (i32.store (local.get $p)
+            (i32.add (i32.load (local.get $p)) (i32.mul (local.get $x) (i32.load (local.get $q)))))
+          (i32.store offset=4 (local.get $p)
+            (i32.add (i32.load offset=4 (local.get $p))
+                     (i32.mul (local.get $x) (i32.load offset=64 (local.get $q)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 2)))
+          (br_if $jl (i32.ne (local.get $j) (local.get $m2)))))
+      (if (i32.and (local.get $m) (i32.const 1))
+        (then
+          (local.set $p (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))))
+          (i32.store (local.get $p)
+            (i32.add (i32.load (local.get $p))
+                     (i32.mul (local.get $x)
+                              (i32.load (i32.add (local.get $b)
+                                (i32.add (i32.shl (local.get $j) (i32.const 6))
+                                         (i32.shl (local.get $k) (i32.const 2))))))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $kl)))))
+
+;; In bounds, m odd (the remainder runs): c[j] = 2049 + j + sum over k < 12
+;; of (k + 1) * (16j + k + 1); c[9] untouched.
+(invoke "fill")
+(invoke "acc" (i32.const 0) (i32.const 0) (i32.const 8192) (i32.const 12) (i32.const 9))
+(assert_return (invoke "load" (i32.const 8192)) (i32.const 2699))
+(assert_return (invoke "load" (i32.const 8196)) (i32.const 3948))
+(assert_return (invoke "load" (i32.const 8220)) (i32.const 11442))
+(assert_return (invoke "load" (i32.const 8224)) (i32.const 12691))
+(assert_return (invoke "load" (i32.const 8228)) (i32.const 2058))
+;; m = 0: nothing stored.
+(invoke "acc" (i32.const 0) (i32.const 0) (i32.const 8192) (i32.const 12) (i32.const 0))
+(assert_return (invoke "load" (i32.const 8192)) (i32.const 2699))
+;; The remainder's c[8] is the first word past the page: k = 0's remainder
+;; traps after k = 0's inner loop, so c[0..7] hold one update each.
+(invoke "fill")
+(assert_trap (invoke "acc" (i32.const 0) (i32.const 0) (i32.const 65504) (i32.const 6) (i32.const 9)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 65504)) (i32.const 16378))
+(assert_return (invoke "load" (i32.const 65532)) (i32.const 16497))
+;; Row 5 of b starts at the page's end: k = 0's inner loop traps at j = 5,
+;; after c[0..4] got one update each.
+(invoke "fill")
+(assert_trap (invoke "acc" (i32.const 0) (i32.const 65216) (i32.const 8192) (i32.const 6) (i32.const 8)) "out of bounds memory access")
+(assert_return (invoke "load" (i32.const 8192)) (i32.const 18354))
+(assert_return (invoke "load" (i32.const 8208)) (i32.const 18422))
+(assert_return (invoke "load" (i32.const 8212)) (i32.const 2054))
+;; c over a and b: each k's x and row values are what earlier k's stored.
+(invoke "fill")
+(invoke "acc" (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 12) (i32.const 9))
+(assert_return (invoke "load" (i32.const 4)) (i32.const -1062667627))
+(assert_return (invoke "load" (i32.const 8)) (i32.const -2115025063))
+(assert_return (invoke "load" (i32.const 36)) (i32.const -1115087472))
+(assert_return (invoke "load" (i32.const 40)) (i32.const 11))
