@@ -25,7 +25,11 @@
 // check bounds each inner access at the four corners of the iteration
 // rectangle (see `planCheck`), and the in-bounds copy of the nest has no
 // volatile access left. Such a copy may then be marked for the second
-// pass in this file, `wasabi-unroll-and-jam` (see `UnrollAndJam`).
+// pass in this file, `wasabi-unroll-and-jam` (see `UnrollAndJam`). An
+// access after the inner loop that depends on where the inner loop
+// stopped (clang's remainder iteration) is bounded at that value, which
+// the in-bounds copy, whose inner loop always runs, always has (see
+// `afterInner`).
 // Other loops with inner loops are versioned the same way on their own
 // accesses (those outside the inner loops; a small nest only): the inner loops'
 // accesses stay volatile in both copies and trap where they happen, so the
@@ -67,8 +71,11 @@
 //     trip): affine in both, the address is extreme there, so corners in
 //     [0, 2^32) mean no 32-bit wrap anywhere in between. Its steps are
 //     small constants, so the corners cannot overflow 64 bits. In a nest,
-//     two streams that both store are not tested apart, so they are never
-//     marked noalias with each other and keep their order.
+//     two streams of the outer loop that both store are not tested apart,
+//     so they are never marked noalias with each other and keep their
+//     order. An access after the inner loop whose address depends on
+//     where it stopped is bounded at that exit value only because the
+//     check also requires the inner loop's guard to enter (`Skipped`).
 //   - The memory never shrinks and its base never moves, so a range in
 //     bounds at loop entry stays in bounds for the whole trip.
 //   - Arithmetic in the check is on frozen values without nuw/nsw flags, so
@@ -988,9 +995,15 @@ private:
     MDNode *NoVector = MDNode::get(
         Ctx, {MDString::get(Ctx, "llvm.loop.vectorize.enable"),
               ConstantAsMetadata::get(ConstantInt::getFalse(Ctx))});
-    MDNode *Id = MDNode::getDistinct(Ctx, {nullptr, NoUnroll, NoVector});
-    Id->replaceOperandWith(0, Id);
-    Exact->setLoopID(Id);
+    // (A whole nest's exact inner loop too: every access in it is
+    // volatile, as in the outer loop.)
+    for (Loop *X : Exact->getLoopsInPreorder()) {
+      if (X != Exact && !P.Sub)
+        break;
+      MDNode *Id = MDNode::getDistinct(Ctx, {nullptr, NoUnroll, NoVector});
+      Id->replaceOperandWith(0, Id);
+      X->setLoopID(Id);
+    }
 
     // The in-bounds copy: plain accesses.
     for (const Access &A : P.Accesses) {
@@ -1404,17 +1417,28 @@ private:
 // dependence analysis cannot see through wasm's 32-bit addresses. Here the
 // versioning's check has already made every access of the nest plain and
 // given the streams alias scopes, so what is left to decide is the shape,
-// and that no iteration's stores feed a later iteration's inner loads.
+// and that jamming reorders no two accesses that can meet.
 //
 // What must stay true: jamming runs the inner loop of iterations j+1 ..
 // j+3 before the code after the inner loop of iteration j (the "aft"
-// block), and the code before it (the "fore" blocks) of all of them
-// first. So the fore blocks may not touch memory, the inner loop may only
-// load, and each of its loads must be known not to alias any store of the
-// nest (alias analysis with the scopes the versioning set, asked without
-// sizes or offsets so that the answer holds across iterations); the aft
-// blocks keep their order. The inner loop's trip count must be the same
-// on every iteration of the outer loop.
+// blocks), the code before it (the "fore" blocks) of all of them first,
+// and the four inner loops interleaved, iteration by iteration, each
+// inner iteration's copies in the order of their outer iterations. So:
+//   - the fore blocks only load, and no fore load may alias a store of the
+//     inner loop or the aft blocks;
+//   - no inner access may alias an aft access when either stores;
+//   - an inner store may alias only inner accesses that can meet it in the
+//     same inner iteration and no other (`sameIteration`: it walks the
+//     same bytes on every outer iteration, the other access is it shifted
+//     by less than its step minus their sizes), whose order jamming keeps;
+//   - the aft blocks keep their order among themselves.
+// "Alias" is alias analysis with the scopes the versioning set, asked
+// without sizes or offsets so that the answer holds across iterations.
+// The inner loop's trip count must be the same on every iteration of the
+// outer loop. After a jam with inner stores, the copies' equal inner
+// counters are merged and EarlyCSE and DSE keep the accumulator in a
+// register: forwarding and deleting only what they prove, they change no
+// result.
 struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
   // Counts the nests jammed, for the caller's statistics.
   unsigned *Jammed;

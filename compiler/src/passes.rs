@@ -11,7 +11,8 @@
 //! The same file holds `wasabi-unroll-and-jam`, which unrolls and jams the
 //! loop nests the versioning pass made free of volatile accesses and marked
 //! (correlation's column walks: the inner loops of four outer iterations
-//! run together and share their loads).
+//! run together and share their loads; syrk's accumulators in memory: one
+//! load and store of `C[i][j]` for four updates).
 //!
 //! What must stay true: the passes' names in pipeline strings are
 //! `wasabi-bounds-versioning` and `wasabi-unroll-and-jam`, and they rely on
