@@ -44,6 +44,26 @@ impl Rng {
     }
 }
 
+/// Both shapes' memory, and `$fill`, which fills it with a pattern.
+const FILL: &str = r#"  (memory (export "mem") 1 1)
+  (func $fill (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2))
+        (i32.add (i32.mul (local.get $i) (i32.const -1640531535)) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+"#;
+
+/// The inner trip in the nest's text: the parameter `$m`, or the constant.
+fn trip(param: bool, m: u64) -> String {
+    if param {
+        "(local.get $m)".to_string()
+    } else {
+        format!("(i32.const {m})")
+    }
+}
+
 /// The text of case `seed`: a memory filled with a pattern, then one nest
 /// `for j < n { s = 0; for k < m { s += p[k] * q[k] }; out[j] = s }` where
 /// p moves with j and q may not (the shared load), and m is a constant or
@@ -68,15 +88,7 @@ fn nest_module(seed: u64) -> String {
     let out2 = r.address();
     format!(
         r#"(module
-  (memory (export "mem") 1 1)
-  (func $fill (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
-      (i32.store (i32.shl (local.get $i) (i32.const 2))
-        (i32.add (i32.mul (local.get $i) (i32.const -1640531535)) (i32.const 1)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l))))
-  (func $nest (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $m i32)
+{FILL}  (func $nest (param $a i32) (param $b i32) (param $out i32) (param $n i32) (param $m i32)
     (local $j i32) (local $k i32) (local $s i32) (local $p i32) (local $q i32)
     (block $jd (loop $jl
       (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
@@ -103,11 +115,7 @@ fn nest_module(seed: u64) -> String {
     (call $nest (i32.const {a}) (i32.const {b}) (i32.const {out}) (i32.const {n})
       (i32.const {m_arg}))))
 "#,
-        m_bound = if m_param {
-            "(local.get $m)".to_string()
-        } else {
-            format!("(i32.const {m})")
-        },
+        m_bound = trip(m_param, m),
         a = a as i32,
         b = b as i32,
         out = out as i32,
@@ -148,15 +156,7 @@ fn accumulator_module(seed: u64) -> String {
     let (a, b, c) = (r.address(), r.address(), r.address());
     format!(
         r#"(module
-  (memory (export "mem") 1 1)
-  (func $fill (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (i32.const 16384)))
-      (i32.store (i32.shl (local.get $i) (i32.const 2))
-        (i32.add (i32.mul (local.get $i) (i32.const -1640531535)) (i32.const 1)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l))))
-  (func $nest (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $m i32)
+{FILL}  (func $nest (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $m i32)
     (local $k i32) (local $j i32) (local $x i32) (local $m2 i32) (local $p i32) (local $q i32)
     (local.set $m2 (i32.and {m_bound} (i32.const -2)))
     (block $kd (loop $kl
@@ -194,11 +194,7 @@ fn accumulator_module(seed: u64) -> String {
     (call $nest (i32.const {a}) (i32.const {b}) (i32.const {c}) (i32.const {n})
       (i32.const {m_arg}))))
 "#,
-        m_bound = if m_param {
-            "(local.get $m)".to_string()
-        } else {
-            format!("(i32.const {m})")
-        },
+        m_bound = trip(m_param, m),
         a = a as i32,
         b = b as i32,
         c = c as i32,
