@@ -111,7 +111,6 @@
 #include "llvm/Passes/StandardInstrumentations.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Transforms/Scalar/DeadStoreElimination.h"
 #include "llvm/Transforms/Scalar/EarlyCSE.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 #include "llvm/Transforms/Utils/Cloning.h"
@@ -1436,9 +1435,10 @@ private:
 // without sizes or offsets so that the answer holds across iterations.
 // The inner loop's trip count must be the same on every iteration of the
 // outer loop. After a jam with inner stores, the copies' equal inner
-// counters are merged and EarlyCSE and DSE keep the accumulator in a
-// register: forwarding and deleting only what they prove, they change no
-// result.
+// counters are merged, EarlyCSE forwards the accumulator's loads and
+// `dropOverwrittenStores` deletes its overwritten stores in the jammed
+// loop only: forwarding and deleting only what they prove, in code where
+// nothing traps, they change no result.
 struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
   // Counts the nests jammed, for the caller's statistics.
   unsigned *Jammed;
@@ -1460,7 +1460,8 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
     auto &TTI = AM.getResult<TargetIRAnalysis>(F);
     auto &AA = AM.getResult<AAManager>(F);
     OptimizationRemarkEmitter ORE(&F);
-    bool Changed = false, Accumulators = false;
+    bool Changed = false;
+    SmallVector<BasicBlock *, 8> Accumulating;
     for (Loop *L : Marked) {
       // An inner loop that had a guard exits through its own exit block
       // to the block the guard skipped to: one aft block, once merged.
@@ -1488,24 +1489,60 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
       if (UnrollAndJamLoop(L, kJamCount, Trip, Multiple, false, &LI, &SE, &DT,
                            &AC, &TTI, &ORE) != LoopUnrollResult::Unmodified) {
         Changed = true;
-        Accumulators |= Stores;
         mergeEqualPhis(SubHeader, SE);
+        if (Stores)
+          append_range(Accumulating, LI.getLoopFor(SubHeader)->blocks());
         ++*Jammed;
       }
     }
-    if (Accumulators) {
+    if (!Accumulating.empty()) {
       // The jammed copies of an accumulator in memory load what the copy
       // before them stored, and store what the next one overwrites: the
-      // loads are forwarded and the stores deleted here, so that the
-      // copies keep the value in a register (the passes after this one in
-      // the JIT pipeline do neither).
+      // loads are forwarded (EarlyCSE) and the stores deleted here, so
+      // that the copies keep the value in a register (the passes after
+      // this one in the JIT pipeline do neither). EarlyCSE changes no
+      // block, so the jammed loops' blocks are still theirs.
       AM.invalidate(F, PreservedAnalyses::none());
       FunctionPassManager Cleanup;
       Cleanup.addPass(EarlyCSEPass(/*UseMemorySSA=*/true));
-      Cleanup.addPass(DSEPass());
       Cleanup.run(F, AM);
+      dropOverwrittenStores(Accumulating, AM.getResult<AAManager>(F));
     }
     return Changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
+  }
+
+  // Deletes each store in `Blocks` that a later store of its block to the
+  // same pointer overwrites, with nothing in between that may read its
+  // bytes, throw, or have another effect. Only the jammed inner loops are
+  // given (not LLVM's DSE over the whole function): they are in-bounds
+  // copies, where no access can trap, so no trap can show the overwritten
+  // value, whereas elsewhere a plain store may be followed by a volatile
+  // access that traps, which DSE does not count as a reader.
+  static void dropOverwrittenStores(ArrayRef<BasicBlock *> Blocks,
+                                    AAResults &AA) {
+    SmallVector<StoreInst *, 8> Dead;
+    for (BasicBlock *BB : Blocks)
+      for (Instruction &I : *BB) {
+        auto *St = dyn_cast<StoreInst>(&I);
+        if (!St || !St->isSimple())
+          continue;
+        MemoryLocation Loc = MemoryLocation::get(St);
+        for (Instruction *J = St->getNextNode(); J; J = J->getNextNode()) {
+          auto *Later = dyn_cast<StoreInst>(J);
+          if (Later && Later->isSimple() &&
+              Later->getPointerOperand() == St->getPointerOperand() &&
+              Later->getValueOperand()->getType() ==
+                  St->getValueOperand()->getType()) {
+            Dead.push_back(St);
+            break;
+          }
+          if (J->mayThrow() || (J->mayHaveSideEffects() && !Later) ||
+              isRefSet(AA.getModRefInfo(J, Loc)))
+            break;
+        }
+      }
+    for (StoreInst *St : Dead)
+      St->eraseFromParent();
   }
 
   // Each jammed copy keeps its own inner counter, all equal (the inner
