@@ -114,7 +114,6 @@
 #include "llvm/Transforms/Scalar/EarlyCSE.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 #include "llvm/Transforms/Utils/Cloning.h"
-#include "llvm/Transforms/Utils/Local.h"
 #include "llvm/Transforms/Utils/LoopSimplify.h"
 #include "llvm/Transforms/Utils/LoopUtils.h"
 #include "llvm/Transforms/Utils/ScalarEvolutionExpander.h"
@@ -816,7 +815,26 @@ private:
     // vectoriser (its interleaved groups) rather than each be a separate
     // unknown. Exact when the shifted start is itself in [0, 2^32), which
     // the check tests: then it is the zero extension of the i32 start.
+    // (A whole nest's inner accesses lead one another only, with the same
+    // outer step too: syrk's C[i][j] and C[i][j+1], which unroll-and-jam
+    // must see as one stream.)
     SmallVector<std::pair<const Access *, Value *>, 8> Leaders;
+    auto zextStart = [&](const Access &A) {
+      for (auto &[L0, S0] : Leaders) {
+        if (L0->Inner != A.Inner || L0->Base != A.Base || L0->Step != A.Step ||
+            L0->OuterStep != A.OuterStep)
+          continue;
+        auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start));
+        if (!D)
+          continue;
+        Value *S = B.CreateAdd(S0, B.getInt64(D->getAPInt().getSExtValue()));
+        Ok = B.CreateAnd(Ok, B.CreateICmpULE(S, B.getInt64(0xffffffff)));
+        return S;
+      }
+      Value *S = B.CreateZExt(expand(A.Start), I64);
+      Leaders.push_back({&A, S});
+      return S;
+    };
     for (Access &A : P.Accesses) {
       Value *Limit = limitFor(A.Base, A.Size);
       if (A.Inner) {
@@ -831,27 +849,7 @@ private:
         Value *U = A.Step ? B.CreateSExt(expand(A.Step), I64) : B.getInt64(0);
         Value *T = A.OuterStep ? B.CreateSExt(expand(A.OuterStep), I64)
                                : B.getInt64(0);
-        // Starts a constant apart from an earlier inner access's (same
-        // memory and steps) are computed from its, as for `Leaders` below
-        // (syrk's C[i][j] and C[i][j+1], which unroll-and-jam must see as
-        // one stream); the first corner's test below keeps the shifted
-        // start in [0, 2^32).
-        Value *S0 = nullptr;
-        if (A.Zext)
-          for (auto &[L0, Start0] : Leaders) {
-            if (!L0->Inner || L0->Base != A.Base || L0->Step != A.Step ||
-                L0->OuterStep != A.OuterStep)
-              continue;
-            if (auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start))) {
-              S0 = B.CreateAdd(Start0, B.getInt64(D->getAPInt().getSExtValue()));
-              break;
-            }
-          }
-        if (!S0) {
-          S0 = A.Zext ? B.CreateZExt(expand(A.Start), I64) : expand(A.Start);
-          if (A.Zext)
-            Leaders.push_back({&A, S0});
-        }
+        Value *S0 = A.Zext ? zextStart(A) : expand(A.Start);
         // (An i64 start must itself be in bounds, which keeps the sums
         // below from overflowing.)
         if (!A.Zext)
@@ -884,21 +882,7 @@ private:
         // The unwrapped 32-bit address after the last iteration must itself
         // be a 32-bit address: checking it only after adding C would let a
         // sequence that went below zero (and wrapped to 2^32 - x) pass.
-        Value *S = nullptr;
-        for (auto &[L0, S0] : Leaders) {
-          if (L0->Inner || L0->Base != A.Base || L0->Step != A.Step)
-            continue;
-          auto *D = dyn_cast<SCEVConstant>(SE.getMinusSCEV(A.Start, L0->Start));
-          if (!D)
-            continue;
-          S = B.CreateAdd(S0, B.getInt64(D->getAPInt().getSExtValue()));
-          Ok = B.CreateAnd(Ok, B.CreateICmpULE(S, B.getInt64(0xffffffff)));
-          break;
-        }
-        if (!S) {
-          S = B.CreateZExt(expand(A.Start), I64);
-          Leaders.push_back({&A, S});
-        }
+        Value *S = zextStart(A);
         Value *St = B.CreateSExt(expand(A.Step), I64);
         Value *C = B.getInt64(A.Const);
         Value *LastX = B.CreateAdd(S, B.CreateMul(N, St));
@@ -1304,7 +1288,8 @@ private:
       if (!A.First64 || (A.Inner && !KS))
         continue;
       IRBuilder<> B(A.Inst);
-      Value *Off;
+      // The address is within the memory, so `inbounds` holds.
+      Value *Ptr;
       if (A.Inner) {
         // base + First64 + (j*T + k*U): the first access's address, then
         // the iterations' part, which accesses of one stream share, so
@@ -1317,20 +1302,14 @@ private:
                                   B.CreateMul(KS, A.Step64, "", false, true), "", false,
                                   true);
         Value *First = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, A.First64);
-        Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), First, Iter, "wasabi.addr");
-        if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
-          Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
-        else
-          A.Inst->setOperand(cast<StoreInst>(A.Inst)->getPointerOperandIndex(), Ptr);
-        continue;
+        Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), First, Iter, "wasabi.addr");
       } else {
         // |k * Step| < 2^33 * 2^31 and the sum lies in [0, 2^32): no signed
         // wrap.
-        Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
-                          "wasabi.off", false, true);
+        Value *Off = B.CreateAdd(A.First64, B.CreateMul(K, A.Step64, "", false, true),
+                                 "wasabi.off", false, true);
+        Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
       }
-      // The address is within the memory, so `inbounds` holds.
-      Value *Ptr = B.CreateInBoundsGEP(B.getInt8Ty(), A.Base, Off, "wasabi.addr");
       if (auto *Ld = dyn_cast<LoadInst>(A.Inst))
         Ld->setOperand(Ld->getPointerOperandIndex(), Ptr);
       else
@@ -1672,6 +1651,11 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
           MemoryLocation::getBeforeOrAfter(getLoadStorePointerOperand(Y),
                                            Y->getAAMetadata()));
     };
+    // Bytes an access touches.
+    const DataLayout &DL = L->getHeader()->getDataLayout();
+    auto size = [&](Instruction *I) {
+      return int64_t(DL.getTypeStoreSize(getLoadStoreType(I)).getFixedValue());
+    };
     // Whether accesses `X` and `St` (a store) of the inner loop can only
     // touch the same bytes in the same iteration of it: `St` walks the
     // same addresses on every outer iteration (its start is invariant in
@@ -1691,10 +1675,6 @@ struct UnrollAndJam : PassInfoMixin<UnrollAndJam> {
       if (!U || !D || U->getAPInt().getSignificantBits() > 32 ||
           D->getAPInt().getSignificantBits() > 32)
         return false;
-      const DataLayout &DL = L->getHeader()->getDataLayout();
-      auto size = [&](Instruction *I) {
-        return int64_t(DL.getTypeStoreSize(getLoadStoreType(I)).getFixedValue());
-      };
       int64_t Gap = std::abs(U->getAPInt().getSExtValue()) -
                     std::abs(D->getAPInt().getSExtValue());
       return Gap >= size(X) && Gap >= size(St);
