@@ -1,5 +1,6 @@
-//! Builds Wasabi's C++ LLVM pass (`llvm/bounds_versioning.cpp`, see
-//! `src/passes.rs`) against the LLVM that inkwell links: headers and flags
+//! Builds Wasabi's C++ LLVM code (`llvm/bounds_versioning.cpp`, the
+//! passes, see `src/passes.rs`; `llvm/object_emitter.cpp`, see
+//! `src/codegen.rs`) against the LLVM that inkwell links: headers and flags
 //! from `llvm-config` in `$LLVM_SYS_191_PREFIX/bin` (the variable llvm-sys
 //! reads too), else `llvm-config-19`, else `llvm-config`. (The compiler's
 //! build id, part of every cache fingerprint, is derived by
@@ -38,6 +39,7 @@ fn build_llvm_pass() {
     build
         .cpp(true)
         .file("llvm/bounds_versioning.cpp")
+        .file("llvm/object_emitter.cpp")
         // Nothing of the pass is exported from what links it: its copies of
         // LLVM's templates would otherwise be exported to interpose on
         // libLLVM's, which keeps libLLVM needed by any program that merely
@@ -64,5 +66,6 @@ fn main() {
     // The pass's source: without this line, Cargo (told of an environment
     // variable to watch) would rebuild it only when that variable changed.
     println!("cargo:rerun-if-changed=llvm/bounds_versioning.cpp");
+    println!("cargo:rerun-if-changed=llvm/object_emitter.cpp");
     build_llvm_pass();
 }

@@ -118,7 +118,7 @@ impl LlvmCompiler {
         r.set_initializer(&marker.as_pointer_value());
         r.set_constant(true);
 
-        let tm = crate::codegen::target_machine(&self.config)?;
-        crate::codegen::emit_object(&env.module, &tm, &self.config)
+        let machine = crate::codegen::Machine::new(&self.config)?;
+        crate::codegen::emit_object(&env.module, &machine, &self.config)
     }
 }

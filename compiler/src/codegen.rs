@@ -1,6 +1,12 @@
 //! LLVM set-up: target machines, the optimisation pipeline for each level,
 //! and emission of relocatable objects.
 //!
+//! A [`Machine`] is a target machine with its code-generation pipeline,
+//! built once and run on every module it emits
+//! (`compiler/llvm/object_emitter.cpp` says why that is sound): lazy and
+//! tiered compilation emit one small module per function, and building
+//! the pipeline was a quarter of such a compilation.
+//!
 //! What must stay true: objects are position independent with the small
 //! code model, which is what `wasabi_runtime::loader` relocates; and every
 //! function emitted (wasm functions and trampolines) keeps a frame pointer
@@ -19,10 +25,9 @@
 use crate::{CompileError, CompilerConfig, OptLevel, TargetCpu};
 use inkwell::attributes::AttributeLoc;
 use inkwell::module::Module;
-use inkwell::targets::{
-    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
-};
+use inkwell::targets::{CodeModel, InitializationConfig, RelocMode, Target, TargetMachine};
 use inkwell::OptimizationLevel;
+use std::ffi::{c_char, CStr};
 use std::sync::Once;
 
 /// `-O1`, the JIT default: scalar clean-up, loop-invariant code motion, GVN
@@ -191,12 +196,98 @@ pub(crate) fn target_machine(config: &CompilerConfig) -> Result<TargetMachine, C
         .ok_or_else(|| CompileError::Llvm("cannot create a target machine".into()))
 }
 
+/// The C++ side of [`ObjectEmitter`] (`compiler/llvm/object_emitter.cpp`).
+#[repr(C)]
+struct RawObjectEmitter {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn wasabi_object_emitter_new(
+        tm: inkwell::llvm_sys::target_machine::LLVMTargetMachineRef,
+        error: *mut *mut c_char,
+    ) -> *mut RawObjectEmitter;
+    fn wasabi_object_emitter_emit(
+        emitter: *mut RawObjectEmitter,
+        m: inkwell::llvm_sys::prelude::LLVMModuleRef,
+        data: *mut *const c_char,
+        len: *mut usize,
+    );
+    fn wasabi_object_emitter_dispose(emitter: *mut RawObjectEmitter);
+    fn wasabi_dispose_message(message: *mut c_char);
+}
+
+/// A code-generation pipeline writing ELF objects, built for one target
+/// machine. Owned by the [`Machine`] that holds that target machine, and
+/// dropped before it.
+struct ObjectEmitter(*mut RawObjectEmitter);
+
+impl ObjectEmitter {
+    fn new(tm: &TargetMachine) -> Result<ObjectEmitter, CompileError> {
+        let mut error = std::ptr::null_mut();
+        // SAFETY: `tm` is a live target machine; the function returns a
+        // new emitter, or null and a message allocated with `strdup` that
+        // is read once and freed by its own deallocator.
+        unsafe {
+            let raw = wasabi_object_emitter_new(tm.as_mut_ptr(), &mut error);
+            if raw.is_null() {
+                let msg = CStr::from_ptr(error).to_string_lossy().into_owned();
+                wasabi_dispose_message(error);
+                return Err(CompileError::Llvm(msg));
+            }
+            Ok(ObjectEmitter(raw))
+        }
+    }
+
+    /// Runs the pipeline on `module` (which has the target machine's triple
+    /// and data layout) and returns the object's bytes.
+    fn emit(&mut self, module: &Module<'_>) -> Vec<u8> {
+        let mut data = std::ptr::null();
+        let mut len = 0;
+        // SAFETY: the emitter is live and used by this thread only (`&mut
+        // self`; a `Machine` is neither Send nor Sync); `module` is a live
+        // module for the whole call. The bytes stay valid until the next
+        // call on this emitter, and are copied before this one returns.
+        unsafe {
+            wasabi_object_emitter_emit(self.0, module.as_mut_ptr(), &mut data, &mut len);
+            std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()
+        }
+    }
+}
+
+impl Drop for ObjectEmitter {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `wasabi_object_emitter_new` and is
+        // disposed of once; its target machine is still alive (a `Machine`
+        // drops its emitter first).
+        unsafe { wasabi_object_emitter_dispose(self.0) }
+    }
+}
+
+/// A target machine and its object emitter. Not `Send`: the emitter's
+/// pipeline must stay on one thread (the compiler keeps one `Machine` per
+/// thread and configuration, see `with_target_machine`).
+pub(crate) struct Machine {
+    /// Declared first, so dropped first: its passes point into `tm`.
+    emitter: std::cell::RefCell<ObjectEmitter>,
+    pub(crate) tm: TargetMachine,
+}
+
+impl Machine {
+    pub(crate) fn new(config: &CompilerConfig) -> Result<Machine, CompileError> {
+        let tm = target_machine(config)?;
+        let emitter = std::cell::RefCell::new(ObjectEmitter::new(&tm)?);
+        Ok(Machine { emitter, tm })
+    }
+}
+
 /// Verifies, optimises and emits `module` as an ELF relocatable object.
 pub(crate) fn emit_object(
     module: &Module<'_>,
-    tm: &TargetMachine,
+    machine: &Machine,
     config: &CompilerConfig,
 ) -> Result<Vec<u8>, CompileError> {
+    let tm = &machine.tm;
     keep_frame_pointers(module);
     module.set_triple(&tm.get_triple());
     module.set_data_layout(&tm.get_target_data().get_data_layout());
@@ -222,10 +313,7 @@ pub(crate) fn emit_object(
     if let Some(passes) = passes {
         crate::passes::run_passes(module, passes, tm, true)?;
     }
-    let buf = tm
-        .write_to_memory_buffer(module, FileType::Object)
-        .map_err(|e| CompileError::Llvm(e.to_string()))?;
-    Ok(buf.as_slice().to_vec())
+    Ok(machine.emitter.borrow_mut().emit(module))
 }
 
 /// Gives every function defined in `module` a frame pointer (see the module
@@ -548,5 +636,65 @@ mod tests {
         };
         let tm = target_machine(&generic).unwrap();
         assert_eq!(tm.get_feature_string().to_str().unwrap(), "");
+    }
+
+    /// The object of the one function of `wat`, translated afresh (in a
+    /// context of its own) and emitted by `machine` at `config`'s level.
+    fn object_of(wat: &str, machine: &Machine, config: &CompilerConfig) -> Vec<u8> {
+        use wasmparser::{BinaryReader, FunctionBody};
+        let wasm = wat::parse_str(wat).unwrap();
+        let info = wasabi_runtime::module::ModuleInfo::parse(&wasm).unwrap();
+        let ctx = inkwell::context::Context::create();
+        let env = crate::env::ModuleEnv::new(&ctx, "test", &info);
+        let range = info.function_bodies[0].clone();
+        let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
+        crate::translate::FuncTranslator::translate(&env, info.num_imported_funcs, &body, None)
+            .unwrap();
+        emit_object(&env.module, machine, config).unwrap()
+    }
+
+    /// A machine runs its one code-generation pipeline on every module it
+    /// emits (`object_emitter.cpp`), so nothing it wrote before may show
+    /// in what it writes next: each module, emitted by a machine that has
+    /// emitted the others (twice over, so the same symbols come back),
+    /// gives the bytes a machine of its own gives.
+    #[test]
+    fn a_reused_emitter_writes_what_a_fresh_one_does() {
+        let wats = [
+            r#"(module (memory 1)
+                (func (param $n i32) (result f64) (local $s f64)
+                  (loop $l
+                    (local.set $s (f64.add (local.get $s)
+                      (f64.load (i32.shl (local.get $n) (i32.const 3)))))
+                    (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+                  (local.get $s)))"#,
+            r#"(module (type $t (func (param i32) (result i32))) (table 2 funcref)
+                (func (param $x i32) (result i32)
+                  (if (result i32) (i32.eqz (local.get $x))
+                    (then (i32.div_u (i32.const 7) (local.get $x)))
+                    (else (call_indirect (type $t) (local.get $x) (i32.const 1))))))"#,
+            r#"(module (global $g (mut i64) (i64.const 0))
+                (func (param $a i64) (param $b i64)
+                  (block $b0 (block $b1 (block $b2
+                    (br_table $b0 $b1 $b2 (i32.wrap_i64 (local.get $a))))
+                    (global.set $g (i64.rotl (local.get $a) (local.get $b))))
+                    (global.set $g (i64.popcnt (local.get $b))))
+                  (global.set $g (i64.add (global.get $g) (local.get $a)))))"#,
+        ];
+        for opt_level in [OptLevel::O0, OptLevel::O1] {
+            let config = CompilerConfig {
+                opt_level,
+                ..Default::default()
+            };
+            let reused = Machine::new(&config).unwrap();
+            for wat in wats.iter().chain(&wats) {
+                let fresh = object_of(wat, &Machine::new(&config).unwrap(), &config);
+                assert!(!fresh.is_empty());
+                assert!(
+                    object_of(wat, &reused, &config) == fresh,
+                    "{opt_level:?}: a reused emitter wrote other bytes for\n{wat}"
+                );
+            }
+        }
     }
 }
