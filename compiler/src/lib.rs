@@ -134,7 +134,7 @@ impl LlvmCompiler {
         funcs: &[u32],
         osr: Option<u32>,
     ) -> Result<Vec<u8>, CompileError> {
-        let ctx = Context::create();
+        let ctx = compile_context();
         let mut env = env::ModuleEnv::new(&ctx, "wasabi_funcs", info);
         env.instrument = env::Instrumentation {
             fuel: self.config.consume_fuel,
@@ -193,7 +193,7 @@ impl LlvmCompiler {
     /// per distinct signature of its imported functions
     /// ([`TrampolinePlan`]); unused and repeated types cost nothing.
     pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<Vec<u8>, CompileError> {
-        let ctx = Context::create();
+        let ctx = compile_context();
         let env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
         let plan = TrampolinePlan::new(info);
         for &t in &plan.entry {
@@ -283,6 +283,20 @@ impl LlvmCompiler {
         objects.push(self.compile_trampolines(info)?);
         Ok(objects)
     }
+}
+
+/// A context for one compilation. It drops the names of instructions,
+/// arguments and blocks as they are given (functions and globals keep
+/// theirs): nothing reads them, and making each unique (`%addr`,
+/// `%addr1`, ...) was a tenth of translating a function for the baseline
+/// tier. Tests that look at IR make their own contexts, which keep names.
+fn compile_context() -> Context {
+    let ctx = Context::create();
+    // SAFETY: `ctx` is a live context owned here; the call only sets a flag.
+    unsafe {
+        inkwell::llvm_sys::core::LLVMContextSetDiscardValueNames(ctx.raw(), 1);
+    }
+    ctx
 }
 
 /// Runs `f` with this thread's [`codegen::Machine`] for `config` (target
