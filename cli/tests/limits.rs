@@ -169,6 +169,47 @@ fn max_wasm_stack_bounds_recursion_depth() {
     assert!(String::from_utf8_lossy(&small.stderr).contains("call stack exhausted"));
 }
 
+/// Frames larger than the stack the host keeps below the limit for itself
+/// (256 KiB: 40,000 `i64` locals, kept in memory at -O0 and in the
+/// baseline tier) still end in a clean trap, with the limit at the
+/// thread's real stack (`--max-wasm-stack` beyond it). The entry check
+/// reads the frame pointer less the locals' bytes (`emit_stack_check`).
+#[test]
+fn recursion_with_huge_frames_traps_cleanly() {
+    let locals = vec!["i64"; 40_000].join(" ");
+    let m = module(
+        "huge-frames.wat",
+        &format!(
+            r#"(module
+              (func $down (export "down") (param i32) (result i32) (local {locals})
+                (local.set 1 (i64.extend_i32_u (local.get 0)))
+                (if (result i32) (i32.eqz (local.get 0))
+                  (then (i32.const 0))
+                  (else (i32.add (i32.wrap_i64 (local.get 1))
+                                 (call $down (i32.sub (local.get 0) (i32.const 1))))))))"#
+        ),
+    );
+    for mode in [
+        ["--mode", "regular", "-O", "0"],
+        ["--mode", "lazy", "-O", "0"],
+        ["--mode", "tiered", "-O", "1"],
+    ] {
+        let mut args = mode.to_vec();
+        args.extend(["--max-wasm-stack", "1GiB", "--invoke", "down"]);
+        let o = wasabi()
+            .arg("run")
+            .args(&args)
+            .arg(&m)
+            .arg("100000")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(134), "{mode:?}: {err}");
+        assert!(err.contains("call stack exhausted"), "{mode:?}: {err}");
+        assert!(o.stdout.is_empty(), "{mode:?}");
+    }
+}
+
 #[test]
 fn bad_limit_values_are_clear_errors() {
     let m = module("loop2.wat", LOOP);
