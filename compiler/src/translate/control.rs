@@ -375,7 +375,14 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             self.env.builder.build_unconditional_branch(target)?;
             edge_for.insert(d, edge);
         }
+        // The switch gets a block of its own: the fast instruction selector
+        // (the baseline tier) cannot select a `switch` and hands the whole
+        // block that ends with one to the full selector. (The optimising
+        // pipelines merge the two blocks again.)
         self.env.builder.position_at_end(switch_bb);
+        let dispatch = self.append_block("br_table");
+        self.env.builder.build_unconditional_branch(dispatch)?;
+        self.env.builder.position_at_end(dispatch);
         let cases: Vec<_> = targets
             .iter()
             .enumerate()
