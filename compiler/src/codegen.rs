@@ -266,7 +266,7 @@ impl Drop for ObjectEmitter {
 
 /// A target machine and its object emitter. Not `Send`: the emitter's
 /// pipeline must stay on one thread (the compiler keeps one `Machine` per
-/// thread and configuration, see `with_target_machine`).
+/// thread and configuration, see `with_machine`).
 pub(crate) struct Machine {
     /// Declared first, so dropped first: its passes point into `tm`.
     emitter: std::cell::RefCell<ObjectEmitter>,
@@ -641,16 +641,9 @@ mod tests {
     /// The object of the one function of `wat`, translated afresh (in a
     /// context of its own) and emitted by `machine` at `config`'s level.
     fn object_of(wat: &str, machine: &Machine, config: &CompilerConfig) -> Vec<u8> {
-        use wasmparser::{BinaryReader, FunctionBody};
-        let wasm = wat::parse_str(wat).unwrap();
-        let info = wasabi_runtime::module::ModuleInfo::parse(&wasm).unwrap();
-        let ctx = inkwell::context::Context::create();
-        let env = crate::env::ModuleEnv::new(&ctx, "test", &info);
-        let range = info.function_bodies[0].clone();
-        let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
-        crate::translate::FuncTranslator::translate(&env, info.num_imported_funcs, &body, None)
-            .unwrap();
-        emit_object(&env.module, machine, config).unwrap()
+        translated(wat, None, |module, _| {
+            emit_object(module, machine, config).unwrap()
+        })
     }
 
     /// A machine runs its one code-generation pipeline on every module it
