@@ -569,10 +569,12 @@ fn print_stats(
     );
     if let Some(s) = lazy.filter(|s| s.tiered) {
         eprintln!(
-            "stats: tier-up: {} of {compiled} baseline functions recompiled optimised, \
+            "stats: tier-up: {} of {compiled} baseline functions recompiled optimised \
+             ({} dropped from the queue, idle before their turn), \
              {} hot loops entered on the stack ({} with code from the cache), \
              {:.3} ms on the background thread (by exit)",
             s.optimized,
+            s.idle_dropped,
             s.osr_entries + s.osr_cached,
             s.osr_cached,
             ms(s.optimize_time)

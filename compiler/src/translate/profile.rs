@@ -8,7 +8,10 @@
 //! `TierUp` builtin (which queues the function for the background thread
 //! and returns at once; the new code is used from the function's next call
 //! on) and sets the count to `i32::MIN`, so the calls before the optimised
-//! code arrives do not ask again.
+//! code arrives do not ask again. It goes on counting from there: the
+//! runtime reads how busy a queued function still is (`i32::MIN` plus its
+//! executions since it asked) to rank the queue, and sets the count back to
+//! zero when it drops a function gone idle, which then asks again once hot.
 //!
 //! The count that makes a function hot grows with its size
 //! ([`hot_after`]): recompiling costs LLVM time in proportion to the
@@ -75,9 +78,11 @@
 //!
 //! What must stay true: OSR loops are numbered in the order the translator
 //! meets them, identically in the baseline and in every copy of the variant
-//! (the rule depends only on the wasm); counters are per instance and only ever
-//! written by code of that instance (plain loads and stores: a lost update
-//! only delays a tier-up); the builtins may be called more than once for a
+//! (the rule depends only on the wasm); counters are per instance, written
+//! by code of that instance and, to re-arm a dropped tier-up, by the
+//! runtime (plain loads and stores: a lost update only delays a tier-up,
+//! and a function that lost its re-arm stays in baseline code); a negative
+//! count means the function has asked; the builtins may be called more than once for a
 //! function or loop and must not care.
 
 use super::FuncTranslator;
