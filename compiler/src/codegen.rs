@@ -378,6 +378,37 @@ mod tests {
         f(&env.module, &tm)
     }
 
+    /// `if`, `br_if` and `select` on a comparison's result use the
+    /// comparison itself, not a second comparison of the widened result
+    /// with zero (the baseline tier compiles `icmp`, `zext`, `icmp ne 0`
+    /// into six instructions and a jump; the comparison and the jump, two).
+    #[test]
+    fn conditions_made_by_comparisons_are_used_directly() {
+        let ir = translated(
+            r#"(module (func (param i32 i32) (result i32)
+                (if (i32.lt_s (local.get 0) (local.get 1)) (then (return (i32.const 1))))
+                (block (br_if 0 (i32.eqz (local.get 0))) (return (i32.const 2)))
+                (select (i32.const 3) (i32.const 4)
+                  (i64.ge_u (i64.const 1) (i64.extend_i32_u (local.get 1))))))"#,
+            None,
+            |module, _| module.print_to_string().to_string(),
+        );
+        for compare in ["icmp slt i32", "icmp eq i32", "icmp uge i64"] {
+            assert!(ir.contains(compare), "{compare} in\n{ir}");
+        }
+        assert!(
+            !ir.contains("icmp ne"),
+            "a condition compared with zero:\n{ir}"
+        );
+        // A condition that is not a comparison is still compared with zero.
+        let ir = translated(
+            "(module (func (param i32) (result i32) (select (i32.const 3) (i32.const 4) (local.get 0))))",
+            None,
+            |module, _| module.print_to_string().to_string(),
+        );
+        assert!(ir.contains("icmp ne i32"), "{ir}");
+    }
+
     /// Whether every wasm loop of `f` that runs is a natural loop of its
     /// own: each reachable loop header (a block the translator names
     /// `loop`) is the target of an edge that closes a cycle (a retreating

@@ -180,13 +180,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
 
     pub(super) fn op_if(&mut self, bt: BlockType) -> BResult<()> {
         let (params, results) = self.block_types(bt);
-        let cond = self.pop_int();
-        let cond = self.env.builder.build_int_compare(
-            IntPredicate::NE,
-            cond,
-            self.env.i32().const_zero(),
-            "",
-        )?;
+        let cond = self.pop_condition()?;
         let then_bb = self.append_block("then");
         let else_bb = self.append_block("else");
         let next = self.append_block("if_end");
@@ -338,13 +332,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_br_if(&mut self, depth: u32) -> BResult<()> {
-        let cond = self.pop_int();
-        let cond = self.env.builder.build_int_compare(
-            IntPredicate::NE,
-            cond,
-            self.env.i32().const_zero(),
-            "",
-        )?;
+        let cond = self.pop_condition()?;
         let target = self.branch_args(depth);
         let cont = self.append_block("br_if_cont");
         self.env

@@ -33,7 +33,9 @@ use std::collections::HashMap;
 
 use inkwell::basic_block::BasicBlock;
 use inkwell::types::BasicTypeEnum;
-use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue};
+use inkwell::values::{
+    BasicValueEnum, FunctionValue, InstructionOpcode, IntValue, PhiValue, PointerValue,
+};
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
 use wasabi_runtime::vmcontext::{
@@ -568,6 +570,34 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
 
     pub fn pop_int(&mut self) -> IntValue<'ctx> {
         self.pop().into_int_value()
+    }
+
+    /// Pops a wasm condition (an `i32`, true when non-zero) for a branch or
+    /// a `select`, as an `i1`. A comparison's result (`zext i1 %c to i32`,
+    /// how the translator makes `i32.eq`, `i64.lt_s`, `i32.eqz`...) gives
+    /// `%c` itself rather than another comparison with zero: the fast
+    /// instruction selector of the baseline tier then emits one `cmp` and
+    /// a conditional jump where it emitted `setcc`, `movzx`, `test`,
+    /// `setne`, `test` and the jump (the optimising pipelines fold either).
+    /// The `zext` stays for any other use; unused, no selector emits it.
+    pub fn pop_condition(&mut self) -> BResult<IntValue<'ctx>> {
+        let v = self.pop_int();
+        let compared = v
+            .as_instruction()
+            .filter(|i| i.get_opcode() == InstructionOpcode::ZExt)
+            .and_then(|i| i.get_operand(0))
+            .and_then(|o| o.value())
+            .map(|o| o.into_int_value())
+            .filter(|c| c.get_type().get_bit_width() == 1);
+        match compared {
+            Some(c) => Ok(c),
+            None => Ok(self.env.builder.build_int_compare(
+                IntPredicate::NE,
+                v,
+                self.env.i32().const_zero(),
+                "",
+            )?),
+        }
     }
 
     pub fn pop2_int(&mut self) -> (IntValue<'ctx>, IntValue<'ctx>) {

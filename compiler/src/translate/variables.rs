@@ -8,7 +8,6 @@
 use super::FuncTranslator;
 use crate::env::BResult;
 use inkwell::values::{BasicValue, BasicValueEnum};
-use inkwell::IntPredicate;
 use wasabi_runtime::vmcontext::{BuiltinIndex, TrapCode, VMTableDefinition};
 
 impl<'ctx> FuncTranslator<'ctx, '_, '_> {
@@ -83,15 +82,9 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
     }
 
     pub(super) fn op_select(&mut self) -> BResult<()> {
-        let cond = self.pop_int();
+        let c = self.pop_condition()?;
         let b = self.pop();
         let a = self.pop();
-        let c = self.env.builder.build_int_compare(
-            IntPredicate::NE,
-            cond,
-            self.env.i32().const_zero(),
-            "",
-        )?;
         let v = self.env.builder.build_select(c, a, b, "")?;
         self.push(v);
         Ok(())
