@@ -38,6 +38,11 @@ fn module(dir: &Path) -> PathBuf {
 }
 
 fn run_fib(dir: &Path, extra: &[&str]) -> (String, String) {
+    run_fib_with(dir, extra, &[])
+}
+
+/// [`run_fib`] with `vars` in the environment.
+fn run_fib_with(dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> (String, String) {
     // fib(20) makes 21,891 calls: in tiered mode `fib` would turn hot, and
     // whether its optimised code reached the cache before exit would
     // depend on the background thread's timing (under load it did: one
@@ -50,6 +55,7 @@ fn run_fib(dir: &Path, extra: &[&str]) -> (String, String) {
     };
     let o: Output = wasabi(dir)
         .env("WASABI_TIER_UP_AFTER", "1000000000")
+        .envs(vars.iter().copied())
         .args(["run", "--stats", "--invoke", "fib"])
         .args(mode)
         .args(extra)
@@ -96,6 +102,24 @@ fn second_run_hits_and_settings_get_their_own_entries() {
         assert!(run_fib(&dir, flags).0.starts_with("hit"), "{flags:?}");
     }
     assert_eq!(entries(&dir).len(), 4);
+    // So do the developer knobs that change the code. (Regression: LLVM
+    // options were left out, and a run with them loaded code compiled
+    // without them.)
+    for var in [
+        ("WASABI_LLVM_ARGS", "-align-all-nofallthru-blocks=4"),
+        ("WASABI_LLVM_PASSES", "function(instcombine)"),
+        ("WASABI_LLVM_CODEGEN", "1"),
+    ] {
+        assert!(
+            run_fib_with(&dir, &[], &[var]).0.starts_with("miss"),
+            "{var:?}"
+        );
+        assert!(
+            run_fib_with(&dir, &[], &[var]).0.starts_with("hit"),
+            "{var:?}"
+        );
+    }
+    assert_eq!(entries(&dir).len(), 7);
 }
 
 /// Lazy and tiered code is cached per function as it is compiled (and the

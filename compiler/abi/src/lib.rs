@@ -117,9 +117,10 @@ pub fn fingerprint(config: &CompilerConfig) -> String {
     // The developer overrides of `codegen` change the code too.
     let passes = std::env::var("WASABI_LLVM_PASSES").ok();
     let level = std::env::var("WASABI_LLVM_CODEGEN").ok();
+    let args = std::env::var("WASABI_LLVM_ARGS").ok();
     format!(
         "{BUILD}; cpu {cpu}; opt {:?}; fuel {}; epoch {}; tier-up {:?}; passes {passes:?}; \
-         codegen {level:?}",
+         codegen {level:?}; llvm args {args:?}",
         config.opt_level, config.consume_fuel, config.epoch_interruption, config.tier_up_after,
     )
 }
