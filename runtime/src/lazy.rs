@@ -78,8 +78,8 @@
 //! compile thread ([`in_background`]), then publishes it like a first
 //! compilation. Queued functions go busiest first, and one that has gone
 //! idle in the queue is dropped and asks again if it turns hot again
-//! (`LazyState::rank_tier_ups`). Publication always writes the best code there is
-//! (optimised, else baseline) under the instances lock, so a baseline
+//! (`LazyState::rank_tier_ups`). Publication always writes the best code
+//! there is (optimised, else baseline) under the instances lock, so a baseline
 //! publication that comes late cannot undo a tier-up. Both objects stay
 //! loaded for the module's life: frames that started in baseline code
 //! finish there. When the background thread has nothing else to do it
@@ -716,9 +716,10 @@ impl LazyState {
             .map(|&vmctx| {
                 // SAFETY: the caller holds the instances lock, so `vmctx`
                 // is a live instance's (see `publish`), laid out by
-                // `self.offsets`; the counter is an aligned `u32` that
-                // only compiled code writes, with plain stores: reading
-                // it atomically sees one of them.
+                // `self.offsets`; the counter is an aligned `u32` written
+                // only by compiled code (plain stores) and by
+                // `rearm_tier_up` (atomic ones): reading it atomically
+                // sees one of them.
                 let count = unsafe { &*((vmctx + offset) as *const AtomicU32) };
                 let count = count.load(Ordering::Relaxed) as i32;
                 match count < 0 {
@@ -773,6 +774,9 @@ impl LazyState {
     /// for) and its claim, so its baseline code asks again once it has
     /// run hot again.
     fn rearm_tier_up(&self, vmctxs: &[usize], f: u32) {
+        // The claim first: with the counts still negative, the function
+        // cannot ask (and find it claimed) before they are reset.
+        self.tier_up_requested[self.defined(f)].store(false, Ordering::SeqCst);
         let offset = self.offsets.call_count(f) as usize;
         for &vmctx in vmctxs {
             // SAFETY: as in `executions_since_ask`. An increment by the
@@ -782,7 +786,6 @@ impl LazyState {
             // is lost (see `translate::profile`).
             unsafe { &*((vmctx + offset) as *const AtomicU32) }.store(0, Ordering::Relaxed);
         }
-        self.tier_up_requested[self.defined(f)].store(false, Ordering::SeqCst);
     }
 
     /// The OSR entry of `f` at loop `l` if it is ready. Claims its

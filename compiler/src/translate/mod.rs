@@ -587,6 +587,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             .filter(|i| i.get_opcode() == InstructionOpcode::ZExt)
             .and_then(|i| i.get_operand(0))
             .and_then(|o| o.value())
+            .filter(|o| o.is_int_value())
             .map(|o| o.into_int_value())
             .filter(|c| c.get_type().get_bit_width() == 1);
         match compared {
