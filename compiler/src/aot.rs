@@ -119,6 +119,6 @@ impl LlvmCompiler {
         r.set_constant(true);
 
         let machine = crate::codegen::Machine::new(&self.config)?;
-        crate::codegen::emit_object(&env.module, &machine, &self.config)
+        crate::codegen::emit_object(&env.module, &machine, &self.config, false)
     }
 }

@@ -76,6 +76,21 @@ const JIT_PIPELINE: &str =
      vector-combine,instcombine<no-verify-fixpoint>,\
      loop-unroll<O2>,instcombine<no-verify-fixpoint>,simplifycfg)";
 
+/// `-O1` for an OSR variant (`translate::profile`): [`JIT_PIPELINE`]
+/// without the unrolling after the vectoriser. A variant entered in a
+/// nest holds one copy of the nest per enclosing loop, and unrolling each
+/// copy made its compilation, which the activation waits for in baseline
+/// code, a third longer: matmul's kernel 197 -> 123 ms, nbody's 72 ->
+/// 55 ms. Whole process, tiered, 5 interleaved runs: matmul 0.52 -> 0.44 s,
+/// k_mm2 0.39 -> 0.35 s, stencil 0.57 -> 0.53 s, nbody 0.97 -> 0.93 s;
+/// k_lcs (whose DP loop the unrolling is for) and fannkuch unchanged.
+/// Functions recompiled whole keep the unrolling.
+const JIT_OSR_PIPELINE: &str =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
+     loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,\
+     wasabi-unroll-and-jam,loop-vectorize,\
+     vector-combine,instcombine<no-verify-fixpoint>,simplifycfg)";
+
 /// `-O2`/`-O3`: loops are rotated and versioned first (as in
 /// [`JIT_PIPELINE`]), then LLVM's `default<On>` pipeline optimises the
 /// in-bounds copies with everything it has. Versioning only at the
@@ -301,11 +316,13 @@ impl Machine {
     }
 }
 
-/// Verifies, optimises and emits `module` as an ELF relocatable object.
+/// Verifies, optimises and emits `module` as an ELF relocatable object;
+/// `osr_variant` when it holds an OSR variant (`translate::profile`).
 pub(crate) fn emit_object(
     module: &Module<'_>,
     machine: &Machine,
     config: &CompilerConfig,
+    osr_variant: bool,
 ) -> Result<Vec<u8>, CompileError> {
     let tm = &machine.tm;
     keep_frame_pointers(module);
@@ -326,6 +343,7 @@ pub(crate) fn emit_object(
         // baseline code alone (no tier-up): sort 2.18 s -> 1.37 s,
         // fannkuch 3.37 s -> 1.79 s.
         OptLevel::O0 => None,
+        OptLevel::O1 if osr_variant => Some(JIT_OSR_PIPELINE),
         OptLevel::O1 => Some(JIT_PIPELINE),
         OptLevel::O2 => Some(O2_PIPELINE),
         OptLevel::O3 => Some(O3_PIPELINE),
@@ -396,6 +414,16 @@ mod tests {
         env.module
             .set_data_layout(&tm.get_target_data().get_data_layout());
         f(&env.module, &tm)
+    }
+
+    /// The OSR variants' pipeline is the JIT pipeline less its unrolling
+    /// after the vectoriser, and nothing else.
+    #[test]
+    fn the_osr_pipeline_is_the_jit_pipeline_without_its_unrolling() {
+        assert_eq!(
+            JIT_PIPELINE.replace("loop-unroll<O2>,instcombine<no-verify-fixpoint>,", ""),
+            JIT_OSR_PIPELINE
+        );
     }
 
     /// `if`, `br_if` and `select` on a comparison's result use the
@@ -693,7 +721,7 @@ mod tests {
     /// context of its own) and emitted by `machine` at `config`'s level.
     fn object_of(wat: &str, machine: &Machine, config: &CompilerConfig) -> Vec<u8> {
         translated(wat, None, |module, _| {
-            emit_object(module, machine, config).unwrap()
+            emit_object(module, machine, config, false).unwrap()
         })
     }
 

@@ -165,7 +165,7 @@ impl LlvmCompiler {
             _ => self.config.clone(),
         };
         with_machine(&config, |machine| {
-            codegen::emit_object(&env.module, machine, &config)
+            codegen::emit_object(&env.module, machine, &config, osr.is_some())
         })
     }
 
@@ -212,7 +212,7 @@ impl LlvmCompiler {
             ..self.config.clone()
         };
         with_machine(&config, |machine| {
-            codegen::emit_object(&env.module, machine, &config)
+            codegen::emit_object(&env.module, machine, &config, false)
         })
     }
 
