@@ -117,27 +117,7 @@ const O3_PIPELINE: &str =
 /// mispredicted and ran at 2.0x native against 1.1x with the moves kept
 /// (measured across the kernel suite and the other C benchmarks: no
 /// program slower beyond noise).
-///
-/// `-align-all-nofallthru-blocks=5`: every block that is only jumped to
-/// (no block falls into it) starts on a 32-byte boundary. The speed of
-/// branch-dense code otherwise depends on where the function happens to
-/// land: interp's dispatch loop (a `switch` whose 18 handlers each jump
-/// back) is the same machine code in every mode, yet ran in 618 ms in a
-/// regular module, 850 ms in the AOT executable and 625-855 ms in lazy
-/// objects shifted by 0-48 bytes, as the jumps and their targets fell into
-/// the CPU's fetch and prediction windows differently. Aligned: regular
-/// 666 ms, AOT 681 ms, tiered 843 -> 816 ms; the other programs and the
-/// kernel suite in every mode within noise (3 repetitions, one run each,
-/// aligned and not); the code grows by an eighth (regex_bench's AOT code:
-/// 1.30 -> 1.46 MB), and only the optimising levels place blocks (the
-/// baseline tier's code is unchanged).
-const DEFAULT_LLVM_ARGS: &[(&str, &str)] = &[
-    ("x86-cmov-converter", "-x86-cmov-converter=false"),
-    (
-        "align-all-nofallthru-blocks",
-        "-align-all-nofallthru-blocks=5",
-    ),
-];
+const DEFAULT_LLVM_ARGS: &[(&str, &str)] = &[("x86-cmov-converter", "-x86-cmov-converter=false")];
 
 /// Target features added to the host's own when compiling for it.
 ///
@@ -723,41 +703,6 @@ mod tests {
         translated(wat, None, |module, _| {
             emit_object(module, machine, config, false).unwrap()
         })
-    }
-
-    /// The optimising levels start every block only jumped to on a 32-byte
-    /// boundary ([`DEFAULT_LLVM_ARGS`]); the baseline tier places no
-    /// blocks. (The code section's alignment shows it: LLVM raises it to
-    /// its blocks'.)
-    #[test]
-    fn optimised_code_aligns_the_blocks_it_jumps_to() {
-        use object::{Object, ObjectSection};
-        // A dispatch loop: each case jumps back to the loop.
-        let wat = r#"(module (global $g (mut i32) (i32.const 0))
-            (func (param $n i32)
-              (loop $next
-                (block $b2 (block $b1 (block $b0
-                  (br_table $b0 $b1 $b2 (i32.and (local.get $n) (i32.const 3))))
-                  (global.set $g (i32.add (global.get $g) (i32.const 3))) (br 1))
-                  (global.set $g (i32.mul (global.get $g) (i32.const 5))) (br 0))
-                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#;
-        init_llvm();
-        for (opt_level, aligned) in [(OptLevel::O0, false), (OptLevel::O1, true)] {
-            let config = CompilerConfig {
-                opt_level,
-                ..Default::default()
-            };
-            let machine = Machine::new(&config).unwrap();
-            let bytes = object_of(wat, &machine, &config);
-            let file = object::File::parse(&*bytes).unwrap();
-            let text = file.section_by_name("wasabi_text").unwrap();
-            assert_eq!(
-                text.align() >= 32,
-                aligned,
-                "{opt_level:?}: {}",
-                text.align()
-            );
-        }
     }
 
     /// A machine runs its one code-generation pipeline on every module it
