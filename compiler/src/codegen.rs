@@ -76,20 +76,26 @@ const JIT_PIPELINE: &str =
      vector-combine,instcombine<no-verify-fixpoint>,\
      loop-unroll<O2>,instcombine<no-verify-fixpoint>,simplifycfg)";
 
-/// `-O1` for an OSR variant (`translate::profile`): [`JIT_PIPELINE`]
-/// without the unrolling after the vectoriser. A variant entered in a
-/// nest holds one copy of the nest per enclosing loop, and unrolling each
-/// copy made its compilation, which the activation waits for in baseline
-/// code, a third longer: matmul's kernel 197 -> 123 ms, nbody's 72 ->
-/// 55 ms. Whole process, tiered, 5 interleaved runs: matmul 0.52 -> 0.44 s,
-/// k_mm2 0.39 -> 0.35 s, stencil 0.57 -> 0.53 s, nbody 0.97 -> 0.93 s;
-/// k_lcs (whose DP loop the unrolling is for) and fannkuch unchanged.
-/// Functions recompiled whole keep the unrolling.
+/// `-O1` for an OSR variant (`translate::profile`): [`JIT_PIPELINE`] with
+/// its unrolling after the vectoriser told not to unroll partially
+/// (`no-partial`; loops are still unrolled whole, and k_lcs's loop,
+/// whose trip count is only known at run time, still is). A
+/// variant entered in a nest holds one copy of the nest per enclosing
+/// loop, and the activation waits in baseline code for its compilation:
+/// partial unrolling of every copy made matmul's kernel entry take 198
+/// instead of 131 ms. Without any unrolling, k_lcs's DP loop (a `max`
+/// chain the vectoriser leaves scalar, entered by OSR) lost what the
+/// unrolling is for: tiered steady state 449 ms against 374 ms. Bench
+/// engines, 3 repetitions, execution in ms (full unrolling / none / this):
+/// matmul tiered 505 / 440 / 437, k_mm2 383 / 359 / 368, k_lcs tiered
+/// 528 / 566 / 481, k_lcs steady 374 / 449 / 375, matmul steady 251 /
+/// 263 / 252. Functions recompiled whole keep the full pipeline.
 const JIT_OSR_PIPELINE: &str =
     "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
      loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,\
      wasabi-unroll-and-jam,loop-vectorize,\
-     vector-combine,instcombine<no-verify-fixpoint>,simplifycfg)";
+     vector-combine,instcombine<no-verify-fixpoint>,\
+     loop-unroll<O2;no-partial>,instcombine<no-verify-fixpoint>,simplifycfg)";
 
 /// `-O2`/`-O3`: loops are rotated and versioned first (as in
 /// [`JIT_PIPELINE`]), then LLVM's `default<On>` pipeline optimises the
@@ -396,12 +402,12 @@ mod tests {
         f(&env.module, &tm)
     }
 
-    /// The OSR variants' pipeline is the JIT pipeline less its unrolling
-    /// after the vectoriser, and nothing else.
+    /// The OSR variants' pipeline is the JIT pipeline without partial
+    /// unrolling, and nothing else.
     #[test]
-    fn the_osr_pipeline_is_the_jit_pipeline_without_its_unrolling() {
+    fn the_osr_pipeline_is_the_jit_pipeline_without_partial_unrolling() {
         assert_eq!(
-            JIT_PIPELINE.replace("loop-unroll<O2>,instcombine<no-verify-fixpoint>,", ""),
+            JIT_PIPELINE.replace("loop-unroll<O2>", "loop-unroll<O2;no-partial>"),
             JIT_OSR_PIPELINE
         );
     }
