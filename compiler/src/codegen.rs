@@ -69,12 +69,23 @@ use std::sync::Once;
 /// the loop ran 1.29x native at -O1 against 0.77x at -O3, where
 /// `default<O3>` runs the same pass. With it: 256-270 ms against 457-469 ms
 /// (-O3: 218-295 ms), compile time unchanged within noise.
-const JIT_PIPELINE: &str =
-    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
-     loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,\
-     wasabi-unroll-and-jam,loop-vectorize,\
-     vector-combine,instcombine<no-verify-fixpoint>,\
-     loop-unroll<O2>,instcombine<no-verify-fixpoint>,simplifycfg)";
+const JIT_PIPELINE: &str = jit_pipeline!("loop-unroll<O2>");
+
+/// The `-O1` pipeline with `$unroll` as its unrolling after the vectoriser
+/// (one spelling for [`JIT_PIPELINE`] and [`JIT_OSR_PIPELINE`]).
+macro_rules! jit_pipeline {
+    ($unroll:literal) => {
+        concat!(
+            "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,",
+            "loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,",
+            "wasabi-unroll-and-jam,loop-vectorize,",
+            "vector-combine,instcombine<no-verify-fixpoint>,",
+            $unroll,
+            ",instcombine<no-verify-fixpoint>,simplifycfg)"
+        )
+    };
+}
+use jit_pipeline;
 
 /// `-O1` for an OSR variant (`translate::profile`): [`JIT_PIPELINE`] with
 /// its unrolling after the vectoriser told not to unroll partially
@@ -90,12 +101,7 @@ const JIT_PIPELINE: &str =
 /// matmul tiered 505 / 440 / 437, k_mm2 383 / 359 / 368, k_lcs tiered
 /// 528 / 566 / 481, k_lcs steady 374 / 449 / 375, matmul steady 251 /
 /// 263 / 252. Functions recompiled whole keep the full pipeline.
-const JIT_OSR_PIPELINE: &str =
-    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,\
-     loop(loop-rotate,indvars),wasabi-bounds-versioning,loop-mssa(licm),gvn,\
-     wasabi-unroll-and-jam,loop-vectorize,\
-     vector-combine,instcombine<no-verify-fixpoint>,\
-     loop-unroll<O2;no-partial>,instcombine<no-verify-fixpoint>,simplifycfg)";
+const JIT_OSR_PIPELINE: &str = jit_pipeline!("loop-unroll<O2;no-partial>");
 
 /// `-O2`/`-O3`: loops are rotated and versioned first (as in
 /// [`JIT_PIPELINE`]), then LLVM's `default<On>` pipeline optimises the
