@@ -550,8 +550,9 @@ fn print_stats(
     match lazy.filter(|s| s.ahead > 0) {
         Some(s) => eprintln!(
             "stats: functions compiled: {compiled} / {defined} ({} ahead of their first call \
-             on the background thread, {:.3} ms there)",
+             on the background thread, in {} objects, {:.3} ms there)",
             s.ahead,
+            s.ahead_objects,
             ms(s.ahead_time)
         ),
         None => eprintln!("stats: functions compiled: {compiled} / {defined}"),

@@ -367,7 +367,7 @@ impl CompiledModule {
 
     /// Tiered mode with a background thread: sets that thread, when it
     /// has nothing else to do, to compile baseline code ahead of first
-    /// calls (`crate::speculate`), one function per job. Once per module
+    /// calls (`crate::speculate`), one small batch per job. Once per module
     /// (instantiation calls it); nothing in other modes. A job holds the
     /// module weakly: the work stops when the module is dropped.
     pub fn compile_ahead_in_background(self: &Arc<Self>) {

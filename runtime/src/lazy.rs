@@ -114,6 +114,17 @@ const TIER_UP_BATCH: usize = 16;
 /// register allocation).
 const TIER_UP_BATCH_BYTES: usize = 4 * 1024;
 
+/// Most functions the background thread compiles ahead of their first
+/// calls in one object (`LazyState::compile_ahead`), and most wasm body
+/// bytes in such a batch beyond its first function. A small function's
+/// baseline compilation is mostly fixed cost (an LLVM module, the code
+/// generation pipeline's set-up and tear-down, an object file, a
+/// mapping: about 0.25 ms for a 4-byte body), paid once per batch;
+/// bounded in bytes, a batch still holds up an OSR entry asked for
+/// meanwhile by about a millisecond at most.
+const AHEAD_BATCH: usize = 8;
+const AHEAD_BATCH_BYTES: usize = 1024;
+
 /// Developer knob: with `WASABI_TIER_LOG=1` in the environment, tiered
 /// mode reports each compilation on stderr, stamped with the milliseconds
 /// since the process's first lazy module was made (what ran when, and how
@@ -254,18 +265,23 @@ pub struct LazyStats {
     /// took there (not in `compile_time`, which is the callers' time).
     pub ahead: usize,
     pub ahead_time: Duration,
+    /// Tiered mode: the objects those `ahead` functions were compiled into
+    /// (small functions are compiled ahead in batches, one object each).
+    pub ahead_objects: usize,
 }
 
 /// A persistent home for the objects of lazily compiled functions: the
 /// embedder's code cache, for one module and one code generator (the
 /// lazy generator: the only code in lazy mode, the baseline in tiered
 /// mode), keyed by function index. An entry must be an object the
-/// generator made for exactly that function of exactly that module.
+/// generator made for that function of exactly that module (it may define
+/// others too: functions compiled ahead of their first calls share one
+/// object per batch, stored under each).
 pub trait FunctionCache: Send + Sync {
     /// The object stored for function `func_index`, if any (already
     /// checked to be whole and undamaged).
     fn get(&self, func_index: u32) -> Option<Vec<u8>>;
-    /// Stores the object of function `func_index` (best effort).
+    /// Stores the object holding function `func_index` (best effort).
     fn put(&self, func_index: u32, object: &[u8]);
     /// Tiered mode: the optimising tier's object holding function
     /// `func_index` (a tier-up batch: it may define others too), if any.
@@ -459,6 +475,7 @@ struct LazyState {
     ahead_queue: Mutex<crate::speculate::AheadQueue>,
     ahead: AtomicUsize,
     ahead_nanos: AtomicU64,
+    ahead_objects: AtomicUsize,
 }
 
 /// What [`LazyState::publish`] writes a function's code into, besides its
@@ -523,15 +540,26 @@ impl LazyState {
             let mut queue = self.ahead_queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.hint_callees(&self.info, &self.wasm, k);
         }
+        let nanos = lf.ready.saturating_duration_since(t).as_nanos() as u64;
+        self.count_first_compilation(f, ahead, false, nanos);
+        Ok(lf)
+    }
+
+    /// Counts the first compilation of `f` (`ahead` of its first call or
+    /// at it), which took `nanos` (its share, when `batched` with others
+    /// into one object, counted by the caller), in the statistics and the
+    /// tier log.
+    fn count_first_compilation(&self, f: u32, ahead: bool, batched: bool, nanos: u64) {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let body = &self.info.function_bodies[self.defined(f)];
         self.compiled_bytes.fetch_add(body.len(), Ordering::Relaxed);
-        // (A batch-mate's code was loaded before this call: no time here.)
-        let nanos = lf.ready.saturating_duration_since(t).as_nanos() as u64;
         match ahead {
             true => {
                 self.ahead.fetch_add(1, Ordering::Relaxed);
                 self.ahead_nanos.fetch_add(nanos, Ordering::Relaxed);
+                if !batched {
+                    self.ahead_objects.fetch_add(1, Ordering::Relaxed);
+                }
             }
             false => {
                 self.compile_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -546,38 +574,151 @@ impl LazyState {
             },
             self.info.func_display_name(f),
             body.len(),
-            lf.ready.saturating_duration_since(t).as_secs_f64() * 1e3
+            nanos as f64 / 1e6
         );
-        Ok(lf)
     }
 
     /// Tiered mode, on the background thread when it has nothing else to
-    /// do: compiles the baseline code of the next function the
-    /// [`crate::speculate::AheadQueue`] names that is not compiled yet (and
-    /// not too large), as its first call would, and publishes it. Returns
-    /// whether there may be more to do.
+    /// do: compiles the baseline code of the next functions the
+    /// [`crate::speculate::AheadQueue`] names that are not compiled yet
+    /// (and not too large), as their first calls would, and publishes it:
+    /// up to [`AHEAD_BATCH`] functions and [`AHEAD_BATCH_BYTES`] in one
+    /// object ([`Self::compile_ahead_together`]). Returns whether there may
+    /// be more to do.
     fn compile_ahead(&self) -> bool {
-        let next = self
-            .ahead_queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next(&self.info, &self.wasm, |k| {
-                self.info.function_bodies[k].len() <= crate::speculate::MAX_SPECULATIVE_BODY
-                    && self.funcs[k].get().is_none()
-            });
-        let Some(k) = next else {
+        let mut batch: Vec<usize> = Vec::new();
+        let mut bytes = 0;
+        {
+            let mut queue = self.ahead_queue.lock().unwrap_or_else(|e| e.into_inner());
+            while batch.len() < AHEAD_BATCH {
+                let next = queue.next(&self.info, &self.wasm, |k| {
+                    self.info.function_bodies[k].len() <= crate::speculate::MAX_SPECULATIVE_BODY
+                        && self.funcs[k].get().is_none()
+                        && !batch.contains(&k)
+                });
+                let Some(k) = next else {
+                    break;
+                };
+                let len = self.info.function_bodies[k].len();
+                if !batch.is_empty() && bytes + len > AHEAD_BATCH_BYTES {
+                    queue.put_back(k);
+                    break;
+                }
+                bytes += len;
+                batch.push(k);
+            }
+        }
+        if batch.is_empty() {
             return false;
+        }
+        let funcs: Vec<u32> = batch
+            .iter()
+            .map(|&k| self.info.num_imported_funcs + k as u32)
+            .collect();
+        // What an earlier run stored is loaded, not compiled again.
+        let mut missing = Vec::with_capacity(funcs.len());
+        for f in funcs {
+            let t = Instant::now();
+            let hit = match &self.cache {
+                Some(_) => self.cached_optimized(f).or_else(|| self.cached_code(f)),
+                None => None,
+            };
+            match hit {
+                Some(lf) => {
+                    let nanos = lf.ready.saturating_duration_since(t).as_nanos() as u64;
+                    if self.funcs[self.defined(f)].set(Ok(lf)).is_ok() {
+                        self.cached.fetch_add(1, Ordering::Relaxed);
+                        self.count_first_compilation(f, true, false, nanos);
+                        self.publish(f);
+                    }
+                }
+                None => missing.push(f),
+            }
+        }
+        let mut claimed = Vec::with_capacity(missing.len());
+        self.claim_and_compile_ahead(&missing, &mut claimed);
+        true
+    }
+
+    /// Claims the first compilation of each function of `rest` whose code
+    /// is not compiled yet (holding its `funcs` slot's initialisation, so
+    /// that a first call of it meanwhile waits for this compilation instead
+    /// of compiling it again: the program runs just behind the background
+    /// thread), one nested frame per function, then, innermost, compiles
+    /// all it claimed ([`Self::compile_ahead_together`]); each frame then
+    /// stores and publishes its function's code.
+    fn claim_and_compile_ahead(&self, rest: &[u32], claimed: &mut Vec<(u32, Option<Compiled>)>) {
+        let Some((&f, tail)) = rest.split_first() else {
+            self.compile_ahead_together(claimed);
+            return;
         };
-        let f = self.info.num_imported_funcs + k as u32;
-        let mut compiled_here = false;
+        let k = self.defined(f);
+        let mut mine = false;
         let r = self.funcs[k].get_or_init(|| {
-            compiled_here = true;
-            self.compile(f, true)
+            mine = true;
+            claimed.push((f, None));
+            self.claim_and_compile_ahead(tail, claimed);
+            claimed
+                .iter_mut()
+                .find(|(g, _)| *g == f)
+                .and_then(|(_, c)| c.take())
+                .unwrap_or_else(|| Err("the batch compiled ahead lost a function".into()))
         });
-        if compiled_here && r.is_ok() {
+        if !mine {
+            self.claim_and_compile_ahead(tail, claimed);
+        } else if r.is_ok() {
             self.publish(f);
         }
-        true
+    }
+
+    /// Compiles the functions `claimed` (none in the cache, their slots'
+    /// initialisation held by [`Self::claim_and_compile_ahead`]) into one
+    /// object, whose fixed cost (an LLVM module, the code generation
+    /// pipeline's set-up, an object file, a mapping), which dominates
+    /// small functions, is then paid once; the cache stores the object
+    /// under each of them. When the batch does not compile or load, each
+    /// is compiled alone, as its first call would, so an error is the one
+    /// that function makes.
+    fn compile_ahead_together(&self, claimed: &mut [(u32, Option<Compiled>)]) {
+        let funcs: Vec<u32> = claimed.iter().map(|&(f, _)| f).collect();
+        let together = match funcs.len() {
+            0 => return,
+            1 => None,
+            n => {
+                let t = Instant::now();
+                with_compile_stack(|| self.generator.compile_batch(&self.info, &self.wasm, &funcs))
+                    .and_then(|bytes| {
+                        let object = Arc::new(load_object(&bytes).map_err(|e| e.to_string())?);
+                        let ready = Instant::now();
+                        let code = funcs
+                            .iter()
+                            .map(|&f| object.symbol(&symbols::func(f)))
+                            .collect::<Option<Vec<usize>>>()
+                            .ok_or("a function is missing from the batch's object")?;
+                        let nanos = ready.saturating_duration_since(t).as_nanos() as u64 / n as u64;
+                        Ok::<_, String>((bytes, object, code, ready, nanos))
+                    })
+                    .ok()
+            }
+        };
+        let Some((bytes, object, code, ready, nanos)) = together else {
+            for (f, c) in claimed.iter_mut() {
+                *c = Some(self.compile(*f, true));
+            }
+            return;
+        };
+        self.ahead_objects.fetch_add(1, Ordering::Relaxed);
+        for ((f, c), code) in claimed.iter_mut().zip(code) {
+            if let Some(cache) = &self.cache {
+                cache.put(*f, &bytes);
+            }
+            self.count_first_compilation(*f, true, true, nanos);
+            *c = Some(Ok(LoadedFunc {
+                object: object.clone(),
+                code,
+                ready,
+            }));
+        }
     }
 
     /// Tiered mode: claims the recompilation of `f` (false when it was
@@ -1333,6 +1474,7 @@ impl LazyCode {
             ahead_queue: Mutex::default(),
             ahead: AtomicUsize::new(0),
             ahead_nanos: AtomicU64::new(0),
+            ahead_objects: AtomicUsize::new(0),
         });
         let sp: *const LazyState = &*state;
         let base = state.info.num_imported_funcs;
@@ -1505,6 +1647,7 @@ impl LazyCode {
             optimize_time: Duration::from_nanos(self.state.optimize_nanos.load(Ordering::Relaxed)),
             ahead: self.state.ahead.load(Ordering::Relaxed),
             ahead_time: Duration::from_nanos(self.state.ahead_nanos.load(Ordering::Relaxed)),
+            ahead_objects: self.state.ahead_objects.load(Ordering::Relaxed),
         }
     }
 
@@ -1631,8 +1774,8 @@ struct Jobs {
 /// code and nothing else gets it out), tier-ups are not (their functions'
 /// next calls are served by them; a function that turned hot in its own
 /// loops, like `main`, may never be called again), and baseline code
-/// compiled ahead of first calls only fills idle time (one function per
-/// job, so it delays the others by one compilation at most). When the
+/// compiled ahead of first calls only fills idle time (one small batch per
+/// job, so it delays the others by about a millisecond at most). When the
 /// thread cannot be started the job runs here and now (an idle job is
 /// dropped instead). At process exit the job in progress finishes first
 /// and queued ones are dropped.

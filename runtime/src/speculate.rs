@@ -66,6 +66,12 @@ impl AheadQueue {
         }
     }
 
+    /// Returns `k`, taken by [`Self::next`] but not compiled now: it comes
+    /// next again.
+    pub(crate) fn put_back(&mut self, k: usize) {
+        self.hints.push(k);
+    }
+
     /// The next defined function for which `wanted` holds (not compiled
     /// yet, not too large), if any.
     pub(crate) fn next(

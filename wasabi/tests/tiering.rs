@@ -563,6 +563,10 @@ fn idle_background_thread_compiles_ahead_of_first_calls() {
     };
     assert_eq!((stats.ahead, stats.compiled), (4, 4), "{stats:?}");
     assert_eq!(
+        stats.ahead_objects, 1,
+        "four small functions, one batch: {stats:?}"
+    );
+    assert_eq!(
         stats.compile_time,
         Duration::ZERO,
         "no caller compiled: {stats:?}"
@@ -586,6 +590,50 @@ fn idle_background_thread_compiles_ahead_of_first_calls() {
     assert_eq!(entry.call(&mut store, 6).unwrap(), 35);
     let s = module.lazy_stats().unwrap();
     assert_eq!((s.ahead, s.compiled), (0, 3), "{s:?}");
+}
+
+/// Small functions compiled ahead of their first calls go in batches of up
+/// to eight, one object each (a small function's compilation is mostly
+/// the fixed cost of an LLVM module and an object), and every function of
+/// a batch runs its own code.
+#[test]
+fn small_functions_are_compiled_ahead_in_batches() {
+    let mut wat = String::from("(module\n");
+    for i in 0..20 {
+        wat += &format!(
+            "(func (export \"f{i}\") (param i32) (result i32) \
+             (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.const {i})))\n",
+            i + 2
+        );
+    }
+    wat += ")";
+    let engine = tiered_engine(1_000_000, true);
+    let (module, mut store, inst) = instantiate(&engine, &wat);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stats = loop {
+        let s = module.lazy_stats().unwrap();
+        if s.ahead == 20 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        (stats.ahead, stats.ahead_objects),
+        (20, 3),
+        "8 + 8 + 4: {stats:?}"
+    );
+    for i in 0..20 {
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut store, &format!("f{i}"))
+            .unwrap();
+        assert_eq!(f.call(&mut store, 10).unwrap(), 10 * (i + 2) + i, "f{i}");
+    }
+    let after = module.lazy_stats().unwrap();
+    assert_eq!(
+        (after.compiled, after.compile_time),
+        (20, Duration::ZERO),
+        "{after:?}"
+    );
 }
 
 /// A function that runs in phases, one long loop after another at its top
