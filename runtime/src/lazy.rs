@@ -216,7 +216,7 @@ unsafe impl Send for LazyFunc {}
 unsafe impl Sync for LazyFunc {}
 
 /// A lazily compiled function: its object (shared by the functions of a
-/// tier-up batch) and where its code is.
+/// batch) and where its code is.
 #[derive(Clone)]
 struct LoadedFunc {
     object: Arc<LoadedObject>,
@@ -224,6 +224,10 @@ struct LoadedFunc {
     /// When compilation finished (the function's first instruction runs
     /// right after).
     ready: Instant,
+    /// The object is first-compilation code from the cache, which may hold
+    /// other functions' code too (a batch compiled ahead of first calls):
+    /// see [`LazyState::adopt_batch_mates`].
+    from_cache: bool,
 }
 
 /// A compilation's outcome: the loaded code, or why there is none.
@@ -514,6 +518,7 @@ impl LazyState {
             Ok(lf) => {
                 if compiled_here {
                     self.publish(f);
+                    self.adopt_batch_mates(f);
                 }
                 Ok(lf.code)
             }
@@ -618,6 +623,10 @@ impl LazyState {
         // What an earlier run stored is loaded, not compiled again.
         let mut missing = Vec::with_capacity(funcs.len());
         for f in funcs {
+            if self.funcs[self.defined(f)].get().is_some() {
+                // A batch-mate's cache entry brought it.
+                continue;
+            }
             let t = Instant::now();
             let hit = match &self.cache {
                 Some(_) => self.cached_optimized(f).or_else(|| self.cached_code(f)),
@@ -630,6 +639,7 @@ impl LazyState {
                         self.cached.fetch_add(1, Ordering::Relaxed);
                         self.count_first_compilation(f, true, false, nanos);
                         self.publish(f);
+                        self.adopt_batch_mates(f);
                     }
                 }
                 None => missing.push(f),
@@ -717,6 +727,7 @@ impl LazyState {
                 object: object.clone(),
                 code,
                 ready,
+                from_cache: false,
             }));
         }
     }
@@ -806,6 +817,7 @@ impl LazyState {
                                     object: object.clone(),
                                     code,
                                     ready,
+                                    from_cache: false,
                                 }),
                                 None => Err(format!("compiled code lacks symbol `{sym}`")),
                             };
@@ -1068,6 +1080,7 @@ impl LazyState {
                         object: lf.object.clone(),
                         code: s.address,
                         ready: lf.ready,
+                        from_cache: false,
                     }));
                 }
             }
@@ -1124,6 +1137,7 @@ impl LazyState {
                 object: object.clone(),
                 code: sym.address,
                 ready,
+                from_cache: false,
             };
             let j = self.defined(g);
             self.tier_up_requested[j].store(true, Ordering::SeqCst);
@@ -1144,7 +1158,60 @@ impl LazyState {
     /// that does not load is recompiled and replaced).
     fn cached_code(&self, f: u32) -> Option<LoadedFunc> {
         let object = self.cache.as_ref()?.get(f)?;
-        load_func(&object, &symbols::func(f)).ok()
+        let lf = load_func(&object, &symbols::func(f)).ok()?;
+        Some(LoadedFunc {
+            from_cache: true,
+            ..lf
+        })
+    }
+
+    /// `f`'s first code came from the cache in an object that may hold
+    /// other functions' first code too (a batch compiled ahead of first
+    /// calls): each of them not compiled yet takes its code from that
+    /// object now, as it would from its own entry (the same object) at its
+    /// first call, so one lookup and one load serve the whole batch. Never
+    /// called while holding a function's first-compilation slot (it may
+    /// wait for another's).
+    fn adopt_batch_mates(&self, f: u32) {
+        let Some(Ok(lf)) = self.funcs[self.defined(f)].get() else {
+            return;
+        };
+        if !lf.from_cache {
+            return;
+        }
+        let base = self.info.num_imported_funcs;
+        for sym in lf.object.symbols() {
+            let Some(g) = sym
+                .name
+                .strip_prefix("wasabi_func_")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|&g| g != f && (base..base + self.funcs.len() as u32).contains(&g))
+            else {
+                continue;
+            };
+            let k = self.defined(g);
+            if self.funcs[k].get().is_some() {
+                continue;
+            }
+            let mate = LoadedFunc {
+                object: lf.object.clone(),
+                code: sym.address,
+                ready: Instant::now(),
+                from_cache: true,
+            };
+            if self.funcs[k].set(Ok(mate)).is_ok() {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.compiled.fetch_add(1, Ordering::Relaxed);
+                self.compiled_bytes
+                    .fetch_add(self.info.function_bodies[k].len(), Ordering::Relaxed);
+                tier_log!(
+                    "{} loaded from the cache with {}",
+                    self.info.func_display_name(g),
+                    self.info.func_display_name(f)
+                );
+                self.publish(g);
+            }
+        }
     }
 
     fn compile_with(&self, generator: &dyn CodeGenerator, f: u32) -> Result<LoadedFunc, String> {
@@ -1210,6 +1277,7 @@ fn load_func(object: &[u8], sym: &str) -> Result<LoadedFunc, String> {
         object: Arc::new(object),
         code,
         ready: Instant::now(),
+        from_cache: false,
     })
 }
 

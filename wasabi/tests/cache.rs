@@ -642,3 +642,60 @@ fn linked_images_load_as_their_objects_do() {
     assert_eq!(twice(&engine, &back, 6), 12);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Tiered mode compiles small functions ahead of their first calls in
+/// batches, one object each, and the cache stores that object under each
+/// of them. A later run loads each batch once: the first of its functions
+/// looked up brings the others (before, each function loaded its own copy
+/// of the whole batch, and a warm run of the 4 MB start-up module spent
+/// 7 % longer than before batching).
+#[test]
+fn a_batch_compiled_ahead_is_loaded_from_the_cache_once() {
+    let dir = scratch("ahead-batches");
+    let mut wat = String::from("(module\n");
+    for i in 0..20 {
+        wat += &format!(
+            "(func (export \"f{i}\") (param i32) (result i32) \
+             (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.const {i})))\n",
+            i + 2
+        );
+    }
+    wat += ")";
+    let run = || {
+        let engine = Engine::new(
+            Config::new()
+                .cache_dir(&dir)
+                .mode(CompileMode::Tiered)
+                .tier_up_after(1_000_000)
+                .tier_up_in_background(true),
+        );
+        let module = Module::new(&engine, &wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        // Nothing is called until the background thread has them all.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let stats = loop {
+            let s = module.lazy_stats().unwrap();
+            if s.compiled == 20 || std::time::Instant::now() > deadline {
+                break s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        for i in 0..20 {
+            let f = inst
+                .get_typed_func::<i32, i32>(&mut store, &format!("f{i}"))
+                .unwrap();
+            assert_eq!(f.call(&mut store, 10).unwrap(), 10 * (i + 2) + i, "f{i}");
+        }
+        stats
+    };
+    let cold = run();
+    assert_eq!(
+        (cold.cached, cold.ahead, cold.ahead_objects),
+        (0, 20, 3),
+        "{cold:?}"
+    );
+    let warm = run();
+    assert_eq!((warm.compiled, warm.cached), (20, 20), "{warm:?}");
+    assert_eq!(warm.ahead_objects, 3, "one load per batch: {warm:?}");
+}
