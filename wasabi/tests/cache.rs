@@ -2,6 +2,8 @@
 //! `Config::cache_dir`, `Module::cache_outcome`, `Module::serialize` and
 //! `Module::deserialize`.
 
+mod common;
+
 use wasabi::{CacheOutcome, CompileMode, Config, Engine, Error, Instance, Module, OptLevel, Store};
 
 const WAT: &str = r#"(module (func (export "twice") (param i32) (result i32)
@@ -652,15 +654,7 @@ fn linked_images_load_as_their_objects_do() {
 #[test]
 fn a_batch_compiled_ahead_is_loaded_from_the_cache_once() {
     let dir = scratch("ahead-batches");
-    let mut wat = String::from("(module\n");
-    for i in 0..20 {
-        wat += &format!(
-            "(func (export \"f{i}\") (param i32) (result i32) \
-             (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.const {i})))\n",
-            i + 2
-        );
-    }
-    wat += ")";
+    let wat = common::small_functions(20);
     let run = || {
         let engine = Engine::new(
             Config::new()
@@ -673,20 +667,8 @@ fn a_batch_compiled_ahead_is_loaded_from_the_cache_once() {
         let mut store = Store::new(&engine, ());
         let inst = Instance::new(&mut store, &module, &[]).unwrap();
         // Nothing is called until the background thread has them all.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let stats = loop {
-            let s = module.lazy_stats().unwrap();
-            if s.compiled == 20 || std::time::Instant::now() > deadline {
-                break s;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
-        for i in 0..20 {
-            let f = inst
-                .get_typed_func::<i32, i32>(&mut store, &format!("f{i}"))
-                .unwrap();
-            assert_eq!(f.call(&mut store, 10).unwrap(), 10 * (i + 2) + i, "f{i}");
-        }
+        let stats = common::wait_for_stats(&module, |s| s.compiled == 20);
+        common::check_small_functions(&mut store, &inst, 20);
         stats
     };
     let cold = run();

@@ -3,6 +3,8 @@
 //! the program runs, or deterministically on the calling thread), and the
 //! results never change.
 
+mod common;
+
 use std::time::{Duration, Instant};
 use wasabi::{CompileMode, Config, Engine, Instance, Linker, Module, Store};
 
@@ -553,14 +555,7 @@ fn idle_background_thread_compiles_ahead_of_first_calls() {
     let (module, mut store, inst) = instantiate(&engine, WAT);
     // Nothing has been called; wait for the background thread to compile
     // all four functions ahead.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stats = loop {
-        let s = module.lazy_stats().unwrap();
-        if s.ahead == 4 || Instant::now() > deadline {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let stats = common::wait_for_stats(&module, |s| s.ahead == 4);
     assert_eq!((stats.ahead, stats.compiled), (4, 4), "{stats:?}");
     assert_eq!(
         stats.ahead_objects, 1,
@@ -598,36 +593,16 @@ fn idle_background_thread_compiles_ahead_of_first_calls() {
 /// a batch runs its own code.
 #[test]
 fn small_functions_are_compiled_ahead_in_batches() {
-    let mut wat = String::from("(module\n");
-    for i in 0..20 {
-        wat += &format!(
-            "(func (export \"f{i}\") (param i32) (result i32) \
-             (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.const {i})))\n",
-            i + 2
-        );
-    }
-    wat += ")";
+    let wat = common::small_functions(20);
     let engine = tiered_engine(1_000_000, true);
     let (module, mut store, inst) = instantiate(&engine, &wat);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stats = loop {
-        let s = module.lazy_stats().unwrap();
-        if s.ahead == 20 || Instant::now() > deadline {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let stats = common::wait_for_stats(&module, |s| s.ahead == 20);
     assert_eq!(
         (stats.ahead, stats.ahead_objects),
         (20, 3),
         "8 + 8 + 4: {stats:?}"
     );
-    for i in 0..20 {
-        let f = inst
-            .get_typed_func::<i32, i32>(&mut store, &format!("f{i}"))
-            .unwrap();
-        assert_eq!(f.call(&mut store, 10).unwrap(), 10 * (i + 2) + i, "f{i}");
-    }
+    common::check_small_functions(&mut store, &inst, 20);
     let after = module.lazy_stats().unwrap();
     assert_eq!(
         (after.compiled, after.compile_time),
