@@ -111,7 +111,8 @@ const TIER_UP_BATCH: usize = 16;
 /// took 400 ms, while a module per function costs only about 5 % more
 /// than one per batch (LLVM instructions per wasm byte, measured at -O0:
 /// its per-module work is small next to instruction selection and
-/// register allocation).
+/// register allocation), except for tiny functions, where the fixed cost
+/// is most of it ([`AHEAD_BATCH`]).
 const TIER_UP_BATCH_BYTES: usize = 4 * 1024;
 
 /// Most functions the background thread compiles ahead of their first
@@ -531,8 +532,7 @@ impl LazyState {
     /// background thread does so before that call ([`Self::compile_ahead`]).
     fn compile(&self, f: u32, ahead: bool) -> Result<LoadedFunc, String> {
         let t = Instant::now();
-        // Tiered mode: optimised code from an earlier run beats baseline.
-        let lf = match self.cached_optimized(f).or_else(|| self.cached_code(f)) {
+        let lf = match self.cached_first_code(f) {
             Some(lf) => {
                 self.cached.fetch_add(1, Ordering::Relaxed);
                 lf
@@ -628,11 +628,7 @@ impl LazyState {
                 continue;
             }
             let t = Instant::now();
-            let hit = match &self.cache {
-                Some(_) => self.cached_optimized(f).or_else(|| self.cached_code(f)),
-                None => None,
-            };
-            match hit {
+            match self.cached_first_code(f) {
                 Some(lf) => {
                     let nanos = lf.ready.saturating_duration_since(t).as_nanos() as u64;
                     if self.funcs[self.defined(f)].set(Ok(lf)).is_ok() {
@@ -1125,10 +1121,7 @@ impl LazyState {
         let ready = Instant::now();
         let base = self.info.num_imported_funcs;
         for sym in object.symbols() {
-            let Some(g) = sym
-                .name
-                .strip_prefix("wasabi_func_")
-                .and_then(|n| n.parse::<u32>().ok())
+            let Some(g) = symbols::parse_func(&sym.name)
                 .filter(|g| (base..base + self.optimized.len() as u32).contains(g))
             else {
                 continue;
@@ -1152,6 +1145,12 @@ impl LazyState {
             Some(Ok(lf)) => Some(lf.clone()),
             _ => None,
         }
+    }
+
+    /// What an earlier run left for `f`'s first code, if anything: in
+    /// tiered mode, optimised code beats baseline.
+    fn cached_first_code(&self, f: u32) -> Option<LoadedFunc> {
+        self.cached_optimized(f).or_else(|| self.cached_code(f))
     }
 
     /// `f`'s code from the cache, if it holds a loadable object for it (one
@@ -1181,10 +1180,7 @@ impl LazyState {
         }
         let base = self.info.num_imported_funcs;
         for sym in lf.object.symbols() {
-            let Some(g) = sym
-                .name
-                .strip_prefix("wasabi_func_")
-                .and_then(|n| n.parse::<u32>().ok())
+            let Some(g) = symbols::parse_func(&sym.name)
                 .filter(|&g| g != f && (base..base + self.funcs.len() as u32).contains(&g))
             else {
                 continue;
