@@ -93,7 +93,8 @@
 //! on its stack when it raises a trap.
 
 use crate::code::CodeGenerator;
-use crate::loader::{load_object, LoadError, LoadedObject};
+use crate::code_arena::CodeArena;
+use crate::loader::{LoadError, LoadedObject};
 use crate::module::ModuleInfo;
 use crate::traps::{self, RawTrap};
 use crate::vmcontext::{symbols, TrapCode, VMFuncRef, VMOffsets};
@@ -481,6 +482,9 @@ struct LazyState {
     ahead: AtomicUsize,
     ahead_nanos: AtomicU64,
     ahead_objects: AtomicUsize,
+    /// Where every object compiled or loaded for the module goes: packed
+    /// side by side (see `crate::code_arena`).
+    code: CodeArena,
 }
 
 /// What [`LazyState::publish`] writes a function's code into, besides its
@@ -694,7 +698,8 @@ impl LazyState {
                 let t = Instant::now();
                 with_compile_stack(|| self.generator.compile_batch(&self.info, &self.wasm, &funcs))
                     .and_then(|bytes| {
-                        let object = Arc::new(load_object(&bytes).map_err(|e| e.to_string())?);
+                        let object =
+                            Arc::new(self.code.load_object(&bytes).map_err(|e| e.to_string())?);
                         let ready = Instant::now();
                         let code = funcs
                             .iter()
@@ -790,7 +795,7 @@ impl LazyState {
             let t = Instant::now();
             let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let bytes = optimizer.compile_batch(&self.info, &self.wasm, &batch)?;
-                let object = load_object(&bytes).map_err(|e| e.to_string())?;
+                let object = self.code.load_object(&bytes).map_err(|e| e.to_string())?;
                 Ok::<_, String>((bytes, object))
             }))
             .unwrap_or_else(|_| Err("the optimising tier panicked".into()));
@@ -1033,7 +1038,9 @@ impl LazyState {
             let object = optimizer
                 .compile_osr(&self.info, &self.wasm, f, l)
                 .map_err(fail)?;
-            let lf = load_func(&object, &symbols::func_osr(f, l)).map_err(fail)?;
+            let lf = self
+                .load_func(&object, &symbols::func_osr(f, l))
+                .map_err(fail)?;
             if let Some(cache) = &self.cache {
                 // Under every loop it enters at: the next run may ask
                 // for any of them first.
@@ -1089,7 +1096,7 @@ impl LazyState {
     fn cached_osr(&self, f: u32, l: u32) -> Option<LoadedFunc> {
         self.tiering.as_ref()?;
         let bytes = self.cache.as_ref()?.get_osr(f, l)?;
-        let lf = load_func(&bytes, &symbols::func_osr(f, l)).ok()?;
+        let lf = self.load_func(&bytes, &symbols::func_osr(f, l)).ok()?;
         self.osr_cached.fetch_add(1, Ordering::Relaxed);
         tier_log!(
             "hot loop {l} of {}: OSR entry loaded from the cache",
@@ -1117,7 +1124,7 @@ impl LazyState {
             return Some(lf.clone());
         }
         let bytes = self.cache.as_ref()?.get_optimized(f)?;
-        let object = Arc::new(load_object(&bytes).ok()?);
+        let object = Arc::new(self.code.load_object(&bytes).ok()?);
         let ready = Instant::now();
         let base = self.info.num_imported_funcs;
         for sym in object.symbols() {
@@ -1157,10 +1164,25 @@ impl LazyState {
     /// that does not load is recompiled and replaced).
     fn cached_code(&self, f: u32) -> Option<LoadedFunc> {
         let object = self.cache.as_ref()?.get(f)?;
-        let lf = load_func(&object, &symbols::func(f)).ok()?;
+        let lf = self.load_func(&object, &symbols::func(f)).ok()?;
         Some(LoadedFunc {
             from_cache: true,
             ..lf
+        })
+    }
+
+    /// Loads a compiled object into the module's arena and finds the code
+    /// of `sym` in it.
+    fn load_func(&self, object: &[u8], sym: &str) -> Result<LoadedFunc, String> {
+        let object = self.code.load_object(object).map_err(|e| e.to_string())?;
+        let code = object
+            .symbol(sym)
+            .ok_or_else(|| format!("compiled code lacks symbol `{sym}`"))?;
+        Ok(LoadedFunc {
+            object: Arc::new(object),
+            code,
+            ready: Instant::now(),
+            from_cache: false,
         })
     }
 
@@ -1220,7 +1242,7 @@ impl LazyState {
         };
         let object = with_compile_stack(|| generator.compile_function(&self.info, &self.wasm, f))
             .map_err(fail)?;
-        let lf = load_func(&object, &symbols::func(f)).map_err(fail)?;
+        let lf = self.load_func(&object, &symbols::func(f)).map_err(fail)?;
         // Only the lazy generator's code is cached (the cache is keyed for
         // it); a loadable object only.
         if std::ptr::addr_eq(generator, &*self.generator) {
@@ -1261,20 +1283,6 @@ impl LazyState {
             };
         }
     }
-}
-
-/// Loads a freshly compiled object and finds the code of `sym` in it.
-fn load_func(object: &[u8], sym: &str) -> Result<LoadedFunc, String> {
-    let object = load_object(object).map_err(|e| e.to_string())?;
-    let code = object
-        .symbol(sym)
-        .ok_or_else(|| format!("compiled code lacks symbol `{sym}`"))?;
-    Ok(LoadedFunc {
-        object: Arc::new(object),
-        code,
-        ready: Instant::now(),
-        from_cache: false,
-    })
 }
 
 /// Runs the code generator with enough stack, turning panics into errors.
@@ -1539,6 +1547,7 @@ impl LazyCode {
             ahead: AtomicUsize::new(0),
             ahead_nanos: AtomicU64::new(0),
             ahead_objects: AtomicUsize::new(0),
+            code: CodeArena::new(),
         });
         let sp: *const LazyState = &*state;
         let base = state.info.num_imported_funcs;

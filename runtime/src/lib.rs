@@ -22,6 +22,7 @@
 
 pub mod builtins;
 pub mod code;
+pub mod code_arena;
 pub mod instance;
 pub mod interrupt;
 pub mod lazy;

@@ -13,7 +13,10 @@
 //!   reached through stubs/GOT slots placed in the same mapping. Anything else
 //!   is a load error, never a silent null.
 //! - Code is never writable and executable at once: sections are written,
-//!   then the mapping is made read+execute (writable sections excepted).
+//!   then the mapping is made read+execute (writable sections excepted);
+//!   in a [`CodeArena`](crate::code_arena::CodeArena) they are written
+//!   through its file before anything runs them, and no writable view of
+//!   them exists.
 //! - An image is checked like an object (every offset bounds-checked) and
 //!   loads to the same bytes and symbols as the object it was linked from;
 //!   one mapped from a file is private (writes never reach the file) and
@@ -51,15 +54,26 @@ pub struct LoadedSymbol {
 
 /// An object mapped into memory. Its code stays valid while this lives.
 pub struct LoadedObject {
-    base: *mut u8,
-    len: usize,
+    memory: Memory,
     symbols: Vec<LoadedSymbol>,
     code_range: (usize, usize),
 }
 
-// SAFETY: the mapping is owned by the object and immutable (protected
-// read-only or read+execute, data sections aside, which only compiled code
-// touches) once `load_object` returns.
+/// Where a loaded object's bytes live.
+pub(crate) enum Memory {
+    /// A mapping of its own, `len` bytes at `base`, unmapped on drop.
+    Own { base: *mut u8, len: usize },
+    /// Bytes of a code arena's chunk, which stays mapped while any object
+    /// in it (or the arena) holds it.
+    Arena {
+        _chunk: std::sync::Arc<crate::code_arena::Chunk>,
+    },
+}
+
+// SAFETY: the memory is owned by the object (or shared, immutable, with
+// the other objects of its arena chunk) and immutable (protected read-only
+// or read+execute, data sections aside, which only compiled code touches)
+// once `load_object` returns.
 unsafe impl Send for LoadedObject {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for LoadedObject {}
@@ -86,10 +100,12 @@ impl LoadedObject {
 impl Drop for LoadedObject {
     fn drop(&mut self) {
         crate::traps::unregister_code(self.code_range.0);
-        // SAFETY: our own mapping; whoever owns the object keeps it alive as
-        // long as its code can run, so nothing runs it any more.
-        unsafe {
-            libc::munmap(self.base as *mut libc::c_void, self.len);
+        if let Memory::Own { base, len } = self.memory {
+            // SAFETY: our own mapping; whoever owns the object keeps it
+            // alive as long as its code can run, so nothing runs it any
+            // more. (An arena chunk is unmapped when its last holder
+            // drops it.)
+            unsafe { libc::munmap(base as *mut libc::c_void, len) };
         }
     }
 }
@@ -105,7 +121,8 @@ const CODE_COLOUR_STEP: usize = 23;
 /// Where in its first page the next object's code starts.
 ///
 /// Lazy and tiered modes load each function (or small batch) as an object
-/// of its own, and each starts a fresh mapping. With the code at offset 0
+/// of its own; where they cannot use a code arena (see
+/// `crate::code_arena`), each starts a fresh mapping. With the code at offset 0
 /// of every page, the first bytes of hundreds of functions shared the same
 /// few sets of the instruction cache (and of the CPU's decoded-instruction
 /// cache and branch predictors, which are indexed by the low address bits
@@ -208,18 +225,6 @@ pub(crate) fn map_read_write(len: usize) -> Result<*mut u8, LoadError> {
 /// only those pages).
 fn map_code(len: usize, file: Option<(&std::fs::File, u64)>) -> Result<*mut u8, LoadError> {
     use std::os::fd::AsRawFd;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    /// Where the next code mapping should go: above this program's text,
-    /// past the room its heap (`brk`) usually needs.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    const GAP: usize = 1 << 30;
-    let page = 4096;
-    let size = len.div_ceil(page) * page;
-    let mut hint = NEXT.load(Ordering::Relaxed);
-    if hint == 0 {
-        let text = map_read_write as *const () as usize;
-        hint = (text + GAP) & !(page - 1);
-    }
     // Every page is faulted in by the kernel at once (MAP_POPULATE): the
     // caller writes all of them, and one fault per 4 KiB page is what made
     // loading a 4.5 MB cache entry cost 4-6 ms on a virtual machine.
@@ -238,9 +243,40 @@ fn map_code(len: usize, file: Option<(&std::fs::File, u64)>) -> Result<*mut u8, 
                 .map_err(|_| LoadError("image offset out of range".into()))?,
         ),
     };
+    // SAFETY: anonymous memory, or a private copy-on-write view of the
+    // file, which writes never reach.
+    unsafe { map_near_text(len, prot, flags, fd, offset) }
+}
+
+/// `mmap` of `len` bytes (rounded up to pages) with these arguments, at
+/// an address near this program's text when the kernel allows it (see
+/// [`map_read_write`]); never `MAP_FIXED`, so nothing mapped is replaced.
+///
+/// # Safety
+///
+/// As `mmap`'s: `fd` and `offset`, when given, must be valid for the
+/// mapping asked for.
+pub(crate) unsafe fn map_near_text(
+    len: usize,
+    prot: i32,
+    flags: i32,
+    fd: i32,
+    offset: libc::off_t,
+) -> Result<*mut u8, LoadError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Where the next code mapping should go: above this program's text,
+    /// past the room its heap (`brk`) usually needs.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const GAP: usize = 1 << 30;
+    let page = 4096;
+    let size = len.div_ceil(page) * page;
+    let mut hint = NEXT.load(Ordering::Relaxed);
+    if hint == 0 {
+        let text = map_read_write as *const () as usize;
+        hint = (text + GAP) & !(page - 1);
+    }
     // SAFETY: a fresh mapping (the address is a hint, without MAP_FIXED,
-    // so nothing mapped is replaced): anonymous, or a private copy-on-write
-    // view of the file, which writes never reach.
+    // so nothing mapped is replaced); the caller vouches for the rest.
     let base = unsafe { libc::mmap(hint as *mut libc::c_void, size, prot, flags, fd, offset) };
     if base == libc::MAP_FAILED {
         return Err(LoadError(format!(
@@ -293,7 +329,7 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
     // Linked straight into the mapping (no copy: lazy mode loads one
     // object per function).
     let mut mapped: Option<(*mut u8, usize)> = None;
-    let linked = link(bytes, |total| {
+    let linked = link(bytes, Layout::Pages, |total| {
         let base = map_read_write(total)?;
         mapped = Some((base, total));
         // SAFETY: `base` is a fresh, zeroed, writable mapping of `total`
@@ -312,7 +348,36 @@ pub fn load_object(bytes: &[u8]) -> Result<LoadedObject, LoadError> {
         }
     };
     let base = linked.image.as_mut_ptr();
-    finish(base, &linked.plan())
+    let len = linked.total;
+    finish(Memory::Own { base, len }, base, &linked.plan())
+}
+
+/// How [`link`] lays an object's sections out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// For a mapping of its own: code, read-only data and the libcall
+    /// stubs each start a page (each gets its protection), the code at
+    /// this object's colour ([`next_code_colour`]).
+    Pages,
+    /// For a code arena, where everything is read+execute: sections
+    /// packed, each class at a cache line; no writable sections (an
+    /// error, before any memory is asked for).
+    Dense,
+}
+
+/// Links an ELF object at address 0 into a fresh vector, laid out
+/// [`Layout::Dense`]: the image, its plan, and the largest alignment any
+/// of its sections asks for (its address must be a multiple of it).
+pub(crate) fn link_dense(bytes: &[u8]) -> Result<(Vec<u8>, Plan<'static>, usize), LoadError> {
+    let mut memory = Vec::new();
+    let into = &mut memory;
+    let l = link(bytes, Layout::Dense, move |total| {
+        into.resize(total, 0);
+        Ok(&mut into[..])
+    })?;
+    let align = l.align;
+    let plan = l.plan().into_owned();
+    Ok((memory, plan, align))
 }
 
 /// Loads what the compiler or the cache holds: a linked image
@@ -355,7 +420,7 @@ pub fn is_image(bytes: &[u8]) -> bool {
 pub fn link_image(elf: &[u8]) -> Result<Vec<u8>, LoadError> {
     let mut memory = Vec::new();
     let into = &mut memory;
-    let l = link(elf, move |total| {
+    let l = link(elf, Layout::Pages, move |total| {
         into.resize(total, 0);
         Ok(&mut into[..])
     })?;
@@ -435,7 +500,7 @@ fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
     r.u32()?;
     let mut externs = Vec::with_capacity(n_externs.min(1024));
     for _ in 0..n_externs {
-        externs.push(r.name()?);
+        externs.push(r.name()?.into());
     }
     let mut fixups = Vec::with_capacity(n_fixups.min(1 << 16));
     for _ in 0..n_fixups {
@@ -454,7 +519,7 @@ fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
     for _ in 0..n_symbols {
         let off = r.usize()?;
         let size = r.usize()?;
-        symbols.push((r.name()?, off, size));
+        symbols.push((r.name()?.into(), off, size));
     }
     let ordered = code_end <= ro_end && ro_end <= stubs_start && stubs_start <= total;
     let aligned = [header_len, total, code_end, ro_end, stubs_start]
@@ -512,7 +577,14 @@ pub fn load_image(
             if writable {
                 // On error `finish` unmaps; retried below by copying (a
                 // `noexec` mount refuses PROT_EXEC).
-                if let Ok(loaded) = finish(base, &plan) {
+                if let Ok(loaded) = finish(
+                    Memory::Own {
+                        base,
+                        len: plan.total,
+                    },
+                    base,
+                    &plan,
+                ) {
                     return Ok(loaded);
                 }
             } else {
@@ -525,7 +597,8 @@ pub fn load_image(
     // SAFETY: `base` is a fresh writable mapping of `total` bytes, and the
     // image is `total` bytes long (`read_image` checked).
     unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), base, plan.total) };
-    finish(base, &plan)
+    let len = plan.total;
+    finish(Memory::Own { base, len }, base, &plan)
 }
 
 /// An object linked at address 0: its memory image, and what must still be
@@ -547,6 +620,8 @@ struct Linked<'b> {
     fixups: Vec<Fixup>,
     /// Defined symbols: name, offset, size.
     symbols: Vec<(String, usize, usize)>,
+    /// The largest alignment a section asks for.
+    align: usize,
 }
 
 /// An absolute address to write (8 bytes, unaligned) at `offset`.
@@ -566,14 +641,35 @@ enum FixupTarget {
 
 /// What [`finish`] needs of a linked object, borrowed from a [`Linked`] or
 /// read from an image ([`link_image`]'s output).
-struct Plan<'a> {
-    total: usize,
+pub(crate) struct Plan<'a> {
+    pub(crate) total: usize,
     code_end: usize,
     ro_end: usize,
     stubs_start: usize,
-    externs: Vec<&'a str>,
+    externs: Vec<std::borrow::Cow<'a, str>>,
     fixups: Vec<Fixup>,
-    symbols: Vec<(&'a str, usize, usize)>,
+    symbols: Vec<(std::borrow::Cow<'a, str>, usize, usize)>,
+}
+
+impl Plan<'_> {
+    /// The same plan, owning its names.
+    fn into_owned(self) -> Plan<'static> {
+        use std::borrow::Cow;
+        Plan {
+            externs: self
+                .externs
+                .into_iter()
+                .map(|n| Cow::Owned(n.into_owned()))
+                .collect(),
+            symbols: self
+                .symbols
+                .into_iter()
+                .map(|(n, o, z)| (Cow::Owned(n.into_owned()), o, z))
+                .collect(),
+            fixups: self.fixups,
+            ..self
+        }
+    }
 }
 
 impl Linked<'_> {
@@ -583,21 +679,22 @@ impl Linked<'_> {
             code_end: self.code_end,
             ro_end: self.ro_end,
             stubs_start: self.stubs_start,
-            externs: self.externs.iter().map(|s| s.as_str()).collect(),
+            externs: self.externs.iter().map(|s| s.as_str().into()).collect(),
             fixups: self.fixups.clone(),
             symbols: self
                 .symbols
                 .iter()
-                .map(|(n, o, z)| (n.as_str(), *o, *z))
+                .map(|(n, o, z)| (n.as_str().into(), *o, *z))
                 .collect(),
         }
     }
 }
 
-/// Lays an ELF object out and applies its relocations, at address 0.
-/// `buffer(total)` gives the zeroed memory to link into.
+/// Lays an ELF object out as `layout` says and applies its relocations,
+/// at address 0. `buffer(total)` gives the zeroed memory to link into.
 fn link<'b>(
     bytes: &[u8],
+    layout: Layout,
     buffer: impl FnOnce(usize) -> Result<&'b mut [u8], LoadError>,
 ) -> Result<Linked<'b>, LoadError> {
     let file =
@@ -627,23 +724,39 @@ fn link<'b>(
         }
     };
     let mut placement: HashMap<object::SectionIndex, usize> = HashMap::new();
+    let dense = layout == Layout::Dense;
+    // Where each class ends: a page apart, or a cache line in an arena
+    // (where no two objects share a line either).
+    let boundary = |x: usize| match dense {
+        true => align_to(x, CACHE_LINE),
+        false => page_align(x),
+    };
     // The code's first page is shared by nothing else: start it at this
-    // object's colour (the bytes before are never executed).
-    let mut cursor = next_code_colour();
+    // object's colour (the bytes before are never executed). In an arena
+    // objects sit side by side, which spreads their starts anyway.
+    let mut cursor = if dense { 0 } else { next_code_colour() };
     let mut boundaries = [0usize; 3];
+    let mut align = CACHE_LINE;
     for (ci, class) in [Class::Exec, Class::ReadOnly, Class::Write]
         .into_iter()
         .enumerate()
     {
         for s in file.sections() {
             if classify(s.kind()) == Some(class) && s.size() > 0 {
-                cursor = align_to(cursor, s.align() as usize);
+                if dense && class == Class::Write {
+                    return Err(LoadError(
+                        "a writable section cannot go into a code arena".into(),
+                    ));
+                }
+                let a = (s.align() as usize).max(1);
+                align = align.max(a);
+                cursor = align_to(cursor, a);
                 placement.insert(s.index(), cursor);
                 cursor += s.size() as usize;
             }
         }
         if ci < 2 {
-            cursor = page_align(cursor);
+            cursor = boundary(cursor);
         }
         boundaries[ci] = cursor;
     }
@@ -664,10 +777,13 @@ fn link<'b>(
             externs.push(name);
         }
     }
-    let stubs_start = page_align(cursor);
+    let stubs_start = boundary(cursor);
     // Each extern: an 8-byte GOT slot and a 16-byte stub `jmp *[rip+slot]`.
     let stub_size = 8 + 16;
-    let total = page_align(stubs_start + externs.len() * stub_size).max(PAGE);
+    let total = match dense {
+        true => boundary(stubs_start + externs.len() * stub_size).max(CACHE_LINE),
+        false => page_align(stubs_start + externs.len() * stub_size).max(PAGE),
+    };
     let image = buffer(total)?;
     let mut fixups = Vec::new();
 
@@ -809,52 +925,21 @@ fn link<'b>(
         externs,
         fixups,
         symbols,
+        align,
     })
 }
 
 /// Writes the fixups of a linked object into its mapping at `base` (every
-/// page writable), records its symbols, protects it and registers its code.
-/// On error the mapping is unmapped.
-fn finish(base: *mut u8, plan: &Plan) -> Result<LoadedObject, LoadError> {
+/// page writable, `memory` itself), records its symbols, protects it and
+/// registers its code. On error the mapping is unmapped.
+fn finish(memory: Memory, base: *mut u8, plan: &Plan) -> Result<LoadedObject, LoadError> {
     // From here the mapping is the object's: unmapped on any error.
-    let mut loaded = LoadedObject {
-        base,
-        len: plan.total,
-        symbols: Vec::new(),
-        code_range: (base as usize, base as usize + plan.code_end),
-    };
-    let externs = plan
-        .externs
-        .iter()
-        .map(|n| {
-            resolve_libcall(n)
-                .ok_or_else(|| LoadError(format!("undefined symbol `{n}` in compiled code")))
-        })
-        .collect::<Result<Vec<usize>, _>>()?;
-    for f in &plan.fixups {
-        let value = match f.target {
-            FixupTarget::Base(a) => (base as i64).wrapping_add(a) as u64,
-            FixupTarget::Extern(i) => *externs
-                .get(i as usize)
-                .ok_or_else(|| LoadError("fixup of an unknown extern".into()))?
-                as u64,
-        };
-        if f.offset.saturating_add(8) > plan.total {
-            return Err(LoadError("fixup outside the object".into()));
-        }
-        // SAFETY: the 8 bytes at `offset` lie inside the mapping (checked
-        // just above), which is still writable; the write is unaligned.
-        unsafe { (base.add(f.offset) as *mut u64).write_unaligned(value) };
-    }
-    loaded.symbols = plan
-        .symbols
-        .iter()
-        .map(|&(name, off, size)| LoadedSymbol {
-            name: name.to_string(),
-            address: base as usize + off,
-            size,
-        })
-        .collect();
+    let mut loaded = LoadedObject::new(memory, base as usize, plan);
+    // SAFETY: `base` is the start of `plan.total` writable bytes (the
+    // caller's mapping), which nothing runs yet.
+    let image = unsafe { std::slice::from_raw_parts_mut(base, plan.total) };
+    write_fixups(image, base as usize, plan)?;
+    loaded.symbols = symbols_at(base as usize, plan);
 
     // Protect: code and stubs executable, read-only data read-only.
     // SAFETY: every range is inside our own mapping, and page aligned
@@ -879,9 +964,72 @@ fn finish(base: *mut u8, plan: &Plan) -> Result<LoadedObject, LoadError> {
             libc::PROT_READ | libc::PROT_EXEC,
         )?;
     }
-    crate::traps::register_code(loaded.code_range.0, loaded.code_range.1);
-    write_perf_map(&loaded.symbols);
-    Ok(loaded)
+    Ok(loaded.register())
+}
+
+impl LoadedObject {
+    /// An object at `base` (where it runs) in `memory`, its symbols not
+    /// recorded yet.
+    pub(crate) fn new(memory: Memory, base: usize, plan: &Plan) -> LoadedObject {
+        LoadedObject {
+            memory,
+            symbols: Vec::new(),
+            code_range: (base, base + plan.code_end),
+        }
+    }
+
+    /// Records the object's symbols as at `base` (see [`symbols_at`]).
+    pub(crate) fn set_symbols(&mut self, base: usize, plan: &Plan) {
+        self.symbols = symbols_at(base, plan);
+    }
+
+    /// The object, its code now running: registered for the trap
+    /// handler and, when asked for, named for `perf`.
+    pub(crate) fn register(self) -> LoadedObject {
+        crate::traps::register_code(self.code_range.0, self.code_range.1);
+        write_perf_map(&self.symbols);
+        self
+    }
+}
+
+/// Writes the absolute addresses of `plan` into `image` (its bytes), for
+/// the object to run at address `base`.
+pub(crate) fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result<(), LoadError> {
+    let externs = plan
+        .externs
+        .iter()
+        .map(|n| {
+            resolve_libcall(n)
+                .ok_or_else(|| LoadError(format!("undefined symbol `{n}` in compiled code")))
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    for f in &plan.fixups {
+        let value = match f.target {
+            FixupTarget::Base(a) => (base as i64).wrapping_add(a) as u64,
+            FixupTarget::Extern(i) => *externs
+                .get(i as usize)
+                .ok_or_else(|| LoadError("fixup of an unknown extern".into()))?
+                as u64,
+        };
+        image
+            .get_mut(f.offset..f.offset.saturating_add(8))
+            .filter(|_| f.offset.saturating_add(8) <= plan.total)
+            .ok_or_else(|| LoadError("fixup outside the object".into()))?
+            .copy_from_slice(&value.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// The symbols of `plan` for the object at address `base`.
+fn symbols_at(base: usize, plan: &Plan) -> Vec<LoadedSymbol> {
+    plan.symbols
+        .iter()
+        .map(|(name, off, size)| LoadedSymbol {
+            name: name.to_string(),
+            address: base + off,
+            size: *size,
+        })
+        .collect()
 }
 
 #[cfg(test)]
