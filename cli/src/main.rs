@@ -868,6 +868,8 @@ fn main() -> ExitCode {
             },
         ),
     };
+    // Before `exit` and its handlers: see the function's documentation.
+    wasabi::internals::runtime::lazy::stop_background_compilation();
     match r {
         Ok(code) => code,
         Err(e) => {

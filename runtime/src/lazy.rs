@@ -1806,14 +1806,33 @@ type Job = Box<dyn FnOnce() + Send>;
 static BACKGROUND_JOB: Mutex<()> = Mutex::new(());
 /// Set when the process exits: the background thread takes no more jobs.
 static EXITING: AtomicBool = AtomicBool::new(false);
+/// Set by the first [`stop_background_compilation`], which holds
+/// [`BACKGROUND_JOB`] from then on.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 
 /// Runs at process exit, before C++ static destructors (registered before
-/// `main`, so run after this): waits for the background job in progress
-/// and keeps the thread from starting another. Without it, `exit` tears
-/// down LLVM's globals under a running compilation and the process dies
-/// with SIGSEGV on its way out.
+/// `main`, so run after this): [`stop_background_compilation`]. Without
+/// it, `exit` tears down LLVM's globals under a running compilation and
+/// the process dies with SIGSEGV on its way out.
 extern "C" fn stop_background_at_exit() {
+    stop_background_compilation();
+}
+
+/// Stops tiered mode's background compilation for good: waits for the job
+/// in progress and keeps the thread from starting another (later calls
+/// return at once). For a program about to exit: the exit handler above
+/// does the same, but not always first. `exit` runs the newest handlers
+/// first, and LLVM registers the destructor of a function-local static
+/// the first time a compilation reaches it, which may be during the very
+/// compilation still running at exit; that destructor then runs before
+/// the handler, under the compilation (a `wasabi wast` run ended with
+/// SIGSEGV after its last line of output). Calling this before `exit`
+/// leaves no compilation for any destructor to run under.
+pub fn stop_background_compilation() {
     EXITING.store(true, Ordering::SeqCst);
+    if STOPPED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let guard = BACKGROUND_JOB.lock().unwrap_or_else(|e| e.into_inner());
     // Held until the process is gone.
     std::mem::forget(guard);
