@@ -344,6 +344,14 @@ fn compile(engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> 
     Module::with_name(engine, bytes, name)
 }
 
+/// The object of one small lazily compiled function (`THREE`'s function 1).
+fn small_object() -> Vec<u8> {
+    let wasm = wasabi::wat_to_wasm(THREE.as_bytes()).unwrap().into_owned();
+    let info = ModuleInfo::parse(&wasm).unwrap();
+    let gen = LlvmCompiler::default();
+    CodeGenerator::compile_function(&gen, &info, &wasm, 1).unwrap()
+}
+
 /// Objects loaded one by one into mappings of their own (lazily compiled
 /// functions where the kernel gives no code arena) must not all start
 /// their code at the same offset of a page:
@@ -355,10 +363,7 @@ fn compile(engine: &Engine, bytes: &[u8], name: &str) -> wasabi::Result<Module> 
 fn functions_loaded_one_by_one_start_at_different_cache_lines() {
     use wasabi::internals::runtime::loader::load_object;
     use wasabi::internals::runtime::vmcontext::symbols;
-    let wasm = wasabi::wat_to_wasm(THREE.as_bytes()).unwrap().into_owned();
-    let info = ModuleInfo::parse(&wasm).unwrap();
-    let gen = LlvmCompiler::default();
-    let object = CodeGenerator::compile_function(&gen, &info, &wasm, 1).unwrap();
+    let object = small_object();
     let offsets: std::collections::HashSet<usize> = (0..8)
         .map(|_| {
             let loaded = load_object(&object).unwrap();
@@ -382,10 +387,7 @@ fn functions_loaded_one_by_one_start_at_different_cache_lines() {
 fn objects_in_a_code_arena_are_packed_side_by_side() {
     use wasabi::internals::runtime::code_arena::CodeArena;
     use wasabi::internals::runtime::vmcontext::symbols;
-    let wasm = wasabi::wat_to_wasm(THREE.as_bytes()).unwrap().into_owned();
-    let info = ModuleInfo::parse(&wasm).unwrap();
-    let gen = LlvmCompiler::default();
-    let object = CodeGenerator::compile_function(&gen, &info, &wasm, 1).unwrap();
+    let object = small_object();
     let arena = CodeArena::new();
     let loaded: Vec<_> = (0..16)
         .map(|_| arena.load_object(&object).unwrap())
@@ -417,10 +419,7 @@ fn objects_in_a_code_arena_are_packed_side_by_side() {
 fn code_arena_is_never_writable_and_outlives_its_arena() {
     use wasabi::internals::runtime::code_arena::CodeArena;
     use wasabi::internals::runtime::vmcontext::symbols;
-    let wasm = wasabi::wat_to_wasm(THREE.as_bytes()).unwrap().into_owned();
-    let info = ModuleInfo::parse(&wasm).unwrap();
-    let gen = LlvmCompiler::default();
-    let object = CodeGenerator::compile_function(&gen, &info, &wasm, 1).unwrap();
+    let object = small_object();
     let arena = CodeArena::new();
     let loaded = arena.load_object(&object).unwrap();
     let code = loaded.symbol(&symbols::func(1)).unwrap();
