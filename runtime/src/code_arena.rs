@@ -265,15 +265,17 @@ impl CodeArena {
     /// go there (including any error: the object's own mapping then tries
     /// again and reports it).
     fn load_packed(&self, bytes: &[u8]) -> Option<LoadedObject> {
-        let (mut image, plan, align) = loader::link_dense(bytes).ok()?;
-        let (chunk, offset) = self.allocate(image.len(), align)?;
-        // SAFETY: in bounds: `allocate` gave `offset..offset + len` of the
-        // chunk's `len` bytes.
-        let base = unsafe { chunk.exec.add(offset) } as usize;
-        loader::write_fixups(&mut image, base, &plan).ok()?;
+        let mut placed = None;
+        let (image, loaded) = loader::link_dense(bytes, |len, align| {
+            let (chunk, offset) = self.allocate(len, align)?;
+            // SAFETY: in bounds: `allocate` gave `offset..offset + len` of
+            // the chunk's `len` bytes.
+            let base = unsafe { chunk.exec.add(offset) } as usize;
+            placed = Some((chunk.clone(), offset));
+            Some((Memory::Arena { _chunk: chunk }, base))
+        })?;
+        let (chunk, offset) = placed?;
         chunk.write_at(&image, offset).ok()?;
-        let mut loaded = LoadedObject::new(Memory::Arena { _chunk: chunk }, base, &plan);
-        loaded.set_symbols(base, &plan);
         Some(loaded.register())
     }
 

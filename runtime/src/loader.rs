@@ -365,19 +365,31 @@ pub(crate) enum Layout {
     Dense,
 }
 
-/// Links an ELF object at address 0 into a fresh vector, laid out
-/// [`Layout::Dense`]: the image, its plan, and the largest alignment any
-/// of its sections asks for (its address must be a multiple of it).
-pub(crate) fn link_dense(bytes: &[u8]) -> Result<(Vec<u8>, Plan<'static>, usize), LoadError> {
+/// Links an ELF object for a code arena ([`Layout::Dense`]) into a fresh
+/// vector. `place(len, align)` says where its `len` bytes will run (an
+/// address that is a multiple of `align`, the largest alignment a section
+/// asks for) and what holds that memory, or `None` to give up. Returns the
+/// bytes, their absolute addresses written for that place, and the object
+/// there, not registered yet: the caller puts the bytes in place first,
+/// then [`LoadedObject::register`]s it. `None` on any error (the caller
+/// loads the object another way, which reports it).
+pub(crate) fn link_dense(
+    bytes: &[u8],
+    place: impl FnOnce(usize, usize) -> Option<(Memory, usize)>,
+) -> Option<(Vec<u8>, LoadedObject)> {
     let mut memory = Vec::new();
     let into = &mut memory;
-    let l = link(bytes, Layout::Dense, move |total| {
+    let mut l = link(bytes, Layout::Dense, move |total| {
         into.resize(total, 0);
         Ok(&mut into[..])
-    })?;
-    let align = l.align;
-    let plan = l.plan().into_owned();
-    Ok((memory, plan, align))
+    })
+    .ok()?;
+    let image = std::mem::take(&mut l.image);
+    let plan = l.plan();
+    let (held, base) = place(image.len(), l.align)?;
+    let loaded = LoadedObject::at(held, base, &plan);
+    write_fixups(image, base, &plan).ok()?;
+    Some((memory, loaded))
 }
 
 /// Loads what the compiler or the cache holds: a linked image
@@ -500,7 +512,7 @@ fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
     r.u32()?;
     let mut externs = Vec::with_capacity(n_externs.min(1024));
     for _ in 0..n_externs {
-        externs.push(r.name()?.into());
+        externs.push(r.name()?);
     }
     let mut fixups = Vec::with_capacity(n_fixups.min(1 << 16));
     for _ in 0..n_fixups {
@@ -519,7 +531,7 @@ fn read_image(bytes: &[u8]) -> Result<(Plan<'_>, usize), LoadError> {
     for _ in 0..n_symbols {
         let off = r.usize()?;
         let size = r.usize()?;
-        symbols.push((r.name()?.into(), off, size));
+        symbols.push((r.name()?, off, size));
     }
     let ordered = code_end <= ro_end && ro_end <= stubs_start && stubs_start <= total;
     let aligned = [header_len, total, code_end, ro_end, stubs_start]
@@ -641,35 +653,14 @@ enum FixupTarget {
 
 /// What [`finish`] needs of a linked object, borrowed from a [`Linked`] or
 /// read from an image ([`link_image`]'s output).
-pub(crate) struct Plan<'a> {
-    pub(crate) total: usize,
+struct Plan<'a> {
+    total: usize,
     code_end: usize,
     ro_end: usize,
     stubs_start: usize,
-    externs: Vec<std::borrow::Cow<'a, str>>,
+    externs: Vec<&'a str>,
     fixups: Vec<Fixup>,
-    symbols: Vec<(std::borrow::Cow<'a, str>, usize, usize)>,
-}
-
-impl Plan<'_> {
-    /// The same plan, owning its names.
-    fn into_owned(self) -> Plan<'static> {
-        use std::borrow::Cow;
-        Plan {
-            externs: self
-                .externs
-                .into_iter()
-                .map(|n| Cow::Owned(n.into_owned()))
-                .collect(),
-            symbols: self
-                .symbols
-                .into_iter()
-                .map(|(n, o, z)| (Cow::Owned(n.into_owned()), o, z))
-                .collect(),
-            fixups: self.fixups,
-            ..self
-        }
-    }
+    symbols: Vec<(&'a str, usize, usize)>,
 }
 
 impl Linked<'_> {
@@ -679,12 +670,12 @@ impl Linked<'_> {
             code_end: self.code_end,
             ro_end: self.ro_end,
             stubs_start: self.stubs_start,
-            externs: self.externs.iter().map(|s| s.as_str().into()).collect(),
+            externs: self.externs.iter().map(|s| s.as_str()).collect(),
             fixups: self.fixups.clone(),
             symbols: self
                 .symbols
                 .iter()
-                .map(|(n, o, z)| (n.as_str().into(), *o, *z))
+                .map(|(n, o, z)| (n.as_str(), *o, *z))
                 .collect(),
         }
     }
@@ -934,12 +925,11 @@ fn link<'b>(
 /// registers its code. On error the mapping is unmapped.
 fn finish(memory: Memory, base: *mut u8, plan: &Plan) -> Result<LoadedObject, LoadError> {
     // From here the mapping is the object's: unmapped on any error.
-    let mut loaded = LoadedObject::new(memory, base as usize, plan);
+    let loaded = LoadedObject::at(memory, base as usize, plan);
     // SAFETY: `base` is the start of `plan.total` writable bytes (the
     // caller's mapping), which nothing runs yet.
     let image = unsafe { std::slice::from_raw_parts_mut(base, plan.total) };
     write_fixups(image, base as usize, plan)?;
-    loaded.symbols = symbols_at(base as usize, plan);
 
     // Protect: code and stubs executable, read-only data read-only.
     // SAFETY: every range is inside our own mapping, and page aligned
@@ -968,19 +958,21 @@ fn finish(memory: Memory, base: *mut u8, plan: &Plan) -> Result<LoadedObject, Lo
 }
 
 impl LoadedObject {
-    /// An object at `base` (where it runs) in `memory`, its symbols not
-    /// recorded yet.
-    pub(crate) fn new(memory: Memory, base: usize, plan: &Plan) -> LoadedObject {
+    /// The object of `plan` at `base` (where it runs), in `memory`.
+    fn at(memory: Memory, base: usize, plan: &Plan) -> LoadedObject {
         LoadedObject {
             memory,
-            symbols: Vec::new(),
+            symbols: plan
+                .symbols
+                .iter()
+                .map(|&(name, off, size)| LoadedSymbol {
+                    name: name.to_string(),
+                    address: base + off,
+                    size,
+                })
+                .collect(),
             code_range: (base, base + plan.code_end),
         }
-    }
-
-    /// Records the object's symbols as at `base` (see [`symbols_at`]).
-    pub(crate) fn set_symbols(&mut self, base: usize, plan: &Plan) {
-        self.symbols = symbols_at(base, plan);
     }
 
     /// The object, its code now running: registered for the trap
@@ -994,7 +986,7 @@ impl LoadedObject {
 
 /// Writes the absolute addresses of `plan` into `image` (its bytes), for
 /// the object to run at address `base`.
-pub(crate) fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result<(), LoadError> {
+fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result<(), LoadError> {
     let externs = plan
         .externs
         .iter()
@@ -1018,18 +1010,6 @@ pub(crate) fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result
             .copy_from_slice(&value.to_le_bytes());
     }
     Ok(())
-}
-
-/// The symbols of `plan` for the object at address `base`.
-fn symbols_at(base: usize, plan: &Plan) -> Vec<LoadedSymbol> {
-    plan.symbols
-        .iter()
-        .map(|(name, off, size)| LoadedSymbol {
-            name: name.to_string(),
-            address: base + off,
-            size: *size,
-        })
-        .collect()
 }
 
 #[cfg(test)]
