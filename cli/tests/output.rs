@@ -147,6 +147,38 @@ fn aot_executables_exit_as_wasabi_run_for_every_start_shape() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Regression: the module description inside an AOT image listed the
+/// name section's names in hash order, so two builds of one module
+/// differed (and so did their build ids).
+#[test]
+fn aot_builds_of_one_module_are_byte_identical() {
+    let dir = scratch("reproducible");
+    let funcs: String = (0..48)
+        .map(|i| format!("(func $f{i} (export \"f{i}\") (result i32) i32.const {i})\n"))
+        .collect();
+    let m = write(
+        &dir,
+        "named.wat",
+        &format!("(module {funcs} (func (export \"_start\")))"),
+    );
+    let build = |out: &str| {
+        let exe = dir.join(out);
+        let o = wasabi()
+            .args(["aot", "-O0"])
+            .arg(&m)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        std::fs::read(exe).unwrap()
+    };
+    let (a, b) = (build("a"), build("b"));
+    assert_eq!(a.len(), b.len());
+    let first = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert_eq!(first, None, "the two builds differ from byte {first:?}");
+}
+
 #[test]
 fn native_libraries_run_only_when_asked_and_only_if_they_are_ours() {
     let dir = scratch("precompiled");

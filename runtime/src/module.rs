@@ -8,7 +8,7 @@
 
 use crate::types::{FuncType, ValType};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use wasmparser::{
@@ -203,8 +203,10 @@ pub struct ModuleInfo {
     pub data: Vec<DataSegment>,
     /// Byte range of each defined function's body in the module bytes.
     pub function_bodies: Vec<Range<usize>>,
-    /// Names from the `name` section.
-    pub func_names: HashMap<u32, String>,
+    /// Names from the `name` section. Ordered, so the serialised
+    /// description (in AOT images and cache entries) is the same bytes
+    /// for the same module on every build.
+    pub func_names: BTreeMap<u32, String>,
     pub module_name: Option<String>,
 }
 
