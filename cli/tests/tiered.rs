@@ -185,3 +185,64 @@ fn tier_log_into_a_closed_pipe_does_not_stop_the_program() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `WASABI_PERF_MAP=1` lists every loaded function in
+/// `/tmp/perf-<pid>.map`, which `perf` reads only for anonymous
+/// executable mappings. Regression: lazily compiled code went into the
+/// code arena's `memfd` mappings, which `perf` showed as raw offsets into
+/// `memfd:wasabi-code`. Checked on a live process: every listed function
+/// lies in an anonymous mapping.
+#[test]
+fn perf_map_lists_lazy_code_where_perf_can_name_it() {
+    let (dir, m) = scratch_module(
+        "perf-map",
+        r#"(module
+             (func $spin (loop $l (br $l)))
+             (func (export "_start") (call $spin)))"#,
+    );
+    let mut child = wasabi()
+        .args(["run", "--mode", "lazy", "--no-cache", "--timeout", "60s"])
+        .arg(&m)
+        .env("WASABI_PERF_MAP", "1")
+        .spawn()
+        .unwrap();
+    let map_file = std::path::PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // `$spin` is function 0: listed once its first call compiled it.
+    let listed = loop {
+        let text = std::fs::read_to_string(&map_file).unwrap_or_default();
+        if text.lines().any(|l| l.ends_with(" wasabi_func_0")) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no perf map entry");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&map_file);
+    let _ = std::fs::remove_dir_all(dir);
+    // Each line of /proc/<pid>/maps: start-end perms offset dev inode [path].
+    let mappings: Vec<(u64, u64, String)> = maps
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (a, b) = f[0].split_once('-').unwrap();
+            let hex = |s| u64::from_str_radix(s, 16).unwrap();
+            (hex(a), hex(b), f.get(5).copied().unwrap_or("").to_string())
+        })
+        .collect();
+    let funcs: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains(" wasabi_func_"))
+        .collect();
+    assert!(!funcs.is_empty());
+    for entry in funcs {
+        let addr = u64::from_str_radix(entry.split(' ').next().unwrap(), 16).unwrap();
+        let (_, _, path) = mappings
+            .iter()
+            .find(|(a, b, _)| (*a..*b).contains(&addr))
+            .unwrap_or_else(|| panic!("{entry}: not mapped\n{maps}"));
+        assert!(path.is_empty(), "{entry} is in `{path}`, not anonymous");
+    }
+}

@@ -45,7 +45,9 @@
 //!   denied, `vm.memfd_noexec`), or an object does not fit the layout (a
 //!   writable section) or a chunk, that object gets its own mapping as
 //!   before ([`crate::loader::load_object`]): the arena is only ever a
-//!   faster place to put code, never a reason for a load to fail.
+//!   faster place to put code, never a reason for a load to fail. So does
+//!   every object while `WASABI_PERF_MAP=1` lists code for `perf`, which
+//!   names only code in anonymous mappings.
 
 use crate::loader::{self, LoadError, LoadedObject, Memory};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -255,8 +257,10 @@ impl CodeArena {
     /// arena when it fits there, else into a mapping of its own
     /// ([`loader::load_object`], which also reports a malformed object).
     pub fn load_object(&self, bytes: &[u8]) -> Result<LoadedObject, LoadError> {
-        if let Some(loaded) = self.load_packed(bytes) {
-            return Ok(loaded);
+        if !loader::perf_map_wanted() {
+            if let Some(loaded) = self.load_packed(bytes) {
+                return Ok(loaded);
+            }
         }
         loader::load_object(bytes)
     }

@@ -299,11 +299,12 @@ pub(crate) unsafe fn map_near_text(
 /// function symbol of every loaded object is appended to
 /// `/tmp/perf-<pid>.map`, the file `perf report` reads to name JIT code
 /// (`wasabi_func_<index>`, `wasabi_func_<index>_osr_<loop>`, ...).
-fn write_perf_map(symbols: &[LoadedSymbol]) {
-    use std::io::Write;
+/// `perf` reads that file only for anonymous executable mappings, so while
+/// the knob is on the code arena stands aside ([`perf_map_wanted`]).
+fn perf_map() -> Option<&'static std::sync::Mutex<std::fs::File>> {
     use std::sync::{Mutex, OnceLock};
     static MAP: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
-    let map = MAP.get_or_init(|| {
+    MAP.get_or_init(|| {
         if std::env::var_os("WASABI_PERF_MAP").is_none_or(|v| v != "1") {
             return None;
         }
@@ -314,8 +315,21 @@ fn write_perf_map(symbols: &[LoadedSymbol]) {
             .open(path)
             .ok()
             .map(Mutex::new)
-    });
-    if let Some(file) = map {
+    })
+    .as_ref()
+}
+
+/// Whether loaded code is being listed for `perf` (`WASABI_PERF_MAP=1`):
+/// then every object must go into an anonymous mapping of its own, which
+/// `perf` names from the map; code in the arena's file-backed mappings it
+/// would show as offsets into `memfd:wasabi-code`.
+pub(crate) fn perf_map_wanted() -> bool {
+    perf_map().is_some()
+}
+
+fn write_perf_map(symbols: &[LoadedSymbol]) {
+    use std::io::Write;
+    if let Some(file) = perf_map() {
         let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
         for s in symbols.iter().filter(|s| s.size > 0) {
             let _ = writeln!(file, "{:x} {:x} {}", s.address, s.size, s.name);
