@@ -86,18 +86,23 @@ fn a_function_reference_result_prints_no_host_address() {
 
 /// `wasabi run` and the AOT executable of the same module: same status,
 /// and the same message.
+/// `wasabi aot -O0 m -o exe`, which must succeed.
+fn aot_o0(m: &Path, exe: &Path) {
+    let built = wasabi()
+        .args(["aot", "-O0"])
+        .arg(m)
+        .arg("-o")
+        .arg(exe)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built).1);
+}
+
 fn run_both(dir: &Path, name: &str, wat: &str) -> [(Option<i32>, String); 2] {
     let m = write(dir, &format!("{name}.wat"), wat);
     let run = wasabi().arg("run").arg(&m).output().unwrap();
     let exe = dir.join(name);
-    let built = wasabi()
-        .args(["aot", "-O0"])
-        .arg(&m)
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", text(&built).1);
+    aot_o0(&m, &exe);
     let aot = Command::new(&exe).output().unwrap();
     [
         (run.status.code(), text(&run).1),
@@ -163,14 +168,7 @@ fn aot_builds_of_one_module_are_byte_identical() {
     );
     let build = |out: &str| {
         let exe = dir.join(out);
-        let o = wasabi()
-            .args(["aot", "-O0"])
-            .arg(&m)
-            .arg("-o")
-            .arg(&exe)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o).1);
+        aot_o0(&m, &exe);
         std::fs::read(exe).unwrap()
     };
     let (a, b) = (build("a"), build("b"));
