@@ -1126,16 +1126,10 @@ impl LazyState {
         let bytes = self.cache.as_ref()?.get_optimized(f)?;
         let object = Arc::new(self.code.load_object(&bytes).ok()?);
         let ready = Instant::now();
-        let base = self.info.num_imported_funcs;
-        for sym in object.symbols() {
-            let Some(g) = symbols::parse_func(&sym.name)
-                .filter(|g| (base..base + self.optimized.len() as u32).contains(g))
-            else {
-                continue;
-            };
+        for (g, code) in self.defined_funcs_in(&object) {
             let lf = LoadedFunc {
                 object: object.clone(),
-                code: sym.address,
+                code,
                 ready,
                 from_cache: false,
             };
@@ -1152,6 +1146,20 @@ impl LazyState {
             Some(Ok(lf)) => Some(lf.clone()),
             _ => None,
         }
+    }
+
+    /// The functions of this module that `object` defines, with where
+    /// each one's code is (a batch's object defines several).
+    fn defined_funcs_in<'o>(
+        &self,
+        object: &'o LoadedObject,
+    ) -> impl Iterator<Item = (u32, usize)> + 'o {
+        let defined = self.info.num_imported_funcs..self.info.functions.len() as u32;
+        object.symbols().iter().filter_map(move |sym| {
+            symbols::parse_func(&sym.name)
+                .filter(|g| defined.contains(g))
+                .map(|g| (g, sym.address))
+        })
     }
 
     /// What an earlier run left for `f`'s first code, if anything: in
@@ -1200,20 +1208,14 @@ impl LazyState {
         if !lf.from_cache {
             return;
         }
-        let base = self.info.num_imported_funcs;
-        for sym in lf.object.symbols() {
-            let Some(g) = symbols::parse_func(&sym.name)
-                .filter(|&g| g != f && (base..base + self.funcs.len() as u32).contains(&g))
-            else {
-                continue;
-            };
+        for (g, code) in self.defined_funcs_in(&lf.object).filter(|&(g, _)| g != f) {
             let k = self.defined(g);
             if self.funcs[k].get().is_some() {
                 continue;
             }
             let mate = LoadedFunc {
                 object: lf.object.clone(),
-                code: sym.address,
+                code,
                 ready: Instant::now(),
                 from_cache: true,
             };
