@@ -998,9 +998,10 @@ impl LoadedObject {
     }
 }
 
-/// Writes the absolute addresses of `plan` into `image` (its bytes), for
-/// the object to run at address `base`.
+/// Writes the absolute addresses of `plan` into `image` (its bytes, all
+/// `plan.total` of them), for the object to run at address `base`.
 fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result<(), LoadError> {
+    debug_assert_eq!(image.len(), plan.total);
     let externs = plan
         .externs
         .iter()
@@ -1019,7 +1020,6 @@ fn write_fixups(image: &mut [u8], base: usize, plan: &Plan) -> Result<(), LoadEr
         };
         image
             .get_mut(f.offset..f.offset.saturating_add(8))
-            .filter(|_| f.offset.saturating_add(8) <= plan.total)
             .ok_or_else(|| LoadError("fixup outside the object".into()))?
             .copy_from_slice(&value.to_le_bytes());
     }
