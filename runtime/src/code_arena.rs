@@ -50,7 +50,9 @@
 //!   names only code in anonymous mappings.
 
 use crate::loader::{self, LoadError, LoadedObject, Memory};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes of address space (and of file) per chunk. Only the pages written
@@ -69,7 +71,7 @@ pub struct CodeArena {
 
 /// The process's code file: every chunk is a window of it.
 struct CodeFile {
-    fd: OwnedFd,
+    memfd: File,
     /// The process that opened it, the only one to write to it.
     owner: u32,
     /// The file's size, and the windows of chunks since dropped (holes).
@@ -106,9 +108,9 @@ impl CodeFile {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: `fd` is a descriptor just opened, owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let memfd = unsafe { File::from_raw_fd(fd) };
         Ok(CodeFile {
-            fd,
+            memfd,
             owner: std::process::id(),
             windows: Mutex::new((0, Vec::new())),
         })
@@ -122,10 +124,7 @@ impl CodeFile {
         }
         let offset = w.0;
         let size = offset + CHUNK_BYTES as u64;
-        // SAFETY: a system call on our own descriptor.
-        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), size as libc::off_t) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        self.memfd.set_len(size)?;
         w.0 = size;
         Ok(offset)
     }
@@ -140,7 +139,7 @@ impl CodeFile {
         // SAFETY: a system call on our own descriptor, for a range of it.
         let punched = unsafe {
             libc::fallocate(
-                self.fd.as_raw_fd(),
+                self.memfd.as_raw_fd(),
                 libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
                 offset as libc::off_t,
                 CHUNK_BYTES as libc::off_t,
@@ -192,7 +191,7 @@ impl Chunk {
                 CHUNK_BYTES,
                 libc::PROT_READ | libc::PROT_EXEC,
                 libc::MAP_SHARED,
-                file.fd.as_raw_fd(),
+                file.memfd.as_raw_fd(),
                 offset as libc::off_t,
             )
         };
@@ -213,29 +212,10 @@ impl Chunk {
     /// Writes `bytes` into the chunk at `offset` (all of them, or an
     /// error), through the file.
     fn write_at(&self, bytes: &[u8], offset: usize) -> Result<(), LoadError> {
-        let mut done = 0;
-        while done < bytes.len() {
-            let at = self.offset + (offset + done) as u64;
-            // SAFETY: `bytes[done..]` is readable; the file is ours.
-            let n = unsafe {
-                libc::pwrite(
-                    self.file.fd.as_raw_fd(),
-                    bytes[done..].as_ptr().cast(),
-                    bytes.len() - done,
-                    at as libc::off_t,
-                )
-            };
-            match n {
-                n if n > 0 => done += n as usize,
-                _ => {
-                    let e = std::io::Error::last_os_error();
-                    if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(LoadError(format!("writing code into its arena: {e}")));
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.file
+            .memfd
+            .write_all_at(bytes, self.offset + offset as u64)
+            .map_err(|e| LoadError(format!("writing code into its arena: {e}")))
     }
 }
 
