@@ -396,6 +396,8 @@ mod tests {
         let ctx = inkwell::context::Context::create();
         let mut env = crate::env::ModuleEnv::new(&ctx, "test", &info);
         env.instrument = instrument;
+        // The baseline tier (counters) compiles at -O0.
+        env.optimizing = instrument.tier_up_after.is_none();
         let range = info.function_bodies[0].clone();
         let body = FunctionBody::new(BinaryReader::new(&wasm[range.clone()], range.start as u64));
         crate::translate::FuncTranslator::translate(&env, info.num_imported_funcs, &body, osr)
@@ -406,6 +408,61 @@ mod tests {
         env.module
             .set_data_layout(&tm.get_target_data().get_data_layout());
         f(&env.module, &tm)
+    }
+
+    /// The header of an OSR loop in baseline code: its fast path is one
+    /// comparison (of the activation's count with the next poll), and
+    /// only a loop with an OSR loop nested in it keeps its run's last pass
+    /// and visits, the two things only a nested loop reads.
+    #[test]
+    fn baseline_loop_headers_keep_runs_only_for_loops_with_loops_inside() {
+        // `$outer` holds `$inner`; `$alone` holds nothing.
+        let wat = r#"(module
+          (func (param $n i32) (result i32) (local $i i32) (local $j i32)
+            (loop $outer (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (local.set $j (i32.const 0))
+              (loop $inner (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $inner (i32.lt_u (local.get $j) (local.get $n))))
+              (br_if $outer (i32.lt_u (local.get $i) (local.get $n))))
+            (loop $alone (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+              (br_if $alone (i32.ne (local.get $i) (i32.const 0))))
+            (local.get $j)))"#;
+        let baseline = crate::env::Instrumentation {
+            tier_up_after: Some(1000),
+            ..Default::default()
+        };
+        let ir = translated_with(wat, None, baseline, |module, _| {
+            module.verify().unwrap();
+            module.print_to_string().to_string()
+        });
+        // The three headers, each up to its fast path's branch.
+        let is_header = |label: &str| {
+            let digits = label.trim_start_matches("loop");
+            digits.len() < label.len() && digits.chars().all(|c| c.is_ascii_digit())
+        };
+        let headers: Vec<&str> = ir
+            .match_indices('\n')
+            .map(|(at, _)| &ir[at + 1..])
+            .filter(|block| block.split_once(':').is_some_and(|(l, _)| is_header(l)))
+            .map(|block| &block[..block.find("br i1").expect("a conditional branch")])
+            .collect();
+        assert_eq!(headers.len(), 3, "{ir}");
+        for header in &headers {
+            assert_eq!(header.matches("icmp").count(), 1, "{header}");
+            assert!(header.contains("icmp eq i32 %iterations"), "{header}");
+        }
+        let keeps_run = |header: &str| header.contains("%visits");
+        assert!(keeps_run(headers[0]), "$outer: {}", headers[0]);
+        assert!(!keeps_run(headers[1]), "$inner: {}", headers[1]);
+        assert!(!keeps_run(headers[2]), "$alone: {}", headers[2]);
+        // Baseline code (-O0) marks slow paths unlikely by branch weights,
+        // not by `llvm.expect`, which keeps the fast instruction selector
+        // from folding a compare into its branch.
+        assert!(!ir.contains("llvm.expect"), "{ir}");
+        assert!(
+            ir.contains("!{!\"branch_weights\", i32 1, i32 2000}"),
+            "{ir}"
+        );
     }
 
     /// The OSR variants' pipeline is the JIT pipeline without partial

@@ -47,6 +47,9 @@ pub(crate) struct ModuleEnv<'ctx, 'a> {
     pub info: &'a ModuleInfo,
     pub offsets: VMOffsets,
     pub instrument: Instrumentation,
+    /// Whether an optimising pipeline (-O1 and up) will run over the
+    /// module, rather than none (-O0: baseline code, trampolines).
+    pub optimizing: bool,
 }
 
 impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
@@ -58,6 +61,7 @@ impl<'ctx, 'a> ModuleEnv<'ctx, 'a> {
             info,
             offsets: VMOffsets::new(info),
             instrument: Instrumentation::default(),
+            optimizing: true,
         }
     }
 

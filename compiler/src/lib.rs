@@ -141,6 +141,7 @@ impl LlvmCompiler {
             epoch: self.config.epoch_interruption,
             tier_up_after: self.config.tier_up_after,
         };
+        env.optimizing = self.config.opt_level != OptLevel::O0;
         for &f in funcs {
             let range = &info.function_bodies[(f - info.num_imported_funcs) as usize];
             let body =

@@ -46,6 +46,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             next_reached: false,
             osr_loop: None,
             osr_run: None,
+            osr_bookkeeping: Vec::new(),
+            osr_encloses: false,
             start,
             shared: false,
         };
@@ -160,7 +162,13 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
                 .filter_map(|f| f.osr_loop.zip(f.osr_run));
             outer.chain([(l, start)]).collect::<Vec<_>>()
         });
-        self.count_iteration(nest)?;
+        if nest.is_some() {
+            // Its enclosing OSR loops' runs now have a loop nested in them.
+            for f in self.control.iter_mut().filter(|f| f.osr_run.is_some()) {
+                f.osr_encloses = true;
+            }
+        }
+        let bookkeeping = self.count_iteration(nest)?;
         for phi in &header_phis {
             self.push(phi.as_basic_value());
         }
@@ -174,6 +182,7 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         if let Some(frame) = self.control.last_mut() {
             frame.osr_loop = osr_loop;
             frame.osr_run = run_start;
+            frame.osr_bookkeeping = bookkeeping;
         }
         Ok(())
     }
@@ -246,8 +255,12 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
         }
         self.stack.truncate(frame.height);
         self.dead_depth = 0;
-        if frame.kind == FrameKind::Loop {
-            // The header is reached by fallthrough into the loop; nothing to do.
+        if !frame.osr_encloses {
+            // No loop nested in it reads this loop's `last` and `visits`:
+            // its header need not keep them (users first).
+            for i in frame.osr_bookkeeping.iter().rev() {
+                i.erase_from_basic_block();
+            }
         }
         if frame.kind == FrameKind::Function {
             self.env.builder.position_at_end(frame.next);

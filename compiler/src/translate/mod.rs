@@ -34,7 +34,8 @@ use std::collections::HashMap;
 use inkwell::basic_block::BasicBlock;
 use inkwell::types::BasicTypeEnum;
 use inkwell::values::{
-    BasicValueEnum, FunctionValue, InstructionOpcode, IntValue, PhiValue, PointerValue,
+    BasicValueEnum, FunctionValue, InstructionOpcode, InstructionValue, IntValue, PhiValue,
+    PointerValue,
 };
 use inkwell::IntPredicate;
 use wasabi_runtime::types::ValType;
@@ -81,6 +82,12 @@ pub(crate) struct Frame<'ctx> {
     pub osr_loop: Option<u32>,
     /// Baseline tier, an OSR loop: the locals of its current run.
     pub osr_run: Option<profile::LoopRun<'ctx>>,
+    /// Baseline tier, an OSR loop: the instructions at its header that
+    /// keep its run's `last` and `visits`, which only a loop nested in it
+    /// reads; erased at its `end` unless [`Self::osr_encloses`].
+    pub osr_bookkeeping: Vec<InstructionValue<'ctx>>,
+    /// Baseline tier: whether an OSR loop has been opened inside this one.
+    pub osr_encloses: bool,
     /// Byte offset of the operator that opened the frame: the same frame
     /// in every copy of an OSR variant.
     pub start: usize,
@@ -170,6 +177,10 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
     /// entry (asked for by a loop nested in it), else 0 (`profile`). A
     /// local slot, made on first use.
     pub osr_go: Option<PointerValue<'ctx>>,
+    /// Baseline tier: the activation's OSR-loop iteration count at which
+    /// an OSR loop header next leaves its fast path (`profile`). A local
+    /// slot, made at the first OSR loop.
+    pub osr_next: Option<PointerValue<'ctx>>,
     /// Baseline tier: the block that hands the activation over to an OSR
     /// entry, shared by every OSR loop of the function, with its phis for
     /// the entry's address and the loop's number (`profile::enter_osr`).
@@ -193,6 +204,13 @@ pub(crate) struct FuncTranslator<'ctx, 'a, 'e> {
 /// compiled alone with the fast instruction selector (see
 /// `LlvmCompiler::compile_functions`), so compile time stays linear.
 pub(crate) const LOCALS_PROMOTION_LIMIT: u64 = 1 << 30;
+
+/// Branch weights of a branch to a trap or a slow path
+/// ([`FuncTranslator::branch_unlikely`]): LLVM's own for
+/// `__builtin_expect` (`-likely-branch-weight` and
+/// `-unlikely-branch-weight`).
+const UNLIKELY_WEIGHT: u64 = 1;
+const LIKELY_WEIGHT: u64 = 2000;
 
 /// Whether a function with `num_locals` locals (params included) and a body
 /// of `body_len` bytes keeps its locals in memory.
@@ -301,6 +319,8 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             next_reached: false,
             osr_loop: None,
             osr_run: None,
+            osr_bookkeeping: Vec::new(),
+            osr_encloses: false,
             start: 0,
             shared: false,
         });
@@ -423,6 +443,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             osr_met: Vec::new(),
             osr_iterations: None,
             osr_go: None,
+            osr_next: None,
             osr_transfer: None,
             osr_copy: OsrCopy::default(),
             op_offset: 0,
@@ -694,10 +715,7 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             self.env.builder.build_unconditional_branch(trap_bb)?;
             self.certain_trap = true;
         } else {
-            let cond = self.expect_false(cond)?;
-            self.env
-                .builder
-                .build_conditional_branch(cond, trap_bb, cont)?;
+            self.branch_unlikely(cond, trap_bb, cont)?;
         }
         self.env.builder.position_at_end(cont);
         Ok(())
@@ -712,12 +730,9 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
             self.env.i32().const_zero(),
             "",
         )?;
-        let failed = self.expect_false(failed)?;
         let bad = self.append_block("status_trap");
         let cont = self.append_block("ok");
-        self.env
-            .builder
-            .build_conditional_branch(failed, bad, cont)?;
+        self.branch_unlikely(failed, bad, cont)?;
         self.env.builder.position_at_end(bad);
         self.emit_trap_call(status)?;
         self.env.builder.position_at_end(cont);
@@ -793,15 +808,57 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         env.gep_dyn(base, off)
     }
 
-    /// Marks `cond` as unlikely.
-    pub(super) fn expect_false(&self, cond: IntValue<'ctx>) -> BResult<IntValue<'ctx>> {
-        let bool_ty = self.env.ctx.bool_type();
-        let expect = self.env.intrinsic("llvm.expect", &[bool_ty.into()])?;
-        let v =
-            self.env
-                .builder
-                .build_call(expect, &[cond.into(), bool_ty.const_zero().into()], "")?;
-        Ok(v.try_as_basic_value().basic().unwrap().into_int_value())
+    /// Branches to `unlikely` when `cond` holds, else to `likely`.
+    ///
+    /// Code for the optimising pipelines says so with `llvm.expect` around
+    /// `cond`. At -O0 (baseline code, lazy -O0) no pass would lower that
+    /// call, and the fast instruction selector cannot fold a compare into
+    /// a branch through it: every check was a compare, a `setcc`, a `test`
+    /// and a jump. There the branch takes the compare itself, with the
+    /// same hint as branch weights (`!prof`, which costs nothing).
+    ///
+    /// (The -O1 pipeline runs no `lower-expect` either, so its code keeps
+    /// the calls to the end and LLVM's block placement sees no weights;
+    /// trap blocks are cold to it anyway, as they end in `unreachable`.
+    /// Branch weights there left interp's hot function instruction for
+    /// instruction the same, but moved it within its object, which alone
+    /// made regular mode 30 % slower on it: a change of layout needs a
+    /// benchmark that can tell layout from code.)
+    pub(super) fn branch_unlikely(
+        &self,
+        cond: IntValue<'ctx>,
+        unlikely: BasicBlock<'ctx>,
+        likely: BasicBlock<'ctx>,
+    ) -> BResult<()> {
+        let env = self.env;
+        let ctx = env.ctx;
+        if env.optimizing {
+            let bool_ty = ctx.bool_type();
+            let expect = env.intrinsic("llvm.expect", &[bool_ty.into()])?;
+            let hinted =
+                env.builder
+                    .build_call(expect, &[cond.into(), bool_ty.const_zero().into()], "")?;
+            let hinted = hinted
+                .try_as_basic_value()
+                .basic()
+                .unwrap()
+                .into_int_value();
+            env.builder
+                .build_conditional_branch(hinted, unlikely, likely)?;
+            return Ok(());
+        }
+        let br = env
+            .builder
+            .build_conditional_branch(cond, unlikely, likely)?;
+        let weight = |w: u64| ctx.i32_type().const_int(w, false).into();
+        let weights = ctx.metadata_node(&[
+            ctx.metadata_string("branch_weights").into(),
+            weight(UNLIKELY_WEIGHT),
+            weight(LIKELY_WEIGHT),
+        ]);
+        br.set_metadata(weights, ctx.get_kind_id("prof"))
+            .map_err(|e| CompileError::Llvm(e.to_string()))?;
+        Ok(())
     }
 
     /// Calls the trap builtin (with this function's index and frame
@@ -867,12 +924,11 @@ impl<'ctx, 'a, 'e> FuncTranslator<'ctx, 'a, 'e> {
         let over = env
             .builder
             .build_int_compare(IntPredicate::ULT, sp_int, limit, "")?;
-        let over = self.expect_false(over)?;
         // The entry block ends with this branch; the caller's `br body`
         // goes in the continuation block.
         let hit = self.append_block("stack_limit_hit");
         let cont = self.append_block("stack_ok");
-        env.builder.build_conditional_branch(over, hit, cont)?;
+        self.branch_unlikely(over, hit, cont)?;
         env.builder.position_at_end(hit);
         // Raises StackOverflow or a pending interruption, or returns.
         let idx = env.i32().const_int(self.func_index as u64, false);
