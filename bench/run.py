@@ -440,6 +440,11 @@ def summarize(samples, programs, engines):
                  "failures": sorted({s["status"] for s in ss if not s["ok"]})}
             for k in ("wall_s", "exec_s", "compile_s", "inst_s", "run_s", "maxrss_kb", "compile_maxrss_kb"):
                 c[k] = median([s.get(k) for s in good])
+            # The spread of execution times (native: wall), for telling a
+            # difference between engines from this run's noise.
+            xs = [s.get("wall_s" if e == "native" else "exec_s") for s in good]
+            xs = [x for x in xs if x is not None]
+            c["exec_range"] = (min(xs), max(xs)) if xs else None
             cells[p][e] = c
     return cells
 
@@ -598,6 +603,47 @@ def make_markdown(res):
         gm.append("n/a" if g is None else f"**{g:.2f}**" + ("" if len(vals) == len(programs) else f" ({len(vals)}/{len(programs)})"))
     L.append("| " + " | ".join(gm) + " |")
     L.append("")
+
+    # spread, and opt levels against -O1 beyond it
+    spread = [e for e in engines if avail.get(e) is True]
+    L.append("## Execution time spread (ms: fastest-slowest repetition)\n")
+    L.append("Execution only as above (native: wall time). A median differs from another "
+             "beyond this run's noise only where their ranges do not overlap.\n")
+    L.append("| program | " + " | ".join(ENGINE_LABEL[e] for e in spread) + " |")
+    L.append("|---|" + "---:|" * len(spread))
+    for p in programs:
+        row = [p]
+        for e in spread:
+            r = cells[p][e].get("exec_range")
+            row.append("n/a" if r is None else f"{fmt_ms(r[0])}-{fmt_ms(r[1])}")
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    higher = [e for e in ("wasabi-o3", "wasabi-aot") if e in engines and avail.get(e) is True]
+    if "wasabi" in engines and avail.get("wasabi") is True and higher:
+        L.append("## Higher opt levels against -O1 (execution time)\n")
+        L.append("Median execution time over `wasabi run --mode regular` (-O1)'s; *slower* or "
+                 "*faster* only where the two ranges of the spread table do not overlap, else "
+                 "*noise*. Every level should be a monotone trade-off: never *slower*.\n")
+        L.append("| program | " + " | ".join(f"{ENGINE_LABEL[e]} / -O1" for e in higher) + " |")
+        L.append("|---|" + "---:|" * len(higher))
+        verdicts = {e: {"slower": 0, "faster": 0, "noise": 0} for e in higher}
+        for p in programs:
+            row = [p]
+            base = cells[p]["wasabi"]
+            for e in higher:
+                c = cells[p][e]
+                r = ratio(c["exec_s"], base["exec_s"]) if c["n_ok"] and base["n_ok"] else None
+                a, b = c.get("exec_range"), base.get("exec_range")
+                if r is None or a is None or b is None:
+                    row.append("n/a")
+                    continue
+                v = "slower" if a[0] > b[1] else "faster" if a[1] < b[0] else "noise"
+                verdicts[e][v] += 1
+                row.append(f"{r:.2f} {v}")
+            L.append("| " + " | ".join(row) + " |")
+        L.append("| **count** | " + " | ".join(
+            ", ".join(f"{n} {v}" for v, n in verdicts[e].items()) for e in higher) + " |")
+        L.append("")
 
     # wasabi vs peers
     wmodes = [e for e in ("wasabi", "wasabi-lazy", "wasabi-o3", "wasabi-tiered", "wasabi-aot") if e in engines]
