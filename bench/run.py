@@ -536,6 +536,15 @@ def ratios_vs(cells, programs, e, base, key="wall_s", base_key="wall_s"):
     return {p: ratio(cell_value(cells, p, e, key), cell_value(cells, p, base, base_key)) for p in programs}
 
 
+def engine_table(L, programs, engines, text):
+    """Appends to L a table of one row per program and one column per
+    engine, each cell text(program, engine)."""
+    L.append("| program | " + " | ".join(ENGINE_LABEL[e] for e in engines) + " |")
+    L.append("|---|" + "---:|" * len(engines))
+    for p in programs:
+        L.append("| " + " | ".join([p] + [text(p, e) for e in engines]) + " |")
+
+
 def make_markdown(res):
     m = res["machine"]
     cells = res["cells"]
@@ -609,14 +618,10 @@ def make_markdown(res):
     L.append("## Execution time spread (ms: fastest-slowest repetition)\n")
     L.append("Execution only as above (native: wall time). A median differs from another "
              "beyond this run's noise only where their ranges do not overlap.\n")
-    L.append("| program | " + " | ".join(ENGINE_LABEL[e] for e in spread) + " |")
-    L.append("|---|" + "---:|" * len(spread))
-    for p in programs:
-        row = [p]
-        for e in spread:
-            r = cells[p][e].get("exec_range")
-            row.append("n/a" if r is None else f"{fmt_ms(r[0])}-{fmt_ms(r[1])}")
-        L.append("| " + " | ".join(row) + " |")
+    def spread_text(p, e):
+        r = cells[p][e].get("exec_range")
+        return "n/a" if r is None else f"{fmt_ms(r[0])}-{fmt_ms(r[1])}"
+    engine_table(L, programs, spread, spread_text)
     L.append("")
     higher = [e for e in ("wasabi-o3", "wasabi-aot") if e in engines and avail.get(e) is True]
     if "wasabi" in engines and avail.get("wasabi") is True and higher:
@@ -744,14 +749,10 @@ def make_markdown(res):
 
     # rss
     L.append("## Peak RSS (MiB, median; the engine's whole process)\n")
-    L.append("| program | " + " | ".join(ENGINE_LABEL[e] for e in engines) + " |")
-    L.append("|---|" + "---:|" * len(engines))
-    for p in programs:
-        row = [p]
-        for e in engines:
-            v = cells[p][e].get("maxrss_kb")
-            row.append(cell_text(cells, avail, p, e, v / 1024 if v else None, fmt=lambda x: f"{x:.1f}"))
-        L.append("| " + " | ".join(row) + " |")
+    def rss_text(p, e):
+        v = cells[p][e].get("maxrss_kb")
+        return cell_text(cells, avail, p, e, v / 1024 if v else None, fmt=lambda x: f"{x:.1f}")
+    engine_table(L, programs, engines, rss_text)
     if "wasabi-aot" in engines and any(cells[p]["wasabi-aot"].get("compile_maxrss_kb") for p in programs):
         L.append("")
         L.append("wasabi aot compile process peak RSS (MiB): " + ", ".join(

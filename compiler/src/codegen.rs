@@ -427,14 +427,7 @@ mod tests {
             (loop $alone (local.set $i (i32.sub (local.get $i) (i32.const 1)))
               (br_if $alone (i32.ne (local.get $i) (i32.const 0))))
             (local.get $j)))"#;
-        let baseline = crate::env::Instrumentation {
-            tier_up_after: Some(1000),
-            ..Default::default()
-        };
-        let ir = translated_with(wat, None, baseline, |module, _| {
-            module.verify().unwrap();
-            module.print_to_string().to_string()
-        });
+        let ir = baseline_ir(wat);
         // The three headers, each up to its fast path's branch.
         let is_header = |label: &str| {
             let digits = label.trim_start_matches("loop");
@@ -463,6 +456,19 @@ mod tests {
             ir.contains("!{!\"branch_weights\", i32 1, i32 2000}"),
             "{ir}"
         );
+    }
+
+    /// The verified baseline-tier IR (counters, threshold 1,000) of the
+    /// one function of `wat`, before any pass.
+    fn baseline_ir(wat: &str) -> String {
+        let baseline = crate::env::Instrumentation {
+            tier_up_after: Some(1000),
+            ..Default::default()
+        };
+        translated_with(wat, None, baseline, |module, _| {
+            module.verify().unwrap();
+            module.print_to_string().to_string()
+        })
     }
 
     /// The OSR variants' pipeline is the JIT pipeline without partial
@@ -644,14 +650,7 @@ mod tests {
               (br_if $d (i32.ne (local.get $i) (i32.const 0))))
             (loop $f (br_if $f (i32.gt_u (local.get $j) (i32.const 100))))
             (local.get $j)))"#;
-        let baseline = crate::env::Instrumentation {
-            tier_up_after: Some(1000),
-            ..Default::default()
-        };
-        let ir = translated_with(wat, None, baseline, |module, _| {
-            module.verify().unwrap();
-            module.print_to_string().to_string()
-        });
+        let ir = baseline_ir(wat);
         let count = |needle: &str| ir.matches(needle).count();
         // Every loop asks for its entry and branches to the one block
         // that hands the activation over, which writes the four locals
