@@ -737,3 +737,48 @@ fn one_osr_compilation_serves_the_loops_beside_a_nested_one() {
     let s = module.lazy_stats().unwrap();
     assert_eq!(s.osr_entries, 1, "{s:?}");
 }
+
+#[test]
+fn a_loop_after_a_nest_left_unentered_still_moves_to_optimised_code() {
+    // On the outer loop's last lap the inner loop asks for the outer
+    // loop's entry, which is ready at once (compiled on this thread): the
+    // activation is to take it at the outer loop's header, which never
+    // comes again. The long loop after the nest must still ask at its own
+    // polls, and take its entry (the same compilation serves it): the
+    // trap after it is then raised in optimised code, whose frame sits
+    // on the baseline one (the function's two frames in the backtrace).
+    let engine = tiered_engine(50, false);
+    let (module, mut store, inst) = instantiate(
+        &engine,
+        r#"(module
+          (func (export "phases") (param $rows i32) (param $cols i32) (result i32)
+            (local $i i32) (local $j i32) (local $k i32) (local $acc i32)
+            (loop $outer
+              (local.set $j (i32.const 0))
+              (loop $inner
+                (local.set $acc (i32.add (local.get $acc) (local.get $j)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br_if $inner (i32.lt_u (local.get $j) (local.get $cols))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $outer (i32.lt_u (local.get $i) (local.get $rows))))
+            (loop $after
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br_if $after (i32.lt_u (local.get $k) (i32.const 1000000))))
+            (if (i32.eqz (local.get $acc)) (then (unreachable)))
+            (unreachable)))"#,
+    );
+    let phases = inst
+        .get_typed_func::<(i32, i32), i32>(&mut store, "phases")
+        .unwrap();
+    // The first poll (iteration 800) comes in the first lap, when the
+    // outer loop's header has not come back yet: no ask; the second
+    // (1,824) in the last lap asks for the outer loop's entry.
+    let e = phases.call(&mut store, (2, 1000)).unwrap_err().to_string();
+    assert!(e.contains("unreachable"), "{e}");
+    let s = module.lazy_stats().unwrap();
+    assert_eq!(s.osr_entries, 1, "{s:?}");
+    assert!(
+        e.contains("0: module::phases") && e.contains("1: module::phases"),
+        "entered at `$after`, two frames: {e}"
+    );
+}

@@ -84,7 +84,10 @@
 //! `OSR_TARGET_READY`: the baseline code sets a local flag to the target's
 //! number and polls at the next iteration, and from then on every OSR loop
 //! header leaves its fast path and checks the flag for its own number;
-//! the target's header then asks for its entry and takes it.
+//! the target's header then asks for its entry and takes it. The others
+//! still ask on their usual beats: the target's loop may have been on its
+//! last lap, and a loop that runs long after it needs an entry of its own
+//! (which the same compilation usually holds).
 //!
 //! An entry at a nested loop gives the optimiser reducible code: branching
 //! from the entry block straight into it would enter every enclosing loop
@@ -388,7 +391,26 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .build_int_add(it, i32t.const_int(OSR_POLL_INTERVAL, false), "")?;
         let then = env.builder.build_select(elsewhere, soon, beat, "next")?;
         env.builder.build_store(next_slot, then)?;
-        env.builder.build_conditional_branch(elsewhere, cont, ask)?;
+        // While waiting, a header still asks on the beats it would have
+        // polled at anyway (`it >= after` and `(it - after) % interval ==
+        // 0`): the target's header may never come again (its loop was on
+        // its last lap), and a loop run long after it needs its own entry.
+        let reached = env
+            .builder
+            .build_int_compare(IntPredicate::UGE, it, after, "")?;
+        let phase = env.builder.build_and(
+            env.builder.build_int_sub(it, after, "")?,
+            i32t.const_int(OSR_POLL_INTERVAL - 1, false),
+            "",
+        )?;
+        let at_zero =
+            env.builder
+                .build_int_compare(IntPredicate::EQ, phase, i32t.const_zero(), "")?;
+        let on_beat = env.builder.build_and(reached, at_zero, "on_beat")?;
+        let only_wait =
+            env.builder
+                .build_and(elsewhere, env.builder.build_not(on_beat, "")?, "")?;
+        env.builder.build_conditional_branch(only_wait, cont, ask)?;
         env.builder.position_at_end(ask);
         // The target: this loop when its header was flagged, else the
         // outermost loop of the nest whose current run (nested loops'
