@@ -195,7 +195,9 @@ impl LlvmCompiler {
     /// ([`TrampolinePlan`]); unused and repeated types cost nothing.
     pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<Vec<u8>, CompileError> {
         let ctx = compile_context();
-        let env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
+        let mut env = env::ModuleEnv::new(&ctx, "wasabi_trampolines", info);
+        // Compiled at -O0, below.
+        env.optimizing = false;
         let plan = TrampolinePlan::new(info);
         for &t in &plan.entry {
             trampolines::build_entry(&env, t)?;

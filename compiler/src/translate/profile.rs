@@ -560,9 +560,8 @@ impl<'ctx> FuncTranslator<'ctx, '_, '_> {
             .builder
             .build_int_add(target, i32t.const_int(1, false), "go")?;
         env.builder.build_store(go, flag)?;
-        let soon = env
-            .builder
-            .build_int_add(it, i32t.const_int(1, false), "")?;
+        // `soon` (the next iteration) is the poll block's, which every
+        // path here passes.
         env.builder.build_store(next_slot, soon)?;
         env.builder.build_unconditional_branch(cont)?;
         env.builder.position_at_end(jump);
